@@ -1,0 +1,75 @@
+/*
+ * The process-local side of a pipe: the handles. Nothing here is shared with
+ * the peer; in particular each end's own position lives here, in private
+ * memory, and the copy in the shared header is only ever published to.
+ */
+#ifndef SHMPIPE_INTERNAL_H
+#define SHMPIPE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "shmpipe.h"
+#include "atomics.h"
+#include "layout.h"
+
+#define SHMPIPE__INTERNAL __attribute__((visibility("hidden")))
+
+/*
+ * One mapping of a pipe's shared object, shared by the ends of this process
+ * that use it (both ends after shmpipe_pair) and released with the last.
+ */
+struct shmpipe__map {
+	_Atomic unsigned refs;
+	int fd;
+	void *base;      /* start of the mapping: the header */
+	size_t map_len;  /* header + two copies of the data region */
+	struct shmpipe__hdr *hdr;
+	uint8_t *data;   /* first copy of the data region; the second follows */
+};
+
+/* What both ends have: the geometry, read once and checked, and the timeout. */
+struct shmpipe__end {
+	struct shmpipe__map *map;
+	struct shmpipe__hdr *hdr;
+	uint8_t *data;
+	uint64_t capacity;  /* from the header, checked at attach */
+	uint64_t data_size; /* from the header, checked at attach */
+	uint64_t pos;       /* this end's position: the truth, kept privately */
+	uint64_t off;       /* pos modulo data_size, kept incrementally */
+	uint64_t peer;      /* the peer's position as last read and checked */
+	uint64_t ops;       /* produced or consumed, as last published */
+	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
+};
+
+struct shmpipe_writer {
+	struct shmpipe__end e;
+};
+
+struct shmpipe_reader {
+	struct shmpipe__end e;
+};
+
+/*
+ * The wait/wake protocol (wait.c). A waiter sleeps on an event word until
+ * ready(ctx) holds; a signaller calls shmpipe__signal after publishing the
+ * change that makes it hold. docs/design.md has the argument.
+ */
+typedef bool (*shmpipe__ready_fn)(const struct shmpipe__end *e);
+
+struct shmpipe__deadline {
+	bool set;
+	struct timespec ts;
+};
+
+SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event,
+				    shmpipe__ready_fn ready, shmpipe__u64 *waits,
+				    struct shmpipe__deadline *dl);
+SHMPIPE__INTERNAL void shmpipe__signal(shmpipe__u32 *event);
+
+/* Drops one reference to a mapping, unmapping it with the last. */
+SHMPIPE__INTERNAL void shmpipe__map_put(struct shmpipe__map *m);
+
+#endif /* SHMPIPE_INTERNAL_H */

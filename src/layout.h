@@ -1,0 +1,86 @@
+/*
+ * The shared segment: what the other end (another thread today, another
+ * process later) sees. This is an ABI: fixed-width fields only, a magic and
+ * a version up front, reserved space, and the fields each side writes on
+ * cache lines of their own. docs/design.md draws it.
+ *
+ *   file offset 0            header page (struct shmpipe__hdr, one page)
+ *   file offset page         data region, data_size bytes (capacity rounded up
+ *                            to whole pages)
+ *
+ * In memory the data region is mapped twice, back to back, right after the
+ * header, so that any span of up to data_size bytes starting inside the
+ * first copy is contiguous: a write or read is always one memcpy.
+ */
+#ifndef SHMPIPE_LAYOUT_H
+#define SHMPIPE_LAYOUT_H
+
+#include <stdalign.h>
+#include <stdint.h>
+
+#include "atomics.h"
+
+#define SHMPIPE__MAGIC 0x45504950504d4853ull /* "SHMPPIPE" read little-endian */
+#define SHMPIPE__LAYOUT_VERSION 1u
+
+/*
+ * Two lines of 64 bytes apart: adjacent-line prefetchers pull cache lines in
+ * pairs, so 128 bytes keeps the producer's and the consumer's fields from
+ * ever sharing a transfer.
+ */
+#define SHMPIPE__LINE 128
+
+/* writer_state / reader_state */
+enum {
+	SHMPIPE__END_ABSENT = 0, /* not attached yet */
+	SHMPIPE__END_OPEN = 1,
+	SHMPIPE__END_CLOSED = 2, /* closed cleanly */
+};
+
+/*
+ * An event count (after ck_ec): bit 0 says "a waiter sleeps (or is about to),
+ * wake it"; bits 1..31 count wake-ups. The waiter sets bit 0 and sleeps on
+ * the whole word; the signaller, only if it sees bit 0, replaces the word by
+ * (count + 1) << 1 and calls futex wake. See wait.c for the protocol.
+ */
+#define SHMPIPE__WAITER 1u
+
+struct shmpipe__hdr {
+	/* Identity: written once by the creator before any other end attaches. */
+	alignas(SHMPIPE__LINE) uint64_t magic;
+	uint32_t version;
+	uint32_t header_size; /* bytes before the data region (a page multiple) */
+	uint64_t capacity;    /* most bytes in the ring at once, as asked */
+	uint64_t data_size;   /* bytes of the data region, >= capacity, page multiple */
+	uint32_t flags;       /* SHMPIPE_RECORDS, ... */
+	uint32_t reserved0;
+
+	/* Written by the producer only. */
+	alignas(SHMPIPE__LINE) shmpipe__u64 write_index; /* bytes committed, free-running */
+	shmpipe__u64 produced;                           /* writes committed */
+	shmpipe__u64 producer_waits;                     /* times the writer slept */
+
+	/* Written by the consumer only. */
+	alignas(SHMPIPE__LINE) shmpipe__u64 read_index; /* bytes consumed, free-running */
+	shmpipe__u64 consumed;                          /* reads committed */
+	shmpipe__u64 consumer_waits;                    /* times the reader slept */
+
+	/*
+	 * Each end's state, on a line that changes only when an end attaches or
+	 * closes, so that checking it on every call costs a load from a clean,
+	 * shared cache line rather than a transfer of the peer's busy one.
+	 */
+	alignas(SHMPIPE__LINE) shmpipe__u32 writer_state; /* SHMPIPE__END_*, written by the writer */
+	shmpipe__u32 reader_state;                        /* SHMPIPE__END_*, written by the reader */
+
+	/* The reader sleeps here waiting for data; the writer signals. */
+	alignas(SHMPIPE__LINE) shmpipe__u32 data_event;
+
+	/* The writer sleeps here waiting for space; the reader signals. */
+	alignas(SHMPIPE__LINE) shmpipe__u32 space_event;
+
+	/* The rest of the header page is reserved and zero. */
+	alignas(SHMPIPE__LINE) uint8_t reserved[SHMPIPE__LINE];
+};
+
+#endif /* SHMPIPE_LAYOUT_H */

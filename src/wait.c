@@ -1,0 +1,123 @@
+/*
+ * The wait/wake protocol: how one side sleeps until the other has published
+ * something, without a lost wake-up and without any system call while
+ * nobody sleeps. It is an event count after Concurrency Kit's ck_ec: one
+ * 32-bit word per direction, bit 0 "someone sleeps here, wake me", bits 1..31
+ * a count of wake-ups.
+ *
+ * Waiter (one thread):                 Signaller (the other thread):
+ *   w = fetch_or(event, WAITER)          store_sc(index or state, new)
+ *   if ready(): withdraw, return         w = load_sc(event)
+ *   futex_wait(event, w)                 if w & WAITER:
+ *                                          cas(event, w, w + 1); futex_wake
+ *
+ * The waiter announces itself before its last look at the condition; the
+ * signaller publishes before it looks for a waiter. With both pairs
+ * sequentially consistent, at least one of them sees the other's write (the
+ * store-buffering litmus test cannot end with both reading old values): the
+ * waiter sees the news and does not sleep, or the signaller sees the flag
+ * and wakes it. The futex checks that the word still equals w atomically with
+ * going to sleep, so a wake-up that comes between the announcement and the
+ * sleep changes the word and the sleep returns at once. model/wakeup.pml
+ * checks this exhaustively, and docs/design.md spells it out.
+ */
+#include <errno.h>
+
+#include "internal.h"
+#include "os.h"
+
+/*
+ * How long to keep looking before sleeping. A peer running on another core
+ * usually answers within microseconds (it is copying a chunk); spinning that
+ * long saves a futex wait and the peer's futex wake. The bound is time, not
+ * iterations, because the cost of the pause hint varies tenfold between
+ * processors. A slow peer costs at most this much CPU per sleep.
+ */
+#ifndef SHMPIPE__SPIN_NS
+#define SHMPIPE__SPIN_NS 30000
+#endif
+
+/* Looks at the clock only every so many turns: it costs a few pauses. */
+#define SHMPIPE__SPIN_BATCH 16
+
+static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn ready)
+{
+	uint64_t start = 0;
+
+	for (;;) {
+		for (int i = 0; i < SHMPIPE__SPIN_BATCH; i++) {
+			if (ready(e))
+				return true;
+			shmpipe__cpu_relax();
+		}
+		uint64_t now = shmpipe__os_now_ns();
+
+		if (!start)
+			start = now;
+		else if (now - start >= SHMPIPE__SPIN_NS)
+			return false;
+	}
+}
+
+int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn ready,
+		  shmpipe__u64 *waits, struct shmpipe__deadline *dl)
+{
+	if (e->timeout_ms == 0)
+		return -EAGAIN;
+
+	if (spin_until_ready(e, ready))
+		return 0;
+
+	if (e->timeout_ms > 0 && !dl->set) {
+		shmpipe__os_deadline(&dl->ts, e->timeout_ms);
+		dl->set = true;
+	}
+
+	for (;;) {
+		/* Announce the sleep; pairs with the load_sc in shmpipe__signal. */
+		uint32_t w = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER) | SHMPIPE__WAITER;
+		int err;
+
+		/* The last look, after announcing: pairs with the peer's store_sc. */
+		if (ready(e)) {
+			/*
+			 * Withdraw so that the peer makes no useless wake call. If
+			 * the peer has already bumped the word, the CAS fails and
+			 * there is nothing left to withdraw.
+			 */
+			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+			return 0;
+		}
+
+		/* Only this side writes its counter; others merely read it. */
+		shmpipe__store_relaxed(waits, shmpipe__load_relaxed(waits) + 1);
+
+		err = shmpipe__os_wait(event, w, e->timeout_ms > 0 ? &dl->ts : NULL);
+		if (ready(e))
+			return 0;
+		if (err < 0) {
+			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+			/* The condition may have come true while we withdrew. */
+			return ready(e) ? 0 : err;
+		}
+	}
+}
+
+void shmpipe__signal(shmpipe__u32 *event)
+{
+	/*
+	 * The caller has just published with a store_sc; this load_sc pairs
+	 * with the waiter's fetch_or. In the steady state nobody sleeps, the
+	 * bit is clear, and this plain load is all the signal costs.
+	 */
+	uint32_t w = shmpipe__load32_sc(event);
+
+	while (w & SHMPIPE__WAITER) {
+		/* w + 1 clears the waiter bit and counts one more wake-up. */
+		if (shmpipe__cas32_sc(event, &w, w + 1)) {
+			shmpipe__os_wake(event);
+			return;
+		}
+		/* The waiter withdrew (or changed the word): look again. */
+	}
+}
