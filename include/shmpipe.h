@@ -149,8 +149,8 @@ SHMPIPE_API int shmpipe_reader_close(shmpipe_reader *r);
  * How long blocking calls on this end may wait, in milliseconds, as poll(2)
  * counts: -1 = forever (the default), 0 = never (the call returns -EAGAIN
  * instead of sleeping), > 0 = at most that long (-ETIMEDOUT). The limit is
- * for each call, counted from its start. Any other negative value gives
- * -EINVAL. Returns 0 on success.
+ * for each call, counted from the moment it first has to wait (before that
+ * it only copies). Any other negative value gives -EINVAL. Returns 0.
  */
 SHMPIPE_API int shmpipe_writer_set_timeout(shmpipe_writer *w, int timeout_ms);
 SHMPIPE_API int shmpipe_reader_set_timeout(shmpipe_reader *r, int timeout_ms);
