@@ -34,7 +34,10 @@
  *
  * Signals: a blocking call interrupted by a signal handler returns what it
  * had already transferred, or -EINTR if that was nothing, as read(2) and
- * write(2) do on a pipe without SA_RESTART. Calling it again continues.
+ * write(2) do on a pipe; calling it again continues. As on a pipe, a handler
+ * installed with SA_RESTART lets an untimed call (timeout -1) go on instead.
+ * A call with a positive timeout is never restarted (nor is poll(2)), so it
+ * returns the count or -EINTR whatever the handler's flags.
  */
 #ifndef SHMPIPE_H
 #define SHMPIPE_H

@@ -93,8 +93,15 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 		shmpipe__store_relaxed(waits, shmpipe__load_relaxed(waits) + 1);
 
 		err = shmpipe__os_wait(event, w, e->timeout_ms > 0 ? &dl->ts : NULL);
-		if (ready(e))
+		if (ready(e)) {
+			/*
+			 * Woken as expected (the peer already cleared the bit and
+			 * this CAS fails), or early with the news already there:
+			 * then withdraw, or the peer would make one useless wake.
+			 */
+			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
 			return 0;
+		}
 		if (err < 0) {
 			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
 			/* The condition may have come true while we withdrew. */
