@@ -151,6 +151,15 @@ ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
 		len = SSIZE_MAX; /* reads may always be shorter than asked */
 	e = &r->e;
 
+	/*
+	 * Like read(2) on a pipe, return all that is there up to len: if what
+	 * we know of is less than asked, look at write_index once more.
+	 */
+	if (e->peer - e->pos < len && e->peer != e->pos) {
+		err = reader_refresh(e);
+		if (err < 0)
+			return err;
+	}
 	while (e->peer == e->pos) {
 		err = reader_refresh(e);
 		if (err < 0)
