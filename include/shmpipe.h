@@ -44,7 +44,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,8 +67,19 @@ extern "C" {
 /* Largest capacity accepted: 1 TiB. Larger values give -EINVAL. */
 #define SHMPIPE_MAX_CAPACITY ((uint64_t)1 << 40)
 
-/* shmpipe_options.flags */
-#define SHMPIPE_RECORDS 0x1u /* each write is one record, read back whole */
+/*
+ * shmpipe_options.flags
+ *
+ * SHMPIPE_RECORDS: each write (or commit) is one record and each read (or
+ * peek) returns one whole record. A record occupies 8 bytes of framing plus
+ * its payload rounded up to a multiple of 8 in the ring, so payloads stay
+ * 8-byte aligned: SHMPIPE_RECORD_SPACE(len) bytes, an overhead of 8 to 15
+ * bytes. The largest record is SHMPIPE_RECORD_MAX(capacity) bytes; a ring
+ * too small for a record of 1 byte (capacity < 16) is refused.
+ */
+#define SHMPIPE_RECORDS 0x1u
+#define SHMPIPE_RECORD_SPACE(len) (8 + (((uint64_t)(len) + 7) & ~(uint64_t)7))
+#define SHMPIPE_RECORD_MAX(capacity) ((((uint64_t)(capacity)) & ~(uint64_t)7) - 8)
 
 typedef struct shmpipe_writer shmpipe_writer; /* the write end */
 typedef struct shmpipe_reader shmpipe_reader; /* the read end  */
@@ -95,7 +108,7 @@ typedef struct shmpipe_stats {
  * pipe also survives fork(2). opts may be NULL (a 1 MiB byte stream).
  *
  * Returns 0, or -EINVAL (NULL handle pointers, capacity above
- * SHMPIPE_MAX_CAPACITY, unknown flags, record mode before it is supported),
+ * SHMPIPE_MAX_CAPACITY, unknown flags, a record-mode capacity below 16),
  * -ENOMEM or -EMFILE when the system cannot provide the memory or the
  * descriptor. On failure *w and *r are left untouched and nothing leaks.
  * The ring's memory is released when both ends are closed.
@@ -114,8 +127,58 @@ SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpi
  * could be written in time, -EINTR if a signal arrived before any byte was
  * written, -EINVAL for a NULL handle or a NULL buf with len > 0. A write of 0
  * bytes returns 0 and does nothing. Never raises SIGPIPE.
+ *
+ * In record mode the write is one record, all or nothing: it returns len
+ * once the whole record is in the ring, or an error and nothing is written;
+ * -EMSGSIZE if len exceeds SHMPIPE_RECORD_MAX(capacity).
  */
 SHMPIPE_API ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len);
+
+/*
+ * shmpipe_writev - write the bytes of iovcnt buffers as if by one call (write
+ * end, blocking).
+ *
+ * In stream mode the buffers are concatenated and the call behaves as
+ * shmpipe_write of the whole, returning the byte count or a partial count as
+ * shmpipe_write does; the bytes are published once per ring's worth, so many
+ * small items cost one publication and at most one wake-up. In record mode
+ * each buffer is one record (buffers of 0 bytes are skipped); the records
+ * that fit are published together, and the call returns the payload bytes
+ * of the whole records written: all of them, or, if it had to stop (timeout,
+ * signal, reader gone), those before the first one that could not be
+ * written. Returns -EINVAL for a NULL handle, iov == NULL with iovcnt > 0,
+ * iovcnt < 0 or above IOV_MAX, or a total above SSIZE_MAX; -EMSGSIZE (and
+ * nothing written) if a record could never fit in the ring; otherwise the
+ * errors of shmpipe_write.
+ */
+SHMPIPE_API ssize_t shmpipe_writev(shmpipe_writer *w, const struct iovec *iov, int iovcnt);
+
+/*
+ * shmpipe_reserve - lend out free space of the ring (write end, blocking).
+ *
+ * Waits until at least min_len bytes are free (min_len 0 counts as 1), sets
+ * *buf to the first of them, and returns how many are free: the caller may
+ * fill any part of that span (for example with read(2)) and publish it with
+ * shmpipe_commit. The span is contiguous even where it wraps around the end
+ * of the ring. In record mode the span is the payload of one record, and the
+ * count is the largest record that fits now. Reserving again before
+ * committing hands out the same start again. Returns -EMSGSIZE if min_len
+ * exceeds what the ring could ever hold (capacity, or the largest record),
+ * and otherwise the errors of shmpipe_write (-EPIPE, -EAGAIN, -ETIMEDOUT,
+ * -EINTR, -EINVAL for NULL arguments).
+ */
+SHMPIPE_API ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len);
+
+/*
+ * shmpipe_commit - publish the first len bytes of the last reservation.
+ *
+ * The reader can read them at once; in record mode they become one record
+ * (len 0 publishes nothing). The reservation ends: reserve again to write
+ * more. Returns 0, -EINVAL if len exceeds what the last shmpipe_reserve
+ * returned (nothing is published) or for a NULL handle, -EPIPE if the reader
+ * has closed (the bytes are dropped).
+ */
+SHMPIPE_API int shmpipe_commit(shmpipe_writer *w, size_t len);
 
 /*
  * shmpipe_writer_close - end of stream; frees the handle.
@@ -136,8 +199,37 @@ SHMPIPE_API int shmpipe_writer_close(shmpipe_writer *w);
  * if no data came in time, -EINTR if a signal arrived while it slept,
  * -EPROTO if the shared positions are inconsistent, -EINVAL for a NULL handle
  * or a NULL buf with len > 0. A read of 0 bytes returns 0 at once.
+ *
+ * In record mode a read returns exactly one whole record; if it is longer
+ * than len, the read returns -EMSGSIZE and the record stays for the next
+ * read (shmpipe_peek tells its length).
  */
 SHMPIPE_API ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len);
+
+/*
+ * shmpipe_peek - look at readable data in place (read end, blocking).
+ *
+ * Waits like shmpipe_read until data is there, sets *buf to it and returns
+ * how many bytes are readable, all in one contiguous span even where they
+ * wrap around the end of the ring; in record mode, the payload of the next
+ * whole record and its length. The bytes stay in the ring until
+ * shmpipe_consume releases them; peeking again shows them again. Returns 0
+ * at end of stream (*buf is then NULL), and otherwise the errors of
+ * shmpipe_read (-EAGAIN, -ETIMEDOUT, -EINTR, -EPROTO, -EINVAL for NULL
+ * arguments).
+ */
+SHMPIPE_API ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf);
+
+/*
+ * shmpipe_consume - release the first len bytes that shmpipe_peek showed.
+ *
+ * The writer may reuse their space at once; the pointer from peek is then no
+ * longer valid. In record mode len must be the record's length (the whole
+ * record is released) or 0 (nothing is). Returns 0, or -EINVAL if len
+ * exceeds what the last peek returned (nothing is released) or for a NULL
+ * handle.
+ */
+SHMPIPE_API int shmpipe_consume(shmpipe_reader *r, size_t len);
 
 /*
  * shmpipe_reader_close - close the read end; frees the handle.
@@ -147,6 +239,51 @@ SHMPIPE_API ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len);
  * the call r is no longer valid. Returns 0, or -EINVAL for a NULL handle.
  */
 SHMPIPE_API int shmpipe_reader_close(shmpipe_reader *r);
+
+/*
+ * C streams and file descriptors.
+ *
+ * shmpipe_writer_fopen - a stdio stream on the write end (stream mode only).
+ * Everything written with fprintf, fwrite, fputs ... goes into the pipe,
+ * buffered by stdio as usual (fflush pushes it in); fclose ends the stream
+ * and closes the writer. On success *fp owns w: close the pipe with fclose,
+ * not shmpipe_writer_close. Returns 0, -EINVAL (NULL arguments, record mode)
+ * or -ENOMEM. A write error (e.g. EPIPE) shows as ferror and errno.
+ *
+ * shmpipe_reader_fopen - the same on the read end, for fread, fgets, getline;
+ * fclose closes the reader.
+ */
+SHMPIPE_API int shmpipe_writer_fopen(shmpipe_writer *w, FILE **fp);
+SHMPIPE_API int shmpipe_reader_fopen(shmpipe_reader *r, FILE **fp);
+
+/*
+ * shmpipe_write_from_fd - fill the pipe from a file descriptor (write end).
+ *
+ * Calls read(2) on fd straight into reserved space of the ring, with no
+ * buffer in between, and commits what each read returned, until end of file
+ * or max bytes (0: no limit; in record mode the last record may go past
+ * max, since a record is never cut). In record mode each read becomes one record,
+ * which suits datagram and SOCK_SEQPACKET sockets: each read is offered room
+ * for 64 KiB (or the ring's largest record, if smaller), so datagrams up to
+ * that size arrive whole. Returns the bytes moved;
+ * if it stops early on an error it returns the bytes moved so far, or the
+ * error if none: -errno of read(2), or the errors of shmpipe_reserve. It
+ * does not close either end.
+ */
+SHMPIPE_API ssize_t shmpipe_write_from_fd(shmpipe_writer *w, int fd, size_t max);
+
+/*
+ * shmpipe_read_to_fd - drain the pipe into a file descriptor (read end).
+ *
+ * Calls write(2) on fd straight from the ring (peek, write, consume), until
+ * end of stream or max bytes (0: no limit). Only what write(2) accepted is
+ * consumed, so nothing is lost on an error. In record mode each record is
+ * written with one write(2) where fd accepts it whole, and a record that
+ * would take it past max stays in the ring (-EMSGSIZE if it is the first).
+ * Returns the bytes moved, or -errno of write(2) or the errors of
+ * shmpipe_peek if none were.
+ */
+SHMPIPE_API ssize_t shmpipe_read_to_fd(shmpipe_reader *r, int fd, size_t max);
 
 /*
  * How long blocking calls on this end may wait, in milliseconds, as poll(2)

@@ -77,6 +77,7 @@ byte ridx;          /* read_index: stored by the consumer only */
 byte wstate = OPEN; /* writer_state */
 byte rstate = OPEN; /* reader_state */
 byte buf[CAP];      /* the data region */
+byte need = 1;      /* room the writer waits for: e->want (1, or a whole record) */
 byte ev[2];         /* data_event, space_event */
 
 /* The kernel's futex queue: is the one waiter of ev[e] blocked in it? */
@@ -129,7 +130,7 @@ inline futex_wake(e)
 /*
  * The ready() callbacks of ring.c, two seq_cst loads each:
  *   data_or_eof:   load_sc(write_index) != pos || load_sc(writer_state) == CLOSED
- *   space_or_gone: pos - load_sc(read_index) < capacity
+ *   space_or_gone: capacity - (pos - load_sc(read_index)) >= want
  *                  || load_sc(reader_state) == CLOSED
  */
 inline ready(e, pos, r)
@@ -142,7 +143,7 @@ inline ready(e, pos, r)
 		:: else
 		fi
 	:: else ->
-		r = (pos - ridx < CAP);
+		r = (CAP - (pos - ridx) >= need);
 		if
 		:: !r -> r = (rstate == CLOSED)
 		:: else
@@ -293,16 +294,25 @@ active proctype producer()
 		:: want < N - wpos -> want++
 		:: break
 		od;
+		/*
+		 * A stream write waits for room for one item at a time; a record
+		 * (or a reserve of want items) waits for room for all of it and
+		 * goes in at once: e->want in the code.
+		 */
+		if
+		:: need = 1
+		:: want <= CAP -> need = want
+		fi;
 		sent = 0;
 		do
 		:: sent == want -> break
 		:: else ->
 			if
-			:: wpos - rcache == CAP -> rcache = ridx /* writer_refresh */
+			:: CAP - (wpos - rcache) < need -> rcache = ridx /* writer_refresh */
 			:: else
 			fi;
 			if
-			:: wpos - rcache == CAP ->
+			:: CAP - (wpos - rcache) < need ->
 				wait_for(SPACE, wpos);
 				if
 				:: err -> break /* -EINTR or the partial count */

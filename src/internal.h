@@ -41,8 +41,24 @@ struct shmpipe__end {
 	uint64_t off;       /* pos modulo data_size, kept incrementally */
 	uint64_t peer;      /* the peer's position as last read and checked */
 	uint64_t ops;       /* produced or consumed, as last published */
+	uint64_t want;      /* room (writer) or data (reader) a wait is for */
+	uint64_t lent;      /* bytes handed out by reserve or peek, 0 if none */
+	bool records;       /* SHMPIPE_RECORDS */
 	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
 };
+
+/*
+ * Record framing: every record starts with this, 8-byte aligned, and its
+ * payload follows, padded to a multiple of 8.
+ */
+struct shmpipe__record {
+	uint64_t len; /* payload bytes */
+};
+
+static inline uint64_t shmpipe__record_space(uint64_t len)
+{
+	return sizeof(struct shmpipe__record) + ((len + 7) & ~(uint64_t)7);
+}
 
 struct shmpipe_writer {
 	struct shmpipe__end e;

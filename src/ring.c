@@ -1,18 +1,22 @@
 /*
- * The hot path: shmpipe_write and shmpipe_read. A byte goes from the
- * caller's buffer into the ring with one memcpy in shmpipe_write, is
- * published by a store of write_index, and leaves the ring with one memcpy in
- * shmpipe_read, which publishes read_index in turn. Because the data region
- * is mapped twice back to back, a span that crosses the end of the region is
- * still contiguous and each copy is a single memcpy.
+ * The hot path. A byte goes from the caller's buffer into the ring with one
+ * memcpy in shmpipe_write (or is put there directly by the caller between
+ * shmpipe_reserve and shmpipe_commit), is published by a store of
+ * write_index, and leaves the ring with one memcpy in shmpipe_read (or is
+ * used in place between shmpipe_peek and shmpipe_consume), which publishes
+ * read_index in turn. Because the data region is mapped twice back to back,
+ * a span that crosses the end of the region is still contiguous: each copy
+ * is a single memcpy and every span handed out is one pointer.
  *
  * Each end keeps its own position in private memory and caches the peer's;
  * it reads the peer's shared position only when the ring looks full (writer)
- * or empty (reader), and checks it before using it.
+ * or empty (reader), and checks it before using it. Record lengths read from
+ * the ring are checked against what was published before they are used.
  */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "internal.h"
 
@@ -30,11 +34,19 @@ static inline void advance(struct shmpipe__end *e, uint64_t n)
 		e->off -= e->data_size;
 }
 
+/* The largest record payload this ring can ever hold. */
+static inline uint64_t record_max(const struct shmpipe__end *e)
+{
+	return (e->capacity & ~(uint64_t)7) - sizeof(struct shmpipe__record);
+}
+
+/* ---- the write end --------------------------------------------------- */
+
 /*
  * Reads the reader's position and checks it: never behind what we already
  * know of it, never ahead of our own position. Pairs with the store_sc of
- * read_index in shmpipe_read: once we see the new position, the reader is
- * done reading the bytes before it and we may overwrite them.
+ * read_index in reader_release: once we see the new position, the reader is
+ * done with the bytes before it and we may overwrite them.
  */
 static int writer_refresh(struct shmpipe__end *e)
 {
@@ -45,6 +57,321 @@ static int writer_refresh(struct shmpipe__end *e)
 	e->peer = r;
 	return 0;
 }
+
+/* The writer may go on: there is the room it wants, or the reader is gone. */
+static bool space_or_gone(const struct shmpipe__end *e)
+{
+	/* seq_cst loads: the waiter's side of the store-buffering pair. */
+	return e->capacity - (e->pos - shmpipe__load_sc(&e->hdr->read_index)) >= e->want ||
+	       shmpipe__load32_sc(&e->hdr->reader_state) == SHMPIPE__END_CLOSED;
+}
+
+static bool reader_gone(const struct shmpipe__end *e)
+{
+	/* Pairs with the store_sc of reader_state in shmpipe_reader_close. */
+	return shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_CLOSED;
+}
+
+/*
+ * Waits until at least want bytes of the ring are free and returns how many
+ * are, or -EPIPE, -EAGAIN, -ETIMEDOUT, -EINTR, -EPROTO. want <= capacity.
+ */
+static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe__deadline *dl)
+{
+	for (;;) {
+		uint64_t room = e->capacity - (e->pos - e->peer);
+		int err;
+
+		if (room >= want)
+			return (int64_t)room;
+		err = writer_refresh(e);
+		if (err < 0)
+			return err;
+		room = e->capacity - (e->pos - e->peer);
+		if (room >= want)
+			return (int64_t)room;
+		e->want = want;
+		err = shmpipe__wait(e, &e->hdr->space_event, space_or_gone,
+				    &e->hdr->producer_waits, dl);
+		if (err == 0 && reader_gone(e))
+			err = -EPIPE;
+		if (err < 0)
+			return err;
+	}
+}
+
+/*
+ * Publishes n more bytes of the ring, which the caller has filled at the
+ * writer's offset, as ops more writes or records.
+ */
+static void writer_publish(struct shmpipe__end *e, uint64_t n, uint64_t ops)
+{
+	advance(e, n);
+	if (ops) {
+		e->ops += ops;
+		shmpipe__store_relaxed(&e->hdr->produced, e->ops);
+	}
+	/*
+	 * Release for the bytes just copied (pairs with the reader's
+	 * load_acquire), and sequentially consistent so that the look for a
+	 * sleeping reader below cannot be ordered before it (pairs with the
+	 * reader's fetch_or in shmpipe__wait).
+	 */
+	shmpipe__store_sc(&e->hdr->write_index, e->pos);
+	shmpipe__signal(&e->hdr->data_event);
+}
+
+/* Writes a record's frame at offset off of the ring; the payload follows it. */
+static void record_frame(struct shmpipe__end *e, uint64_t off, uint64_t len)
+{
+	struct shmpipe__record rec = {.len = len};
+
+	memcpy(e->data + off, &rec, sizeof(rec));
+}
+
+/* Copies one record in at offset off. The caller has checked the room. */
+static void record_put(struct shmpipe__end *e, uint64_t off, const void *buf, uint64_t len)
+{
+	record_frame(e, off, len);
+	memcpy(e->data + off + sizeof(struct shmpipe__record), buf, len);
+}
+
+static ssize_t write_record(struct shmpipe__end *e, const void *buf, size_t len)
+{
+	struct shmpipe__deadline dl = {0};
+	uint64_t need = shmpipe__record_space(len);
+	int64_t room;
+
+	if (len > record_max(e))
+		return -EMSGSIZE;
+	room = writer_room(e, need, &dl);
+	if (room < 0)
+		return room;
+	record_put(e, e->off, buf, len);
+	writer_publish(e, need, 1);
+	return (ssize_t)len;
+}
+
+ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
+{
+	struct shmpipe__deadline dl = {0};
+	struct shmpipe__end *e;
+	size_t done = 0;
+
+	if (!w || (!buf && len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		return -EINVAL; /* the count could not be returned */
+	e = &w->e;
+	if (reader_gone(e))
+		return -EPIPE;
+	e->lent = 0; /* a write ends any reservation */
+	if (e->records)
+		return write_record(e, buf, len);
+
+	while (done < len) {
+		int64_t room = writer_room(e, 1, &dl);
+		uint64_t n;
+
+		if (room < 0)
+			return done ? (ssize_t)done : room;
+		n = min_u64((uint64_t)room, len - done);
+		memcpy(e->data + e->off, (const uint8_t *)buf + done, n);
+		/* Counted once per call that puts bytes in the ring. */
+		writer_publish(e, n, done == 0);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+/* Checks an iovec array and sums it; -EINVAL if it is not usable. */
+static int64_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	uint64_t total = 0;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return -EINVAL;
+		/* Checked before adding: the sum must not wrap. */
+		if (iov[i].iov_len > SSIZE_MAX - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	return (int64_t)total;
+}
+
+/*
+ * Record mode: as many whole records as fit are copied in and published
+ * together; the writer waits only when the next record does not fit.
+ */
+static ssize_t writev_records(struct shmpipe__end *e, const struct iovec *iov, int iovcnt)
+{
+	struct shmpipe__deadline dl = {0};
+	uint64_t done = 0, pending = 0, records = 0;
+
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > record_max(e))
+			return -EMSGSIZE;
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		uint64_t len = iov[i].iov_len;
+		uint64_t need = shmpipe__record_space(len);
+
+		if (len == 0)
+			continue;
+		if (e->capacity - (e->pos + pending - e->peer) < need) {
+			int err = writer_refresh(e);
+
+			if (err < 0)
+				return done ? (ssize_t)done : err;
+		}
+		if (e->capacity - (e->pos + pending - e->peer) < need) {
+			int64_t room;
+
+			/* Publish what is copied before any wait. */
+			if (pending) {
+				writer_publish(e, pending, records);
+				pending = records = 0;
+			}
+			room = writer_room(e, need, &dl);
+			if (room < 0)
+				return done ? (ssize_t)done : room;
+		}
+		/* The record goes after the ones copied but not yet published. */
+		uint64_t off = e->off + pending;
+
+		if (off >= e->data_size)
+			off -= e->data_size;
+		record_put(e, off, iov[i].iov_base, len);
+		pending += need;
+		records++;
+		done += len;
+	}
+	if (pending)
+		writer_publish(e, pending, records);
+	return (ssize_t)done;
+}
+
+ssize_t shmpipe_writev(shmpipe_writer *w, const struct iovec *iov, int iovcnt)
+{
+	struct shmpipe__deadline dl = {0};
+	struct shmpipe__end *e;
+	int64_t total = iov_total(iov, iovcnt);
+	uint64_t done = 0;
+	int i = 0;
+	size_t in = 0; /* bytes of iov[i] already copied */
+
+	if (!w || total < 0)
+		return -EINVAL;
+	if (total == 0)
+		return 0;
+	e = &w->e;
+	if (reader_gone(e))
+		return -EPIPE;
+	e->lent = 0;
+	if (e->records)
+		return writev_records(e, iov, iovcnt);
+
+	while (done < (uint64_t)total) {
+		int64_t room = writer_room(e, 1, &dl);
+		uint64_t n = 0;
+
+		if (room < 0)
+			return done ? (ssize_t)done : room;
+		/* Gather into the room there is, then publish once. */
+		while (n < (uint64_t)room && i < iovcnt) {
+			uint64_t k = min_u64(iov[i].iov_len - in, (uint64_t)room - n);
+
+			if (k) /* an empty buffer may have a NULL base */
+				memcpy(e->data + e->off + n, (const uint8_t *)iov[i].iov_base + in,
+				       k);
+			n += k;
+			in += k;
+			if (in == iov[i].iov_len) {
+				i++;
+				in = 0;
+			}
+		}
+		writer_publish(e, n, done == 0);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
+{
+	struct shmpipe__deadline dl = {0};
+	struct shmpipe__end *e;
+	uint64_t want, limit;
+	int64_t room;
+
+	if (!w || !buf)
+		return -EINVAL;
+	e = &w->e;
+	limit = e->records ? record_max(e) : e->capacity;
+	if (min_len > limit)
+		return -EMSGSIZE;
+	if (min_len == 0)
+		min_len = 1;
+	if (reader_gone(e))
+		return -EPIPE;
+	e->lent = 0;
+	want = e->records ? shmpipe__record_space(min_len) : min_len;
+	/*
+	 * Offer all the room there is (a reader fills what it is offered):
+	 * look at read_index again unless the ring is known to be empty.
+	 */
+	if (e->pos != e->peer) {
+		int err = writer_refresh(e);
+
+		if (err < 0)
+			return err;
+	}
+	room = writer_room(e, want, &dl);
+	if (room < 0)
+		return room;
+	if (e->records) {
+		/* The largest payload whose framed size fits in the room. */
+		room = (int64_t)min_u64(((uint64_t)room & ~(uint64_t)7) -
+						sizeof(struct shmpipe__record),
+					record_max(e));
+		*buf = e->data + e->off + sizeof(struct shmpipe__record);
+	} else {
+		*buf = e->data + e->off;
+	}
+	room = (int64_t)min_u64((uint64_t)room, SSIZE_MAX);
+	e->lent = (uint64_t)room;
+	return (ssize_t)room;
+}
+
+int shmpipe_commit(shmpipe_writer *w, size_t len)
+{
+	struct shmpipe__end *e;
+
+	if (!w)
+		return -EINVAL;
+	e = &w->e;
+	if (len > e->lent)
+		return -EINVAL;
+	e->lent = 0;
+	if (len == 0)
+		return 0;
+	if (reader_gone(e))
+		return -EPIPE;
+	if (e->records) {
+		record_frame(e, e->off, len);
+		writer_publish(e, shmpipe__record_space(len), 1);
+	} else {
+		writer_publish(e, len, 1);
+	}
+	return 0;
+}
+
+/* ---- the read end ---------------------------------------------------- */
 
 /* Reads the writer's position and checks it (at most capacity ahead of us). */
 static int reader_refresh(struct shmpipe__end *e)
@@ -58,14 +385,6 @@ static int reader_refresh(struct shmpipe__end *e)
 	return 0;
 }
 
-/* The writer may go on: there is space, or the reader is gone. */
-static bool space_or_gone(const struct shmpipe__end *e)
-{
-	/* seq_cst loads: the waiter's side of the store-buffering pair. */
-	return e->pos - shmpipe__load_sc(&e->hdr->read_index) < e->capacity ||
-	       shmpipe__load32_sc(&e->hdr->reader_state) == SHMPIPE__END_CLOSED;
-}
-
 /* The reader may go on: there is data, or the writer has closed. */
 static bool data_or_eof(const struct shmpipe__end *e)
 {
@@ -73,89 +392,18 @@ static bool data_or_eof(const struct shmpipe__end *e)
 	       shmpipe__load32_sc(&e->hdr->writer_state) == SHMPIPE__END_CLOSED;
 }
 
-static bool reader_gone(const struct shmpipe__end *e)
-{
-	/* Pairs with the store_sc of reader_state in shmpipe_reader_close. */
-	return shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_CLOSED;
-}
-
-ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
-{
-	struct shmpipe__deadline dl = {0};
-	struct shmpipe__end *e;
-	size_t done = 0;
-	int err;
-
-	if (!w || (!buf && len))
-		return -EINVAL;
-	if (len == 0)
-		return 0;
-	if ((ssize_t)len < 0)
-		return -EINVAL; /* the count could not be returned */
-	e = &w->e;
-	if (reader_gone(e))
-		return -EPIPE;
-
-	while (done < len) {
-		uint64_t room = e->capacity - (e->pos - e->peer);
-		uint64_t n;
-
-		if (room == 0) {
-			err = writer_refresh(e);
-			if (err < 0)
-				return done ? (ssize_t)done : err;
-			room = e->capacity - (e->pos - e->peer);
-		}
-		if (room == 0) {
-			err = shmpipe__wait(e, &e->hdr->space_event, space_or_gone,
-					    &e->hdr->producer_waits, &dl);
-			if (err == 0 && reader_gone(e))
-				err = -EPIPE;
-			if (err < 0)
-				return done ? (ssize_t)done : err;
-			continue;
-		}
-
-		n = min_u64(room, len - done);
-		memcpy(e->data + e->off, (const uint8_t *)buf + done, n);
-		advance(e, n);
-		if (done == 0) {
-			/* Counted once per call that puts bytes in the ring. */
-			shmpipe__store_relaxed(&e->hdr->produced, ++e->ops);
-		}
-		done += n;
-		/*
-		 * Publish: release for the bytes just copied (pairs with the
-		 * reader's load_acquire), and sequentially consistent so that
-		 * the look for a sleeping reader below cannot be ordered before
-		 * it (pairs with the reader's fetch_or in shmpipe__wait).
-		 */
-		shmpipe__store_sc(&e->hdr->write_index, e->pos);
-		shmpipe__signal(&e->hdr->data_event);
-	}
-	return (ssize_t)done;
-}
-
-ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
+/*
+ * Waits until data is there and returns how many bytes are (> 0), 0 at end
+ * of stream, or -EAGAIN, -ETIMEDOUT, -EINTR, -EPROTO. Like read(2) on a
+ * pipe, a caller who asks for len bytes gets all that is there up to len:
+ * if what we know of is less, look at write_index once more.
+ */
+static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 {
 	struct shmpipe__deadline dl = {0};
-	struct shmpipe__end *e;
-	uint64_t n;
 	int err;
 
-	if (!r || (!buf && len))
-		return -EINVAL;
-	if (len == 0)
-		return 0;
-	if ((ssize_t)len < 0)
-		len = SSIZE_MAX; /* reads may always be shorter than asked */
-	e = &r->e;
-
-	/*
-	 * Like read(2) on a pipe, return all that is there up to len: if what
-	 * we know of is less than asked, look at write_index once more.
-	 */
-	if (e->peer - e->pos < len && e->peer != e->pos) {
+	if (e->peer != e->pos && e->peer - e->pos < len) {
 		err = reader_refresh(e);
 		if (err < 0)
 			return err;
@@ -185,18 +433,125 @@ ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
 		if (err < 0)
 			return err;
 	}
+	return (int64_t)(e->peer - e->pos);
+}
 
-	n = min_u64(e->peer - e->pos, len);
-	memcpy(buf, e->data + e->off, n);
+/*
+ * The next record, given avail published bytes: its payload length, checked
+ * against what the writer published (the length comes from shared memory
+ * and is trusted no further than that), or -EPROTO.
+ */
+static int64_t record_next(const struct shmpipe__end *e, uint64_t avail, const uint8_t **payload)
+{
+	struct shmpipe__record rec;
+
+	if (avail < sizeof(rec))
+		return -EPROTO;
+	memcpy(&rec, e->data + e->off, sizeof(rec));
+	if (rec.len == 0 || rec.len > record_max(e) || shmpipe__record_space(rec.len) > avail)
+		return -EPROTO;
+	*payload = e->data + e->off + sizeof(rec);
+	return rec.len;
+}
+
+/* Frees n bytes of the ring as ops more reads, and wakes a sleeping writer. */
+static void reader_release(struct shmpipe__end *e, uint64_t n, uint64_t ops)
+{
 	advance(e, n);
-	shmpipe__store_relaxed(&e->hdr->consumed, ++e->ops);
+	e->ops += ops;
+	shmpipe__store_relaxed(&e->hdr->consumed, e->ops);
 	/*
-	 * Release the space: the copy above must be complete before the
-	 * writer may reuse these bytes (pairs with its load_acquire), and the
-	 * look for a sleeping writer must not be ordered before this store
-	 * (pairs with the writer's fetch_or in shmpipe__wait).
+	 * The copy out of these bytes must be complete before the writer may
+	 * reuse them (pairs with its load_acquire), and the look for a
+	 * sleeping writer must not be ordered before this store (pairs with
+	 * the writer's fetch_or in shmpipe__wait).
 	 */
 	shmpipe__store_sc(&e->hdr->read_index, e->pos);
 	shmpipe__signal(&e->hdr->space_event);
+}
+
+ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
+{
+	struct shmpipe__end *e;
+	const uint8_t *payload;
+	int64_t avail, rlen;
+	uint64_t n;
+
+	if (!r || (!buf && len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX; /* reads may always be shorter than asked */
+	e = &r->e;
+	e->lent = 0; /* a read ends what a peek showed */
+	/* In record mode any published byte belongs to a whole record. */
+	avail = reader_avail(e, e->records ? 1 : len);
+	if (avail <= 0)
+		return avail;
+
+	if (e->records) {
+		rlen = record_next(e, (uint64_t)avail, &payload);
+		if (rlen < 0)
+			return rlen;
+		if ((uint64_t)rlen > len)
+			return -EMSGSIZE; /* the record stays for a bigger buffer */
+		memcpy(buf, payload, (size_t)rlen);
+		reader_release(e, shmpipe__record_space((uint64_t)rlen), 1);
+		return rlen;
+	}
+	n = min_u64((uint64_t)avail, len);
+	memcpy(buf, e->data + e->off, n);
+	reader_release(e, n, 1);
 	return (ssize_t)n;
+}
+
+ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf)
+{
+	struct shmpipe__end *e;
+	const uint8_t *payload;
+	int64_t avail;
+
+	if (!r || !buf)
+		return -EINVAL;
+	e = &r->e;
+	e->lent = 0;
+	avail = reader_avail(e, e->records ? 1 : SSIZE_MAX);
+	if (avail <= 0) {
+		if (avail == 0)
+			*buf = NULL;
+		return avail;
+	}
+	if (e->records) {
+		avail = record_next(e, (uint64_t)avail, &payload);
+		if (avail < 0)
+			return avail;
+		*buf = payload;
+	} else {
+		avail = (int64_t)min_u64((uint64_t)avail, SSIZE_MAX);
+		*buf = e->data + e->off;
+	}
+	e->lent = (uint64_t)avail;
+	return avail;
+}
+
+int shmpipe_consume(shmpipe_reader *r, size_t len)
+{
+	struct shmpipe__end *e;
+
+	if (!r)
+		return -EINVAL;
+	e = &r->e;
+	if (len > e->lent || (e->records && len != 0 && len != e->lent))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (e->records) {
+		reader_release(e, shmpipe__record_space(len), 1);
+		e->lent = 0;
+	} else {
+		reader_release(e, len, 1);
+		e->lent -= len;
+	}
+	return 0;
 }

@@ -24,12 +24,10 @@ static int parse_options(const shmpipe_options *opts, uint64_t *capacity, unsign
 		return -EINVAL;
 	if (opts->capacity)
 		*capacity = opts->capacity;
-	/*
-	 * No flag is accepted yet: the header has room for SHMPIPE_RECORDS,
-	 * but record framing is not implemented, and a pipe that silently
-	 * ignored it would split records.
-	 */
-	if (opts->flags != 0)
+	if (opts->flags & ~SHMPIPE_RECORDS)
+		return -EINVAL;
+	/* A record ring must hold at least a frame and 8 bytes of payload. */
+	if ((opts->flags & SHMPIPE_RECORDS) && *capacity < 16)
 		return -EINVAL;
 	*flags = opts->flags;
 	return 0;
@@ -101,6 +99,7 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m)
 	e->data = m->data;
 	e->capacity = m->hdr->capacity;
 	e->data_size = m->hdr->data_size;
+	e->records = (m->hdr->flags & SHMPIPE_RECORDS) != 0;
 	e->timeout_ms = -1;
 }
 

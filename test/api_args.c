@@ -66,9 +66,10 @@ static void test_pair_args(void)
 	pair_must_fail(&o, "flags ~0");
 	o.flags = SHMPIPE_RECORDS | 0x100;
 	pair_must_fail(&o, "flags SHMPIPE_RECORDS | 0x100");
-	/* The header: -EINVAL for "record mode before it is supported". */
+	/* Record mode needs room for a frame and 8 bytes of payload. */
+	o = test_opts(15);
 	o.flags = SHMPIPE_RECORDS;
-	pair_must_fail(&o, "flags SHMPIPE_RECORDS");
+	pair_must_fail(&o, "flags SHMPIPE_RECORDS with capacity 15");
 }
 
 static void test_handle_args(void)
