@@ -5,12 +5,15 @@
  *
  * in C, with a worker consuming in parallel.
  *
- * The main thread is the stream: it reads a file in chunks with read(2),
- * transforms each chunk (ASCII to upper case, like a Transform stream) and
- * writes it into a shmpipe. The pipe's ring is bounded (--capacity, 1 MiB
- * by default), so when the sink falls behind, shmpipe_write sleeps and the
+ * The main thread is the stream: it reads a file in chunks with read(2)
+ * straight into space reserved in a shmpipe's ring, transforms each chunk
+ * there (ASCII to upper case, like a Transform stream) and commits it. The
+ * sink thread looks at the bytes in place (peek) and releases them
+ * (consume), so each byte is copied once in all: by read(2), from the page
+ * cache into the ring. The pipe's ring is bounded (--capacity, 1 MiB
+ * by default), so when the sink falls behind, shmpipe_reserve sleeps and the
  * reading of the file pauses: backpressure, as in the seed, with no queue
- * that can grow. A sink thread reads the pipe, counts bytes and lines and
+ * that can grow. A sink thread peeks at the pipe, counts bytes and lines and
  * hashes what it sees (64-bit FNV-1a); at end of stream it prints them and
  * the pipe's counters.
  *
@@ -115,17 +118,28 @@ struct sink {
 static void *sink_main(void *arg)
 {
 	struct sink *s = arg;
-	unsigned char *buf = malloc(s->bufsize);
 	shmpipe_stats st;
-	ssize_t n = -ENOMEM;
+	const void *p;
+	ssize_t n;
 	int ret;
 
+	/*
+	 * Zero-copy: peek shows the bytes where they lie in the ring, the
+	 * digest reads them there, and consume hands the space back.
+	 */
 	digest_init(&s->d);
-	while (buf && (n = shmpipe_read(s->reader, buf, s->bufsize)) > 0)
-		digest_update(&s->d, buf, (size_t)n);
-	free(buf);
+	while ((n = shmpipe_peek(s->reader, &p)) > 0) {
+		if ((size_t)n > s->bufsize)
+			n = (ssize_t)s->bufsize;
+		digest_update(&s->d, p, (size_t)n);
+		ret = shmpipe_consume(s->reader, (size_t)n);
+		if (ret < 0) {
+			n = ret;
+			break;
+		}
+	}
 
-	/* Read returns 0 only after the writer closed and we drained the ring. */
+	/* Peek returns 0 only after the writer closed and we drained the ring. */
 	if (n == 0)
 		n = shmpipe_reader_stats(s->reader, &st);
 	if (n < 0) {
@@ -146,23 +160,6 @@ static void *sink_main(void *arg)
 		s->err = ret;
 	}
 	return NULL;
-}
-
-/*
- * Write all of buf. shmpipe_write returns len, or a short count when the
- * reader went away part-way; the next call then says why.
- */
-static int write_all(shmpipe_writer *w, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = shmpipe_write(w, p, len);
-
-		if (n < 0)
-			return (int)n;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* xorshift64: a tiny, fixed-seed random source, so every run hashes the same. */
@@ -240,7 +237,7 @@ static void usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s [--capacity BYTES] [--chunk BYTES] [--size BYTES] [FILE]\n"
 		"  --capacity BYTES  the pipe's ring size (default 1M, the library's default)\n"
-		"  --chunk BYTES     read(2) and shmpipe_read size (default 64K)\n"
+		"  --chunk BYTES     largest read(2) and digest step (default 64K)\n"
 		"  --size BYTES      size of the generated input when no FILE (default 64M)\n",
 		prog);
 }
@@ -250,8 +247,7 @@ static void usage(const char *prog)
  * parallel. Fills *sink and returns 0 or a negative error. Frees nothing it
  * did not allocate; closes both ends of the pipe on every path.
  */
-static int run_pipeline(int fd, const shmpipe_options *opts, size_t chunk,
-			char *buf, struct sink *sink)
+static int run_pipeline(int fd, const shmpipe_options *opts, size_t chunk, struct sink *sink)
 {
 	shmpipe_writer *w;
 	shmpipe_reader *r;
@@ -273,9 +269,24 @@ static int run_pipeline(int fd, const shmpipe_options *opts, size_t chunk,
 		return -ret;
 	}
 
+	/*
+	 * One copy in all: read(2) puts the file's bytes straight into space
+	 * reserved in the ring, the transform works on them in place, and
+	 * commit publishes them (shmpipe_write_from_fd does the same without
+	 * the transform).
+	 */
 	for (;;) {
-		ssize_t n = read_retry(fd, buf, chunk);
+		void *p;
+		ssize_t room = shmpipe_reserve(w, &p, 1);
+		ssize_t n;
 
+		if (room < 0) {
+			/* -EPIPE here means the sink gave up; it said why. */
+			err = (int)room;
+			fprintf(stderr, "shmpipe_reserve: %s\n", shmpipe_strerror(err));
+			break;
+		}
+		n = read_retry(fd, p, (size_t)room < chunk ? (size_t)room : chunk);
 		if (n < 0) {
 			err = -errno;
 			fprintf(stderr, "read: %s\n", strerror(errno));
@@ -283,12 +294,11 @@ static int run_pipeline(int fd, const shmpipe_options *opts, size_t chunk,
 		}
 		if (n == 0)
 			break;
-		transform(buf, (size_t)n);
-		ret = write_all(w, buf, (size_t)n);
+		transform(p, (size_t)n);
+		ret = shmpipe_commit(w, (size_t)n);
 		if (ret < 0) {
-			/* -EPIPE here means the sink gave up; it said why. */
 			err = ret;
-			fprintf(stderr, "shmpipe_write: %s\n", shmpipe_strerror(ret));
+			fprintf(stderr, "shmpipe_commit: %s\n", shmpipe_strerror(ret));
 			break;
 		}
 	}
@@ -437,12 +447,12 @@ int main(int argc, char **argv)
 	fd = open_input(path, size, buf, (size_t)chunk);
 	if (fd < 0)
 		goto out;
-	printf("pipeline: read %" PRIu64 " bytes at a time -> uppercase -> shmpipe "
-	       "(shmpipe %s) -> sink thread\n", chunk, shmpipe_version());
+	printf("pipeline: read(2) %" PRIu64 " bytes at a time into the ring -> uppercase in place -> shmpipe "
+	       "(shmpipe %s) -> sink thread hashes in place\n", chunk, shmpipe_version());
 	fflush(stdout);
 
 	t0 = now();
-	ret = run_pipeline(fd, &opts, (size_t)chunk, buf, &sink);
+	ret = run_pipeline(fd, &opts, (size_t)chunk, &sink);
 	t = now() - t0;
 	if (ret < 0)
 		goto out;
