@@ -116,6 +116,77 @@ typedef struct shmpipe_stats {
 SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *opts);
 
 /*
+ * Named pipes, between unrelated processes.
+ *
+ * A name is a POSIX shared memory name: a leading '/', then 1 to 200
+ * characters other than '/' (anything else is -EINVAL). One side creates the
+ * pipe and takes its end; the other side opens the other end by name.
+ *
+ * shmpipe_writer_create / shmpipe_reader_create create the shared object
+ * (O_CREAT | O_EXCL, with exactly the permission bits opts->mode, or 0600;
+ * the umask does not apply, -EINVAL for bits outside 0777) and take the
+ * write or read end. Returns 0, -EEXIST if the name is taken, -EINVAL, -EACCES,
+ * -ENOMEM. A NULL name creates an anonymous pipe (a memfd), whose other end
+ * is reached through its descriptor (shmpipe_*_fd below), e.g. after fork(2)
+ * or over a UNIX socket.
+ *
+ * shmpipe_writer_open / shmpipe_reader_open take the other end of an
+ * existing pipe. Returns 0, -ENOENT if there is no such pipe, -EBUSY if that
+ * end is taken (held by a live process, or held before and given up: an end
+ * is taken once), -EPROTO if the shared object is not a shmpipe this version
+ * understands (bad magic, version, geometry or size), -EACCES.
+ *
+ * Either side may attach first: a writer may fill the ring before a reader
+ * comes, and a reader waits for a writer (both subject to their timeout).
+ * The peer is not trusted: every value read from the shared object is
+ * checked before use, and a corrupt one gives -EPROTO, never a wild access.
+ * A peer that dies is noticed within a fraction of a second by an end that
+ * waits for it: the writer gets -EPIPE, the reader gets every byte that was
+ * committed, then -ECONNRESET (not the 0 of a clean close).
+ */
+SHMPIPE_API int shmpipe_writer_create(shmpipe_writer **w, const char *name,
+				      const shmpipe_options *opts);
+SHMPIPE_API int shmpipe_reader_create(shmpipe_reader **r, const char *name,
+				      const shmpipe_options *opts);
+SHMPIPE_API int shmpipe_writer_open(shmpipe_writer **w, const char *name);
+SHMPIPE_API int shmpipe_reader_open(shmpipe_reader **r, const char *name);
+
+/*
+ * shmpipe_unlink - remove a pipe's name, as unlink(2) does: ends already
+ * attached keep working; the memory goes when the last one closes.
+ * Returns 0, -ENOENT, -EINVAL (bad name), -EACCES.
+ */
+SHMPIPE_API int shmpipe_unlink(const char *name);
+
+/*
+ * shmpipe_stat - the counters of a named pipe, read without taking an end
+ * (the object is mapped read-only). Returns 0, -ENOENT, -EINVAL, -EPROTO.
+ */
+SHMPIPE_API int shmpipe_stat(const char *name, shmpipe_stats *out);
+
+/*
+ * Passing an end to another process by descriptor.
+ *
+ * shmpipe_writer_fd / shmpipe_reader_fd return the descriptor of the pipe's
+ * shared object, owned by the handle (do not close it), to hand to another
+ * process: inherited across fork(2), or sent with shmpipe_send_fd. The
+ * receiver takes the other end with shmpipe_writer_open_fd or
+ * shmpipe_reader_open_fd, which attach to the pipe behind fd (the caller
+ * keeps fd and may close it afterwards) with the errors of the *_open
+ * functions.
+ *
+ * shmpipe_send_fd sends a descriptor over a connected UNIX socket
+ * (SCM_RIGHTS); shmpipe_recv_fd receives one and returns it (close-on-exec)
+ * or -errno (-EBADMSG if the message carried none).
+ */
+SHMPIPE_API int shmpipe_writer_fd(const shmpipe_writer *w);
+SHMPIPE_API int shmpipe_reader_fd(const shmpipe_reader *r);
+SHMPIPE_API int shmpipe_writer_open_fd(shmpipe_writer **w, int fd);
+SHMPIPE_API int shmpipe_reader_open_fd(shmpipe_reader **r, int fd);
+SHMPIPE_API int shmpipe_send_fd(int sock, int fd);
+SHMPIPE_API int shmpipe_recv_fd(int sock);
+
+/*
  * shmpipe_write - write len bytes into the pipe (write end, blocking).
  *
  * Copies buf into the ring and returns only once all len bytes are in it,
@@ -123,7 +194,7 @@ SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpi
  * away, the end's timeout expires, or a signal arrives after part of the data
  * is in the ring, returns the count already written; the next call reports
  * the condition. Returns -EPIPE once the reader has closed (even if it closed
- * while we slept), -EAGAIN (timeout 0) or -ETIMEDOUT (timeout > 0) if no byte
+ * while we slept) or, noticed while waiting for space, died, -EAGAIN (timeout 0) or -ETIMEDOUT (timeout > 0) if no byte
  * could be written in time, -EINTR if a signal arrived before any byte was
  * written, -EINVAL for a NULL handle or a NULL buf with len > 0. A write of 0
  * bytes returns 0 and does nothing. Never raises SIGPIPE.
@@ -195,7 +266,8 @@ SHMPIPE_API int shmpipe_writer_close(shmpipe_writer *w);
  * Sleeps while the ring is empty, then copies whatever is there, up to len
  * bytes, and returns the count (like read(2) on a pipe, it does not wait to
  * fill buf). Returns 0 at end of stream: the writer closed and every byte it
- * wrote has been read. Returns -EAGAIN (timeout 0) or -ETIMEDOUT (timeout > 0)
+ * wrote has been read. Returns -ECONNRESET if the writer's process died
+ * without closing, once every byte it had committed has been read. Returns -EAGAIN (timeout 0) or -ETIMEDOUT (timeout > 0)
  * if no data came in time, -EINTR if a signal arrived while it slept,
  * -EPROTO if the shared positions are inconsistent, -EINVAL for a NULL handle
  * or a NULL buf with len > 0. A read of 0 bytes returns 0 at once.

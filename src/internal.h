@@ -23,7 +23,6 @@
  */
 struct shmpipe__map {
 	_Atomic unsigned refs;
-	int fd;
 	void *base;      /* start of the mapping: the header */
 	size_t map_len;  /* header + two copies of the data region */
 	struct shmpipe__hdr *hdr;
@@ -45,6 +44,9 @@ struct shmpipe__end {
 	uint64_t lent;      /* bytes handed out by reserve or peek, 0 if none */
 	bool records;       /* SHMPIPE_RECORDS */
 	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
+	int fd;             /* this end's own open file description of the object */
+	unsigned peer_lock; /* the byte whose lock says the peer is alive */
+	shmpipe__u32 *peer_state;
 };
 
 /*
@@ -70,8 +72,10 @@ struct shmpipe_reader {
 
 /*
  * The wait/wake protocol (wait.c). A waiter sleeps on an event word until
- * ready(ctx) holds; a signaller calls shmpipe__signal after publishing the
- * change that makes it hold. docs/design.md has the argument.
+ * ready(e) holds; a signaller calls shmpipe__signal after publishing the
+ * change that makes it hold. docs/design.md has the argument. shmpipe__wait
+ * returns 0 once ready(e) holds, -EAGAIN (timeout 0), -ETIMEDOUT, -EINTR,
+ * or -ECONNRESET if the peer died without closing and ready(e) is false.
  */
 typedef bool (*shmpipe__ready_fn)(const struct shmpipe__end *e);
 
@@ -84,6 +88,12 @@ SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event,
 				    shmpipe__ready_fn ready, shmpipe__u64 *waits,
 				    struct shmpipe__deadline *dl);
 SHMPIPE__INTERNAL void shmpipe__signal(shmpipe__u32 *event);
+
+/*
+ * Whether the peer attached and then went away without closing: its state
+ * still says OPEN but nobody holds its liveness lock. One system call.
+ */
+SHMPIPE__INTERNAL bool shmpipe__peer_died(const struct shmpipe__end *e);
 
 /* Drops one reference to a mapping, unmapping it with the last. */
 SHMPIPE__INTERNAL void shmpipe__map_put(struct shmpipe__map *m);

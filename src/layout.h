@@ -30,6 +30,14 @@
  */
 #define SHMPIPE__LINE 128
 
+/*
+ * Liveness locks: the writer holds an exclusive OFD lock on byte 0 of the
+ * shared object, the reader on byte 1, for as long as its end is attached
+ * (see os.h). The data region is not affected: locks are advisory.
+ */
+#define SHMPIPE__WRITER_LOCK 0u
+#define SHMPIPE__READER_LOCK 1u
+
 /* writer_state / reader_state */
 enum {
 	SHMPIPE__END_ABSENT = 0, /* not attached yet */
@@ -72,6 +80,8 @@ struct shmpipe__hdr {
 	 */
 	alignas(SHMPIPE__LINE) shmpipe__u32 writer_state; /* SHMPIPE__END_*, written by the writer */
 	shmpipe__u32 reader_state;                        /* SHMPIPE__END_*, written by the reader */
+	shmpipe__u32 writer_pid; /* who holds the write end, for observers only */
+	shmpipe__u32 reader_pid; /* who holds the read end, for observers only */
 
 	/* The reader sleeps here waiting for data; the writer signals. */
 	alignas(SHMPIPE__LINE) shmpipe__u32 data_event;

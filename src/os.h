@@ -26,7 +26,52 @@ size_t shmpipe__os_page_size(void);
  */
 int shmpipe__os_shm_anon(const char *name, uint64_t size);
 
-/* Closes a descriptor returned by shmpipe__os_shm_anon. */
+/*
+ * Creates a named shared memory object (name as shm_open takes it) of size
+ * bytes, exclusively (-EEXIST if the name is taken), with exactly the
+ * permission bits mode. Returns the descriptor (close-on-exec) or -errno.
+ */
+int shmpipe__os_shm_create(const char *name, uint64_t size, unsigned mode);
+
+/* Opens an existing named object, read-write or read-only. */
+int shmpipe__os_shm_open(const char *name, int readonly);
+
+/* Removes a name. */
+int shmpipe__os_shm_unlink(const char *name);
+
+/*
+ * A new open file description of the object behind fd (not a dup: locks
+ * taken through it are its own). Returns the descriptor or -errno.
+ */
+int shmpipe__os_reopen(int fd);
+
+/* The size of the object behind fd, or -errno. */
+int64_t shmpipe__os_size(int fd);
+
+/*
+ * Liveness locks: an end holds an exclusive lock on one byte of the object
+ * for as long as its open file description exists, so the kernel releases
+ * it when the holder closes or dies, whatever its pid becomes. lock takes it
+ * (-EBUSY if another description holds it); held tells whether another
+ * description holds it (1), not (0), or -errno.
+ */
+int shmpipe__os_lock(int fd, unsigned byte);
+int shmpipe__os_lock_held(int fd, unsigned byte);
+
+/* Maps len bytes of the object read-only (for observers), or -errno. */
+int shmpipe__os_map_ro(int fd, size_t len, void **base);
+
+/* Sends / receives one descriptor over a UNIX socket (SCM_RIGHTS). */
+int shmpipe__os_send_fd(int sock, int fd);
+int shmpipe__os_recv_fd(int sock);
+
+/* Sleeps about ms milliseconds (waiting for a creator to finish). */
+void shmpipe__os_sleep_ms(int ms);
+
+/* The caller's process id, for observers. */
+uint32_t shmpipe__os_pid(void);
+
+/* Closes a descriptor returned by one of the functions above. */
 void shmpipe__os_close(int fd);
 
 /*

@@ -93,7 +93,8 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
 		e->want = want;
 		err = shmpipe__wait(e, &e->hdr->space_event, space_or_gone,
 				    &e->hdr->producer_waits, dl);
-		if (err == 0 && reader_gone(e))
+		/* A reader that closed, or died: nobody will ever read. */
+		if ((err == 0 && reader_gone(e)) || err == -ECONNRESET)
 			err = -EPIPE;
 		if (err < 0)
 			return err;
@@ -430,6 +431,18 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 		}
 		err = shmpipe__wait(e, &e->hdr->data_event, data_or_eof, &e->hdr->consumer_waits,
 				    &dl);
+		if (err == -ECONNRESET) {
+			/*
+			 * The writer died without closing. What it committed
+			 * before is delivered first; the error comes after.
+			 */
+			int err2 = reader_refresh(e);
+
+			if (err2 < 0)
+				return err2;
+			if (e->peer != e->pos)
+				break;
+		}
 		if (err < 0)
 			return err;
 	}

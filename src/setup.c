@@ -1,5 +1,13 @@
 /*
- * The cold path: creating a pipe, closing its ends, timeouts and stats.
+ * The cold path: creating and attaching to pipes, closing their ends,
+ * timeouts and stats.
+ *
+ * Every pipe is one shared object (a memfd, or a named POSIX shared memory
+ * object) with the layout of layout.h. Each end has its own open file
+ * description of it, on which it holds its liveness lock (os.h) for as long
+ * as it is attached, and its own view of the geometry, read and checked once
+ * when it attaches: nothing read from the object later can change where the
+ * end reads or writes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -8,75 +16,84 @@
 #include "internal.h"
 #include "os.h"
 
+/* How long an opener waits for a creator that has not finished its header. */
+#define SHMPIPE__INIT_WAIT_MS 200
+
+/* The longest name after the leading '/'. */
+#define SHMPIPE__NAME_MAX 200
+
 static uint64_t round_up(uint64_t v, uint64_t unit)
 {
 	return (v + unit - 1) / unit * unit;
 }
 
-/* Checks options and fills in the defaults. */
-static int parse_options(const shmpipe_options *opts, uint64_t *capacity, unsigned *flags)
+/* The geometry of a pipe, as created or as read and checked at attach. */
+struct geometry {
+	uint64_t header_size;
+	uint64_t capacity;
+	uint64_t data_size;
+	unsigned flags;
+};
+
+/* Checks options and derives the geometry of a new pipe. */
+static int parse_options(const shmpipe_options *opts, struct geometry *g)
 {
-	*capacity = SHMPIPE_DEFAULT_CAPACITY;
-	*flags = 0;
-	if (!opts)
-		return 0;
-	if (opts->capacity > SHMPIPE_MAX_CAPACITY)
-		return -EINVAL;
-	if (opts->capacity)
-		*capacity = opts->capacity;
-	if (opts->flags & ~SHMPIPE_RECORDS)
-		return -EINVAL;
-	/* A record ring must hold at least a frame and 8 bytes of payload. */
-	if ((opts->flags & SHMPIPE_RECORDS) && *capacity < 16)
-		return -EINVAL;
-	*flags = opts->flags;
+	uint64_t page = shmpipe__os_page_size();
+
+	g->capacity = SHMPIPE_DEFAULT_CAPACITY;
+	g->flags = 0;
+	if (opts) {
+		if (opts->capacity > SHMPIPE_MAX_CAPACITY)
+			return -EINVAL;
+		if (opts->capacity)
+			g->capacity = opts->capacity;
+		if (opts->flags & ~SHMPIPE_RECORDS)
+			return -EINVAL;
+		/* A record ring must hold a frame and 8 bytes of payload. */
+		if ((opts->flags & SHMPIPE_RECORDS) && g->capacity < 16)
+			return -EINVAL;
+		if (opts->mode & ~0777u)
+			return -EINVAL;
+		g->flags = opts->flags;
+	}
+	_Static_assert(sizeof(struct shmpipe__hdr) <= 4096, "the header fits in one page");
+	g->header_size = round_up(sizeof(struct shmpipe__hdr), page);
+	g->data_size = round_up(g->capacity, page);
 	return 0;
 }
 
-/*
- * Creates a shared object holding a fresh header and a data region for
- * capacity bytes, and maps it. On success the mapping has one reference.
- */
-static int map_create(struct shmpipe__map **out, uint64_t capacity, unsigned flags)
+/* POSIX shm names: '/', then 1 to SHMPIPE__NAME_MAX characters, no '/'. */
+static int check_name(const char *name)
 {
-	uint64_t page = shmpipe__os_page_size();
-	uint64_t hdr_size = round_up(sizeof(struct shmpipe__hdr), page);
-	uint64_t data_size = round_up(capacity, page);
-	struct shmpipe__map *m;
+	size_t n;
+
+	if (!name || name[0] != '/')
+		return -EINVAL;
+	n = strnlen(name + 1, SHMPIPE__NAME_MAX + 1);
+	if (n == 0 || n > SHMPIPE__NAME_MAX || memchr(name + 1, '/', n))
+		return -EINVAL;
+	return 0;
+}
+
+/* Maps the object behind fd with geometry g; one reference. */
+static int map_new(struct shmpipe__map **out, int fd, const struct geometry *g)
+{
+	struct shmpipe__map *m = calloc(1, sizeof(*m));
 	void *base;
-	int fd, err;
+	int err;
 
-	_Static_assert(sizeof(struct shmpipe__hdr) <= 4096, "the header fits in one page");
-
-	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	fd = shmpipe__os_shm_anon("shmpipe", hdr_size + data_size);
-	if (fd < 0) {
-		free(m);
-		return fd;
-	}
-	err = shmpipe__os_map_ring(fd, hdr_size, data_size, &base);
+	err = shmpipe__os_map_ring(fd, g->header_size, g->data_size, &base);
 	if (err < 0) {
-		shmpipe__os_close(fd);
 		free(m);
 		return err;
 	}
-
-	m->fd = fd;
 	m->base = base;
-	m->map_len = hdr_size + 2 * data_size;
+	m->map_len = g->header_size + 2 * g->data_size;
 	m->hdr = base;
-	m->data = (uint8_t *)base + hdr_size;
+	m->data = (uint8_t *)base + g->header_size;
 	atomic_init(&m->refs, 1);
-
-	/* The object is new and zero-filled; nobody else can see it yet. */
-	m->hdr->version = SHMPIPE__LAYOUT_VERSION;
-	m->hdr->header_size = (uint32_t)hdr_size;
-	m->hdr->capacity = capacity;
-	m->hdr->data_size = data_size;
-	m->hdr->flags = flags;
-	m->hdr->magic = SHMPIPE__MAGIC;
 	*out = m;
 	return 0;
 }
@@ -87,75 +104,364 @@ void shmpipe__map_put(struct shmpipe__map *m)
 	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	shmpipe__os_unmap(m->base, m->map_len);
-	shmpipe__os_close(m->fd);
 	free(m);
 }
 
-static void end_init(struct shmpipe__end *e, struct shmpipe__map *m)
+/* Writes a fresh header into a new, zero-filled object nobody attached to. */
+static void header_init(struct shmpipe__hdr *h, const struct geometry *g)
+{
+	h->version = SHMPIPE__LAYOUT_VERSION;
+	h->header_size = (uint32_t)g->header_size;
+	h->capacity = g->capacity;
+	h->data_size = g->data_size;
+	h->flags = g->flags;
+	/*
+	 * The magic goes last, with release: an opener that sees it (with
+	 * acquire) sees the rest of the header too.
+	 */
+	atomic_store_explicit((_Atomic uint64_t *)&h->magic, SHMPIPE__MAGIC, memory_order_release);
+}
+
+/*
+ * Reads the geometry from a mapped header and checks all of it against
+ * itself and the object's size. The values are copied out once: the peer may
+ * change the header afterwards, but not what we map or index.
+ */
+static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct geometry *g)
+{
+	uint64_t page = shmpipe__os_page_size();
+
+	if (atomic_load_explicit((_Atomic uint64_t *)&h->magic, memory_order_acquire) !=
+		    SHMPIPE__MAGIC ||
+	    h->version != SHMPIPE__LAYOUT_VERSION)
+		return -EPROTO;
+	g->header_size = h->header_size;
+	g->capacity = h->capacity;
+	g->data_size = h->data_size;
+	g->flags = h->flags;
+	if (g->header_size != round_up(sizeof(struct shmpipe__hdr), page) ||
+	    g->capacity == 0 || g->capacity > SHMPIPE_MAX_CAPACITY ||
+	    g->data_size != round_up(g->capacity, page) || (g->flags & ~SHMPIPE_RECORDS) ||
+	    ((g->flags & SHMPIPE_RECORDS) && g->capacity < 16) ||
+	    size != g->header_size + g->data_size)
+		return -EPROTO;
+	return 0;
+}
+
+/*
+ * Reads the geometry of the object behind fd, waiting briefly for a creator
+ * that has made the object but not yet its header.
+ */
+static int object_check(int fd, struct geometry *g)
+{
+	uint64_t page = shmpipe__os_page_size();
+
+	for (int waited = 0;; waited++) {
+		int64_t size = shmpipe__os_size(fd);
+		void *p;
+		int err;
+
+		if (size < 0)
+			return (int)size;
+		if ((uint64_t)size >= page) {
+			err = shmpipe__os_map_ro(fd, page, &p);
+			if (err < 0)
+				return err;
+			err = header_check(p, (uint64_t)size, g);
+			bool blank = atomic_load_explicit((_Atomic uint64_t *)&((struct shmpipe__hdr *)p)->magic,
+							  memory_order_acquire) == 0;
+			shmpipe__os_unmap(p, page);
+			if (err == 0 || !blank)
+				return err;
+		}
+		if (waited == SHMPIPE__INIT_WAIT_MS)
+			return -EPROTO;
+		shmpipe__os_sleep_ms(1);
+	}
+}
+
+static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struct geometry *g,
+		     int fd, bool writer)
 {
 	memset(e, 0, sizeof(*e));
 	e->map = m;
 	e->hdr = m->hdr;
 	e->data = m->data;
-	e->capacity = m->hdr->capacity;
-	e->data_size = m->hdr->data_size;
-	e->records = (m->hdr->flags & SHMPIPE_RECORDS) != 0;
+	e->capacity = g->capacity;
+	e->data_size = g->data_size;
+	e->records = (g->flags & SHMPIPE_RECORDS) != 0;
 	e->timeout_ms = -1;
+	e->fd = fd;
+	e->peer_lock = writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK;
+	e->peer_state = writer ? &m->hdr->reader_state : &m->hdr->writer_state;
+}
+
+/*
+ * Takes one end of a mapped pipe through descriptor fd (which the end then
+ * owns): the liveness lock, then the state, ABSENT -> OPEN, so that of two
+ * racing openers exactly one wins. Then our position, from the header and
+ * checked against the peer's: from here on it is kept privately.
+ */
+static int end_take(struct shmpipe__end *e, struct shmpipe__map *m, const struct geometry *g,
+		    int fd, bool writer)
+{
+	struct shmpipe__hdr *h = m->hdr;
+	shmpipe__u32 *state = writer ? &h->writer_state : &h->reader_state;
+	uint32_t absent = SHMPIPE__END_ABSENT;
+	uint64_t w, r;
+	int err;
+
+	end_init(e, m, g, fd, writer);
+	err = shmpipe__os_lock(fd, writer ? SHMPIPE__WRITER_LOCK : SHMPIPE__READER_LOCK);
+	if (err < 0)
+		return err;
+	r = shmpipe__load_acquire(&h->read_index);
+	w = shmpipe__load_acquire(&h->write_index);
+	if (r > w || w - r > g->capacity)
+		return -EPROTO;
+	e->pos = writer ? w : r;
+	e->peer = writer ? r : w;
+	e->off = e->pos % g->data_size;
+	e->ops = shmpipe__load_relaxed(writer ? &h->produced : &h->consumed);
+	atomic_store_explicit(writer ? &h->writer_pid : &h->reader_pid, shmpipe__os_pid(),
+			      memory_order_relaxed);
+	/* Pairs with the peer's load of our state in its ready() and checks. */
+	if (!shmpipe__cas32_sc(state, &absent, SHMPIPE__END_OPEN))
+		return -EBUSY;
+	return 0;
+}
+
+/* Allocates a handle and attaches it as one end; closes fd on failure. */
+static int attach(struct shmpipe__end **out, size_t handle_size, struct shmpipe__map *m,
+		  const struct geometry *g, int fd, bool writer)
+{
+	struct shmpipe__end *e = malloc(handle_size);
+	int err;
+
+	if (!e) {
+		shmpipe__os_close(fd);
+		return -ENOMEM;
+	}
+	err = end_take(e, m, g, fd, writer);
+	if (err < 0) {
+		shmpipe__os_close(fd);
+		free(e);
+		return err;
+	}
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	*out = e;
+	return 0;
 }
 
 int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *opts)
 {
+	struct shmpipe__end *we = NULL, *re = NULL;
 	struct shmpipe__map *m;
-	shmpipe_writer *wr;
-	shmpipe_reader *rd;
-	uint64_t capacity;
-	unsigned flags;
-	int err;
+	struct geometry g;
+	int fd, rfd, err;
 
 	if (!w || !r)
 		return -EINVAL;
-	err = parse_options(opts, &capacity, &flags);
+	err = parse_options(opts, &g);
 	if (err < 0)
 		return err;
-
-	wr = malloc(sizeof(*wr));
-	rd = malloc(sizeof(*rd));
-	if (!wr || !rd) {
-		err = -ENOMEM;
-		goto fail;
+	fd = shmpipe__os_shm_anon("shmpipe", g.header_size + g.data_size);
+	if (fd < 0)
+		return fd;
+	err = map_new(&m, fd, &g);
+	if (err < 0) {
+		shmpipe__os_close(fd);
+		return err;
 	}
-	err = map_create(&m, capacity, flags);
-	if (err < 0)
-		goto fail;
-	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); /* one per end */
-
-	end_init(&wr->e, m);
-	end_init(&rd->e, m);
-	shmpipe__store32_sc(&m->hdr->writer_state, SHMPIPE__END_OPEN);
-	shmpipe__store32_sc(&m->hdr->reader_state, SHMPIPE__END_OPEN);
-	*w = wr;
-	*r = rd;
+	header_init(m->hdr, &g);
+	/* Each end its own open file description, for its own lock. */
+	rfd = shmpipe__os_reopen(fd);
+	if (rfd < 0) {
+		shmpipe__os_close(fd);
+		shmpipe__map_put(m);
+		return rfd;
+	}
+	err = attach(&we, sizeof(shmpipe_writer), m, &g, fd, true);
+	if (err < 0) {
+		shmpipe__os_close(rfd);
+		shmpipe__map_put(m);
+		return err;
+	}
+	err = attach(&re, sizeof(shmpipe_reader), m, &g, rfd, false);
+	shmpipe__map_put(m); /* the ends hold their references */
+	if (err < 0) {
+		shmpipe_writer_close((shmpipe_writer *)we);
+		return err;
+	}
+	*w = (shmpipe_writer *)we;
+	*r = (shmpipe_reader *)re;
 	return 0;
-fail:
-	free(wr);
-	free(rd);
+}
+
+/* Creates a pipe (named, or anonymous for a NULL name) and takes one end. */
+static int create_end(struct shmpipe__end **out, size_t handle_size, const char *name,
+		      const shmpipe_options *opts, bool writer)
+{
+	struct shmpipe__map *m;
+	struct geometry g;
+	int fd, err;
+
+	if (!out || (name && check_name(name) < 0))
+		return -EINVAL;
+	err = parse_options(opts, &g);
+	if (err < 0)
+		return err;
+	if (name)
+		fd = shmpipe__os_shm_create(name, g.header_size + g.data_size,
+					    opts && opts->mode ? opts->mode : 0600);
+	else
+		fd = shmpipe__os_shm_anon("shmpipe", g.header_size + g.data_size);
+	if (fd < 0)
+		return fd;
+	err = map_new(&m, fd, &g);
+	if (err == 0) {
+		header_init(m->hdr, &g);
+		err = attach(out, handle_size, m, &g, fd, writer);
+		shmpipe__map_put(m);
+	} else {
+		shmpipe__os_close(fd);
+	}
+	if (err < 0 && name)
+		shmpipe__os_shm_unlink(name); /* leave nothing half-made behind */
 	return err;
+}
+
+/* Attaches to the pipe behind fd (which this takes over) as one end. */
+static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd, bool writer)
+{
+	struct shmpipe__map *m;
+	struct geometry g;
+	int err = object_check(fd, &g);
+
+	if (err == 0)
+		err = map_new(&m, fd, &g);
+	if (err < 0) {
+		shmpipe__os_close(fd);
+		return err;
+	}
+	err = attach(out, handle_size, m, &g, fd, writer);
+	shmpipe__map_put(m);
+	return err;
+}
+
+static int open_end(struct shmpipe__end **out, size_t handle_size, const char *name, bool writer)
+{
+	int fd;
+
+	if (!out || check_name(name) < 0)
+		return -EINVAL;
+	fd = shmpipe__os_shm_open(name, 0);
+	if (fd < 0)
+		return fd;
+	return open_end_owned(out, handle_size, fd, writer);
+}
+
+static int open_end_fd(struct shmpipe__end **out, size_t handle_size, int fd, bool writer)
+{
+	if (!out || fd < 0)
+		return -EINVAL;
+	/* Our own description: a dup would share the sender's lock. */
+	fd = shmpipe__os_reopen(fd);
+	if (fd < 0)
+		return fd == -ENOENT ? -EBADF : fd;
+	return open_end_owned(out, handle_size, fd, writer);
+}
+
+int shmpipe_writer_create(shmpipe_writer **w, const char *name, const shmpipe_options *opts)
+{
+	return create_end((struct shmpipe__end **)w, sizeof(shmpipe_writer), name, opts, true);
+}
+
+int shmpipe_reader_create(shmpipe_reader **r, const char *name, const shmpipe_options *opts)
+{
+	return create_end((struct shmpipe__end **)r, sizeof(shmpipe_reader), name, opts, false);
+}
+
+int shmpipe_writer_open(shmpipe_writer **w, const char *name)
+{
+	return open_end((struct shmpipe__end **)w, sizeof(shmpipe_writer), name, true);
+}
+
+int shmpipe_reader_open(shmpipe_reader **r, const char *name)
+{
+	return open_end((struct shmpipe__end **)r, sizeof(shmpipe_reader), name, false);
+}
+
+int shmpipe_writer_open_fd(shmpipe_writer **w, int fd)
+{
+	return open_end_fd((struct shmpipe__end **)w, sizeof(shmpipe_writer), fd, true);
+}
+
+int shmpipe_reader_open_fd(shmpipe_reader **r, int fd)
+{
+	return open_end_fd((struct shmpipe__end **)r, sizeof(shmpipe_reader), fd, false);
+}
+
+int shmpipe_writer_fd(const shmpipe_writer *w)
+{
+	return w ? w->e.fd : -EINVAL;
+}
+
+int shmpipe_reader_fd(const shmpipe_reader *r)
+{
+	return r ? r->e.fd : -EINVAL;
+}
+
+int shmpipe_send_fd(int sock, int fd)
+{
+	if (sock < 0 || fd < 0)
+		return -EINVAL;
+	return shmpipe__os_send_fd(sock, fd);
+}
+
+int shmpipe_recv_fd(int sock)
+{
+	if (sock < 0)
+		return -EINVAL;
+	return shmpipe__os_recv_fd(sock);
+}
+
+int shmpipe_unlink(const char *name)
+{
+	if (check_name(name) < 0)
+		return -EINVAL;
+	return shmpipe__os_shm_unlink(name);
+}
+
+bool shmpipe__peer_died(const struct shmpipe__end *e)
+{
+	/* Pairs with the peer's CAS to OPEN, made after taking its lock. */
+	if (shmpipe__load32_acquire(e->peer_state) != SHMPIPE__END_OPEN)
+		return false;
+	return shmpipe__os_lock_held(e->fd, e->peer_lock) == 0;
+}
+
+/* Ends an end: its state, a wake-up for the peer, its lock and mapping. */
+static int end_close(struct shmpipe__end *e, shmpipe__u32 *state, shmpipe__u32 *peer_event)
+{
+	/*
+	 * For the writer, ordered after its last publish of write_index, so a
+	 * reader that sees CLOSED finds every byte; then wake the peer if it
+	 * sleeps (on an empty ring, or a full one).
+	 */
+	shmpipe__store32_sc(state, SHMPIPE__END_CLOSED);
+	shmpipe__signal(peer_event);
+	shmpipe__os_close(e->fd); /* releases the liveness lock */
+	shmpipe__map_put(e->map);
+	free(e);
+	return 0;
 }
 
 int shmpipe_writer_close(shmpipe_writer *w)
 {
 	if (!w)
 		return -EINVAL;
-	/*
-	 * End of stream. Ordered after our last publish of write_index, so a
-	 * reader that sees CLOSED finds every byte (pairs with its
-	 * load_acquire); then wake the reader if it sleeps on an empty ring.
-	 */
-	shmpipe__store32_sc(&w->e.hdr->writer_state, SHMPIPE__END_CLOSED);
-	shmpipe__signal(&w->e.hdr->data_event);
-	shmpipe__map_put(w->e.map);
-	free(w);
-	return 0;
+	return end_close(&w->e, &w->e.hdr->writer_state, &w->e.hdr->data_event);
 }
 
 int shmpipe_reader_close(shmpipe_reader *r)
@@ -163,11 +469,7 @@ int shmpipe_reader_close(shmpipe_reader *r)
 	if (!r)
 		return -EINVAL;
 	/* A writer asleep on a full ring must learn now that nobody reads. */
-	shmpipe__store32_sc(&r->e.hdr->reader_state, SHMPIPE__END_CLOSED);
-	shmpipe__signal(&r->e.hdr->space_event);
-	shmpipe__map_put(r->e.map);
-	free(r);
-	return 0;
+	return end_close(&r->e, &r->e.hdr->reader_state, &r->e.hdr->space_event);
 }
 
 static int set_timeout(struct shmpipe__end *e, int timeout_ms)
@@ -191,46 +493,71 @@ int shmpipe_reader_set_timeout(shmpipe_reader *r, int timeout_ms)
 /*
  * A snapshot in which read_index <= write_index <= read_index + capacity:
  * read_index is read before and after write_index, and if it did not move,
- * both values held together at the moment write_index was read.
+ * both values held together at the moment write_index was read. A hostile
+ * peer cannot make this loop forever: it gives up and clamps.
  */
-static int stats(const struct shmpipe__end *e, shmpipe_stats *out)
+static void snapshot(const struct shmpipe__hdr *h, uint64_t capacity, shmpipe_stats *out)
 {
-	const struct shmpipe__hdr *h;
 	uint64_t r1, w, r2;
 
-	if (!out)
-		return -EINVAL;
-	h = e->hdr;
 	for (int i = 0;; i++) {
 		r1 = shmpipe__load_sc(&h->read_index);
 		w = shmpipe__load_sc(&h->write_index);
 		r2 = shmpipe__load_sc(&h->read_index);
-		if (r1 == r2 && r1 <= w && w - r1 <= e->capacity)
+		if (r1 == r2 && r1 <= w && w - r1 <= capacity)
 			break;
 		if (i == 1000) {
-			/* A peer racing us this long is wrong: report it sanely. */
 			r1 = r2 < w ? r2 : w;
-			if (w - r1 > e->capacity)
-				r1 = w - e->capacity;
+			if (w - r1 > capacity)
+				r1 = w - capacity;
 			break;
 		}
 	}
-	out->capacity = e->capacity;
+	out->capacity = capacity;
 	out->write_index = w;
 	out->read_index = r1;
 	out->produced = shmpipe__load_sc(&h->produced);
 	out->consumed = shmpipe__load_sc(&h->consumed);
 	out->producer_waits = shmpipe__load_sc(&h->producer_waits);
 	out->consumer_waits = shmpipe__load_sc(&h->consumer_waits);
-	return 0;
 }
 
 int shmpipe_writer_stats(const shmpipe_writer *w, shmpipe_stats *out)
 {
-	return w ? stats(&w->e, out) : -EINVAL;
+	if (!w || !out)
+		return -EINVAL;
+	snapshot(w->e.hdr, w->e.capacity, out);
+	return 0;
 }
 
 int shmpipe_reader_stats(const shmpipe_reader *r, shmpipe_stats *out)
 {
-	return r ? stats(&r->e, out) : -EINVAL;
+	if (!r || !out)
+		return -EINVAL;
+	snapshot(r->e.hdr, r->e.capacity, out);
+	return 0;
+}
+
+int shmpipe_stat(const char *name, shmpipe_stats *out)
+{
+	struct geometry g;
+	int64_t size;
+	void *p;
+	int fd, err;
+
+	if (!out || check_name(name) < 0)
+		return -EINVAL;
+	fd = shmpipe__os_shm_open(name, 1);
+	if (fd < 0)
+		return fd;
+	size = shmpipe__os_size(fd);
+	err = size < 0 ? (int)size : object_check(fd, &g);
+	if (err == 0)
+		err = shmpipe__os_map_ro(fd, g.header_size, &p);
+	shmpipe__os_close(fd);
+	if (err < 0)
+		return err;
+	snapshot(p, g.capacity, out);
+	shmpipe__os_unmap(p, g.header_size);
+	return 0;
 }

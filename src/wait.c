@@ -37,6 +37,12 @@
 #define SHMPIPE__SPIN_NS 30000
 #endif
 
+/*
+ * A sleeper wakes this often to check that its peer is still alive: a peer
+ * that dies cannot wake anyone. Bounds how late a death is noticed.
+ */
+#define SHMPIPE__LIVENESS_MS 100
+
 /* Looks at the clock only every so many turns: it costs a few pauses. */
 #define SHMPIPE__SPIN_BATCH 16
 
@@ -59,6 +65,11 @@ static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn rea
 	}
 }
 
+static bool timespec_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn ready,
 		  shmpipe__u64 *waits, struct shmpipe__deadline *dl)
 {
@@ -74,6 +85,8 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 	}
 
 	for (;;) {
+		struct timespec slice;
+		const struct timespec *until;
 		/* Announce the sleep; pairs with the load_sc in shmpipe__signal. */
 		uint32_t w = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER) | SHMPIPE__WAITER;
 		int err;
@@ -89,10 +102,23 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 			return 0;
 		}
 
+		/*
+		 * A peer that died without closing will never signal: look
+		 * before sleeping, and again every SHMPIPE__LIVENESS_MS.
+		 */
+		if (shmpipe__peer_died(e)) {
+			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+			return ready(e) ? 0 : -ECONNRESET;
+		}
+
 		/* Only this side writes its counter; others merely read it. */
 		shmpipe__store_relaxed(waits, shmpipe__load_relaxed(waits) + 1);
 
-		err = shmpipe__os_wait(event, w, e->timeout_ms > 0 ? &dl->ts : NULL);
+		shmpipe__os_deadline(&slice, SHMPIPE__LIVENESS_MS);
+		until = e->timeout_ms > 0 && timespec_before(&dl->ts, &slice) ? &dl->ts : &slice;
+		err = shmpipe__os_wait(event, w, until);
+		if (err == -ETIMEDOUT && until == &slice)
+			err = 0; /* only the liveness slice ended: look again */
 		if (ready(e)) {
 			/*
 			 * Woken as expected (the peer already cleared the bit and
