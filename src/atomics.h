@@ -29,6 +29,15 @@ static inline void shmpipe__store_relaxed(shmpipe__u64 *p, uint64_t v)
 	atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
+/*
+ * A counter published after the position it counts: an observer that
+ * acquires it also sees that position (pairs with shmpipe__load_acquire).
+ */
+static inline void shmpipe__store_release(shmpipe__u64 *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_release);
+}
+
 /* Pairs with shmpipe__store_release / shmpipe__store_sc of the other side. */
 static inline uint64_t shmpipe__load_acquire(const shmpipe__u64 *p)
 {

@@ -108,10 +108,6 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
 static void writer_publish(struct shmpipe__end *e, uint64_t n, uint64_t ops)
 {
 	advance(e, n);
-	if (ops) {
-		e->ops += ops;
-		shmpipe__store_relaxed(&e->hdr->produced, e->ops);
-	}
 	/*
 	 * Release for the bytes just copied (pairs with the reader's
 	 * load_acquire), and sequentially consistent so that the look for a
@@ -119,6 +115,15 @@ static void writer_publish(struct shmpipe__end *e, uint64_t n, uint64_t ops)
 	 * reader's fetch_or in shmpipe__wait).
 	 */
 	shmpipe__store_sc(&e->hdr->write_index, e->pos);
+	/*
+	 * Counted after the bytes are published, so that a stats snapshot
+	 * that acquires produced first never counts a write whose bytes it
+	 * cannot see (pairs with the load in snapshot()).
+	 */
+	if (ops) {
+		e->ops += ops;
+		shmpipe__store_release(&e->hdr->produced, e->ops);
+	}
 	shmpipe__signal(&e->hdr->data_event);
 }
 
@@ -471,8 +476,6 @@ static int64_t record_next(const struct shmpipe__end *e, uint64_t avail, const u
 static void reader_release(struct shmpipe__end *e, uint64_t n, uint64_t ops)
 {
 	advance(e, n);
-	e->ops += ops;
-	shmpipe__store_relaxed(&e->hdr->consumed, e->ops);
 	/*
 	 * The copy out of these bytes must be complete before the writer may
 	 * reuse them (pairs with its load_acquire), and the look for a
@@ -480,6 +483,9 @@ static void reader_release(struct shmpipe__end *e, uint64_t n, uint64_t ops)
 	 * the writer's fetch_or in shmpipe__wait).
 	 */
 	shmpipe__store_sc(&e->hdr->read_index, e->pos);
+	/* After the release of the bytes, as produced is (see writer_publish). */
+	e->ops += ops;
+	shmpipe__store_release(&e->hdr->consumed, e->ops);
 	shmpipe__signal(&e->hdr->space_event);
 }
 

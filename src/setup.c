@@ -491,7 +491,8 @@ int shmpipe_reader_set_timeout(shmpipe_reader *r, int timeout_ms)
 }
 
 /*
- * A snapshot in which read_index <= write_index <= read_index + capacity:
+ * A snapshot in which read_index <= write_index <= read_index + capacity,
+ * and every write and read counted has its bytes in the positions:
  * read_index is read before and after write_index, and if it did not move,
  * both values held together at the moment write_index was read. A hostile
  * peer cannot make this loop forever: it gives up and clamps.
@@ -500,6 +501,13 @@ static void snapshot(const struct shmpipe__hdr *h, uint64_t capacity, shmpipe_st
 {
 	uint64_t r1, w, r2;
 
+	/*
+	 * The op counters first: each is published after the position it
+	 * counts (pairs with the store_release in writer_publish and
+	 * reader_release), so the positions read below cover them.
+	 */
+	out->produced = shmpipe__load_sc(&h->produced);
+	out->consumed = shmpipe__load_sc(&h->consumed);
 	for (int i = 0;; i++) {
 		r1 = shmpipe__load_sc(&h->read_index);
 		w = shmpipe__load_sc(&h->write_index);
@@ -516,8 +524,6 @@ static void snapshot(const struct shmpipe__hdr *h, uint64_t capacity, shmpipe_st
 	out->capacity = capacity;
 	out->write_index = w;
 	out->read_index = r1;
-	out->produced = shmpipe__load_sc(&h->produced);
-	out->consumed = shmpipe__load_sc(&h->consumed);
 	out->producer_waits = shmpipe__load_sc(&h->producer_waits);
 	out->consumer_waits = shmpipe__load_sc(&h->consumer_waits);
 }
