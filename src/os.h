@@ -45,6 +45,12 @@ int shmpipe__os_shm_unlink(const char *name);
  */
 int shmpipe__os_reopen(int fd);
 
+/*
+ * Whether fd is a memfd that can still be shrunk (not sealed against it).
+ * False for objects that cannot be sealed at all, such as named ones.
+ */
+int shmpipe__os_shrinkable(int fd);
+
 /* The size of the object behind fd, or -errno. */
 int64_t shmpipe__os_size(int fd);
 

@@ -88,6 +88,24 @@ int shmpipe__os_reopen(int fd)
 	return nfd < 0 ? -errno : nfd;
 }
 
+int shmpipe__os_shrinkable(int fd)
+{
+	char path[64], target[16];
+	ssize_t n;
+	int seals;
+
+	/*
+	 * Only a memfd can be sealed; a file in /dev/shm reports a lone
+	 * F_SEAL_SEAL like an unsealable memfd does, so ask what it is.
+	 */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target));
+	if (n < 7 || memcmp(target, "/memfd:", 7) != 0)
+		return 0;
+	seals = fcntl(fd, F_GET_SEALS);
+	return seals < 0 || !(seals & F_SEAL_SHRINK);
+}
+
 int64_t shmpipe__os_size(int fd)
 {
 	struct stat st;

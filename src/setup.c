@@ -223,11 +223,12 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m, const struct
 	e->peer = writer ? r : w;
 	e->off = e->pos % g->data_size;
 	e->ops = shmpipe__load_relaxed(writer ? &h->produced : &h->consumed);
-	atomic_store_explicit(writer ? &h->writer_pid : &h->reader_pid, shmpipe__os_pid(),
-			      memory_order_relaxed);
 	/* Pairs with the peer's load of our state in its ready() and checks. */
 	if (!shmpipe__cas32_sc(state, &absent, SHMPIPE__END_OPEN))
 		return -EBUSY;
+	/* Only the winner says who holds the end. */
+	atomic_store_explicit(writer ? &h->writer_pid : &h->reader_pid, shmpipe__os_pid(),
+			      memory_order_relaxed);
 	return 0;
 }
 
@@ -365,6 +366,13 @@ static int open_end_fd(struct shmpipe__end **out, size_t handle_size, int fd, bo
 {
 	if (!out || fd < 0)
 		return -EINVAL;
+	/*
+	 * A memfd that the sender could still shrink would let it turn our
+	 * accesses into SIGBUS: only a size-sealed one is accepted. (Named
+	 * objects cannot be sealed; docs/design.md says what that leaves.)
+	 */
+	if (shmpipe__os_shrinkable(fd))
+		return -EPROTO;
 	/* Our own description: a dup would share the sender's lock. */
 	fd = shmpipe__os_reopen(fd);
 	if (fd < 0)

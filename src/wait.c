@@ -73,8 +73,12 @@ static bool timespec_before(const struct timespec *a, const struct timespec *b)
 int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn ready,
 		  shmpipe__u64 *waits, struct shmpipe__deadline *dl)
 {
+	/*
+	 * Non-blocking: no sleep, but a caller polling an end whose peer died
+	 * must still learn it (one system call, on the path with nothing to do).
+	 */
 	if (e->timeout_ms == 0)
-		return -EAGAIN;
+		return shmpipe__peer_died(e) && !ready(e) ? -ECONNRESET : -EAGAIN;
 
 	if (spin_until_ready(e, ready))
 		return 0;
