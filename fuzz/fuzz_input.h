@@ -39,7 +39,7 @@
 #define FZ_G_PAGES_MASK	 0x06
 #define FZ_G_CAP_SHIFT	 3 /* bits 3-5: FZ_CAP_* */
 #define FZ_G_CAP_MASK	 0x38
-#define FZ_G_SEAL	 0x40 /* seal the memfd's size, as the library's own are */
+#define FZ_G_UNSEALED	 0x40 /* leave the memfd's size unsealed: the open must refuse it */
 #define FZ_G_CORRUPT	 0x80 /* apply the corrupt mask of byte 2 */
 
 /*

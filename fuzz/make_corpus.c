@@ -56,10 +56,10 @@ static void u64(struct seed *s, uint64_t v)
 	put(s, v, 8);
 }
 
-static unsigned geo(int records, unsigned pages, unsigned cap_mode, int seal, int corrupt)
+static unsigned geo(int records, unsigned pages, unsigned cap_mode, int unsealed, int corrupt)
 {
 	return (records ? FZ_G_RECORDS : 0) | ((pages - 1) << FZ_G_PAGES_SHIFT) |
-	       (cap_mode << FZ_G_CAP_SHIFT) | (seal ? FZ_G_SEAL : 0) | (corrupt ? FZ_G_CORRUPT : 0);
+	       (cap_mode << FZ_G_CAP_SHIFT) | (unsealed ? FZ_G_UNSEALED : 0) | (corrupt ? FZ_G_CORRUPT : 0);
 }
 
 static unsigned state(unsigned ws, unsigned rs, unsigned base, unsigned fill)
@@ -209,7 +209,7 @@ static void stream_seeds(void)
 	struct seed s;
 
 	/* Empty, live writer: -EAGAIN; then the writer publishes and we read. */
-	start(&s, geo(0, 1, FZ_CAP_FULL, 1, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, 0), 0);
+	start(&s, geo(0, 1, FZ_CAP_FULL, 0, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, 0), 0);
 	u16(&s, 0);
 	op_read(&s, SZ_9_OR_RECMAX);
 	op_peek(&s, FZ_PC_ALL, 0);
@@ -244,7 +244,7 @@ static void stream_seeds(void)
 	emit("stream-data", &s);
 
 	/* A full ring of two pages: the writer finds no room, the reader all. */
-	start(&s, geo(0, 2, FZ_CAP_FULL, 1, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, FZ_FILL_FULL),
+	start(&s, geo(0, 2, FZ_CAP_FULL, 0, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, FZ_FILL_FULL),
 	      0);
 	u16(&s, 0);
 	op_commit(&s, 0, 1);
@@ -269,7 +269,7 @@ static void stream_seeds(void)
 	emit("stream-wrapped", &s);
 
 	/* The writer closed after 100 bytes: the data, then 0, and 0 again. */
-	start(&s, geo(0, 1, FZ_CAP_FULL, 1, 0), state(FZ_WS_CLOSED, 0, FZ_BASE_ZERO, 0), 0);
+	start(&s, geo(0, 1, FZ_CAP_FULL, 0, 0), state(FZ_WS_CLOSED, 0, FZ_BASE_ZERO, 0), 0);
 	u16(&s, 100);
 	op_read(&s, SZ_63);
 	op_peek(&s, FZ_PC_ALL, 0);
@@ -316,7 +316,7 @@ static void stream_seeds(void)
 	emit("stream-writer-dead", &s);
 
 	/* No writer yet: -EAGAIN, -ETIMEDOUT; it comes, writes, dies. */
-	start(&s, geo(0, 1, FZ_CAP_HALF, 1, 0), state(FZ_WS_ABSENT, 0, FZ_BASE_ZERO, 0), 0);
+	start(&s, geo(0, 1, FZ_CAP_HALF, 0, 0), state(FZ_WS_ABSENT, 0, FZ_BASE_ZERO, 0), 0);
 	u16(&s, 0);
 	op_read(&s, SZ_8);
 	op_timeout(&s, 1);
@@ -356,7 +356,7 @@ static void stream_seeds(void)
 	 * scribbled on: the reader read them once and must go on unaffected
 	 * (no -EPROTO: this seed is not "hostile" to the harness).
 	 */
-	start(&s, geo(0, 4, FZ_CAP_HALF, 1, 0), state(FZ_WS_OPEN, 0, FZ_BASE_U16, 0), 0);
+	start(&s, geo(0, 4, FZ_CAP_HALF, 0, 0), state(FZ_WS_OPEN, 0, FZ_BASE_U16, 0), 0);
 	u16(&s, 16000);
 	u16(&s, 10000);
 	for (unsigned field = 0; field < FZ_HF_COUNT; field++) {
@@ -375,7 +375,7 @@ static void record_seeds(void)
 	struct seed s;
 
 	/* Six records: small buffers get -EMSGSIZE and the record stays. */
-	start(&s, geo(1, 2, FZ_CAP_FULL, 1, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, 0), 0);
+	start(&s, geo(1, 2, FZ_CAP_FULL, 0, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, 0), 0);
 	u8(&s, 6);
 	u8(&s, 1);
 	u8(&s, 7);
@@ -419,7 +419,7 @@ static void record_seeds(void)
 	emit("records-wrapped", &s);
 
 	/* The largest record of a one-page ring (4088 with 4096-byte pages). */
-	start(&s, geo(1, 1, FZ_CAP_FULL, 1, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, 0), 0);
+	start(&s, geo(1, 1, FZ_CAP_FULL, 0, 0), state(FZ_WS_OPEN, 0, FZ_BASE_ZERO, 0), 0);
 	u8(&s, 1);
 	u8(&s, 0x80);
 	u16(&s, 4088);

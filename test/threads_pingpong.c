@@ -134,8 +134,6 @@ int main(int argc, char **argv)
 	ASSERT_EQ(s.read_index, bytes);
 	ASSERT_EQ(s.produced, c.rounds);
 	ASSERT_EQ(s.consumed, main_reads);
-	/* Replies over 17 bytes cannot go in at once: that writer slept. */
-	ASSERT_GT(s.producer_waits, 0);
 	printf("%ld round trips in %.2f s: %.1f us each\n", c.rounds,
 	       (double)ns / 1e9, (double)ns / 1e3 / (double)c.rounds);
 
