@@ -112,6 +112,12 @@ typedef struct shmpipe_stats {
  * -ENOMEM or -EMFILE when the system cannot provide the memory or the
  * descriptor. On failure *w and *r are left untouched and nothing leaks.
  * The ring's memory is released when both ends are closed.
+ *
+ * Unlike pipe(2)'s descriptors, a handle copied by fork(2) is the same end
+ * in both processes: closing it in either closes that end for both. To
+ * share a pipe with a child, create one end with shmpipe_writer_create(&w,
+ * NULL, opts) (or the reader) and let the child take the other with
+ * shmpipe_reader_open_fd(&r, shmpipe_writer_fd(w)).
  */
 SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *opts);
 
