@@ -88,6 +88,8 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 		dl->set = true;
 	}
 
+	bool counted = false;
+
 	for (;;) {
 		struct timespec slice;
 		const struct timespec *until;
@@ -115,8 +117,14 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 			return ready(e) ? 0 : -ECONNRESET;
 		}
 
-		/* Only this side writes its counter; others merely read it. */
-		shmpipe__store_relaxed(waits, shmpipe__load_relaxed(waits) + 1);
+		/*
+		 * One wait counted per call that sleeps, however many liveness
+		 * slices it takes. Only this side writes its counter.
+		 */
+		if (!counted) {
+			shmpipe__store_relaxed(waits, shmpipe__load_relaxed(waits) + 1);
+			counted = true;
+		}
 
 		shmpipe__os_deadline(&slice, SHMPIPE__LIVENESS_MS);
 		until = e->timeout_ms > 0 && timespec_before(&dl->ts, &slice) ? &dl->ts : &slice;

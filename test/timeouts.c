@@ -172,6 +172,15 @@ static void test_reader_timed(void)
 	s = test_rstats(r);
 	ASSERT_GE(s.consumer_waits, 2);
 
+	/*
+	 * A sleep longer than the 100 ms liveness slices is still one wait:
+	 * the counter says how often the reader slept, not how often it woke
+	 * to look at its peer.
+	 */
+	ASSERT_OK(shmpipe_reader_set_timeout(r, 450));
+	ASSERT_ERR(shmpipe_read(r, buf, sizeof(buf)), -ETIMEDOUT);
+	ASSERT_EQ(test_rstats(r).consumer_waits, s.consumer_waits + 1);
+
 	/* Data there: a timed read returns it without waiting. */
 	ASSERT_EQ(shmpipe_write(w, "abc", 3), 3);
 	ASSERT_EQ(shmpipe_read(r, buf, sizeof(buf)), 3);
