@@ -356,7 +356,9 @@ SHMPIPE_API ssize_t shmpipe_write_from_fd(shmpipe_writer *w, int fd, size_t max)
  * Calls write(2) on fd straight from the ring (peek, write, consume), until
  * end of stream or max bytes (0: no limit). Only what write(2) accepted is
  * consumed, so nothing is lost on an error. In record mode each record is
- * written with one write(2) where fd accepts it whole, and a record that
+ * written with one write(2) where fd accepts it whole (a stream fd that takes
+ * part of a record and then fails leaves the whole record in the ring, so a
+ * retry writes that part again), and a record that
  * would take it past max stays in the ring (-EMSGSIZE if it is the first).
  * Returns the bytes moved, or -errno of write(2) or the errors of
  * shmpipe_peek if none were.
