@@ -230,22 +230,23 @@ static ssize_t writev_records(struct shmpipe__end *e, const struct iovec *iov, i
 		if (len == 0)
 			continue;
 		if (e->capacity - (e->pos + pending - e->peer) < need) {
-			int err = writer_refresh(e);
+			int64_t err = writer_refresh(e);
 
-			if (err < 0)
-				return done ? (ssize_t)done : err;
-		}
-		if (e->capacity - (e->pos + pending - e->peer) < need) {
-			int64_t room;
-
-			/* Publish what is copied before any wait. */
-			if (pending) {
-				writer_publish(e, pending, records);
-				pending = records = 0;
+			/*
+			 * Still no room, or a bad position: publish what is
+			 * copied before any wait or error, since the count
+			 * returned must be of records the reader can get.
+			 */
+			if (err < 0 || e->capacity - (e->pos + pending - e->peer) < need) {
+				if (pending) {
+					writer_publish(e, pending, records);
+					pending = records = 0;
+				}
+				if (err == 0)
+					err = writer_room(e, need, &dl);
+				if (err < 0)
+					return done ? (ssize_t)done : err;
 			}
-			room = writer_room(e, need, &dl);
-			if (room < 0)
-				return done ? (ssize_t)done : room;
 		}
 		/* The record goes after the ones copied but not yet published. */
 		uint64_t off = e->off + pending;
