@@ -376,6 +376,18 @@ SHMPIPE_API int shmpipe_writer_set_timeout(shmpipe_writer *w, int timeout_ms);
 SHMPIPE_API int shmpipe_reader_set_timeout(shmpipe_reader *r, int timeout_ms);
 
 /*
+ * How long a call on this end that has to wait keeps looking (spinning on
+ * the shared positions) before it sleeps in the kernel, in microseconds:
+ * -1 = the default (30), 0 = sleep at once, up to SHMPIPE_SPIN_MAX_US. A
+ * longer spin answers a peer that is about to act faster and without system
+ * calls, at the price of CPU while the peer is slow; 0 is for cores that are
+ * scarce. Other values give -EINVAL. Returns 0.
+ */
+#define SHMPIPE_SPIN_MAX_US 1000000
+SHMPIPE_API int shmpipe_writer_set_spin(shmpipe_writer *w, int spin_us);
+SHMPIPE_API int shmpipe_reader_set_spin(shmpipe_reader *r, int spin_us);
+
+/*
  * Stats: a consistent snapshot of the pipe's counters (see shmpipe_stats),
  * readable from either end at any time, from any thread: read_index <=
  * write_index <= read_index + capacity always holds in the snapshot.

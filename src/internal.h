@@ -18,6 +18,18 @@
 #define SHMPIPE__INTERNAL __attribute__((visibility("hidden")))
 
 /*
+ * How long a wait keeps looking before it sleeps, unless set_spin says
+ * otherwise. A peer running on another core usually answers within
+ * microseconds (it is copying a chunk); spinning that long saves a futex wait
+ * and the peer's futex wake. The bound is time, not iterations, because the
+ * cost of the pause hint varies tenfold between processors. A slow peer costs
+ * at most this much CPU per sleep.
+ */
+#ifndef SHMPIPE__SPIN_NS
+#define SHMPIPE__SPIN_NS 30000
+#endif
+
+/*
  * One mapping of a pipe's shared object, shared by the ends of this process
  * that use it (both ends after shmpipe_pair) and released with the last.
  */
@@ -44,6 +56,7 @@ struct shmpipe__end {
 	uint64_t lent;      /* bytes handed out by reserve or peek, 0 if none */
 	bool records;       /* SHMPIPE_RECORDS */
 	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
+	uint32_t spin_ns;   /* how long a wait looks before it sleeps */
 	int fd;             /* this end's own open file description of the object */
 	unsigned peer_lock; /* the byte whose lock says the peer is alive */
 	shmpipe__u32 *peer_state;

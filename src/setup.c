@@ -191,6 +191,7 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->data_size = g->data_size;
 	e->records = (g->flags & SHMPIPE_RECORDS) != 0;
 	e->timeout_ms = -1;
+	e->spin_ns = SHMPIPE__SPIN_NS;
 	e->fd = fd;
 	e->peer_lock = writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK;
 	e->peer_state = writer ? &m->hdr->reader_state : &m->hdr->writer_state;
@@ -496,6 +497,24 @@ int shmpipe_writer_set_timeout(shmpipe_writer *w, int timeout_ms)
 int shmpipe_reader_set_timeout(shmpipe_reader *r, int timeout_ms)
 {
 	return r ? set_timeout(&r->e, timeout_ms) : -EINVAL;
+}
+
+static int set_spin(struct shmpipe__end *e, int spin_us)
+{
+	if (spin_us < -1 || spin_us > SHMPIPE_SPIN_MAX_US)
+		return -EINVAL;
+	e->spin_ns = spin_us < 0 ? SHMPIPE__SPIN_NS : (uint32_t)spin_us * 1000u;
+	return 0;
+}
+
+int shmpipe_writer_set_spin(shmpipe_writer *w, int spin_us)
+{
+	return w ? set_spin(&w->e, spin_us) : -EINVAL;
+}
+
+int shmpipe_reader_set_spin(shmpipe_reader *r, int spin_us)
+{
+	return r ? set_spin(&r->e, spin_us) : -EINVAL;
 }
 
 /*

@@ -27,17 +27,6 @@
 #include "os.h"
 
 /*
- * How long to keep looking before sleeping. A peer running on another core
- * usually answers within microseconds (it is copying a chunk); spinning that
- * long saves a futex wait and the peer's futex wake. The bound is time, not
- * iterations, because the cost of the pause hint varies tenfold between
- * processors. A slow peer costs at most this much CPU per sleep.
- */
-#ifndef SHMPIPE__SPIN_NS
-#define SHMPIPE__SPIN_NS 30000
-#endif
-
-/*
  * A sleeper wakes this often to check that its peer is still alive: a peer
  * that dies cannot wake anyone. Bounds how late a death is noticed.
  */
@@ -60,7 +49,7 @@ static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn rea
 
 		if (!start)
 			start = now;
-		else if (now - start >= SHMPIPE__SPIN_NS)
+		else if (now - start >= e->spin_ns)
 			return false;
 	}
 }
@@ -80,7 +69,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 	if (e->timeout_ms == 0)
 		return shmpipe__peer_died(e) && !ready(e) ? -ECONNRESET : -EAGAIN;
 
-	if (spin_until_ready(e, ready))
+	if (e->spin_ns && spin_until_ready(e, ready))
 		return 0;
 
 	if (e->timeout_ms > 0 && !dl->set) {

@@ -5,7 +5,8 @@
  * after at least 100 ms and well under a few seconds, and counts a sleep; a
  * stream write larger than the free space returns the bytes that fit and the
  * next write reports the timeout; a timed call returns as soon as the peer
- * makes progress instead of sleeping out its timeout.
+ * makes progress instead of sleeping out its timeout. The spin setting
+ * decides whether a short wait sleeps.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -277,6 +278,44 @@ static void test_timed_call_woken_early(void)
 	ASSERT_OK(shmpipe_reader_close(r));
 }
 
+/*
+ * The spin setting: a reader told to spin for up to 1 s picks up data that
+ * arrives after 20 ms without sleeping (no wait counted), one told not to
+ * spin sleeps even when the wait is short; out-of-range values are refused.
+ */
+static void test_spin_setting(void)
+{
+	shmpipe_writer *w;
+	shmpipe_reader *r;
+	struct late_peer p;
+	pthread_t t;
+	uint8_t buf[16];
+
+	test_pair(&w, &r, 64);
+	ASSERT_ERR(shmpipe_reader_set_spin(NULL, 0), -EINVAL);
+	ASSERT_ERR(shmpipe_writer_set_spin(NULL, 0), -EINVAL);
+	ASSERT_ERR(shmpipe_reader_set_spin(r, -2), -EINVAL);
+	ASSERT_ERR(shmpipe_writer_set_spin(w, SHMPIPE_SPIN_MAX_US + 1), -EINVAL);
+	ASSERT_OK(shmpipe_writer_set_spin(w, -1));
+
+	for (int round = 0; round < 2; round++) {
+		int spin_us = round == 0 ? SHMPIPE_SPIN_MAX_US : 0;
+
+		ASSERT_OK(shmpipe_reader_set_spin(r, spin_us));
+		memset(&p, 0, sizeof(p));
+		p.w = w;
+		p.delay_ms = 20;
+		ASSERT_EQ(pthread_create(&t, NULL, late_writer, &p), 0);
+		ASSERT_EQ(shmpipe_read(r, buf, sizeof(buf)), 4);
+		ASSERT_EQ(pthread_join(t, NULL), 0);
+		ASSERT_EQ(p.ret, 4);
+		/* Round 0 spun through the 20 ms; round 1 slept once. */
+		ASSERT_EQ(test_rstats(r).consumer_waits, (uint64_t)round);
+	}
+	ASSERT_OK(shmpipe_writer_close(w));
+	ASSERT_OK(shmpipe_reader_close(r));
+}
+
 int main(void)
 {
 	test_watchdog(40);
@@ -285,5 +324,6 @@ int main(void)
 	test_reader_nonblocking();
 	test_reader_timed();
 	test_timed_call_woken_early();
+	test_spin_setting();
 	return T_PASS;
 }
