@@ -23,11 +23,21 @@
  *   - no busy waiting (the -DNP build, pan -l): the model has no cycle, so
  *     no process can wait by going round a loop on its own.
  *
- * Memory model: spin interleaves whole steps, i.e. sequential consistency.
- * The code obtains exactly that for the accesses modelled here by making them
- * seq_cst (store_sc, load_sc, fetch_or_sc, cas_sc). The ring data and the
- * cached peer positions are ordered by release/acquire in the code; here they
- * are simply part of the interleaving.
+ * Memory model: spin interleaves whole steps, i.e. sequential consistency,
+ * except where the code relies on less. Two modes, as in the code:
+ *   - fenceless (the default here; the code's mode when both ends take part
+ *     in process-wide barriers): the producer's store of write_index and the
+ *     consumer's store of read_index go into a store buffer of their own
+ *     (x86-TSO: a later load may pass them), which drains at any moment, and
+ *     at once when that side executes a locked instruction (fetch_or, cas,
+ *     store_sc). A waiter, between announcing and its last look, issues the
+ *     process-wide barrier, which drains both buffers in one step;
+ *   - -DFENCED: the hot-path stores are store_sc and the signaller's look a
+ *     load_sc, so every access modelled here is sequentially consistent.
+ * The ring data and the cached peer positions are ordered by release/acquire
+ * in the code; here they are simply part of the interleaving (the data is
+ * written before the position is buffered, so no reader can see a position
+ * before its data).
  *
  * Mutants: spin -DMUTANT_x -a wakeup.pml builds a broken protocol, and
  * test/model_check.sh requires that spin finds the error in each:
@@ -49,6 +59,8 @@
  *                                 after announcing leaves WAITER set
  *   MUTANT_BUSY_WAIT              the waiter polls instead of sleeping
  *                                 (found by the -DNP run)
+ *   MUTANT_NO_BARRIER             fenceless publishing, but the waiter
+ *                                 does not issue the process-wide barrier
  *
  * Sizes can be changed with -DCAP=, -DN=, -DSPURIOUS= (N < 120).
  */
@@ -79,6 +91,61 @@ byte rstate = OPEN; /* reader_state */
 byte buf[CAP];      /* the data region */
 byte need = 1;      /* room the writer waits for: e->want (1, or a whole record) */
 byte ev[2];         /* data_event, space_event */
+
+/*
+ * Store buffers (fenceless mode): a position stored by its owner but not yet
+ * visible to the other side. A newer store replaces a pending one, which
+ * only hides the older value's visit to memory: the other side reads
+ * positions only to compare them, and the newer value allows all it did.
+ */
+byte wbuf;          /* write_index waiting in the producer's buffer */
+bool wpend;
+byte rbuf;          /* read_index waiting in the consumer's buffer */
+bool rpend;
+
+/* A locked instruction (or the process-wide barrier) drains a buffer. */
+inline drain_w()
+{
+	if
+	:: wpend -> widx = wbuf; wpend = false
+	:: else
+	fi
+}
+
+inline drain_r()
+{
+	if
+	:: rpend -> ridx = rbuf; rpend = false
+	:: else
+	fi
+}
+
+/* The buffer owned by the side that waits on ev[e] (and signals the other). */
+inline drain_waiter(e)
+{
+	if
+	:: e == DATA -> drain_r()
+	:: else -> drain_w()
+	fi
+}
+
+inline drain_signaller(e)
+{
+	if
+	:: e == DATA -> drain_w()
+	:: else -> drain_r()
+	fi
+}
+
+/* Buffers drain on their own, at any moment. */
+active proctype memory()
+{
+end:
+	do
+	:: atomic { wpend -> widx = wbuf; wpend = false }
+	:: atomic { rpend -> ridx = rbuf; rpend = false }
+	od
+}
 
 /* The kernel's futex queue: is the one waiter of ev[e] blocked in it? */
 bool sleeping[2];
@@ -155,6 +222,7 @@ inline ready(e, pos, r)
 inline withdraw(e, w)
 {
 	atomic {
+		drain_waiter(e);
 #ifndef MUTANT_NO_WITHDRAW
 		if
 		:: ev[e] == w -> ev[e] = w & ~WAITER
@@ -181,10 +249,17 @@ inline wait_for(e, pos)
 		ready(e, pos, r)
 #else
 		atomic { /* w = fetch_or_sc(&ev, WAITER) | WAITER */
+			drain_waiter(e);
 			w = ev[e] | WAITER;
 			ev[e] = w;
 			announced[e] = true
 		}
+#if !defined(FENCED) && !defined(MUTANT_NO_BARRIER)
+		atomic { /* shmpipe__os_barrier(): every running thread fences */
+			drain_w();
+			drain_r()
+		}
+#endif
 #ifndef MUTANT_NO_RECHECK
 		ready(e, pos, r); /* the last look, after announcing */
 #endif
@@ -229,6 +304,7 @@ inline signal_rest(e)
 	do
 	:: (sw & WAITER) ->
 		atomic {
+			drain_signaller(e);
 			if
 			:: ev[e] == sw ->
 				assert(announced[e]); /* a futex_wake nobody needs */
@@ -250,24 +326,49 @@ inline signal_rest(e)
 	sw = 0
 }
 
-/* store_sc(var, val), then shmpipe__signal(&ev[e]). */
+/*
+ * store_sc(var, val), then shmpipe__signal(&ev[e]): the rare state changes
+ * (closing), in either mode. The xchg drains the buffer first.
+ */
 inline publish(var, val, e)
 {
 #ifdef MUTANT_SIGNAL_BEFORE_PUBLISH
 	sw = ev[e];
-	var = val;
+	atomic { drain_signaller(e); var = val };
 #else
-	var = val;
+	atomic { drain_signaller(e); var = val };
 	sw = ev[e];
 #endif
 	signal_rest(e)
+}
+
+/*
+ * shmpipe__publish + shmpipe__signal_peer: a new position. Fenced, it is
+ * publish() above; fenceless, the store goes into the owner's buffer and the
+ * look at the word is a plain load, which may see memory before the store
+ * leaves the buffer.
+ */
+inline publish_pos(sbuf, spend, var, val, e)
+{
+#ifdef FENCED
+	publish(var, val, e)
+#else
+#ifdef MUTANT_SIGNAL_BEFORE_PUBLISH
+	sw = ev[e];
+	atomic { sbuf = val; spend = true };
+#else
+	atomic { sbuf = val; spend = true };
+	sw = ev[e];
+#endif
+	signal_rest(e)
+#endif
 }
 
 /* shmpipe_writer_close / shmpipe_reader_close. */
 inline close_end(state, e)
 {
 #ifdef MUTANT_NO_WAKE_ON_CLOSE
-	state = CLOSED
+	atomic { drain_signaller(e); state = CLOSED }
 #else
 	publish(state, CLOSED, e)
 #endif
@@ -343,7 +444,7 @@ active proctype producer()
 					n = 0;
 					i = 0
 				}
-				publish(widx, wpos, DATA)
+				publish_pos(wbuf, wpend, widx, wpos, DATA)
 			fi
 		od;
 		want = 0;
@@ -412,7 +513,7 @@ read_call:
 		k = 0;
 		i = 0
 	}
-	publish(ridx, rpos, SPACE);
+	publish_pos(rbuf, rpend, ridx, rpos, SPACE);
 	goto read_call;
 eof:
 	assert(rpos == N);

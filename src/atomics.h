@@ -87,6 +87,28 @@ static inline bool shmpipe__cas32_sc(shmpipe__u32 *p, uint32_t *expected, uint32
 						       memory_order_seq_cst);
 }
 
+/* A word only read for a hint (a flag that is set once and never cleared). */
+static inline uint32_t shmpipe__load32_relaxed(const shmpipe__u32 *p)
+{
+	return atomic_load_explicit((shmpipe__u32 *)p, memory_order_relaxed);
+}
+
+static inline void shmpipe__store32_relaxed(shmpipe__u32 *p, uint32_t v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+/*
+ * Keeps the compiler from moving memory accesses across it, and nothing
+ * more: the processor may still let a later load pass an earlier store. The
+ * fast side of the asymmetric fence (wait.c) needs exactly this, because the
+ * slow side's process-wide barrier orders the processor for it.
+ */
+static inline void shmpipe__compiler_barrier(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
 /* A hint to the CPU inside a short spin loop. */
 static inline void shmpipe__cpu_relax(void)
 {

@@ -57,9 +57,12 @@ struct shmpipe__end {
 	bool records;       /* SHMPIPE_RECORDS */
 	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
 	uint32_t spin_ns;   /* how long a wait looks before it sleeps */
+	bool barrier;       /* this end issues a process-wide barrier before sleeping */
+	bool peer_barrier;  /* the peer does: publish without a fence (wait.c) */
 	int fd;             /* this end's own open file description of the object */
 	unsigned peer_lock; /* the byte whose lock says the peer is alive */
 	shmpipe__u32 *peer_state;
+	shmpipe__u32 *peer_flags;
 };
 
 /*
@@ -101,6 +104,60 @@ SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event,
 				    shmpipe__ready_fn ready, shmpipe__u64 *waits,
 				    struct shmpipe__deadline *dl);
 SHMPIPE__INTERNAL void shmpipe__signal(shmpipe__u32 *event);
+
+/* Wakes the waiter on event, whose word was last seen as w (WAITER set). */
+SHMPIPE__INTERNAL void shmpipe__wake(shmpipe__u32 *event, uint32_t w);
+
+/*
+ * The hot path's signalling, in two halves: shmpipe__publish stores this
+ * end's new position (write_index or read_index) with release, so that the
+ * bytes before it are visible to a peer that acquires it; then, once any
+ * counters are out, shmpipe__signal_peer looks whether the peer sleeps on
+ * event and wakes it. The look must not be ordered before the store (the
+ * store-buffering pair with the waiter's announcement, wait.c). Two ways:
+ *
+ *  - fenced: the store and the load are seq_cst (an xchg on x86-64, which
+ *    stalls until the store buffer drains and the line is ours);
+ *  - fenceless, when both ends take part in process-wide barriers: only the
+ *    compiler is kept from reordering, and a waiter that is about to sleep
+ *    issues a barrier that orders this side's processor for it (wait.c).
+ *
+ * Fenceless needs our process registered (e->barrier) and the peer's
+ * promise to issue the barrier before it sleeps (its flag, set once and
+ * never cleared, so it is read until seen and then cached). A peer that
+ * lies about it can only lose its own wake-ups.
+ */
+static inline bool shmpipe__fenceless(struct shmpipe__end *e)
+{
+	if (!e->peer_barrier && e->barrier)
+		e->peer_barrier = (shmpipe__load32_relaxed(e->peer_flags) & SHMPIPE__END_BARRIER) != 0;
+	return e->peer_barrier;
+}
+
+static inline void shmpipe__publish(struct shmpipe__end *e, shmpipe__u64 *index)
+{
+	if (shmpipe__fenceless(e))
+		shmpipe__store_release(index, e->pos);
+	else
+		shmpipe__store_sc(index, e->pos);
+}
+
+static inline void shmpipe__signal_peer(struct shmpipe__end *e, shmpipe__u32 *event)
+{
+	uint32_t w;
+
+	if (e->peer_barrier) {
+		/* Program order only; the peer's barrier does the rest. */
+		shmpipe__compiler_barrier();
+		w = shmpipe__load32_relaxed(event);
+	} else {
+		/* Pairs with the waiter's fetch_or, after our store_sc. */
+		w = shmpipe__load32_sc(event);
+	}
+	/* In the steady state nobody sleeps: this load is all it costs. */
+	if (w & SHMPIPE__WAITER)
+		shmpipe__wake(event, w);
+}
 
 /*
  * Whether the peer attached and then went away without closing: its state

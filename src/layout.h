@@ -46,6 +46,17 @@ enum {
 };
 
 /*
+ * writer_flags / reader_flags. SHMPIPE__END_BARRIER: this end's process takes
+ * part in process-wide barriers and the end issues one before every sleep
+ * (the asymmetric fence of wait.c), so its peer may publish without a fence
+ * of its own. Set once, after the end is taken, never cleared. Zero in a
+ * header written by an end that does not know of it, which keeps both sides
+ * on the fenced path: the field used to be padding, and the layout version
+ * stays 1.
+ */
+#define SHMPIPE__END_BARRIER 1u
+
+/*
  * An event count (after ck_ec): bit 0 says "a waiter sleeps (or is about to),
  * wake it"; bits 1..31 count wake-ups. The waiter sets bit 0 and sleeps on
  * the whole word; the signaller, only if it sees bit 0, replaces the word by
@@ -82,6 +93,8 @@ struct shmpipe__hdr {
 	shmpipe__u32 reader_state;                        /* SHMPIPE__END_*, written by the reader */
 	shmpipe__u32 writer_pid; /* who holds the write end, for observers only */
 	shmpipe__u32 reader_pid; /* who holds the read end, for observers only */
+	shmpipe__u32 writer_flags; /* SHMPIPE__END_BARRIER, written by the writer */
+	shmpipe__u32 reader_flags; /* SHMPIPE__END_BARRIER, written by the reader */
 
 	/* The reader sleeps here waiting for data; the writer signals. */
 	alignas(SHMPIPE__LINE) shmpipe__u32 data_event;

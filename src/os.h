@@ -114,4 +114,17 @@ int shmpipe__os_wait(shmpipe__u32 *word, uint32_t expected, const struct timespe
 /* Wakes one thread sleeping in shmpipe__os_wait on word, if any. */
 void shmpipe__os_wake(shmpipe__u32 *word);
 
+/*
+ * Process-wide barriers (Linux: membarrier(2), GLOBAL_EXPEDITED). register
+ * makes the calling process take part: from then on, every barrier issued
+ * by any process makes each thread of this one that is running pass a full
+ * memory barrier before the call returns (a thread that is not running
+ * passed one when it was switched out). A forked child takes part as its
+ * parent did. Returns 0, or -errno (-ENOSYS where the system has no such
+ * barrier, or when the environment variable SHMPIPE_NO_BARRIER is set,
+ * which keeps every end on the fenced path). barrier issues one: 0 or -errno.
+ */
+int shmpipe__os_barrier_register(void);
+int shmpipe__os_barrier(void);
+
 #endif /* SHMPIPE_OS_H */

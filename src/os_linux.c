@@ -6,6 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -302,4 +306,50 @@ int shmpipe__os_wait(shmpipe__u32 *word, uint32_t expected, const struct timespe
 void shmpipe__os_wake(shmpipe__u32 *word)
 {
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* 1: this process takes part in process-wide barriers; -1: it cannot; 0: unknown. */
+static _Atomic int barrier_state;
+static pthread_once_t barrier_once = PTHREAD_ONCE_INIT;
+
+static long membarrier(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0u, 0);
+}
+
+/*
+ * The kernel keeps the registration in the address space, which fork
+ * copies; registering again in the child costs little and does not depend
+ * on that detail.
+ */
+static void barrier_after_fork(void)
+{
+	if (atomic_load_explicit(&barrier_state, memory_order_relaxed) > 0 &&
+	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
+		atomic_store_explicit(&barrier_state, -1, memory_order_relaxed);
+}
+
+static void barrier_setup(void)
+{
+	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+	int state = -1;
+
+	if (!getenv("SHMPIPE_NO_BARRIER") && cmds > 0 &&
+	    (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	    (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0 &&
+	    pthread_atfork(NULL, NULL, barrier_after_fork) == 0)
+		state = 1;
+	atomic_store_explicit(&barrier_state, state, memory_order_relaxed);
+}
+
+int shmpipe__os_barrier_register(void)
+{
+	pthread_once(&barrier_once, barrier_setup);
+	return atomic_load_explicit(&barrier_state, memory_order_relaxed) > 0 ? 0 : -ENOSYS;
+}
+
+int shmpipe__os_barrier(void)
+{
+	return membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0 ? 0 : -errno;
 }

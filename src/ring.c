@@ -109,22 +109,18 @@ static void writer_publish(struct shmpipe__end *e, uint64_t n, uint64_t ops)
 {
 	advance(e, n);
 	/*
-	 * Release for the bytes just copied (pairs with the reader's
-	 * load_acquire), and sequentially consistent so that the look for a
-	 * sleeping reader below cannot be ordered before it (pairs with the
-	 * reader's fetch_or in shmpipe__wait).
+	 * Counted after the bytes are published (shmpipe__publish stores
+	 * write_index with release, and this store comes after it), so that a
+	 * stats snapshot that acquires produced first never counts a write
+	 * whose bytes it cannot see (pairs with the load in snapshot()). The
+	 * count goes out before the wake-up: a woken reader sees it.
 	 */
-	shmpipe__store_sc(&e->hdr->write_index, e->pos);
-	/*
-	 * Counted after the bytes are published, so that a stats snapshot
-	 * that acquires produced first never counts a write whose bytes it
-	 * cannot see (pairs with the load in snapshot()).
-	 */
+	shmpipe__publish(e, &e->hdr->write_index);
 	if (ops) {
 		e->ops += ops;
 		shmpipe__store_release(&e->hdr->produced, e->ops);
 	}
-	shmpipe__signal(&e->hdr->data_event);
+	shmpipe__signal_peer(e, &e->hdr->data_event);
 }
 
 /* Writes a record's frame at offset off of the ring; the payload follows it. */
@@ -478,16 +474,14 @@ static void reader_release(struct shmpipe__end *e, uint64_t n, uint64_t ops)
 {
 	advance(e, n);
 	/*
-	 * The copy out of these bytes must be complete before the writer may
-	 * reuse them (pairs with its load_acquire), and the look for a
-	 * sleeping writer must not be ordered before this store (pairs with
-	 * the writer's fetch_or in shmpipe__wait).
+	 * The copy out of these bytes is complete before the writer may reuse
+	 * them: the store is a release (pairs with the writer's load_acquire).
 	 */
-	shmpipe__store_sc(&e->hdr->read_index, e->pos);
+	shmpipe__publish(e, &e->hdr->read_index);
 	/* After the release of the bytes, as produced is (see writer_publish). */
 	e->ops += ops;
 	shmpipe__store_release(&e->hdr->consumed, e->ops);
-	shmpipe__signal(&e->hdr->space_event);
+	shmpipe__signal_peer(e, &e->hdr->space_event);
 }
 
 ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)

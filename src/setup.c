@@ -195,6 +195,7 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->fd = fd;
 	e->peer_lock = writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK;
 	e->peer_state = writer ? &m->hdr->reader_state : &m->hdr->writer_state;
+	e->peer_flags = writer ? &m->hdr->reader_flags : &m->hdr->writer_flags;
 }
 
 /*
@@ -230,6 +231,17 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m, const struct
 	/* Only the winner says who holds the end. */
 	atomic_store_explicit(writer ? &h->writer_pid : &h->reader_pid, shmpipe__os_pid(),
 			      memory_order_relaxed);
+	/*
+	 * And only the winner may promise barriers for the end: set after the
+	 * CAS, so a refused opener never speaks for the holder. A peer that
+	 * reads the flag before this store fences its publishes, which is
+	 * always safe; from here on our waits issue the barrier (wait.c).
+	 */
+	if (shmpipe__os_barrier_register() == 0) {
+		e->barrier = true;
+		shmpipe__store32_relaxed(writer ? &h->writer_flags : &h->reader_flags,
+					 SHMPIPE__END_BARRIER);
+	}
 	return 0;
 }
 

@@ -20,6 +20,19 @@
  * going to sleep, so a wake-up that comes between the announcement and the
  * sleep changes the word and the sleep returns at once. model/wakeup.pml
  * checks this exhaustively, and docs/design.md spells it out.
+ *
+ * The fence on the signaller's side is what a one-item-per-call producer
+ * pays most for (the xchg waits for the store buffer to drain on every
+ * write), while the waiter's side runs only before a sleep. So when both
+ * ends take part in process-wide barriers (membarrier(2)), the cost moves to
+ * the waiter: the signaller publishes with a plain release store and looks
+ * at the word with a plain load, and the waiter, between its announcement
+ * and its last look, issues a barrier that makes the signaller's processor
+ * pass a full fence (asymmetric Dekker, as liburcu does it). Either the
+ * signaller's store was issued before that fence, and the waiter's last look
+ * sees it, or the signaller's look comes after the fence, which also orders
+ * the waiter's announcement before it, and it sees the flag. Closing and the
+ * other rare state changes keep the seq_cst pair.
  */
 #include <errno.h>
 
@@ -82,9 +95,23 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 	for (;;) {
 		struct timespec slice;
 		const struct timespec *until;
-		/* Announce the sleep; pairs with the load_sc in shmpipe__signal. */
+		/* Announce the sleep; pairs with the signaller's load of the word. */
 		uint32_t w = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER) | SHMPIPE__WAITER;
+		int slice_ms = SHMPIPE__LIVENESS_MS;
 		int err;
+
+		/*
+		 * The slow side of the asymmetric fence: a peer that publishes
+		 * without a fence may still hold its last position in its store
+		 * buffer, and may have looked at the word before our
+		 * announcement reached it. The barrier makes every running
+		 * thread of the taking-part processes pass a full fence, so
+		 * after it either the peer's store is visible to the look below
+		 * or its next look at the word sees our announcement. If it
+		 * fails (it should not), sleep in short slices instead.
+		 */
+		if (e->barrier && shmpipe__os_barrier() < 0)
+			slice_ms = 1;
 
 		/* The last look, after announcing: pairs with the peer's store_sc. */
 		if (ready(e)) {
@@ -115,7 +142,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 			counted = true;
 		}
 
-		shmpipe__os_deadline(&slice, SHMPIPE__LIVENESS_MS);
+		shmpipe__os_deadline(&slice, slice_ms);
 		until = e->timeout_ms > 0 && timespec_before(&dl->ts, &slice) ? &dl->ts : &slice;
 		err = shmpipe__os_wait(event, w, until);
 		if (err == -ETIMEDOUT && until == &slice)
@@ -140,12 +167,18 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 void shmpipe__signal(shmpipe__u32 *event)
 {
 	/*
-	 * The caller has just published with a store_sc; this load_sc pairs
-	 * with the waiter's fetch_or. In the steady state nobody sleeps, the
-	 * bit is clear, and this plain load is all the signal costs.
+	 * The caller has just published a state with a store_sc; this load_sc
+	 * pairs with the waiter's fetch_or. In the steady state nobody sleeps,
+	 * the bit is clear, and this plain load is all the signal costs.
 	 */
 	uint32_t w = shmpipe__load32_sc(event);
 
+	if (w & SHMPIPE__WAITER)
+		shmpipe__wake(event, w);
+}
+
+void shmpipe__wake(shmpipe__u32 *event, uint32_t w)
+{
 	while (w & SHMPIPE__WAITER) {
 		/* w + 1 clears the waiter bit and counts one more wake-up. */
 		if (shmpipe__cas32_sc(event, &w, w + 1)) {

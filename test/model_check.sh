@@ -2,7 +2,8 @@
 # Description: checks the wait/wake protocol model (model/wakeup.pml) with
 # spin. The correct protocol must pass an exhaustive safety search (no lost
 # wake-up, no needless wake, ring contents, closing) and a non-progress-cycle
-# search (no busy waiting); each mutant, a deliberately broken protocol, must
+# search (no busy waiting), in the fenceless mode (store buffers and the
+# waiter's process-wide barrier) and the safety search also fenced; each mutant, a deliberately broken protocol, must
 # be caught, which shows that the checks are not vacuous.
 #
 # Usage: sh test/model_check.sh [model-dir]    (default: ../model from here)
@@ -85,8 +86,9 @@ states() {
 }
 
 # check_ok NAME MODE WHAT: the correct model must pass a complete search.
+# check_ok NAME MODE DESCRIPTION [SPIN-FLAGS]
 check_ok() {
-	build "$1" "$2" "" && search "$1" "$2" || return 1
+	build "$1" "$2" "${4:-}" && search "$1" "$2" || return 1
 	if grep -q 'errors: 0$' "$tmp/$1/pan.out"; then
 		search_complete "$1" || return 1
 		echo "ok: correct protocol, $3, $(states "$1") states, 0 errors"
@@ -122,8 +124,10 @@ needless="assertion violated (a futex_wake with no sleeper)"
 # NAME.res; they are printed in a fixed order at the end.
 lane1() {
 	rc=0
-	check_ok correct safety "no lost wake-up, no needless wake, ring and close checks" \
+	check_ok correct safety "fenceless, no lost wake-up, no needless wake, ring and close checks" \
 		>"$tmp/correct.res" 2>&1 || rc=1
+	check_ok correct_fenced safety "fenced, no lost wake-up, no needless wake, ring and close checks" \
+		-DFENCED >"$tmp/correct_fenced.res" 2>&1 || rc=1
 	check_caught no_recheck safety "invalid end state" "$lost" \
 		>"$tmp/no_recheck.res" 2>&1 || rc=1
 	check_caught signal_before_publish safety "invalid end state" "$lost" \
@@ -132,6 +136,8 @@ lane1() {
 		>"$tmp/no_wake_on_close.res" 2>&1 || rc=1
 	check_caught no_futex_check safety "invalid end state" "$lost" \
 		>"$tmp/no_futex_check.res" 2>&1 || rc=1
+	check_caught no_barrier safety "invalid end state" "$lost" \
+		>"$tmp/no_barrier.res" 2>&1 || rc=1
 	return $rc
 }
 
@@ -160,8 +166,8 @@ wait "$pid1" || failed=1
 wait "$pid2" || failed=1
 pids=
 
-for name in correct correct_np no_recheck signal_before_publish no_wake_on_close \
-	no_futex_check eof_no_reread always_wake no_withdraw busy_wait; do
+for name in correct correct_fenced correct_np no_recheck signal_before_publish \
+	no_wake_on_close no_futex_check no_barrier eof_no_reread always_wake no_withdraw busy_wait; do
 	if [ -s "$tmp/$name.res" ]; then
 		cat "$tmp/$name.res"
 	else
