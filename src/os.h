@@ -92,6 +92,9 @@ int shmpipe__os_map_ring(int fd, size_t hdr_size, size_t data_size, void **base)
 /* Undoes shmpipe__os_map_ring. */
 void shmpipe__os_unmap(void *base, size_t len);
 
+/* Gives the processor to another runnable thread, if any (sched_yield). */
+void shmpipe__os_yield(void);
+
 /* The monotonic clock in nanoseconds, for bounding a spin. */
 uint64_t shmpipe__os_now_ns(void);
 

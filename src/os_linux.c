@@ -8,6 +8,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -266,6 +267,11 @@ fail:
 void shmpipe__os_unmap(void *base, size_t len)
 {
 	munmap(base, len);
+}
+
+void shmpipe__os_yield(void)
+{
+	sched_yield();
 }
 
 uint64_t shmpipe__os_now_ns(void)

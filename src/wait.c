@@ -48,6 +48,16 @@
 /* Looks at the clock only every so many turns: it costs a few pauses. */
 #define SHMPIPE__SPIN_BATCH 16
 
+/*
+ * How long the spin only looks, before it starts to yield the processor
+ * between looks. A peer on another core answers a hand-off within about a
+ * microsecond; one that shares this core (two busy threads on one CPU, a
+ * loaded machine) cannot run at all while we spin, so spinning on would
+ * cost the whole spin and then a sleep for every hand-off. Yielding lets it
+ * run at once, at the price of a system call per batch of looks.
+ */
+#define SHMPIPE__SPIN_PURE_NS 2000
+
 static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn ready)
 {
 	uint64_t start = 0;
@@ -60,10 +70,13 @@ static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn rea
 		}
 		uint64_t now = shmpipe__os_now_ns();
 
-		if (!start)
+		if (!start) {
 			start = now;
-		else if (now - start >= e->spin_ns)
+		} else if (now - start >= e->spin_ns) {
 			return false;
+		} else if (now - start >= SHMPIPE__SPIN_PURE_NS) {
+			shmpipe__os_yield();
+		}
 	}
 }
 
