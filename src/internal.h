@@ -29,6 +29,9 @@
 #define SHMPIPE__SPIN_NS 30000
 #endif
 
+/* Rings of at least four times this publish big copies in quarters (e->slice). */
+#define SHMPIPE__SLICE_MIN 4096u
+
 /*
  * One mapping of a pipe's shared object, shared by the ends of this process
  * that use it (both ends after shmpipe_pair) and released with the last.
@@ -54,6 +57,7 @@ struct shmpipe__end {
 	uint64_t ops;       /* produced or consumed, as last published */
 	uint64_t want;      /* room (writer) or data (reader) a wait is for */
 	uint64_t lent;      /* bytes handed out by reserve or peek, 0 if none */
+	uint64_t slice;     /* most bytes one copy publishes or releases at once */
 	bool records;       /* SHMPIPE_RECORDS */
 	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
 	uint32_t spin_ns;   /* how long a wait looks before it sleeps */

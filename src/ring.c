@@ -207,7 +207,7 @@ ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
 		return write_record(e, buf, len);
 
 	/* The common case: all of it fits in the room already known. */
-	if (len <= e->capacity - (e->pos - e->peer)) {
+	if (len <= e->capacity - (e->pos - e->peer) && len <= e->slice) {
 		copy(e->data + e->off, buf, len);
 		writer_publish(e, len, 1);
 		return (ssize_t)len;
@@ -218,7 +218,7 @@ ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
 
 		if (room < 0)
 			return done ? (ssize_t)done : room;
-		n = min_u64((uint64_t)room, len - done);
+		n = min_u64(min_u64((uint64_t)room, len - done), e->slice);
 		copy(e->data + e->off, (const uint8_t *)buf + done, n);
 		/* Counted once per call that puts bytes in the ring. */
 		writer_publish(e, n, done == 0);
@@ -324,7 +324,8 @@ ssize_t shmpipe_writev(shmpipe_writer *w, const struct iovec *iov, int iovcnt)
 
 		if (room < 0)
 			return done ? (ssize_t)done : room;
-		/* Gather into the room there is, then publish once. */
+		room = (int64_t)min_u64((uint64_t)room, e->slice);
+		/* Gather into the room there is (a slice at most), then publish. */
 		while (n < (uint64_t)room && i < iovcnt) {
 			uint64_t k = min_u64(iov[i].iov_len - in, (uint64_t)room - n);
 
@@ -364,10 +365,12 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 	e->lent = 0;
 	want = e->records ? shmpipe__record_space(min_len) : min_len;
 	/*
-	 * Offer all the room there is (a reader fills what it is offered):
-	 * look at read_index again unless the ring is known to be empty.
+	 * Offer the room there is (a caller that reads into the ring fills
+	 * what it is offered): look at read_index again when less than half
+	 * of the ring is known to be free. Looking on every call would cost
+	 * a transfer of the reader's cache line per reserve.
 	 */
-	if (e->pos != e->peer) {
+	if (e->capacity - (e->pos - e->peer) < e->capacity / 2) {
 		int err = writer_refresh(e);
 
 		if (err < 0)
@@ -543,7 +546,8 @@ ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
 	 * or is found with one more look at write_index (as reader_avail
 	 * would look), so no wait is needed.
 	 */
-	if (!e->records && (e->peer - e->pos >= len || (reader_refresh(e) == 0 && e->peer != e->pos))) {
+	if (!e->records && len <= e->slice &&
+	    (e->peer - e->pos >= len || (reader_refresh(e) == 0 && e->peer != e->pos))) {
 		n = min_u64(e->peer - e->pos, len);
 		copy(buf, e->data + e->off, n);
 		reader_release(e, n, 1);
@@ -565,8 +569,14 @@ ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
 		return rlen;
 	}
 	n = min_u64((uint64_t)avail, len);
-	copy(buf, e->data + e->off, n);
-	reader_release(e, n, 1);
+	/* Released in slices, so that the writer can refill behind us. */
+	for (uint64_t done = 0; done < n;) {
+		uint64_t k = min_u64(n - done, e->slice);
+
+		copy((uint8_t *)buf + done, e->data + e->off, k);
+		reader_release(e, k, done == 0);
+		done += k;
+	}
 	return (ssize_t)n;
 }
 

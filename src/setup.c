@@ -192,6 +192,13 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->records = (g->flags & SHMPIPE_RECORDS) != 0;
 	e->timeout_ms = -1;
 	e->spin_ns = SHMPIPE__SPIN_NS;
+	/*
+	 * A copy as large as the ring would keep the peer waiting until it
+	 * is over, and then wait for the peer in turn: publishing (and
+	 * releasing) in quarters of the ring lets the two copies overlap.
+	 * Small rings keep one piece: a quarter would be all overhead.
+	 */
+	e->slice = g->capacity >= SHMPIPE__SLICE_MIN * 4 ? g->capacity / 4 : g->capacity;
 	e->fd = fd;
 	e->peer_lock = writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK;
 	e->peer_state = writer ? &m->hdr->reader_state : &m->hdr->writer_state;
@@ -348,7 +355,7 @@ static int create_end(struct shmpipe__end **out, size_t handle_size, const char 
 /* Attaches to the pipe behind fd (which this takes over) as one end. */
 static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd, bool writer)
 {
-	struct shmpipe__map *m;
+	struct shmpipe__map *m = NULL; /* set by map_new; gcc 12 -O2 cannot tell */
 	struct geometry g;
 	int err = object_check(fd, &g);
 
