@@ -2,7 +2,7 @@
  * bulk: bytes between two threads, shmpipe against the kernel's transports
  * and against one plain memcpy of the same volume.
  *
- *   bulk --impl IMPL [--ring BYTES] [--write BYTES] [--bytes BYTES] [--rss]
+ *   bulk --impl IMPL [--ring BYTES] [--write BYTES] [--bytes BYTES] [--rss] [--spin US]
  *
  * IMPL is one of
  *   shmpipe     shmpipe_write / shmpipe_read, WRITE bytes per call each side
@@ -23,7 +23,8 @@
  * against the pattern, so lost, repeated or torn chunks fail the run.
  *
  * With --rss it also prints the process's peak resident set size and, for
- * shmpipe, how often each side slept, per GiB.
+ * shmpipe, how often each side slept, per GiB. --spin sets shmpipe's spin
+ * on both ends (shmpipe_*_set_spin; default: the library's).
  *
  * Prints bench.h lines: "bulk IMPL ring=R write=W GB/s NOTE".
  */
@@ -44,6 +45,7 @@ static enum impl impl;
 static size_t ring = 1 << 20;
 static size_t wsize = 64 << 10;
 static uint64_t total = 256ull << 20;
+static int spin = -1;
 
 static shmpipe_writer *sw;
 static shmpipe_reader *sr;
@@ -223,6 +225,8 @@ int main(int argc, char **argv)
 			total = bench_size("bulk", argv[++i]);
 		else if (!strcmp(argv[i], "--rss"))
 			want_rss = 1;
+		else if (i + 1 < argc && !strcmp(argv[i], "--spin"))
+			spin = atoi(argv[++i]);
 		else
 			name = NULL, i = argc;
 	}
@@ -231,7 +235,8 @@ int main(int argc, char **argv)
 			break;
 	if (!name || impl > MEMCPY || wsize < 16) {
 		fprintf(stderr, "usage: bulk --impl shmpipe|shmpipe_zc|pipe|socketpair|memcpy "
-				"[--ring BYTES] [--write BYTES (>= 16)] [--bytes BYTES] [--rss]\n");
+				"[--ring BYTES] [--write BYTES (>= 16)] [--bytes BYTES] [--rss] "
+				"[--spin US]\n");
 		return 2;
 	}
 	src = malloc(wsize);
@@ -246,6 +251,8 @@ int main(int argc, char **argv)
 
 		if (e < 0)
 			BENCH_DIE("bulk: shmpipe_pair: %s", shmpipe_strerror(e));
+		if (shmpipe_writer_set_spin(sw, spin) < 0 || shmpipe_reader_set_spin(sr, spin) < 0)
+			BENCH_DIE("bulk: bad --spin %d", spin);
 	} else if (impl == PIPE) {
 		if (pipe2(fds, O_CLOEXEC) < 0)
 			BENCH_DIE("bulk: pipe2: %s", strerror(errno));
@@ -317,7 +324,10 @@ int main(int argc, char **argv)
 			   (double)(st.producer_waits + st.consumer_waits) /
 				   ((double)total / (1u << 30)),
 			   "per GiB", "ring=%s write=%s", rs, ws);
-		bench_note("producer_waits + consumer_waits");
+		snprintf(note, sizeof(note), "producer_waits %llu + consumer_waits %llu",
+			 (unsigned long long)st.producer_waits,
+			 (unsigned long long)st.consumer_waits);
+		bench_note(note);
 	}
 	if (impl == SHMPIPE || impl == SHMPIPE_ZC)
 		shmpipe_reader_close(sr);
