@@ -165,6 +165,8 @@ print("%s\titems\tnode_%s\tbatch=1\t%.6g\tMitems/s\t%s" % (sys.argv[1], d["impl"
 start=$(date +%s)
 for round in $(seq "$rounds"); do
 	echo "round $round of $rounds ($(($(date +%s) - start)) s so far)" >&2
+	# Other work on the machine is the main source of noise: keep a trace.
+	echo "load average before round $round: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 	for ring in 64K 1M 16M; do
 		for w in 64 1K 16K 64K 1M; do
 			bytes=$(bulk_bytes $w)
