@@ -235,6 +235,10 @@ def main():
         if a is None:
             continue
         w("| %s | %s | %s |" % (name, cell(a), cell(b)))
+    for peer, name in LAT_IMPLS[2:]:
+        r = d.ratio("latency", "shmpipe_sleep", peer, "p50")
+        if r:
+            w("| shmpipe asleep ÷ %s (median; lower is better) | %s | |" % (name, rcell(r)))
     w("")
 
     # Backpressure, system calls, memory.
@@ -319,11 +323,13 @@ def main():
             if a:
                 f.write('"%s" %g %g\n' % (impl, a[0], b[0] if b else float("nan")))
     q = lambda p: os.path.join(out, p).replace('"', '\\"')
-    plots.append('set terminal pngcairo size 1500,480 font ",10"')
+    plots.append('set terminal pngcairo size 1500,480 font ",10" noenhanced')
     plots.append('set output "%s"' % q("bulk.png"))
     plots.append('set multiplot layout 1,3 title "Bulk bytes between two threads (median, min–max)"')
     plots.append("set logscale x 2; set logscale y; set grid")
-    plots.append('set xlabel "write size (bytes)"; set ylabel "GB/s"; set key top left')
+    plots.append('set xlabel "write size (bytes)"; set ylabel "GB/s"; set key bottom right')
+    plots.append("set xtics (%s)" % ", ".join('"%s" %d' % (wr, bytes_of(wr)) for wr in WRITES))
+    plots.append("set xrange [48:1400000]")
     for ring in RINGS:
         series = []
         for n, (impl, name) in enumerate(BULK_IMPLS):
@@ -334,7 +340,7 @@ def main():
         plots.append("plot " + ", \\\n     ".join(series))
     plots.append("unset multiplot")
     plots.append("reset")
-    plots.append('set terminal pngcairo size 900,480 font ",10"')
+    plots.append('set terminal pngcairo size 900,480 font ",10" noenhanced')
     plots.append('set output "%s"' % q("items.png"))
     plots.append('set title "4-byte items between two threads (median)"')
     plots.append("set style data histogram; set style histogram clustered gap 1; "

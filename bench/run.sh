@@ -89,7 +89,7 @@ else
 		64) echo 16M ;; 1K) echo 128M ;; 16K) echo 512M ;; *) echo 1G ;;
 		esac
 	}
-	items1=5M itemsb=50M recs=500K trips=20000 bp_seconds=1 big=10G node_items=2000000
+	items1=5M itemsb=50M recs=500K trips=20000 bp_seconds=1 big=10G node_items=500000
 fi
 have_boost=0
 [ -x "$bin/items_boost" ] && have_boost=1
@@ -145,7 +145,7 @@ run_big() {
 # The seed's own design in Node.js, on the same Int32 workload: one JSON line.
 run_node() {
 	local impl=$1 json
-	json=$(timeout 300 node "$node_script" --impl "$impl" --items "$node_items" 2>"$out/stderr.tmp" | tail -1)
+	json=$(timeout 120 node "$node_script" --impl "$impl" --items "$node_items" 2>"$out/stderr.tmp" | tail -1)
 	# The Node.js rows are optional (the addon may not be built): a failure
 	# is noted once among the skipped rows, not counted as an error.
 	if [ -z "$json" ]; then
