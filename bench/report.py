@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Summarises bench/run.sh's raw.tsv into results.md and gnuplot inputs.
 
-    python3 bench/report.py OUT_DIR
+    python3 bench/report.py OUT_DIR [--require-all]
 
 Reads OUT_DIR/raw.tsv (round, bench, impl, case, value, unit, note),
 machine.txt, skipped.txt and errors.txt; writes OUT_DIR/results.md (Markdown
 tables: median of the rounds with min-max, and ratios taken within each
 round), the .dat files and plots.gp for gnuplot. Standard library only.
-Exits 1 if raw.tsv has no usable line or a line does not parse.
+Exits 1 if raw.tsv has no usable line or a line does not parse, or, with
+--require-all, if a part of the suite has no measurement at all.
 """
 import os
 import statistics
@@ -112,7 +113,7 @@ def main():
         return 1
     missing = {"bulk", "items", "records", "latency", "backpressure", "memory"} - \
         {k[0] for k in d.vals}
-    if missing:
+    if missing and "--require-all" in sys.argv[2:]:
         print("report.py: no %s measurement in %s/raw.tsv" % (", ".join(sorted(missing)), out),
               file=sys.stderr)
         return 1
@@ -323,6 +324,22 @@ def main():
             if a:
                 f.write('"%s" %g %g\n' % (impl, a[0], b[0] if b else float("nan")))
     q = lambda p: os.path.join(out, p).replace('"', '\\"')
+    has = {k[0] for k in d.vals}
+    # gnuplot refuses a plot without a single point: plot only what ran.
+    if "bulk" in has:
+        plot_bulk(plots, q)
+    if "items" in has:
+        plot_bars(plots, q, "items", "4-byte items between two threads (median)", "M items/s",
+                  '"one call per item", "" using 3 title "batches of 1024"')
+    if "latency" in has:
+        plot_bars(plots, q, "latency", "Ping-pong round trip (median and p99)", "µs",
+                  '"median", "" using 3 title "p99"')
+    with open(os.path.join(out, "plots.gp"), "w") as f:
+        f.write("\n".join(plots) + "\n")
+    return 0
+
+
+def plot_bulk(plots, q):
     plots.append('set terminal pngcairo size 1500,480 font ",10" noenhanced')
     plots.append('set output "%s"' % q("bulk.png"))
     plots.append('set multiplot layout 1,3 title "Bulk bytes between two threads (median, min–max)"')
@@ -340,21 +357,17 @@ def main():
         plots.append("plot " + ", \\\n     ".join(series))
     plots.append("unset multiplot")
     plots.append("reset")
+
+
+def plot_bars(plots, q, name, title, ylabel, rest):
     plots.append('set terminal pngcairo size 900,480 font ",10" noenhanced')
-    plots.append('set output "%s"' % q("items.png"))
-    plots.append('set title "4-byte items between two threads (median)"')
+    plots.append('set output "%s"' % q(name + ".png"))
+    plots.append('set title "%s"' % title)
     plots.append("set style data histogram; set style histogram clustered gap 1; "
                  "set style fill solid 0.8 border -1; set logscale y; set grid y")
-    plots.append('set ylabel "M items/s"; set xtics rotate by -20')
-    plots.append('plot "%s" using 2:xtic(1) title "one call per item", "" using 3 title "batches of 1024"'
-                 % q("items.dat"))
-    plots.append('set output "%s"' % q("latency.png"))
-    plots.append('set title "Ping-pong round trip (median and p99)"')
-    plots.append('set ylabel "µs"')
-    plots.append('plot "%s" using 2:xtic(1) title "median", "" using 3 title "p99"' % q("latency.dat"))
-    with open(os.path.join(out, "plots.gp"), "w") as f:
-        f.write("\n".join(plots) + "\n")
-    return 0
+    plots.append('set ylabel "%s"; set xtics rotate by -20' % ylabel)
+    plots.append('plot "%s" using 2:xtic(1) title %s' % (q(name + ".dat"), rest))
+    plots.append("reset")
 
 
 if __name__ == "__main__":

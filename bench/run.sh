@@ -3,6 +3,7 @@
 # raw measurements and PNG plots.
 #
 #   bench/run.sh [--build DIR] [--no-build] [--rounds N] [--quick] [--out DIR]
+#                [--only GROUPS]
 #
 # Every case runs once per round and the rounds are interleaved (round 1:
 # A B C ..., round 2: A B C ...), so that a burst of noise on a shared
@@ -17,6 +18,9 @@
 #   --quick      one round of tiny volumes: checks that everything runs and
 #                parses (the ctest smoke test), not a measurement
 #   --out DIR    where results go (default DIR/bench-results)
+#   --only GROUPS  a comma-separated subset of bulk, items, records, latency,
+#                backpressure, big (futex count and memory), node: for
+#                iterating on one part of the library
 #
 # Output in --out: results.md (the tables, with a description of the
 # machine), raw.tsv (every measurement, one line each: round, bench, impl,
@@ -31,6 +35,7 @@ rounds=5
 quick=0
 dobuild=1
 out=
+only=bulk,items,records,latency,backpressure,big,node
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) build=$2; shift 2 ;;
@@ -38,7 +43,8 @@ while [ $# -gt 0 ]; do
 	--quick) quick=1; rounds=1; shift ;;
 	--no-build) dobuild=0; shift ;;
 	--out) out=$2; shift 2 ;;
-	*) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	--only) only=$2; shift 2 ;;
+	*) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 out=${out:-$build/bench-results}
@@ -59,6 +65,8 @@ for p in bulk items messages latency backpressure; do
 	[ -x "$bin/$p" ] || { echo "run.sh: $bin/$p is missing" >&2; exit 1; }
 done
 mkdir -p "$out"
+# Nothing from an earlier run may pass for this one's.
+rm -f "$out"/*.png "$out"/*.dat "$out"/plots.gp "$out"/results.md
 raw=$out/raw.tsv
 : >"$raw"
 errors=$out/errors.txt
@@ -162,12 +170,17 @@ print("%s\titems\tnode_%s\tbatch=1\t%.6g\tMitems/s\t%s" % (sys.argv[1], d["impl"
 		echo "round $round: node --impl $impl: unreadable output: $json" >>"$errors"
 }
 
+# Whether group $1 is to run.
+want() {
+	case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac
+}
+
 start=$(date +%s)
 for round in $(seq "$rounds"); do
 	echo "round $round of $rounds ($(($(date +%s) - start)) s so far)" >&2
 	# Other work on the machine is the main source of noise: keep a trace.
 	echo "load average before round $round: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
-	for ring in 64K 1M 16M; do
+	want bulk && for ring in 64K 1M 16M; do
 		for w in 64 1K 16K 64K 1M; do
 			bytes=$(bulk_bytes $w)
 			for impl in shmpipe shmpipe_zc pipe socketpair memcpy; do
@@ -175,7 +188,7 @@ for round in $(seq "$rounds"); do
 			done
 		done
 	done
-	for b in 1 1024; do
+	want items && for b in 1 1024; do
 		n=$items1
 		[ $b = 1 ] || n=$itemsb
 		run "$bin/items" --impl shmpipe --batch $b --items $n
@@ -183,21 +196,21 @@ for round in $(seq "$rounds"); do
 		[ "$have_ck" = 1 ] && run "$bin/items" --impl ck --batch $b --items $n
 		[ "$have_boost" = 1 ] && run "$bin/items_boost" --batch $b --items $n
 	done
-	run "$bin/items" --impl shmpipe_rbuf --batch 1 --items $items1
-	if [ "$have_node" = 1 ]; then
+	want items && run "$bin/items" --impl shmpipe_rbuf --batch 1 --items $items1
+	if want node && [ "$have_node" = 1 ]; then
 		run_node seed
 		run_node addon
 	fi
-	for size in 64 4096; do
+	want records && for size in 64 4096; do
 		for impl in shmpipe mq seqpacket; do
 			run "$bin/messages" --impl $impl --size $size --count $recs
 		done
 	done
-	for impl in shmpipe_sleep shmpipe_spin futex pipe; do
+	want latency && for impl in shmpipe_sleep shmpipe_spin futex pipe; do
 		run "$bin/latency" --impl $impl --trips $trips
 	done
-	run "$bin/backpressure" --seconds $bp_seconds
-	run_big
+	want backpressure && run "$bin/backpressure" --seconds $bp_seconds
+	want big && run_big
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 echo "duration: $(($(date +%s) - start)) s" >>"$out/machine.txt"
@@ -208,7 +221,8 @@ if ! command -v python3 >/dev/null; then
 	echo "run.sh: python3 is needed to summarise $raw" >&2
 	exit 77
 fi
-python3 bench/report.py "$out" || exit 1
+# The smoke test also checks that every part produced a measurement.
+python3 bench/report.py "$out" $([ "$quick" = 1 ] && [ "$only" = bulk,items,records,latency,backpressure,big,node ] && echo --require-all) || exit 1
 if command -v gnuplot >/dev/null; then
 	gnuplot "$out/plots.gp" 2>"$out/gnuplot.err" || { echo "run.sh: gnuplot failed:" >&2; cat "$out/gnuplot.err" >&2; exit 1; }
 else
@@ -216,7 +230,7 @@ else
 fi
 cat "$out/results.md"
 echo
-echo "results in $out (results.md, raw.tsv$(command -v gnuplot >/dev/null && echo ', bulk.png, items.png, latency.png'))"
+echo "results in $out: results.md, raw.tsv$(cd "$out" && for f in *.png; do [ -f "$f" ] && printf ', %s' "$f"; done)"
 if [ -s "$errors" ]; then
 	echo "run.sh: some cases failed:" >&2
 	cat "$errors" >&2
