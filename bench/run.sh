@@ -66,7 +66,8 @@ for p in bulk items messages latency backpressure; do
 done
 mkdir -p "$out"
 # Nothing from an earlier run may pass for this one's.
-rm -f "$out"/*.png "$out"/*.dat "$out"/plots.gp "$out"/results.md
+rm -f "$out"/bulk.png "$out"/items.png "$out"/latency.png "$out"/bulk-*.dat "$out"/items.dat \
+	"$out"/latency.dat "$out"/plots.gp "$out"/results.md
 raw=$out/raw.tsv
 : >"$raw"
 errors=$out/errors.txt
