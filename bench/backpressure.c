@@ -29,7 +29,8 @@ static _Atomic uint64_t consumed;
 static void *producer(void *arg)
 {
 	(void)arg;
-	for (int32_t x = 1;; x++) {
+	for (uint32_t n = 1;; n++) {
+		int32_t x = (int32_t)n;
 		ssize_t k = shmpipe_write(w, &x, sizeof(x));
 
 		if (k == -EPIPE)
@@ -44,14 +45,14 @@ static void *producer(void *arg)
 static void *consumer(void *arg)
 {
 	struct timespec nap = {work_ms / 1000, (work_ms % 1000) * 1000000L};
-	int32_t expect = 1;
+	uint32_t expect = 1;
 
 	(void)arg;
 	while (!atomic_load(&stop)) {
 		int32_t x;
 		ssize_t k = shmpipe_read(r, &x, sizeof(x));
 
-		if (k != (ssize_t)sizeof(x) || x != expect++)
+		if (k != (ssize_t)sizeof(x) || x != (int32_t)expect++)
 			BENCH_DIE("backpressure: read %zd bytes, item %d", k, (int)x);
 		atomic_fetch_add(&consumed, 1);
 		nanosleep(&nap, NULL);
