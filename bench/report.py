@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Summarises bench/run.sh's raw.tsv into results.md and gnuplot inputs.
+
+    python3 bench/report.py OUT_DIR [--require-all]
+
+Reads OUT_DIR/raw.tsv (round, bench, impl, case, value, unit, note),
+machine.txt, skipped.txt and errors.txt; writes OUT_DIR/results.md (Markdown
+tables: median of the rounds with min-max, and ratios taken within each
+round), the .dat files and plots.gp for gnuplot. Standard library only.
+Exits 1 if raw.tsv has no usable line or a line does not parse, or, with
+--require-all, if a part of the suite has no measurement at all.
+"""
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+RINGS = ["64K", "1M", "16M"]
+WRITES = ["64", "1K", "16K", "64K", "1M"]
+BULK_IMPLS = [("shmpipe", "shmpipe"), ("shmpipe_zc", "shmpipe zero-copy"),
+              ("pipe", "pipe(2)"), ("socketpair", "socketpair"), ("memcpy", "memcpy")]
+ITEM_IMPLS = [("shmpipe", "shmpipe (blocking)"),
+              ("shmpipe_rbuf", "shmpipe, reader takes up to 1024 per call"),
+              ("rigtorp", "cached-index SPSC ring (spins)"),
+              ("ck", "ck_ring (spins)"),
+              ("boost", "boost::lockfree::spsc_queue (spins)"),
+              ("node_seed", "Node.js seed: SABWritable + worker"),
+              ("node_addon", "Node.js addon over shmpipe")]
+REC_IMPLS = [("shmpipe", "shmpipe record mode"), ("mq", "POSIX mq"),
+             ("seqpacket", "SOCK_SEQPACKET")]
+LAT_IMPLS = [("shmpipe_sleep", "shmpipe, both asleep (spin 0)"),
+             ("shmpipe_spin", "shmpipe, both spinning (default spin)"),
+             ("futex", "raw futex ping-pong"), ("pipe", "pipe(2) ping-pong")]
+
+
+def bytes_of(s):
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s)
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    if v >= 1:
+        return "%.2f" % v
+    return "%.3g" % v
+
+
+class Data:
+    def __init__(self, path):
+        # (bench, impl, case) -> {round: value}; notes -> set
+        self.vals = defaultdict(dict)
+        self.notes = defaultdict(set)
+        self.units = {}
+        bad = 0
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                parts = line.rstrip("\n").split("\t")
+                try:
+                    rnd, bench, impl, case, value, unit, note = parts
+                    key = (bench, impl, case)
+                    self.vals[key][int(rnd)] = float(value)
+                except ValueError:
+                    print("report.py: %s:%d does not parse: %r" % (path, n, line), file=sys.stderr)
+                    bad += 1
+                    continue
+                self.units[key] = unit
+                if note != "-":
+                    self.notes[key].add(note)
+        self.bad = bad
+
+    def series(self, bench, impl, case):
+        return self.vals.get((bench, impl, case), {})
+
+    def stat(self, bench, impl, case):
+        v = list(self.series(bench, impl, case).values())
+        if not v:
+            return None
+        return statistics.median(v), min(v), max(v)
+
+    def ratio(self, bench, a, b, case, case_b=None):
+        """Median, min, max of a/b taken round by round."""
+        sa, sb = self.series(bench, a, case), self.series(bench, b, case_b or case)
+        r = [sa[k] / sb[k] for k in sa if k in sb and sb[k] > 0]
+        if not r:
+            return None
+        return statistics.median(r), min(r), max(r)
+
+
+def cell(s, unit=""):
+    if s is None:
+        return "–"
+    med, lo, hi = s
+    return "%s%s (%s–%s)" % (fmt(med), unit, fmt(lo), fmt(hi))
+
+
+def rcell(s):
+    if s is None:
+        return "–"
+    med, lo, hi = s
+    return "**%.2f×** (%.2f–%.2f)" % (med, lo, hi)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "build-bench/bench-results"
+    d = Data(os.path.join(out, "raw.tsv"))
+    if not d.vals or d.bad:
+        print("report.py: no usable measurements in %s/raw.tsv" % out, file=sys.stderr)
+        return 1
+    missing = {"bulk", "items", "records", "latency", "backpressure", "memory"} - \
+        {k[0] for k in d.vals}
+    if missing and "--require-all" in sys.argv[2:]:
+        print("report.py: no %s measurement in %s/raw.tsv" % (", ".join(sorted(missing)), out),
+              file=sys.stderr)
+        return 1
+
+    def read(name):
+        p = os.path.join(out, name)
+        return open(p).read().strip() if os.path.exists(p) else ""
+
+    md = []
+    w = md.append
+    w("# shmpipe benchmark results\n")
+    w("Median of the rounds, with the minimum–maximum in brackets. Ratios are taken "
+      "within each round (both sides measured minutes apart at most), then summarised "
+      "the same way.\n")
+    w("## Machine\n")
+    w("```\n%s\n```\n" % read("machine.txt"))
+    skipped = read("skipped.txt")
+    if skipped:
+        w("Not measured in this run:\n")
+        for line in skipped.splitlines():
+            w("- %s" % line)
+        w("")
+
+    # Bulk.
+    w("## Bulk bytes between two threads (GB/s)\n")
+    w("Each write (and read) moves WRITE bytes; pipe(2) is grown with F_SETPIPE_SZ and "
+      "the socket buffers are set to the ring size. memcpy is one thread copying the same "
+      "volume once into a ring-sized buffer: the machine's limit for one copy per byte. "
+      "shmpipe copies each byte twice (in and out), zero-copy once (the producer's copy "
+      "into the reserved span; the consumer checks it in place).\n")
+    head = ["ring", "write"] + [n for _, n in BULK_IMPLS] + \
+        ["shmpipe ÷ pipe", "shmpipe ÷ socketpair", "zero-copy ÷ pipe"]
+    w("| " + " | ".join(head) + " |")
+    w("|" + "---|" * len(head))
+    worst = {"pipe": None, "socketpair": None}
+    misses = {"pipe": [], "socketpair": []}
+    for ring in RINGS:
+        for wr in WRITES:
+            case = "ring=%s write=%s" % (ring, wr)
+            if not any(d.series("bulk", i, case) for i, _ in BULK_IMPLS):
+                continue
+            row = [ring, wr] + [cell(d.stat("bulk", i, case)) for i, _ in BULK_IMPLS]
+            for peer, target in (("pipe", 3.0), ("socketpair", 2.0)):
+                r = d.ratio("bulk", "shmpipe", peer, case)
+                if r:
+                    if worst[peer] is None or r[0] < worst[peer][0]:
+                        worst[peer] = (r[0], case)
+                    if r[0] < target:
+                        misses[peer].append("%s: %.2f×" % (case, r[0]))
+            row += [rcell(d.ratio("bulk", "shmpipe", "pipe", case)),
+                    rcell(d.ratio("bulk", "shmpipe", "socketpair", case)),
+                    rcell(d.ratio("bulk", "shmpipe_zc", "pipe", case))]
+            w("| " + " | ".join(row) + " |")
+    granted = []
+    for ring in RINGS:
+        for impl in ("pipe", "socketpair"):
+            notes = set()
+            for wr in WRITES:
+                notes |= d.notes.get(("bulk", impl, "ring=%s write=%s" % (ring, wr)), set())
+            if notes:
+                granted.append("%s ring %s: %s" % (impl, ring, ", ".join(sorted(notes))))
+    if granted:
+        w("\nGranted by the kernel: " + "; ".join(granted) + ".\n")
+    else:
+        w("")
+
+    # Items.
+    w("## Small items: 4-byte ints between two threads (M items/s)\n")
+    w("One call per item, and batches of 1024 ints per call (shmpipe: one 4096-byte write; "
+      "the SPSC ring and boost: their bulk push/pop; ck_ring has no batch call, so its "
+      "batch is a loop of single calls). All rings hold 16384 ints (shmpipe: 64 KiB). "
+      "shmpipe keeps its blocking behaviour; the other rings busy-spin when full or empty. "
+      "Every consumer checks the sequence 1, 2, 3 …\n")
+    w("| implementation | one call per item | batches of 1024 | notes |")
+    w("|---|---|---|---|")
+    for impl, name in ITEM_IMPLS:
+        s1, sb = d.stat("items", impl, "batch=1"), d.stat("items", impl, "batch=1024")
+        if s1 is None and sb is None:
+            continue
+        notes = d.notes.get(("items", impl, "batch=1"), set()) | \
+            d.notes.get(("items", impl, "batch=1024"), set())
+        w("| %s | %s | %s | %s |" % (name, cell(s1), cell(sb), "; ".join(sorted(notes)) or ""))
+    w("")
+    w("| ratio | one call per item | batches of 1024 |")
+    w("|---|---|---|")
+    for peer, name in ITEM_IMPLS[2:]:
+        r1 = d.ratio("items", "shmpipe", peer, "batch=1")
+        rb = d.ratio("items", "shmpipe", peer, "batch=1024")
+        if r1 or rb:
+            w("| shmpipe ÷ %s | %s | %s |" % (name, rcell(r1), rcell(rb)))
+    w("")
+
+    # Records.
+    w("## Records between two threads (M records/s)\n")
+    w("One write and one read per record; every record's length and sequence number "
+      "are checked.\n")
+    w("| implementation | 64 B | 4 KiB | granted |")
+    w("|---|---|---|---|")
+    for impl, name in REC_IMPLS:
+        a, b = d.stat("records", impl, "size=64"), d.stat("records", impl, "size=4096")
+        if a is None and b is None:
+            continue
+        notes = d.notes.get(("records", impl, "size=64"), set()) | \
+            d.notes.get(("records", impl, "size=4096"), set())
+        w("| %s | %s | %s | %s |" % (name, cell(a), cell(b), "; ".join(sorted(notes))))
+    for peer, name in REC_IMPLS[1:]:
+        a = d.ratio("records", "shmpipe", peer, "size=64")
+        b = d.ratio("records", "shmpipe", peer, "size=4096")
+        if a or b:
+            w("| shmpipe ÷ %s | %s | %s | |" % (name, rcell(a), rcell(b)))
+    w("")
+
+    # Latency.
+    w("## Wake-up latency: ping-pong round trip (µs)\n")
+    w("One byte each way between two threads, 1 byte per write.\n")
+    w("| implementation | median | p99 |")
+    w("|---|---|---|")
+    for impl, name in LAT_IMPLS:
+        a, b = d.stat("latency", impl, "p50"), d.stat("latency", impl, "p99")
+        if a is None:
+            continue
+        w("| %s | %s | %s |" % (name, cell(a), cell(b)))
+    for peer, name in LAT_IMPLS[2:]:
+        r = d.ratio("latency", "shmpipe_sleep", peer, "p50")
+        if r:
+            w("| shmpipe asleep ÷ %s (median; lower is better) | %s | |" % (name, rcell(r)))
+    w("")
+
+    # Backpressure, system calls, memory.
+    w("## Backpressure, system calls, memory\n")
+    bp = d.stat("backpressure", "shmpipe", "producer CPU while blocked")
+    futex = d.stat("futex", "shmpipe", "ring=1M write=64K")
+    sleeps = d.stat("sleeps", "shmpipe", "ring=1M write=64K")
+    mem_keys = [k for k in d.vals if k[0] == "memory" and k[1] == "shmpipe"]
+    mem = d.stat(*mem_keys[0]) if mem_keys else None
+    w("| measure | value |")
+    w("|---|---|")
+    if bp:
+        w("| producer's CPU while blocked, seed scenario (8 Int32 slots, consumer sleeps "
+          "20 ms per item) | %s |" % cell(bp, " %"))
+    if futex:
+        w("| futex calls per GiB, 64 KiB writes through a 1 MiB ring (perf) | %s |" % cell(futex))
+        w("| futex calls per MiB, same | %s |" % cell(tuple(x / 1024 for x in futex)))
+    else:
+        w("| futex calls per GiB | n/a (no perf) |")
+    if sleeps:
+        w("| sleeps per GiB, either side (shmpipe_stats waits), same transfer | %s |" % cell(sleeps))
+    if mem:
+        w("| peak RSS of the whole process, %s through a 1 MiB ring | %s |"
+          % (mem_keys[0][2].split()[0].split("=")[1], cell(mem, " MiB")))
+    w("")
+
+    # Targets.
+    w("## Targets\n")
+    w("| target | this run | met |")
+    w("|---|---|---|")
+
+    def target(name, figure, ok):
+        w("| %s | %s | %s |" % (name, figure, "–" if ok is None else ("yes" if ok else "**no**")))
+
+    for peer, t in (("pipe", 3.0), ("socketpair", 2.0)):
+        if worst[peer]:
+            fig = "worst cell %.2f× (%s)" % worst[peer]
+            if misses[peer]:
+                fig += "; below target: " + ", ".join(misses[peer])
+            target("bulk ≥ %.0f× %s of the same buffer size" % (t, peer), fig, not misses[peer])
+    r = d.ratio("items", "shmpipe", "rigtorp", "batch=1")
+    if r:
+        target("one call per item ≥ 1.0× the cached-index ring", "%.2f× (%.2f–%.2f)" % r, r[0] >= 1.0)
+    if futex:
+        target("< 1 futex call per MiB in steady state", "%.3g per MiB" % (futex[0] / 1024),
+               futex[0] / 1024 < 1)
+    else:
+        target("< 1 futex call per MiB in steady state", "n/a (no perf)", None)
+    if bp:
+        target("blocked producer < 2% CPU", "%.2f %%" % bp[0], bp[0] < 2)
+    w("")
+
+    errors = read("errors.txt")
+    if errors:
+        w("## Failures\n")
+        w("```\n%s\n```\n" % errors)
+
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+    # gnuplot inputs: medians with min and max for error bars.
+    plots = []
+    for ring in RINGS:
+        with open(os.path.join(out, "bulk-%s.dat" % ring), "w") as f:
+            f.write("# write " + " ".join("%s_med %s_min %s_max" % (i, i, i) for i, _ in BULK_IMPLS) + "\n")
+            for wr in WRITES:
+                cols = []
+                for i, _ in BULK_IMPLS:
+                    s = d.stat("bulk", i, "ring=%s write=%s" % (ring, wr))
+                    cols += ["%g %g %g" % s if s else "NaN NaN NaN"]
+                f.write("%d %s\n" % (bytes_of(wr), " ".join(cols)))
+    with open(os.path.join(out, "items.dat"), "w") as f:
+        f.write("# impl batch1_med batch1024_med\n")
+        for impl, name in ITEM_IMPLS:
+            a, b = d.stat("items", impl, "batch=1"), d.stat("items", impl, "batch=1024")
+            if a or b:
+                f.write('"%s" %s %s\n' % (impl, "%g" % a[0] if a else "NaN", "%g" % b[0] if b else "NaN"))
+    with open(os.path.join(out, "latency.dat"), "w") as f:
+        f.write("# impl p50 p99\n")
+        for impl, name in LAT_IMPLS:
+            a, b = d.stat("latency", impl, "p50"), d.stat("latency", impl, "p99")
+            if a:
+                f.write('"%s" %g %g\n' % (impl, a[0], b[0] if b else float("nan")))
+    q = lambda p: os.path.join(out, p).replace('"', '\\"')
+    has = {k[0] for k in d.vals}
+    # gnuplot refuses a plot without a single point: plot only what ran.
+    if "bulk" in has:
+        plot_bulk(plots, q)
+    if "items" in has:
+        plot_bars(plots, q, "items", "4-byte items between two threads (median)", "M items/s",
+                  '"one call per item", "" using 3 title "batches of 1024"')
+    if "latency" in has:
+        plot_bars(plots, q, "latency", "Ping-pong round trip (median and p99)", "µs",
+                  '"median", "" using 3 title "p99"')
+    with open(os.path.join(out, "plots.gp"), "w") as f:
+        f.write("\n".join(plots) + "\n")
+    return 0
+
+
+def plot_bulk(plots, q):
+    plots.append('set terminal pngcairo size 1500,480 font ",10" noenhanced')
+    plots.append('set output "%s"' % q("bulk.png"))
+    plots.append('set multiplot layout 1,3 title "Bulk bytes between two threads (median, min–max)"')
+    plots.append("set logscale x 2; set logscale y; set grid")
+    plots.append('set xlabel "write size (bytes)"; set ylabel "GB/s"; set key bottom right')
+    plots.append("set xtics (%s)" % ", ".join('"%s" %d' % (wr, bytes_of(wr)) for wr in WRITES))
+    plots.append("set xrange [48:1400000]")
+    for ring in RINGS:
+        series = []
+        for n, (impl, name) in enumerate(BULK_IMPLS):
+            c = 2 + 3 * n
+            series.append('"%s" using 1:%d:%d:%d with yerrorlines title "%s"'
+                          % (q("bulk-%s.dat" % ring), c, c + 1, c + 2, name))
+        plots.append('set title "ring %s"' % ring)
+        plots.append("plot " + ", \\\n     ".join(series))
+    plots.append("unset multiplot")
+    plots.append("reset")
+
+
+def plot_bars(plots, q, name, title, ylabel, rest):
+    plots.append('set terminal pngcairo size 900,480 font ",10" noenhanced')
+    plots.append('set output "%s"' % q(name + ".png"))
+    plots.append('set title "%s"' % title)
+    plots.append("set style data histogram; set style histogram clustered gap 1; "
+                 "set style fill solid 0.8 border -1; set logscale y; set grid y")
+    plots.append('set ylabel "%s"; set xtics rotate by -20' % ylabel)
+    plots.append('plot "%s" using 2:xtic(1) title %s' % (q(name + ".dat"), rest))
+    plots.append("reset")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
