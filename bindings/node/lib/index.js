@@ -81,6 +81,15 @@ function timeoutOf(opts) {
   return t;
 }
 
+// Names are POSIX shared memory names: '/' then 1 to 200 characters but '/'.
+function checkName(name) {
+  if (typeof name !== 'string') throw new TypeError('name must be a string');
+  if (!/^\/[^/\0]{1,200}$/.test(name) || Buffer.byteLength(name) > 201) {
+    throw new RangeError("name must be '/' followed by 1 to 200 characters other than '/'");
+  }
+  return name;
+}
+
 // What describes a pipe: options given at creation, or an endpoint.
 function shapeOf(opts) {
   const elementType = elementTypeOf(opts);
@@ -93,10 +102,11 @@ function shapeOf(opts) {
       throw new RangeError('capacity must be an integer from 0 to 2^40');
     }
   }
-  const name = opts.name;
-  if (name !== undefined && name !== null && typeof name !== 'string') {
-    throw new TypeError('name must be a string');
+  if (records && capacity !== undefined && capacity !== 0 && capacity < 16) {
+    throw new RangeError('a record-mode ring needs a capacity of at least 16 bytes');
   }
+  const name = opts.name;
+  if (name !== undefined && name !== null) checkName(name);
   return { elementType, records, capacity, name: name ?? null };
 }
 
@@ -116,14 +126,17 @@ function makeEndpoint(handle, shape, otherEnd) {
 }
 
 function resolveTarget(target, expectEnd) {
-  if (typeof target === 'string') return { name: target, records: false, elementType: null };
+  if (typeof target === 'string') return { name: checkName(target), records: false, elementType: null };
   if (target === null || typeof target !== 'object') {
     throw new TypeError('target must be a pipe name or an endpoint object');
   }
   if (target.end !== undefined && target.end !== expectEnd) {
     throw new TypeError(`this endpoint opens the ${target.end} end`);
   }
-  if (typeof target.name === 'string') return target;
+  if (typeof target.name === 'string') {
+    checkName(target.name);
+    return target;
+  }
   if (!Number.isInteger(target.fd) || target.fd < 0) {
     throw new TypeError('endpoint needs a name or a descriptor');
   }
@@ -407,6 +420,10 @@ class SyncReader {
   get elementType() { return this._shape.elementType; }
   get records() { return this._shape.records; }
 
+  endpoint() {
+    return makeEndpoint(this._h(), this._shape, 'writer');
+  }
+
   _h() {
     if (!this._handle) throw pipeError(-9, 'read');
     return this._handle;
@@ -601,12 +618,12 @@ module.exports = {
     }
   },
   unlink(name) {
-    if (typeof name !== 'string') throw new TypeError('name must be a string');
+    checkName(name);
     const rc = native.unlink(name);
     if (rc < 0) throw pipeError(rc, 'unlink');
   },
   stat(name) {
-    if (typeof name !== 'string') throw new TypeError('name must be a string');
+    checkName(name);
     return native.statName(name);
   },
   // Closes the descriptor of an endpoint() that will never be opened.
