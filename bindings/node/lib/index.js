@@ -158,6 +158,12 @@ function openHandle(kind, target, opts) {
     handle = native.open(kind, t.fd, shape.records);
     native.closeFd(t.fd);
   }
+  try {
+    applySpin(handle, opts);
+  } catch (err) {
+    native.close(handle);
+    throw err;
+  }
   return { handle, shape };
 }
 
@@ -178,15 +184,35 @@ function closeHandle(self) {
   self._handle = null;
 }
 
+// Runs fn soon: on the next tick, or, once every YIELD_MS, through
+// setImmediate so that timers and I/O get their turn. Without this a
+// transfer that never has to wait (ticks) or that waits and is woken at
+// once, over and over (Node dispatches up to 1000 thread-safe calls in one
+// go), could keep the event loop from its other work.
+const YIELD_MS = 2;
+function yieldSometimes(self, fn) {
+  const now = performance.now();
+  if (now - self._lastYield > YIELD_MS) {
+    self._lastYield = now;
+    setImmediate(fn);
+  } else {
+    process.nextTick(fn);
+  }
+}
+
 // ---- the write end ---------------------------------------------------------
 
 class PipeWriter extends Writable {
   constructor(handle, shape, opts) {
     const Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
     const objectMode = !!Type || shape.records;
+    const capacity = native.stats(handle).capacity;
+    // Batches: up to 1024 elements, 16 records, or for bytes half the ring
+    // (16 KiB to 1 MiB) are taken into one _writev while a write is in flight.
+    const hwm = Type ? 1024 : shape.records ? 16 : Math.min(1 << 20, Math.max(16384, Math.floor(capacity / 2)));
     super({
       objectMode,
-      highWaterMark: opts.highWaterMark ?? (Type ? 1024 : undefined),
+      highWaterMark: opts.highWaterMark ?? hwm,
       decodeStrings: true,
       emitClose: true,
     });
@@ -196,7 +222,7 @@ class PipeWriter extends Writable {
     this._unit = Type ? Type.BYTES_PER_ELEMENT : 1;
     this._blocking = bool(opts, 'blocking');
     this._lastStats = null;
-    this._capacity = native.stats(handle).capacity;
+    this._capacity = capacity;
     this._lastYield = performance.now();
   }
 
@@ -264,9 +290,8 @@ class PipeWriter extends Writable {
         // The ring is full: wait in C, off this thread, for room.
         const need = this._need(group, done, total);
         const w = native.wait(this._handle, need, (r) => {
-          this._lastYield = performance.now();
           if (r < 0) cb(pipeError(r, 'write'));
-          else this._push(bufs, from, done, cb);
+          else yieldSometimes(this, () => this._push(bufs, from, done, cb));
         });
         if (w < 0) cb(pipeError(w, 'write'));
         return;
@@ -275,15 +300,8 @@ class PipeWriter extends Writable {
       done = 0;
     }
     // All in the ring. Call back asynchronously so that writes made
-    // meanwhile are batched into one _writev, and now and then through
-    // setImmediate so that timers and I/O run during a long transfer.
-    const now = performance.now();
-    if (now - this._lastYield > 4) {
-      this._lastYield = now;
-      setImmediate(cb);
-    } else {
-      process.nextTick(cb);
-    }
+    // meanwhile are batched into one _writev.
+    yieldSometimes(this, cb);
   }
 
   // How much room to wait for: the next record whole, else up to half the
@@ -331,6 +349,7 @@ class PipeReader extends Readable {
     this._unit = Type ? Type.BYTES_PER_ELEMENT : 1;
     this._waiting = false;
     this._lastStats = null;
+    this._lastYield = performance.now();
   }
 
   get elementType() { return this._shape.elementType; }
@@ -362,9 +381,15 @@ class PipeReader extends Readable {
         // Empty: wait in C, off this thread, for data.
         this._waiting = true;
         const w = native.wait(this._handle, 0, (r) => {
-          this._waiting = false;
-          if (r < 0) this.destroy(pipeError(r, 'read'));
-          else this._read(size);
+          if (r < 0) {
+            this._waiting = false;
+            this.destroy(pipeError(r, 'read'));
+          } else {
+            yieldSometimes(this, () => {
+              this._waiting = false;
+              this._read(size);
+            });
+          }
         });
         if (w < 0) {
           this._waiting = false;
@@ -539,8 +564,19 @@ class SyncWriter {
 
 // ---- entry points ------------------------------------------------------------
 
-const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'blocking', 'highWaterMark', 'timeout'];
-const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeout'];
+const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+
+// opts.spin: microseconds a wait spins before it sleeps (default 30; 0 for
+// scarce cores).
+function applySpin(handle, opts) {
+  if (opts.spin === undefined) return;
+  if (typeof opts.spin !== 'number') throw new TypeError('spin must be a number');
+  if (!Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6) {
+    throw new RangeError('spin must be an integer from 0 to 1000000 (microseconds)');
+  }
+  native.setSpin(handle, opts.spin);
+}
 
 function create(kind, opts) {
   opts = checkOptions(opts, CREATE_OPTS);
@@ -548,7 +584,11 @@ function create(kind, opts) {
   let cap = shape.capacity;
   if (cap !== undefined && shape.elementType) cap *= ELEMENT_TYPES[shape.elementType].BYTES_PER_ELEMENT;
   if (opts.mode !== undefined && typeof opts.mode !== 'number') throw new TypeError('mode must be a number');
+  if (opts.spin !== undefined && (typeof opts.spin !== 'number' || !Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6)) {
+    applySpin(null, opts); // throws the TypeError or RangeError
+  }
   const handle = native.create(kind, shape.name, cap, shape.records ? native.RECORDS : 0, opts.mode);
+  applySpin(handle, opts);
   return { handle, shape, opts };
 }
 

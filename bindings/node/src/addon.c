@@ -1037,6 +1037,25 @@ static napi_value js_consume(napi_env env, napi_callback_info info)
 	return int_value(env, shmpipe_consume(e->r, (size_t)n));
 }
 
+/* setSpin(handle, us): how long a wait spins before sleeping (-1 = default). */
+static napi_value js_set_spin(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	struct end *e;
+	int64_t us;
+	int rc;
+
+	if (!get_args(env, info, 2, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	if (!get_int(env, argv[1], -1, SHMPIPE_SPIN_MAX_US, &us, "spin must be -1 or 0 to 1000000 us"))
+		return NULL;
+	/* Only while no wait is pending: the waiter reads the setting. */
+	if (!usable(e, &rc))
+		return int_value(env, rc);
+	rc = e->w ? shmpipe_writer_set_spin(e->w, (int)us) : shmpipe_reader_set_spin(e->r, (int)us);
+	return int_value(env, rc);
+}
+
 /* ---- observing ---------------------------------------------------------- */
 
 static void set_num(napi_env env, napi_value obj, const char *key, uint64_t v)
@@ -1125,7 +1144,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{"closeFd", js_close_fd}, {"unlink", js_unlink},   {"close", js_close},
 		{"write", js_write},     {"wait", js_wait},       {"read", js_read},
 		{"readInto", js_read_into}, {"peek", js_peek},    {"consume", js_consume},
-		{"stats", js_stats},     {"statName", js_stat_name}, {"strerror", js_strerror},
+		{"setSpin", js_set_spin}, {"stats", js_stats},     {"statName", js_stat_name}, {"strerror", js_strerror},
 	};
 
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
