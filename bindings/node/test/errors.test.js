@@ -197,3 +197,43 @@ test('an element-typed stream rejects non-numbers with a TypeError', async () =>
   const err = await once(w, 'error');
   assert.ok(err instanceof TypeError);
 });
+
+test('destroy() while a wait is pending: the waiter closes the end, no leak', async () => {
+  const fd0 = fds();
+  const th0 = threads();
+  const w = shm.createWriter({ capacity: 4096 });
+  const r = shm.openSyncReader(w.endpoint());
+  let called = false;
+  w.on('error', () => {});
+  w.write(Buffer.alloc(10000), () => { called = true; });
+  await sleep(30);
+  w.destroy();
+  // The writer's end is closed by its waiter within one slice: the reader
+  // drains what is there, then sees the end of the stream.
+  let bytes = 0;
+  for (;;) {
+    const b = r.read();
+    if (b === null) break;
+    bytes += b.length;
+  }
+  assert.strictEqual(bytes, 4096);
+  r.close();
+  assert.strictEqual(called, false);
+  assert.strictEqual(await settle(fd0, fds), fd0, 'descriptors');
+  assert.strictEqual(await settle(th0, threads), th0, 'threads');
+});
+
+test('a reader destroyed while waiting for data closes cleanly', async () => {
+  const th0 = threads();
+  const w = shm.createSyncWriter();
+  const r = shm.openReader(w.endpoint());
+  r.on('data', () => {});
+  await sleep(30);
+  r.destroy();
+  await once(r, 'close');
+  // Its waiter was asleep in the ring; it closes the end within one slice.
+  await sleep(250);
+  assert.throws(() => w.write('x'), { code: 'EPIPE' });
+  w.close();
+  assert.strictEqual(await settle(th0, threads), th0, 'threads');
+});
