@@ -71,3 +71,22 @@ test("examples/main.js and worker.js: the seed's pair, ending after a count", ()
   assert.match(out, /producerWaits: [1-9]/);
   assert.match(out, /capacity: 32/);
 });
+
+test("an anonymous pipe's descriptor passed to a child in spawn's stdio", async () => {
+  const { spawn } = require('node:child_process');
+  const w = shm.createSyncWriter({ capacity: 4096 });
+  const ep = w.endpoint();
+  const child = spawn(process.execPath, ['-e', `
+    const r = require(${JSON.stringify(path.join(__dirname, '..'))}).openSyncReader({ fd: 3 });
+    let n = 0;
+    for (let b; (b = r.read()) !== null;) n += b.length;
+    process.stdout.write(String(n));
+  `], { stdio: ['ignore', 'pipe', 'inherit', ep.fd] });
+  shm.discardEndpoint(ep);
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  for (let i = 0; i < 100; i++) w.write(Buffer.alloc(1000, i));
+  w.close();
+  await new Promise((resolve) => child.on('close', resolve));
+  assert.strictEqual(out, '100000');
+});
