@@ -63,10 +63,11 @@ test('blocking: true sleeps in the write, as the seed does (inside a worker)', a
   const worker = new Worker(path.join(__dirname, 'fixtures', 'blocking-writer.js'), {
     workerData: { endpoint: r.endpoint(), n: 200 },
   });
+  const message = new Promise((resolve) => worker.once('message', resolve));
   const values = [];
   r.on('data', (v) => values.push(v));
   await new Promise((resolve) => r.on('end', resolve));
-  const msg = await new Promise((resolve) => worker.once('message', resolve));
+  const msg = await message;
   assert.strictEqual(values.length, 200);
   assert.deepStrictEqual(values.slice(0, 3), [1, 2, 3]);
   assert.strictEqual(msg.syncCallbacks, true, 'each write called back with its data in the ring');
