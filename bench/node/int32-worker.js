@@ -4,7 +4,7 @@
 const { workerData, parentPort } = require('node:worker_threads');
 const shm = require('../../bindings/node');
 
-const reader = shm.openSyncReader(workerData.endpoint);
+const reader = shm.openSyncReader(workerData.endpoint, workerData.spin);
 const batch = new Int32Array(4096);
 let count = 0;
 let sum = 0;

@@ -1,16 +1,17 @@
 'use strict';
 // The seed's workload: Int32 values 1, 2, 3 ... from Readable.from(generator)
 // piped into a Writable over a ring, consumed by a worker that sums them.
-//   node bench/node/int32.js --impl seed|addon [--items N] [--capacity SLOTS]
+//   node bench/node/int32.js --impl seed|addon [--items N] [--capacity SLOTS] [--spin US]
 // Prints one JSON line. The ring holds --capacity Int32 values (default 8,
-// the seed's). The main thread runs a 10 ms timer; max_timer_lag_ms is how
+// the seed's); --spin sets how long the addon's waits spin (default 30 us).
+// The main thread runs a 10 ms timer; max_timer_lag_ms is how
 // late it fired at worst.
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { Readable } = require('node:stream');
 const { args, lagMonitor } = require('./common');
 
-const opt = args({ impl: 'addon', items: 2000000, capacity: 8 });
+const opt = args({ impl: 'addon', items: 2000000, capacity: 8, spin: -1 });
 
 function* generateNumbers(n) {
   for (let i = 1; i <= n; i++) yield i;
@@ -39,9 +40,10 @@ function seed(items, capacity, onWorker) {
 
 function addon(items, capacity, onWorker) {
   const shm = require('../../bindings/node');
-  const writable = shm.createWriter({ elementType: 'int32', capacity });
+  const spin = opt.spin >= 0 ? { spin: opt.spin } : {};
+  const writable = shm.createWriter({ elementType: 'int32', capacity, ...spin });
   onWorker(new Worker(path.join(__dirname, 'int32-worker.js'), {
-    workerData: { endpoint: writable.endpoint() },
+    workerData: { endpoint: writable.endpoint(), spin },
   }));
   return writable;
 }

@@ -287,11 +287,12 @@ class PipeWriter extends Writable {
       }
       if (rc < 0 && rc !== EAGAIN) return cb(pipeError(rc, 'write'));
       if (done < total) {
-        // The ring is full: wait in C, off this thread, for room.
-        const need = this._need(group, done, total);
-        const w = native.wait(this._handle, need, (r) => {
+        // The ring is full: the end's waiter thread writes the rest as room
+        // appears, off this thread, and calls back once it is all in.
+        const next = from + group.length;
+        const w = native.writeAsync(this._handle, group, done, this._unit, (r) => {
           if (r < 0) cb(pipeError(r, 'write'));
-          else yieldSometimes(this, () => this._push(bufs, from, done, cb));
+          else yieldSometimes(this, () => this._push(bufs, next, 0, cb));
         });
         if (w < 0) cb(pipeError(w, 'write'));
         return;
@@ -302,22 +303,6 @@ class PipeWriter extends Writable {
     // All in the ring. Call back asynchronously so that writes made
     // meanwhile are batched into one _writev.
     yieldSometimes(this, cb);
-  }
-
-  // How much room to wait for: the next record whole, else up to half the
-  // ring (fewer wake-ups), in whole elements.
-  _need(group, done, total) {
-    if (this._shape.records) {
-      let off = 0;
-      for (const b of group) {
-        if (off === done) return b.byteLength;
-        off += b.byteLength;
-      }
-      return 1;
-    }
-    const half = Math.max(this._unit, Math.floor(this._capacity / 2));
-    const n = Math.min(total - done, half);
-    return Math.max(this._unit, n - (n % this._unit));
   }
 
   _final(cb) {
@@ -567,10 +552,17 @@ class SyncWriter {
 const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'blocking', 'highWaterMark', 'timeout', 'spin'];
 const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeout', 'spin'];
 
-// opts.spin: microseconds a wait spins before it sleeps (default 30; 0 for
-// scarce cores).
+// opts.spin: microseconds a wait spins before it sleeps. The library's
+// default (30) answers a busy peer without a system call; on a machine with
+// two cores or fewer the spinning thread takes the core its peer needs (the
+// JavaScript thread, a worker and a waiter thread make three), so there the
+// default is 0: sleep at once.
+const DEFAULT_SPIN = require('node:os').availableParallelism() <= 2 ? 0 : undefined;
 function applySpin(handle, opts) {
-  if (opts.spin === undefined) return;
+  if (opts.spin === undefined) {
+    if (DEFAULT_SPIN !== undefined) native.setSpin(handle, DEFAULT_SPIN);
+    return;
+  }
   if (typeof opts.spin !== 'number') throw new TypeError('spin must be a number');
   if (!Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6) {
     throw new RangeError('spin must be an integer from 0 to 1000000 (microseconds)');

@@ -53,6 +53,31 @@
 
 enum kind { WRITER, READER };
 
+/*
+ * The rest of a write that found the ring full, copied out of JavaScript
+ * memory so that the waiter thread owns it outright: it writes it into the
+ * ring as room appears, with no trip back to the event loop per wake-up,
+ * and a close or the environment's teardown never leaves it reading freed
+ * memory. Stream mode: len bytes, written in whole units. Record mode:
+ * nrec records, lengths in rec[], payloads back to back in data.
+ */
+struct wjob {
+	char *data;
+	size_t len, off;
+	size_t unit;
+	size_t *rec;
+	int nrec, next;
+};
+
+static void wjob_free(struct wjob *j)
+{
+	if (j) {
+		free(j->data);
+		free(j->rec);
+		free(j);
+	}
+}
+
 struct end {
 	enum kind kind;
 	atomic_int refs;
@@ -71,6 +96,7 @@ struct end {
 	bool pending; /* a wait is started and its callback not yet run */
 	atomic_bool closing;
 	size_t job_min; /* writer: bytes of room to wait for */
+	struct wjob *wjob; /* writer: data for the waiter to write, or NULL */
 	int result;     /* outcome of the last wait */
 
 	/* Main-thread only. */
@@ -208,6 +234,61 @@ static struct end *get_end(napi_env env, napi_value v)
 
 /* ---- the waiter thread and its thread-safe function ------------------ */
 
+/*
+ * Writes a job into the ring (waiter thread), sleeping while it is full.
+ * Returns 0 once all of it is in, or -errno (the part before stays written).
+ */
+static int wjob_run(struct end *e, struct wjob *j)
+{
+	while (!atomic_load(&e->closing)) {
+		ssize_t rc;
+
+		if (j->rec) {
+			struct iovec iov[64];
+			int n = 0;
+			size_t off = j->off;
+
+			if (j->next == j->nrec)
+				return 0;
+			for (int i = j->next; i < j->nrec && n < 64; i++) {
+				iov[n].iov_base = j->data + off;
+				iov[n].iov_len = j->rec[i];
+				off += j->rec[i];
+				n++;
+			}
+			rc = shmpipe_writev(e->w, iov, n);
+			if (rc > 0) {
+				/* Whole records were written: step over them. */
+				for (size_t done = 0; done < (size_t)rc; j->next++) {
+					done += j->rec[j->next];
+					j->off += j->rec[j->next];
+				}
+			}
+		} else {
+			void *p;
+
+			if (j->off == j->len)
+				return 0;
+			rc = shmpipe_reserve(e->w, &p, j->unit);
+			/* Closed meanwhile: publish nothing more. */
+			if (atomic_load(&e->closing))
+				break;
+			if (rc > 0) {
+				size_t n = (size_t)rc < j->len - j->off ? (size_t)rc : j->len - j->off;
+
+				n -= n % j->unit;
+				memcpy(p, j->data + j->off, n);
+				rc = shmpipe_commit(e->w, n);
+				if (rc == 0)
+					j->off += n;
+			}
+		}
+		if (rc < 0 && rc != -ETIMEDOUT && rc != -EINTR)
+			return (int)rc;
+	}
+	return -EBADF;
+}
+
 static void *waiter_main(void *arg)
 {
 	struct end *e = arg;
@@ -226,10 +307,11 @@ static void *waiter_main(void *arg)
 		e->job = false;
 		e->in_call = true;
 		size_t min = e->job_min;
+		struct wjob *j = e->wjob;
 		pthread_mutex_unlock(&e->mu);
 
 		/*
-		 * Wait for room or data in slices, so that a close is noticed;
+		 * Write, or wait for data, in slices, so that a close is noticed;
 		 * only this thread touches the handle while in_call is set.
 		 */
 		ssize_t rc;
@@ -238,17 +320,21 @@ static void *waiter_main(void *arg)
 			shmpipe_writer_set_timeout(e->w, WAIT_SLICE_MS);
 		else
 			shmpipe_reader_set_timeout(e->r, WAIT_SLICE_MS);
-		do {
-			if (e->w) {
-				void *p;
+		if (j) {
+			rc = wjob_run(e, j);
+		} else {
+			do {
+				if (e->w) {
+					void *p;
 
-				rc = shmpipe_reserve(e->w, &p, min);
-			} else {
-				const void *p;
+					rc = shmpipe_reserve(e->w, &p, min);
+				} else {
+					const void *p;
 
-				rc = shmpipe_peek(e->r, &p);
-			}
-		} while ((rc == -ETIMEDOUT || rc == -EINTR) && !atomic_load(&e->closing));
+					rc = shmpipe_peek(e->r, &p);
+				}
+			} while ((rc == -ETIMEDOUT || rc == -EINTR) && !atomic_load(&e->closing));
+		}
 
 		pthread_mutex_lock(&e->mu);
 		e->in_call = false;
@@ -260,6 +346,8 @@ static void *waiter_main(void *arg)
 	}
 	/* Closing: the handle is ours to close if the main thread could not. */
 	close_handle_locked(e);
+	wjob_free(e->wjob);
+	e->wjob = NULL;
 	pthread_mutex_unlock(&e->mu);
 	end_unref(e);
 	return NULL;
@@ -279,6 +367,8 @@ static void wait_done(napi_env env, napi_value js_cb, void *context, void *data)
 	pthread_mutex_lock(&e->mu);
 	result = e->result;
 	e->pending = false;
+	wjob_free(e->wjob);
+	e->wjob = NULL;
 	pthread_mutex_unlock(&e->mu);
 	if (!e->callback)
 		return;
@@ -424,7 +514,7 @@ static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmp
 }
 
 /* Starts a wait for room (writer, min bytes) or data (reader); cb(rc) later. */
-static int start_wait(napi_env env, struct end *e, size_t min, napi_value cb)
+static int start_wait(napi_env env, struct end *e, size_t min, struct wjob *j, napi_value cb)
 {
 	int err = 0;
 
@@ -453,6 +543,7 @@ static int start_wait(napi_env env, struct end *e, size_t min, napi_value cb)
 		e->pending = true;
 		e->job = true;
 		e->job_min = min;
+		e->wjob = j;
 		pthread_cond_signal(&e->cv);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -835,8 +926,95 @@ static napi_value js_wait(napi_env env, napi_callback_info info)
 		return NULL;
 	if (!is_type(env, argv[2], napi_function))
 		return type_error(env, "callback must be a function");
-	rc = start_wait(env, e, (size_t)min, argv[2]);
+	rc = start_wait(env, e, (size_t)min, NULL, argv[2]);
 	return int_value(env, rc);
+}
+
+/*
+ * writeAsync(handle, chunks, done, unit, cb): hands what is left of chunks
+ * after done bytes (on a record boundary in record mode) to the waiter
+ * thread, which writes it into the ring as room appears; cb(0) once all of
+ * it is in, or cb(-errno). Returns 0, or -errno if nothing was started.
+ */
+static napi_value js_write_async(napi_env env, napi_callback_info info)
+{
+	napi_value argv[5];
+	struct end *e;
+	struct chunks *c;
+	struct wjob *j;
+	int64_t done, unit;
+	int err;
+
+	if (!get_args(env, info, 5, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	if (e->kind != WRITER)
+		return type_error(env, "not a write end");
+	if (!get_int(env, argv[2], 0, INT64_MAX / 2, &done, "bad offset") ||
+	    !get_int(env, argv[3], 1, 1 << 20, &unit, "bad unit"))
+		return NULL;
+	if (!is_type(env, argv[4], napi_function))
+		return type_error(env, "callback must be a function");
+	c = malloc(sizeof(*c));
+	j = calloc(1, sizeof(*j));
+	if (!c || !j) {
+		free(c);
+		free(j);
+		napi_throw_error(env, "ENOMEM", "out of memory");
+		return NULL;
+	}
+	if (!get_chunks(env, argv[1], c)) {
+		free(c);
+		free(j);
+		return NULL;
+	}
+	if ((uint64_t)done > c->total) {
+		free(c);
+		free(j);
+		return range_error(env, "offset beyond the chunks");
+	}
+	if (!usable(e, &err)) {
+		free(c);
+		free(j);
+		return int_value(env, err);
+	}
+	j->unit = (size_t)unit;
+	j->len = (size_t)(c->total - (uint64_t)done);
+	j->data = malloc(j->len ? j->len : 1);
+	if (e->records)
+		j->rec = malloc(sizeof(*j->rec) * (size_t)(c->n ? c->n : 1));
+	if (!j->data || (e->records && !j->rec)) {
+		free(c);
+		wjob_free(j);
+		napi_throw_error(env, "ENOMEM", "out of memory");
+		return NULL;
+	}
+	/* Copy out what is left, skipping the done bytes. */
+	uint64_t skip = (uint64_t)done;
+	size_t at = 0;
+
+	for (int i = 0; i < c->n; i++) {
+		size_t len = c->iov[i].iov_len;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		if (e->records && skip != 0) {
+			free(c);
+			wjob_free(j);
+			return range_error(env, "offset inside a record");
+		}
+		memcpy(j->data + at, (char *)c->iov[i].iov_base + skip, len - skip);
+		if (e->records && len > 0)
+			j->rec[j->nrec++] = len;
+		at += len - skip;
+		skip = 0;
+	}
+	free(c);
+	err = start_wait(env, e, 0, j, argv[4]);
+	if (err < 0)
+		wjob_free(j);
+	return int_value(env, err);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -1142,7 +1320,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 	} fns[] = {
 		{"create", js_create},   {"open", js_open},       {"dupFd", js_dup_fd},
 		{"closeFd", js_close_fd}, {"unlink", js_unlink},   {"close", js_close},
-		{"write", js_write},     {"wait", js_wait},       {"read", js_read},
+		{"write", js_write},     {"writeAsync", js_write_async}, {"wait", js_wait},       {"read", js_read},
 		{"readInto", js_read_into}, {"peek", js_peek},    {"consume", js_consume},
 		{"setSpin", js_set_spin}, {"stats", js_stats},     {"statName", js_stat_name}, {"strerror", js_strerror},
 	};
