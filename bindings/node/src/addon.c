@@ -5,15 +5,16 @@
  * Who touches the handle
  * ----------------------
  * A shmpipe end is used by one thread at a time. Here that thread is the
- * JavaScript thread that created the end, except while a wait is pending:
- * when a non-blocking call finds the ring full (writer) or empty (reader),
- * the JavaScript layer starts a wait, and the end's waiter thread takes the
- * handle to sleep in shmpipe_reserve / shmpipe_peek until there is room or
- * data. It then gives the handle back and signals the JavaScript thread
- * through a thread-safe function; the copy itself always happens on the
- * JavaScript thread, with timeout 0. The event loop is never blocked, and
- * one waiter thread serves one end, asleep in the kernel when it has
- * nothing to do.
+ * JavaScript thread that created the end, except while a job is pending.
+ * The JavaScript thread copies with timeout 0 only. When a write finds the
+ * ring full, the rest of it is copied into a job (struct wjob) and the
+ * end's waiter thread takes the handle to write it as room appears; when a
+ * read finds the ring empty, the waiter takes the handle to sleep in
+ * shmpipe_peek until data comes, and the JavaScript thread copies it out.
+ * Either way the waiter then gives the handle back and signals the
+ * JavaScript thread through a thread-safe function. The event loop is
+ * never blocked, and one waiter thread serves one end, asleep in the kernel
+ * when it has nothing to do.
  *
  * The waiter sleeps in slices of WAIT_SLICE_MS so that it notices, within
  * that time, that its end is being closed. A handle is closed by whoever
