@@ -325,7 +325,7 @@ class PipeReader extends Readable {
     const Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
     super({
       objectMode: !!Type || shape.records,
-      highWaterMark: opts.highWaterMark ?? (Type ? 1024 : undefined),
+      highWaterMark: opts.highWaterMark ?? (Type ? 1024 : shape.records ? 16 : 64 * 1024),
       emitClose: true,
     });
     this._handle = handle;
@@ -350,7 +350,9 @@ class PipeReader extends Readable {
 
   _read(size) {
     if (this._waiting) return;
-    const max = this._Type ? Math.max(size, 1) * this._unit : Math.max(size, READ_CHUNK);
+    // At most what the stream asked for (its highWaterMark): what sits in
+    // the Readable's buffer stays under twice the mark.
+    const max = Math.max(size, 1) * this._unit;
     for (;;) {
       if (!this._handle) return;
       const got = native.read(this._handle, max, this._unit, 0);

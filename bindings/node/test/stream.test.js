@@ -163,3 +163,27 @@ test('the writer waits without blocking the loop and resumes when read', async (
   assert.strictEqual(r.read(), null);
   r.close();
 });
+
+test('a paused Readable stops taking from the ring, and the writer is held back', async () => {
+  const w = shm.createWriter({ capacity: 64 * 1024 });
+  const r = shm.openReader(w.endpoint(), { highWaterMark: 16 * 1024 });
+  let written = 0;
+  const chunk = Buffer.alloc(8192, 5);
+  // 512 KiB into a 64 KiB ring: the writes beyond it wait.
+  for (let i = 0; i < 64; i++) {
+    w.write(chunk, () => { written += chunk.length; });
+  }
+  r.on('readable', () => {}); // paused mode: reads only up to highWaterMark
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.ok(written < 64 * chunk.length, 'the writer is held back');
+  assert.strictEqual(w.stats().queueDepth, 64 * 1024, 'the ring is full');
+  assert.ok(r.readableLength < 2 * 16 * 1024, `buffered in the Readable: ${r.readableLength}`);
+  // Reading drains it all.
+  r.removeAllListeners('readable');
+  let got = 0;
+  r.on('data', (b) => { got += b.length; });
+  w.end();
+  await new Promise((resolve) => r.on('end', resolve));
+  assert.strictEqual(got, 64 * chunk.length);
+  assert.strictEqual(written, 64 * chunk.length);
+});
