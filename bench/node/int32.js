@@ -1,0 +1,79 @@
+'use strict';
+// The seed's workload: Int32 values 1, 2, 3 ... from Readable.from(generator)
+// piped into a Writable over a ring, consumed by a worker that sums them.
+//   node bench/node/int32.js --impl seed|addon [--items N] [--capacity SLOTS] [--spin US]
+// Prints one JSON line. The ring holds --capacity Int32 values (default 8,
+// the seed's); --spin sets how long the addon's waits spin (default 30 us).
+// The main thread runs a 10 ms timer; max_timer_lag_ms is how
+// late it fired at worst.
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const { Readable } = require('node:stream');
+const { args, lagMonitor } = require('./common');
+
+const opt = args({ impl: 'addon', items: 2000000, capacity: 8, spin: -1 });
+
+function* generateNumbers(n) {
+  for (let i = 1; i <= n; i++) yield i;
+}
+
+function expectedSum(n) {
+  let s = 0;
+  for (let i = 1; i <= n; i++) s = (s + i) | 0;
+  return s;
+}
+
+function seed(items, capacity, onWorker) {
+  const { SABWritable } = require('./seed/sab-writable');
+  const HEADER_FIELDS = 6;
+  const I32 = Int32Array.BYTES_PER_ELEMENT;
+  // The seed wastes one slot: a ring of capacity + 1 holds capacity values.
+  const slots = capacity + 1;
+  const sab = new SharedArrayBuffer((HEADER_FIELDS + slots) * I32);
+  const header = new Int32Array(sab, 0, HEADER_FIELDS);
+  const data = new Int32Array(sab, HEADER_FIELDS * I32, slots);
+  onWorker(new Worker(path.join(__dirname, 'seed', 'worker.js'), {
+    workerData: { sab, capacity: slots, items, workMs: 0 },
+  }));
+  return new SABWritable({ header, data, capacity: slots });
+}
+
+function addon(items, capacity, onWorker) {
+  const shm = require('../../bindings/node');
+  const spin = opt.spin >= 0 ? { spin: opt.spin } : {};
+  const writable = shm.createWriter({ elementType: 'int32', capacity, ...spin });
+  onWorker(new Worker(path.join(__dirname, 'int32-worker.js'), {
+    workerData: { endpoint: writable.endpoint(), spin },
+  }));
+  return writable;
+}
+
+let worker;
+const writable = (opt.impl === 'seed' ? seed : addon)(opt.items, opt.capacity, (w) => {
+  worker = w;
+});
+const done = new Promise((resolve, reject) => {
+  worker.once('message', resolve);
+  worker.once('error', reject);
+});
+const lag = lagMonitor(10);
+const t0 = performance.now();
+Readable.from(generateNumbers(opt.items), { objectMode: true }).pipe(writable);
+done.then((got) => {
+  const seconds = (performance.now() - t0) / 1000;
+  const maxLag = lag.stop();
+  if (got.count !== opt.items || got.sum !== expectedSum(opt.items)) {
+    throw new Error(`worker saw ${got.count} items, sum ${got.sum}`);
+  }
+  console.log(JSON.stringify({
+    bench: 'int32',
+    impl: opt.impl,
+    items: opt.items,
+    capacity: opt.capacity,
+    seconds: +seconds.toFixed(4),
+    mitems_per_s: +(opt.items / seconds / 1e6).toFixed(3),
+    max_timer_lag_ms: +maxLag.max.toFixed(2),
+    max_timer_lag_less_cpu_wait_ms: +maxLag.own.toFixed(2),
+  }));
+  worker.terminate();
+});

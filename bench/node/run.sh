@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Interleaved rounds of the Node.js benchmarks; prints each JSON line, then
+# the median with min-max of every configuration. Run it on a quiet machine:
+# with other work on the cores the timer lag mostly measures waits for a CPU
+# (the "less CPU waits" column takes those out).
+#   bench/node/run.sh [ROUNDS]      (default 5)
+# Needs the package built: (cd bindings/node && npm install).
+set -euo pipefail
+cd "$(dirname "$0")"
+rounds=${1:-5}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+configs=(
+	"int32.js --impl seed --capacity 8"
+	"int32.js --impl addon --capacity 8"
+	"int32.js --impl addon --capacity 262144"
+	"int32.js --impl seed --capacity 262144"
+	"bytes.js --impl addon"
+	"bytes.js --impl postmessage"
+)
+for ((r = 1; r <= rounds; r++)); do
+	for c in "${configs[@]}"; do
+		# shellcheck disable=SC2086
+		line=$(node $c)
+		echo "$line"
+		echo "$c|$line" >>"$out"
+	done
+done
+
+node - "$out" <<'JS'
+const fs = require('node:fs');
+const rows = fs.readFileSync(process.argv[2], 'utf8').trim().split('\n').map((l) => {
+  const i = l.indexOf('|');
+  return { config: l.slice(0, i), r: JSON.parse(l.slice(i + 1)) };
+});
+const by = new Map();
+for (const { config, r } of rows) {
+  if (!by.has(config)) by.set(config, []);
+  by.get(config).push(r);
+}
+const med = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (a, d) => `${med(a).toFixed(d)} (${Math.min(...a).toFixed(d)}-${Math.max(...a).toFixed(d)})`;
+console.log(`\nmedian (min-max) over ${rows.length / by.size} rounds`);
+for (const [config, rs] of by) {
+  const rate = rs[0].bench === 'int32' ? 'mitems_per_s' : 'gbytes_per_s';
+  const unit = rs[0].bench === 'int32' ? 'M items/s' : 'GB/s';
+  console.log(`${config.padEnd(42)} ${fmt(rs.map((r) => r[rate]), 3)} ${unit}, ` +
+    `timer lag ${fmt(rs.map((r) => r.max_timer_lag_ms), 1)} ms, ` +
+    `less CPU waits ${fmt(rs.map((r) => r.max_timer_lag_less_cpu_wait_ms), 1)} ms`);
+}
+JS

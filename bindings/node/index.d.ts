@@ -1,0 +1,134 @@
+// Type declarations for shmpipe: a pipe in shared memory with hard
+// backpressure, as Node.js streams between worker threads and processes.
+
+import { Readable, Writable } from 'node:stream';
+
+/** Element types of an object-mode pipe: each chunk is one number. */
+export type ElementType =
+  | 'int8' | 'uint8' | 'int16' | 'uint16'
+  | 'int32' | 'uint32' | 'float32' | 'float64';
+
+/** The seed's six counters, plus the capacity and the queue depth. */
+export interface Stats {
+  /** Bytes committed since creation (record mode: ring bytes with framing). */
+  writeIndex: number;
+  /** Bytes consumed since creation. */
+  readIndex: number;
+  /** Writes (or records) committed. */
+  producedCount: number;
+  /** Reads (or records) consumed. */
+  consumedCount: number;
+  /** Times the writer had to sleep. */
+  producerWaits: number;
+  /** Times the reader had to sleep. */
+  consumerWaits: number;
+  /** Most bytes in the ring at once. */
+  capacity: number;
+  /** writeIndex - readIndex. */
+  queueDepth: number;
+}
+
+/**
+ * A plain, cloneable object that opens the other end of a pipe: pass it in
+ * workerData (anonymous pipes, same process) or, for a named pipe, use the
+ * name in another process. Opening an anonymous endpoint uses up its
+ * descriptor; discardEndpoint() frees one that will not be opened.
+ */
+export interface Endpoint {
+  end: 'reader' | 'writer';
+  name: string | null;
+  records: boolean;
+  elementType: ElementType | null;
+  fd?: number;
+}
+
+export interface PipeOptions {
+  /** Ring capacity: bytes, or elements for an elementType pipe. 0 or absent = 1 MiB. */
+  capacity?: number;
+  /** Each chunk is one record, read back whole. */
+  records?: boolean;
+  /** Object mode: each chunk is one number of this type. */
+  elementType?: ElementType;
+  /** A POSIX shm name ("/name") for a pipe between processes; absent = anonymous. */
+  name?: string;
+  /** Permission bits of a named pipe (default 0o600). */
+  mode?: number;
+}
+
+export interface EndOptions {
+  /** Writable only: sleep in the write (in the calling thread), as the seed does. */
+  blocking?: boolean;
+  highWaterMark?: number;
+  /** Sync ends: most milliseconds a call may wait (-1 = forever, 0 = never). */
+  timeout?: number;
+  /** Microseconds a wait spins before it sleeps (default 30). */
+  spin?: number;
+  records?: boolean;
+  elementType?: ElementType;
+}
+
+/** The write end as a Writable: a write calls back once its data is in the ring. */
+export class PipeWriter extends Writable {
+  readonly elementType: ElementType | null;
+  readonly records: boolean;
+  readonly name: string | null;
+  readonly capacity: number;
+  endpoint(): Endpoint;
+  stats(): Stats;
+}
+
+/** The read end as a Readable; 'end' at end of stream, 'error' on a dead writer. */
+export class PipeReader extends Readable {
+  readonly elementType: ElementType | null;
+  readonly records: boolean;
+  readonly name: string | null;
+  endpoint(): Endpoint;
+  stats(): Stats;
+}
+
+/** A read end for CPU-bound workers: every call waits in the calling thread. */
+export class SyncReader implements Iterable<Buffer | number> {
+  readonly elementType: ElementType | null;
+  readonly records: boolean;
+  /** The next chunk (one record in record mode) as a new Buffer; null at end of stream. */
+  read(max?: number): Buffer | null;
+  /** Fills target with what is there; returns elements read, 0 at end of stream. */
+  readInto(target: ArrayBufferView): number;
+  /** One element of an elementType pipe; null at end of stream. */
+  readValue(): number | null;
+  /**
+   * Zero-copy: a Buffer over the ring itself, valid until consume(), which
+   * detaches it (its length becomes 0). null at end of stream.
+   */
+  peek(): Buffer | null;
+  /** Releases n bytes (default: all) of the last peek. */
+  consume(n?: number): void;
+  endpoint(): Endpoint;
+  stats(): Stats;
+  close(): void;
+  [Symbol.iterator](): Iterator<Buffer | number>;
+}
+
+/** A write end whose write() returns once the data is in the ring. */
+export class SyncWriter {
+  write(data: ArrayBufferView | string | number | number[]): number;
+  endpoint(): Endpoint;
+  stats(): Stats;
+  /** End of stream. */
+  close(): void;
+}
+
+export function createWriter(opts?: PipeOptions & EndOptions): PipeWriter;
+export function createReader(opts?: PipeOptions & EndOptions): PipeReader;
+export function createSyncWriter(opts?: PipeOptions & EndOptions): SyncWriter;
+export function createSyncReader(opts?: PipeOptions & EndOptions): SyncReader;
+export function openWriter(target: string | Endpoint, opts?: EndOptions): PipeWriter;
+export function openReader(target: string | Endpoint, opts?: EndOptions): PipeReader;
+export function openSyncWriter(target: string | Endpoint, opts?: EndOptions): SyncWriter;
+export function openSyncReader(target: string | Endpoint, opts?: EndOptions): SyncReader;
+/** Zero-copy async iteration: each Buffer views the ring until the loop moves on. */
+export function views(reader: SyncReader): AsyncGenerator<Buffer, void, undefined>;
+export function unlink(name: string): void;
+export function stat(name: string): Stats;
+export function discardEndpoint(ep: Endpoint): void;
+export const ELEMENT_TYPES: ElementType[];

@@ -1,0 +1,672 @@
+'use strict';
+// shmpipe for Node.js: stream classes over the native ends (build/shmpipe.node).
+//
+// The rule of the design: a write calls back only once its data is in the
+// ring, but nothing ever blocks the event loop. Every copy into or out of
+// the ring is made on the JavaScript thread with a non-blocking call; when
+// the ring is full (writer) or empty (reader), the end's waiter thread in C
+// sleeps until there is room or data and then calls back here. The option
+// { blocking: true } and the *Sync classes sleep in the calling thread
+// instead, as the seed does, for workers that want exactly that.
+
+const { Writable, Readable } = require('node:stream');
+const util = require('node:util');
+const path = require('node:path');
+const native = require(path.join(__dirname, '..', 'build', 'shmpipe.node'));
+
+const WRITER = 0;
+const READER = 1;
+const EAGAIN = -11;
+const ETIMEDOUT = -110;
+const EINTR = -4;
+// Sleeping calls of the synchronous forms return to JavaScript this often,
+// so that worker.terminate() can stop a worker that is waiting.
+const SLICE_MS = 100;
+
+const ELEMENT_TYPES = {
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+};
+
+function pipeError(rc, syscall) {
+  const code = util.getSystemErrorName(rc);
+  const err = new Error(`${syscall}: ${native.strerror(rc)}`);
+  err.code = code;
+  err.errno = rc;
+  err.syscall = syscall;
+  return err;
+}
+
+function checkOptions(opts, allowed) {
+  if (opts === undefined) return {};
+  if (opts === null || typeof opts !== 'object') {
+    throw new TypeError('options must be an object');
+  }
+  for (const key of Object.keys(opts)) {
+    if (!allowed.includes(key)) throw new TypeError(`unknown option: ${key}`);
+  }
+  return opts;
+}
+
+function elementTypeOf(opts) {
+  const t = opts.elementType;
+  if (t === undefined || t === null) return null;
+  if (typeof t !== 'string') throw new TypeError('elementType must be a string');
+  if (!Object.prototype.hasOwnProperty.call(ELEMENT_TYPES, t)) {
+    throw new RangeError(`elementType must be one of ${Object.keys(ELEMENT_TYPES).join(', ')}`);
+  }
+  return t;
+}
+
+function bool(opts, key) {
+  const v = opts[key];
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new TypeError(`${key} must be a boolean`);
+  return v;
+}
+
+function timeoutOf(opts) {
+  const t = opts.timeout;
+  if (t === undefined) return -1;
+  if (typeof t !== 'number') throw new TypeError('timeout must be a number');
+  if (!Number.isInteger(t) || t < -1 || t > 0x7fffffff) {
+    throw new RangeError('timeout must be -1 or an integer of milliseconds');
+  }
+  return t;
+}
+
+// Names are POSIX shared memory names: '/' then 1 to 200 characters but '/'.
+function checkName(name) {
+  if (typeof name !== 'string') throw new TypeError('name must be a string');
+  if (!/^\/[^/\0]{1,200}$/.test(name) || Buffer.byteLength(name) > 201) {
+    throw new RangeError("name must be '/' followed by 1 to 200 characters other than '/'");
+  }
+  return name;
+}
+
+// What describes a pipe: options given at creation, or an endpoint.
+function shapeOf(opts) {
+  const elementType = elementTypeOf(opts);
+  const records = bool(opts, 'records');
+  if (records && elementType) throw new TypeError('records and elementType exclude each other');
+  const capacity = opts.capacity;
+  if (capacity !== undefined) {
+    if (typeof capacity !== 'number') throw new TypeError('capacity must be a number');
+    if (!Number.isInteger(capacity) || capacity < 0 || capacity > 2 ** 40) {
+      throw new RangeError('capacity must be an integer from 0 to 2^40');
+    }
+  }
+  if (records && capacity !== undefined && capacity !== 0 && capacity < 16) {
+    throw new RangeError('a record-mode ring needs a capacity of at least 16 bytes');
+  }
+  const name = opts.name;
+  if (name !== undefined && name !== null) checkName(name);
+  return { elementType, records, capacity, name: name ?? null };
+}
+
+// An endpoint: a plain, cloneable object that lets another thread or
+// process open the other end. Named pipes are found by name; anonymous ones
+// by a descriptor duplicated for that purpose, valid in this process (so
+// for worker_threads), which opening the endpoint closes.
+function makeEndpoint(handle, shape, otherEnd) {
+  const ep = {
+    end: otherEnd,
+    name: shape.name,
+    records: shape.records,
+    elementType: shape.elementType,
+  };
+  if (!shape.name) ep.fd = native.dupFd(handle);
+  return ep;
+}
+
+function resolveTarget(target, expectEnd) {
+  if (typeof target === 'string') return { name: checkName(target), records: false, elementType: null };
+  if (target === null || typeof target !== 'object') {
+    throw new TypeError('target must be a pipe name or an endpoint object');
+  }
+  if (target.end !== undefined && target.end !== expectEnd) {
+    throw new TypeError(`this endpoint opens the ${target.end} end`);
+  }
+  if (typeof target.name === 'string') {
+    checkName(target.name);
+    return target;
+  }
+  if (!Number.isInteger(target.fd) || target.fd < 0) {
+    throw new TypeError('endpoint needs a name or a descriptor');
+  }
+  return target;
+}
+
+function openHandle(kind, target, opts) {
+  const t = resolveTarget(target, kind === WRITER ? 'writer' : 'reader');
+  const shape = {
+    elementType: elementTypeOf({ elementType: opts.elementType ?? t.elementType }),
+    records: bool({ records: opts.records ?? t.records ?? false }, 'records'),
+    capacity: undefined,
+    name: typeof t.name === 'string' ? t.name : null,
+  };
+  let handle;
+  if (shape.name) {
+    handle = native.open(kind, shape.name, shape.records);
+  } else {
+    handle = native.open(kind, t.fd, shape.records);
+    native.closeFd(t.fd);
+  }
+  try {
+    applySpin(handle, opts);
+  } catch (err) {
+    native.close(handle);
+    throw err;
+  }
+  return { handle, shape };
+}
+
+function statsOf(self) {
+  if (self._handle) return native.stats(self._handle);
+  if (self._lastStats) return self._lastStats;
+  throw pipeError(-9, 'stats');
+}
+
+function closeHandle(self) {
+  if (!self._handle) return;
+  try {
+    self._lastStats = native.stats(self._handle);
+  } catch {
+    // already closed underneath: keep the last stats we had
+  }
+  native.close(self._handle);
+  self._handle = null;
+}
+
+// Runs fn soon: on the next tick, or, once every YIELD_MS, through
+// setImmediate so that timers and I/O get their turn. Without this a
+// transfer that never has to wait (ticks) or that waits and is woken at
+// once, over and over (Node dispatches up to 1000 thread-safe calls in one
+// go), could keep the event loop from its other work.
+const YIELD_MS = 2;
+function yieldSometimes(self, fn) {
+  const now = performance.now();
+  if (now - self._lastYield > YIELD_MS) {
+    self._lastYield = now;
+    setImmediate(fn);
+  } else {
+    process.nextTick(fn);
+  }
+}
+
+// ---- the write end ---------------------------------------------------------
+
+class PipeWriter extends Writable {
+  constructor(handle, shape, opts) {
+    const Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
+    const objectMode = !!Type || shape.records;
+    const capacity = native.stats(handle).capacity;
+    // Batches: up to 1024 elements, 16 records, or for bytes half the ring
+    // (16 KiB to 1 MiB) are taken into one _writev while a write is in flight.
+    const hwm = Type ? 1024 : shape.records ? 16 : Math.min(1 << 20, Math.max(16384, Math.floor(capacity / 2)));
+    super({
+      objectMode,
+      highWaterMark: opts.highWaterMark ?? hwm,
+      decodeStrings: true,
+      emitClose: true,
+    });
+    this._handle = handle;
+    this._shape = shape;
+    this._Type = Type;
+    this._unit = Type ? Type.BYTES_PER_ELEMENT : 1;
+    this._blocking = bool(opts, 'blocking');
+    this._lastStats = null;
+    this._capacity = capacity;
+    this._lastYield = performance.now();
+  }
+
+  get elementType() { return this._shape.elementType; }
+  get records() { return this._shape.records; }
+  get name() { return this._shape.name; }
+  get capacity() { return this._capacity; }
+
+  // A cloneable object for openReader() in a worker or another process.
+  endpoint() {
+    if (!this._handle) throw pipeError(-9, 'endpoint');
+    return makeEndpoint(this._handle, this._shape, 'reader');
+  }
+
+  stats() { return statsOf(this); }
+
+  _write(chunk, encoding, cb) {
+    this._writev([{ chunk }], cb);
+  }
+
+  _writev(entries, cb) {
+    let bufs;
+    if (this._Type) {
+      const a = new this._Type(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const v = entries[i].chunk;
+        if (typeof v !== 'number') {
+          cb(new TypeError(`a ${this._shape.elementType} stream takes numbers, not ${typeof v}`));
+          return;
+        }
+        a[i] = v;
+      }
+      bufs = [a];
+    } else {
+      bufs = new Array(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const c = entries[i].chunk;
+        if (!ArrayBuffer.isView(c)) {
+          cb(new TypeError('chunks must be Buffers, typed arrays or strings'));
+          return;
+        }
+        bufs[i] = c;
+      }
+    }
+    this._push(bufs, 0, 0, cb);
+  }
+
+  // Writes bufs[from..] (done bytes of them already in the ring), in groups
+  // of at most 1024 buffers per native call.
+  _push(bufs, from, done, cb) {
+    const timeout = this._blocking ? SLICE_MS : 0;
+    while (from < bufs.length) {
+      if (!this._handle) return cb(pipeError(-9, 'write'));
+      const group = from === 0 && bufs.length <= 1024 ? bufs : bufs.slice(from, from + 1024);
+      let total = 0;
+      for (let i = 0; i < group.length; i++) total += group[i].byteLength;
+      let rc;
+      while (true) {
+        rc = native.write(this._handle, group, done, this._unit, timeout);
+        if (rc >= 0) done = rc;
+        if (rc >= 0 ? done === total : rc !== ETIMEDOUT && rc !== EINTR) break;
+      }
+      if (rc < 0 && rc !== EAGAIN) return cb(pipeError(rc, 'write'));
+      if (done < total) {
+        // The ring is full: the end's waiter thread writes the rest as room
+        // appears, off this thread, and calls back once it is all in.
+        const next = from + group.length;
+        const w = native.writeAsync(this._handle, group, done, this._unit, (r) => {
+          if (r < 0) cb(pipeError(r, 'write'));
+          else yieldSometimes(this, () => this._push(bufs, next, 0, cb));
+        });
+        if (w < 0) cb(pipeError(w, 'write'));
+        return;
+      }
+      from += group.length;
+      done = 0;
+    }
+    // All in the ring. Call back asynchronously so that writes made
+    // meanwhile are batched into one _writev.
+    yieldSometimes(this, cb);
+  }
+
+  _final(cb) {
+    closeHandle(this);
+    cb();
+  }
+
+  _destroy(err, cb) {
+    closeHandle(this);
+    cb(err);
+  }
+}
+
+// ---- the read end ------------------------------------------------------------
+
+const READ_CHUNK = 256 * 1024;
+
+class PipeReader extends Readable {
+  constructor(handle, shape, opts) {
+    const Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
+    super({
+      objectMode: !!Type || shape.records,
+      highWaterMark: opts.highWaterMark ?? (Type ? 1024 : shape.records ? 16 : 64 * 1024),
+      emitClose: true,
+    });
+    this._handle = handle;
+    this._shape = shape;
+    this._Type = Type;
+    this._unit = Type ? Type.BYTES_PER_ELEMENT : 1;
+    this._waiting = false;
+    this._lastStats = null;
+    this._lastYield = performance.now();
+  }
+
+  get elementType() { return this._shape.elementType; }
+  get records() { return this._shape.records; }
+  get name() { return this._shape.name; }
+
+  endpoint() {
+    if (!this._handle) throw pipeError(-9, 'endpoint');
+    return makeEndpoint(this._handle, this._shape, 'writer');
+  }
+
+  stats() { return statsOf(this); }
+
+  _read(size) {
+    if (this._waiting) return;
+    // At most what the stream asked for (its highWaterMark): what sits in
+    // the Readable's buffer stays under twice the mark.
+    const max = Math.max(size, 1) * this._unit;
+    for (;;) {
+      if (!this._handle) return;
+      const got = native.read(this._handle, max, this._unit, 0);
+      if (got === null) {
+        this.push(null);
+        return;
+      }
+      if (typeof got === 'number') {
+        if (got !== EAGAIN) {
+          this.destroy(pipeError(got, 'read'));
+          return;
+        }
+        // Empty: wait in C, off this thread, for data.
+        this._waiting = true;
+        const w = native.wait(this._handle, 0, (r) => {
+          if (r < 0) {
+            this._waiting = false;
+            this.destroy(pipeError(r, 'read'));
+          } else {
+            yieldSometimes(this, () => {
+              this._waiting = false;
+              this._read(size);
+            });
+          }
+        });
+        if (w < 0) {
+          this._waiting = false;
+          this.destroy(pipeError(w, 'read'));
+        }
+        return;
+      }
+      let more;
+      if (this._Type) {
+        const a = new this._Type(got.buffer, got.byteOffset, got.byteLength / this._unit);
+        more = true;
+        for (let i = 0; i < a.length; i++) more = this.push(a[i]);
+      } else {
+        more = this.push(got);
+      }
+      if (!more) return;
+    }
+  }
+
+  _destroy(err, cb) {
+    closeHandle(this);
+    cb(err);
+  }
+}
+
+// ---- synchronous ends, for workers -----------------------------------------
+
+// Loops a call over sleeping slices; see SLICE_MS.
+function sliced(timeout, call) {
+  if (timeout === 0) return call(0);
+  const deadline = timeout > 0 ? Date.now() + timeout : Infinity;
+  for (;;) {
+    const left = deadline - Date.now();
+    const slice = timeout > 0 ? Math.max(0, Math.min(SLICE_MS, left)) : SLICE_MS;
+    const rc = call(slice);
+    if ((rc === ETIMEDOUT || rc === EINTR) && (timeout < 0 || Date.now() < deadline)) continue;
+    return rc;
+  }
+}
+
+class SyncReader {
+  constructor(handle, shape, opts) {
+    this._handle = handle;
+    this._shape = shape;
+    this._Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
+    this._unit = this._Type ? this._Type.BYTES_PER_ELEMENT : 1;
+    this._timeout = timeoutOf(opts);
+    this._one = this._Type ? new this._Type(1) : null;
+    this._view = null;
+    this._lastStats = null;
+  }
+
+  get elementType() { return this._shape.elementType; }
+  get records() { return this._shape.records; }
+
+  endpoint() {
+    return makeEndpoint(this._h(), this._shape, 'writer');
+  }
+
+  _h() {
+    if (!this._handle) throw pipeError(-9, 'read');
+    return this._handle;
+  }
+
+  _check(rc, syscall) {
+    if (typeof rc === 'number' && rc < 0) throw pipeError(rc, syscall);
+    return rc;
+  }
+
+  // The next chunk as a new Buffer (one record in record mode), waiting for
+  // data; null at end of stream.
+  read(max = READ_CHUNK) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError('max must be a positive integer');
+    const h = this._h();
+    return this._check(sliced(this._timeout, (t) => native.read(h, max, this._unit, t)), 'read');
+  }
+
+  // Fills as much of target (a typed array or Buffer) as there is data
+  // for, waiting for some; returns the number of elements (bytes for a
+  // Buffer) read, 0 at end of stream.
+  readInto(target) {
+    if (!ArrayBuffer.isView(target) || target instanceof DataView) {
+      throw new TypeError('target must be a Buffer or typed array');
+    }
+    const h = this._h();
+    const unit = Math.max(this._unit, target.BYTES_PER_ELEMENT || 1);
+    const n = this._check(sliced(this._timeout, (t) => native.readInto(h, target, unit, t)), 'read');
+    return n / (target.BYTES_PER_ELEMENT || 1);
+  }
+
+  // One element (elementType pipes), or null at end of stream.
+  readValue() {
+    if (!this._one) throw new TypeError('readValue needs a pipe with an elementType');
+    return this.readInto(this._one) === 0 ? null : this._one[0];
+  }
+
+  // Zero-copy: a Buffer viewing the readable bytes in the ring (one record
+  // in record mode), or null at end of stream. It stays valid until
+  // consume(), which gives the bytes back to the writer and detaches the
+  // Buffer (its length becomes 0), so it can never show reused memory.
+  peek() {
+    const h = this._h();
+    this._view = this._check(sliced(this._timeout, (t) => native.peek(h, t)), 'peek');
+    return this._view;
+  }
+
+  consume(n) {
+    const h = this._h();
+    const len = this._view ? this._view.length : 0;
+    if (n === undefined) n = len;
+    if (!Number.isInteger(n) || n < 0) throw new RangeError('n must be a non-negative integer');
+    this._view = null;
+    this._check(native.consume(h, n), 'consume');
+  }
+
+  *[Symbol.iterator]() {
+    for (;;) {
+      const v = this._one ? this.readValue() : this.read();
+      if (v === null) return;
+      yield v;
+    }
+  }
+
+  stats() { return statsOf(this); }
+
+  close() {
+    this._view = null;
+    closeHandle(this);
+  }
+}
+
+class SyncWriter {
+  constructor(handle, shape, opts) {
+    this._handle = handle;
+    this._shape = shape;
+    this._Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
+    this._unit = this._Type ? this._Type.BYTES_PER_ELEMENT : 1;
+    this._timeout = timeoutOf(opts);
+    this._lastStats = null;
+  }
+
+  // Writes data (a Buffer, typed array, string, or for elementType pipes a
+  // number or array of numbers) and returns once all of it is in the ring.
+  write(data) {
+    if (!this._handle) throw pipeError(-9, 'write');
+    if (typeof data === 'string') data = Buffer.from(data);
+    else if (typeof data === 'number' && this._Type) data = this._Type.of(data);
+    else if (Array.isArray(data) && this._Type) data = this._Type.from(data);
+    if (!ArrayBuffer.isView(data)) throw new TypeError('data must be a Buffer, typed array or string');
+    const bufs = [data];
+    let done = 0;
+    const h = this._handle;
+    const rc = sliced(this._timeout, (t) => {
+      const r = native.write(h, bufs, done, this._unit, t);
+      if (r >= 0) done = r;
+      return r >= 0 && done < data.byteLength ? ETIMEDOUT : r;
+    });
+    if (rc < 0 && done < data.byteLength) throw pipeError(rc, 'write');
+    return data.byteLength;
+  }
+
+  endpoint() {
+    if (!this._handle) throw pipeError(-9, 'endpoint');
+    return makeEndpoint(this._handle, this._shape, 'reader');
+  }
+
+  stats() { return statsOf(this); }
+
+  // End of stream.
+  close() { closeHandle(this); }
+}
+
+// ---- entry points ------------------------------------------------------------
+
+const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+
+// opts.spin: microseconds a wait spins before it sleeps. The library's
+// default (30) answers a busy peer without a system call; on a machine with
+// two cores or fewer the spinning thread takes the core its peer needs (the
+// JavaScript thread, a worker and a waiter thread make three), so there the
+// default is 0: sleep at once.
+const DEFAULT_SPIN = require('node:os').availableParallelism() <= 2 ? 0 : undefined;
+function applySpin(handle, opts) {
+  if (opts.spin === undefined) {
+    if (DEFAULT_SPIN !== undefined) native.setSpin(handle, DEFAULT_SPIN);
+    return;
+  }
+  if (typeof opts.spin !== 'number') throw new TypeError('spin must be a number');
+  if (!Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6) {
+    throw new RangeError('spin must be an integer from 0 to 1000000 (microseconds)');
+  }
+  native.setSpin(handle, opts.spin);
+}
+
+function create(kind, opts) {
+  opts = checkOptions(opts, CREATE_OPTS);
+  const shape = shapeOf(opts);
+  let cap = shape.capacity;
+  if (cap !== undefined && shape.elementType) cap *= ELEMENT_TYPES[shape.elementType].BYTES_PER_ELEMENT;
+  if (opts.mode !== undefined && typeof opts.mode !== 'number') throw new TypeError('mode must be a number');
+  if (opts.spin !== undefined && (typeof opts.spin !== 'number' || !Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6)) {
+    applySpin(null, opts); // throws the TypeError or RangeError
+  }
+  const handle = native.create(kind, shape.name, cap, shape.records ? native.RECORDS : 0, opts.mode);
+  applySpin(handle, opts);
+  return { handle, shape, opts };
+}
+
+module.exports = {
+  // Creates a pipe (named if opts.name, else anonymous) and returns its
+  // write end as a Writable. capacity counts elements for elementType pipes.
+  createWriter(opts) {
+    const c = create(WRITER, opts);
+    return new PipeWriter(c.handle, c.shape, c.opts);
+  },
+  createReader(opts) {
+    const c = create(READER, opts);
+    return new PipeReader(c.handle, c.shape, c.opts);
+  },
+  createSyncWriter(opts) {
+    const c = create(WRITER, opts);
+    return new SyncWriter(c.handle, c.shape, c.opts);
+  },
+  createSyncReader(opts) {
+    const c = create(READER, opts);
+    return new SyncReader(c.handle, c.shape, c.opts);
+  },
+  // Open the other end: target is a pipe name or an endpoint().
+  openWriter(target, opts) {
+    opts = checkOptions(opts, OPEN_OPTS);
+    const o = openHandle(WRITER, target, opts);
+    return new PipeWriter(o.handle, o.shape, opts);
+  },
+  openReader(target, opts) {
+    opts = checkOptions(opts, OPEN_OPTS);
+    const o = openHandle(READER, target, opts);
+    return new PipeReader(o.handle, o.shape, opts);
+  },
+  openSyncWriter(target, opts) {
+    opts = checkOptions(opts, OPEN_OPTS);
+    const o = openHandle(WRITER, target, opts);
+    return new SyncWriter(o.handle, o.shape, opts);
+  },
+  openSyncReader(target, opts) {
+    opts = checkOptions(opts, OPEN_OPTS);
+    const o = openHandle(READER, target, opts);
+    return new SyncReader(o.handle, o.shape, opts);
+  },
+  // Zero-copy asynchronous reading: yields Buffers viewing the ring; each
+  // is released (and detached) when the loop asks for the next one.
+  async *views(reader) {
+    if (!(reader instanceof SyncReader)) throw new TypeError('views() takes a SyncReader');
+    for (;;) {
+      const h = reader._h();
+      const v = native.peek(h, 0);
+      if (v === null) return;
+      if (typeof v === 'number') {
+        if (v !== EAGAIN) throw pipeError(v, 'peek');
+        const r = await new Promise((resolve) => {
+          const w = native.wait(h, 0, resolve);
+          if (w < 0) resolve(w);
+        });
+        if (r < 0) throw pipeError(r, 'peek');
+        continue;
+      }
+      reader._view = v;
+      try {
+        yield v;
+      } finally {
+        if (reader._handle && reader._view === v) reader.consume(v.length);
+      }
+    }
+  },
+  unlink(name) {
+    checkName(name);
+    const rc = native.unlink(name);
+    if (rc < 0) throw pipeError(rc, 'unlink');
+  },
+  stat(name) {
+    checkName(name);
+    return native.statName(name);
+  },
+  // Closes the descriptor of an endpoint() that will never be opened.
+  discardEndpoint(ep) {
+    if (ep && Number.isInteger(ep.fd) && ep.fd >= 0) native.closeFd(ep.fd);
+  },
+  PipeWriter,
+  PipeReader,
+  SyncReader,
+  SyncWriter,
+  ELEMENT_TYPES: Object.keys(ELEMENT_TYPES),
+};

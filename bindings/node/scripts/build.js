@@ -1,0 +1,48 @@
+'use strict';
+// Compiles the addon with the machine's C compiler: src/*.c here plus the
+// library's sources, against the Node-API headers of the node-api-headers
+// package (or, failing that, the headers installed with Node). Nothing is
+// downloaded. Environment: CC (default cc), CFLAGS (appended).
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const lib = process.env.SHMPIPE_SOURCE_DIR || path.resolve(root, '..', '..');
+const out = path.join(root, 'build', 'shmpipe.node');
+
+function napiInclude() {
+  try {
+    const dir = require('node-api-headers').include_dir;
+    if (fs.existsSync(path.join(dir, 'node_api.h'))) return dir;
+  } catch { /* fall through to Node's own headers */ }
+  for (const dir of [
+    path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+  ]) {
+    if (fs.existsSync(path.join(dir, 'node_api.h'))) return dir;
+  }
+  throw new Error('node_api.h not found: install node-api-headers (npm install)');
+}
+
+const sources = [
+  ...fs.readdirSync(path.join(root, 'src')).filter((f) => f.endsWith('.c')).map((f) => path.join(root, 'src', f)),
+  ...fs.readdirSync(path.join(lib, 'src')).filter((f) => f.endsWith('.c')).map((f) => path.join(lib, 'src', f)),
+];
+if (!fs.existsSync(path.join(lib, 'include', 'shmpipe.h'))) {
+  throw new Error(`shmpipe sources not found in ${lib} (set SHMPIPE_SOURCE_DIR)`);
+}
+
+const args = [
+  '-std=c11', '-O2', '-g', '-Wall', '-Wextra', '-fPIC', '-shared', '-pthread',
+  '-D_GNU_SOURCE', '-fvisibility=hidden',
+  '-I', path.join(lib, 'include'), '-I', napiInclude(),
+  ...sources,
+  '-o', out,
+  ...(process.env.CFLAGS ? process.env.CFLAGS.split(/\s+/).filter(Boolean) : []),
+];
+fs.mkdirSync(path.dirname(out), { recursive: true });
+const cc = process.env.CC || 'cc';
+console.log(`${cc} ... -o ${path.relative(root, out)}`);
+execFileSync(cc, args, { stdio: 'inherit' });
