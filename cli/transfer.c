@@ -196,8 +196,14 @@ int cli_read(int argc, char **argv)
 	}
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		file = argv[2];
-		made_file = stat(file, &st) < 0 && errno == ENOENT;
-		out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		/*
+		 * Truncated only once the end is ours, and removed again if we
+		 * made it and cannot attach: a refused read changes no file.
+		 */
+		out = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		made_file = out >= 0;
+		if (out < 0 && errno == EEXIST)
+			out = open(file, O_WRONLY | O_CLOEXEC);
 		if (out < 0)
 			return cli_usage("read", "cannot open '%s': %s", file, strerror(errno));
 	}
@@ -222,6 +228,13 @@ int cli_read(int argc, char **argv)
 	cli_remember_name(name, shmpipe_reader_fd(r));
 	cli_block_signals(0);
 	shmpipe_reader_set_timeout(r, o.timeout_ms);
+	if (out != STDOUT_FILENO && fstat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+	    ftruncate(out, 0) < 0) {
+		cli_error("%s: truncating %s: %s", what, file, strerror(errno));
+		cli_forget_name();
+		shmpipe_reader_close(r);
+		return CLI_FAILED;
+	}
 
 	progress_start(&pg, o.quiet, o.progress, NULL, r, 1);
 	/* Until the end of the stream (0) or an error (< 0). */
