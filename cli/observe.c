@@ -225,7 +225,12 @@ int cli_ls(int argc, char **argv)
 		return CLI_FAILED;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || strlen(e->d_name) > 200)
+		/*
+		 * Regular files only: opening a FIFO someone made there would
+		 * block, and nothing else can be a pipe.
+		 */
+		if (e->d_name[0] == '.' || strlen(e->d_name) > 200 ||
+		    (e->d_type != DT_REG && e->d_type != DT_UNKNOWN))
 			continue;
 		if (count == cap) {
 			char **m = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*names));
@@ -256,7 +261,7 @@ int cli_ls(int argc, char **argv)
 			json_pipe(stdout, names[i], &in, -1);
 		} else {
 			if (!shown)
-				printf("%-24s %10s %10s %5s  %-16s %-16s\n", "NAME", "CAPACITY",
+				printf("%-24s %10s %10s %5s  %-16s %s\n", "NAME", "CAPACITY",
 				       "QUEUE", "FULL", "WRITER", "READER");
 			cli_format_bytes(cap_s, sizeof(cap_s), (double)in.stats.capacity);
 			cli_format_bytes(q, sizeof(q),
@@ -265,7 +270,7 @@ int cli_ls(int argc, char **argv)
 				 end_word(&in.writer));
 			snprintf(rd, sizeof(rd), in.reader.pid ? "%u %s" : "%.0u%s", in.reader.pid,
 				 end_word(&in.reader));
-			printf("%-24s %10s %10s %4d%%  %-16s %-16s\n", names[i], cap_s, q,
+			printf("%-24s %10s %10s %4d%%  %-16s %s\n", names[i], cap_s, q,
 			       percent(&in.stats), wr, rd);
 		}
 		shown++;

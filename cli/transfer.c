@@ -62,6 +62,25 @@ static const char *attach_why(int err, int writer)
 	}
 }
 
+/*
+ * How much the reader drains per call of the pump: an eighth of the ring
+ * (at least 64 KiB). The pump releases what it wrote out only when the call
+ * ends, so a call on the whole ring would hold all of it until a slow output
+ * took the last byte, and the writer would stall for no reason; smaller
+ * calls hand space back as it frees, and stat sees the progress.
+ */
+static size_t drain_chunk(const shmpipe_reader *r, int records)
+{
+	shmpipe_stats s;
+	uint64_t c = shmpipe_reader_stats(r, &s) == 0 ? s.capacity / 8 : 0;
+
+	/* Records go out and are released one by one already; and a limit
+	 * could stop at a record bigger than it. */
+	if (records)
+		return 0;
+	return c < 65536 ? 65536 : (size_t)c;
+}
+
 /* Ring errors, as opposed to errors of the file on the other side of the pump. */
 static int ring_error(int err)
 {
@@ -167,9 +186,10 @@ int cli_read(int argc, char **argv)
 	shmpipe_options so;
 	struct progress pg;
 	shmpipe_reader *r;
-	shmpipe_info info;
+	shmpipe_info info = {0};
 	struct stat st;
 	int out = STDOUT_FILENO, made_file = 0, err;
+	size_t chunk;
 	ssize_t n;
 
 	n = cli_parse_opts(argc, argv, "create size records mode timeout quiet progress", &o);
@@ -238,8 +258,9 @@ int cli_read(int argc, char **argv)
 
 	progress_start(&pg, o.quiet, o.progress, NULL, r, 1);
 	/* Until the end of the stream (0) or an error (< 0). */
+	chunk = drain_chunk(r, o.create ? o.records : (info.flags & SHMPIPE_RECORDS) != 0);
 	do
-		n = shmpipe_read_to_fd(r, out, 0);
+		n = shmpipe_read_to_fd(r, out, chunk);
 	while (n > 0);
 	progress_stop(&pg);
 	/* Done either way: the name has no more use. */
@@ -292,6 +313,7 @@ int cli_buffer(int argc, char **argv)
 	struct feeder f;
 	shmpipe_reader *r;
 	pthread_t t;
+	size_t chunk;
 	ssize_t n;
 	int err;
 
@@ -316,8 +338,9 @@ int cli_buffer(int argc, char **argv)
 	}
 	/* The reader's counters: its handle lives until after progress_stop. */
 	progress_start(&pg, o.quiet, o.progress, NULL, r, 1);
+	chunk = drain_chunk(r, 0);
 	do
-		n = shmpipe_read_to_fd(r, STDOUT_FILENO, 0);
+		n = shmpipe_read_to_fd(r, STDOUT_FILENO, chunk);
 	while (n > 0);
 	progress_stop(&pg);
 	/* A writer still feeding is woken with -EPIPE and stops. */

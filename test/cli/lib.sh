@@ -15,8 +15,10 @@ SLOW=${SHMPIPE_TEST_SLOW:-1}
 
 cleanup() {
 	local pids
-	pids=$(jobs -p)
-	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+	# Every process this script started: jobs -p names only one process of
+	# each pipeline, so take this shell's children too.
+	pids="$(jobs -p) $(cat /proc/$$/task/*/children 2>/dev/null)"
+	[ -n "${pids// /}" ] && kill -9 $pids 2>/dev/null
 	wait 2>/dev/null
 	rm -f /dev/shm/"$PREFIX"-* 2>/dev/null
 	rm -rf "$TMP"

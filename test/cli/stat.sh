@@ -79,13 +79,15 @@ N=$(name rate)
 "$SHMPIPE" write --quiet "$N" </dev/zero 2>/dev/null &
 W=$!
 wait_for 10 exists "$N" || fail "no pipe"
-"$SHMPIPE" read --quiet "$N" 2>/dev/null | while :; do
-	head -c 65536 >/dev/null
+"$SHMPIPE" read --quiet "$N" 2>/dev/null | while [ "$(head -c 65536 | wc -c)" -gt 0 ]; do
 	sleep 0.01
 done &
 C=$!
-sleep 0.3
-"$SHMPIPE" stat --json --interval 300ms "$N" >"$TMP/json" 2>&1
+reading() {
+	"$SHMPIPE" stat --json --interval 100ms "$N" | grep -q '"read_index":[1-9]'
+}
+wait_for 10 reading || fail "the reader does not read"
+"$SHMPIPE" stat --json --interval 1s "$N" >"$TMP/json" 2>&1
 j=$(cat "$TMP/json")
 [ "$(field rate_bytes_per_s)" -gt 0 ] 2>/dev/null || fail "no rate while data flows: $j"
 kill $W $C 2>/dev/null
