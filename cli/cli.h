@@ -5,6 +5,7 @@
 #ifndef SHMPIPE_CLI_H
 #define SHMPIPE_CLI_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,8 @@ double cli_now(void);						 /* monotonic seconds */
  * newer pipe of the same name.
  */
 void cli_remember_name(const char *name, int fd);
+/* Set while a progress line is open on a terminal: a fatal signal ends it. */
+extern volatile sig_atomic_t cli_line_open;
 void cli_forget_name(void);
 void cli_guard_signals(void);
 void cli_block_signals(int block);

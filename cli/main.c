@@ -320,9 +320,14 @@ void cli_forget_name(void)
 	cli_block_signals(0);
 }
 
+volatile sig_atomic_t cli_line_open;
+
 static void on_signal(int sig)
 {
 	unlink_if_ours();
+	/* The shell's next prompt must not land on the progress line. */
+	if (cli_line_open && write(STDERR_FILENO, "\n", 1) < 0)
+		(void)0;
 	/* Die of the signal, as the shell expects of an interrupted program. */
 	signal(sig, SIG_DFL);
 	raise(sig);

@@ -78,6 +78,7 @@ static void draw(struct progress *p, int final)
 			line[w] = '\0';
 		/* \r back to the start, \033[K clears what the last line left. */
 		fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+		cli_line_open = !final;
 	} else {
 		fprintf(stderr, "%s\n", line);
 	}
