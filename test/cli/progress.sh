@@ -1,7 +1,8 @@
 # Description: the progress line, on a real terminal (a tmux pane) and off
 # one. On the terminal, buffer, write and read show one line rewritten in
 # place with the bytes, the rate, the ring's fill and both sides' waits,
-# which ends as a final line with the average rate; --quiet shows none.
+# which ends as a final line with the average rate; --quiet shows none; and
+# stat --watch redraws its block in place.
 # Off a terminal nothing is shown unless --progress asks, and then as whole
 # lines with no carriage return or escape sequence.
 source "$(dirname "$0")/lib.sh"
@@ -80,6 +81,18 @@ grep -Eq '^ *97\.7 KiB .* avg ring +0% of 1\.00 MiB ' "$TMP/end" || fail "read: 
 run "head -c 1M /dev/zero | $SHMPIPE buffer --quiet | wc -c"
 wait_for 10 finished || fail "buffer --quiet did not finish: $(screen)"
 [ "$(screen | grep -v '^\$$')" = "$(printf '1048576\nEND-0')" ] || fail "buffer --quiet showed: $(screen)"
+
+# stat --watch on the terminal redraws in place, like top: one block on the
+# screen however many refreshes, and it ends when the pipe goes away.
+head -c 1000 /dev/zero | "$SHMPIPE" write "$N" 2>"$TMP/err" || fail "write: $(cat "$TMP/err")"
+run "$SHMPIPE stat --watch --interval 200ms $N"
+sleep $((1 * SLOW)).2
+screen >"$TMP/watch"
+[ "$(grep -c '^pipe ' "$TMP/watch")" = 1 ] || fail "stat --watch did not redraw in place: $(cat "$TMP/watch")"
+grep -Eq "^written +1000 B \(1000 bytes\) in 1 writes$" "$TMP/watch" || fail "stat --watch: $(cat "$TMP/watch")"
+"$SHMPIPE" rm "$N" || fail "rm"
+wait_for 10 finished || fail "stat --watch did not end with its pipe: $(screen)"
+screen | grep -q "^$N: gone$" || fail "stat --watch: no last word: $(screen)"
 
 # Off a terminal: nothing by default; whole clean lines with --progress.
 head -c 1M /dev/zero | "$SHMPIPE" buffer 2>"$TMP/err" >/dev/null || fail "buffer"
