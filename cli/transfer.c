@@ -97,6 +97,28 @@ static int options_for_create(const struct cli_opts *o, shmpipe_options *so)
 	return 0;
 }
 
+/*
+ * The pump stopped after moving bytes: at the end of the input, or on an
+ * error it will report when called again. Calling it again is the way to
+ * tell, except on a terminal, whose end of input (^D) holds for one read
+ * only: there a second read would wait for a second ^D. So on a terminal
+ * ask the ring instead, without waiting: a reader gone is the one error
+ * that matters (a read error on a terminal means it hung up, and SIGHUP
+ * follows). Returns 0 for the end of the input, or the error.
+ */
+static ssize_t tty_stop_reason(shmpipe_writer *w, int timeout_ms)
+{
+	void *p;
+	ssize_t k;
+
+	shmpipe_writer_set_timeout(w, 0);
+	k = shmpipe_reserve(w, &p, 1);
+	if (k >= 0)
+		shmpipe_commit(w, 0);
+	shmpipe_writer_set_timeout(w, timeout_ms);
+	return k == -EPIPE ? k : 0;
+}
+
 int cli_write(int argc, char **argv)
 {
 	char name[256], what[300];
@@ -153,9 +175,11 @@ int cli_write(int argc, char **argv)
 
 	progress_start(&pg, o.quiet, o.progress, w, NULL, 0);
 	/* Until read(2) reports the end of the input, or an error stops the pump. */
-	do
+	do {
 		n = shmpipe_write_from_fd(w, in, 0);
-	while (n > 0);
+		if (n > 0 && isatty(in))
+			n = tty_stop_reason(w, o.timeout_ms);
+	} while (n > 0);
 	progress_stop(&pg);
 	if (n < 0) {
 		err = (int)n;

@@ -82,6 +82,15 @@ run "head -c 1M /dev/zero | $SHMPIPE buffer --quiet | wc -c"
 wait_for 10 finished || fail "buffer --quiet did not finish: $(screen)"
 [ "$(screen | grep -v '^\$$')" = "$(printf '1048576\nEND-0')" ] || fail "buffer --quiet showed: $(screen)"
 
+# Typed input: one ^D at the start of a line ends it, as for cat.
+run "$SHMPIPE write --quiet $N"
+wait_for 10 exists "$N" || fail "no pipe"
+tm send-keys -t t "hello pipe" Enter
+sleep 0.3
+tm send-keys -t t C-d
+wait_for 10 finished || fail "write from a terminal did not end at ^D: $(screen)"
+[ "$("$SHMPIPE" read "$N")" = "hello pipe" ] || fail "typed input did not come through"
+
 # stat --watch on the terminal redraws in place, like top: one block on the
 # screen however many refreshes, and it ends when the pipe goes away.
 head -c 1000 /dev/zero | "$SHMPIPE" write "$N" 2>"$TMP/err" || fail "write: $(cat "$TMP/err")"
