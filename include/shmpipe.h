@@ -170,6 +170,47 @@ SHMPIPE_API int shmpipe_unlink(const char *name);
  */
 SHMPIPE_API int shmpipe_stat(const char *name, shmpipe_stats *out);
 
+/* shmpipe_end_info.state: how far an end has come. */
+#define SHMPIPE_END_ABSENT 0 /* never taken */
+#define SHMPIPE_END_OPEN   1 /* taken and not closed: held, or its holder died */
+#define SHMPIPE_END_CLOSED 2 /* closed cleanly */
+
+typedef struct shmpipe_end_info {
+	int state;    /* SHMPIPE_END_ABSENT, _OPEN or _CLOSED */
+	uint32_t pid; /* the process that took the end (as it recorded it), 0 if none */
+	int alive;    /* 1 while a process holds the end (the kernel's lock says so) */
+	int asleep;   /* 1 while the holder sleeps in the kernel: the writer for
+			 space (or a reader to come), the reader for data */
+} shmpipe_end_info;
+
+typedef struct shmpipe_info {
+	shmpipe_stats stats; /* as shmpipe_stat gives them */
+	unsigned flags;      /* SHMPIPE_RECORDS, as the pipe was created */
+	shmpipe_end_info writer;
+	shmpipe_end_info reader;
+} shmpipe_info;
+
+/*
+ * shmpipe_inspect - everything an outside observer can know of a named pipe,
+ * without taking an end: the counters, the flags, and for each end its state,
+ * who took it, whether a process still holds it and whether that process is
+ * asleep waiting. An end whose state is OPEN but that is not alive was held
+ * by a process that died without closing it.
+ *
+ * The object is mapped read-only and only read; the values come from a
+ * process that may be hostile, so they are checked (the geometry as at
+ * attach) and only reported, never used to reach memory. pid is what the
+ * holder wrote: trust alive, which the kernel keeps, over it. The answer is
+ * a snapshot: by the time it returns, a sleeper may have woken. A header
+ * still being written by its creator is not waited for (-EPROTO), so that a
+ * scan of many objects stays quick.
+ *
+ * Any thread, any process with read access. Does not block. Returns 0,
+ * -ENOENT, -EINVAL (bad name or NULL out), -EACCES, -EPROTO (not a shmpipe
+ * this version understands).
+ */
+SHMPIPE_API int shmpipe_inspect(const char *name, shmpipe_info *out);
+
 /*
  * Passing an end to another process by descriptor.
  *

@@ -149,10 +149,10 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct geom
 }
 
 /*
- * Reads the geometry of the object behind fd, waiting briefly for a creator
- * that has made the object but not yet its header.
+ * Reads the geometry of the object behind fd, waiting up to about wait_ms
+ * for a creator that has made the object but not yet its header.
  */
-static int object_check(int fd, struct geometry *g)
+static int object_check(int fd, struct geometry *g, int wait_ms)
 {
 	uint64_t page = shmpipe__os_page_size();
 
@@ -174,7 +174,7 @@ static int object_check(int fd, struct geometry *g)
 			if (err == 0 || !blank)
 				return err;
 		}
-		if (waited == SHMPIPE__INIT_WAIT_MS)
+		if (waited >= wait_ms)
 			return -EPROTO;
 		shmpipe__os_sleep_ms(1);
 	}
@@ -357,7 +357,7 @@ static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd,
 {
 	struct shmpipe__map *m = NULL; /* set by map_new; gcc 12 -O2 cannot tell */
 	struct geometry g;
-	int err = object_check(fd, &g);
+	int err = object_check(fd, &g, SHMPIPE__INIT_WAIT_MS);
 
 	if (err == 0)
 		err = map_new(&m, fd, &g);
@@ -603,7 +603,7 @@ int shmpipe_stat(const char *name, shmpipe_stats *out)
 	if (fd < 0)
 		return fd;
 	size = shmpipe__os_size(fd);
-	err = size < 0 ? (int)size : object_check(fd, &g);
+	err = size < 0 ? (int)size : object_check(fd, &g, SHMPIPE__INIT_WAIT_MS);
 	if (err == 0)
 		err = shmpipe__os_map_ro(fd, g.header_size, &p);
 	shmpipe__os_close(fd);
@@ -612,4 +612,67 @@ int shmpipe_stat(const char *name, shmpipe_stats *out)
 	snapshot(p, g.capacity, out);
 	shmpipe__os_unmap(p, g.header_size);
 	return 0;
+}
+
+_Static_assert(SHMPIPE_END_ABSENT == SHMPIPE__END_ABSENT && SHMPIPE_END_OPEN == SHMPIPE__END_OPEN &&
+		       SHMPIPE_END_CLOSED == SHMPIPE__END_CLOSED,
+	       "the public end states are the shared header's");
+
+/*
+ * One end as an observer sees it. The state and pid are only reported; the
+ * liveness comes from the kernel's lock table, not from the peer, and the
+ * waiter bit of the event the end sleeps on counts only while it is alive (a
+ * process killed in its sleep leaves the bit set).
+ */
+static int end_info(shmpipe_end_info *out, int fd, const shmpipe__u32 *state,
+		    const shmpipe__u32 *pid, const shmpipe__u32 *event, unsigned lock)
+{
+	uint32_t s = shmpipe__load32_acquire(state);
+	int held;
+
+	if (s > SHMPIPE__END_CLOSED)
+		return -EPROTO;
+	held = shmpipe__os_lock_held(fd, lock);
+	if (held < 0)
+		return held;
+	out->state = (int)s;
+	out->pid = atomic_load_explicit(pid, memory_order_relaxed);
+	out->alive = held;
+	out->asleep = held && (shmpipe__load32_sc(event) & SHMPIPE__WAITER) != 0;
+	return 0;
+}
+
+int shmpipe_inspect(const char *name, shmpipe_info *out)
+{
+	const struct shmpipe__hdr *h;
+	struct geometry g;
+	void *p;
+	int fd, err;
+
+	if (!out || check_name(name) < 0)
+		return -EINVAL;
+	fd = shmpipe__os_shm_open(name, 1);
+	if (fd < 0)
+		return fd;
+	/* No wait: an observer scanning many objects must not stall on each. */
+	err = object_check(fd, &g, 0);
+	if (err == 0)
+		err = shmpipe__os_map_ro(fd, g.header_size, &p);
+	if (err < 0) {
+		shmpipe__os_close(fd);
+		return err;
+	}
+	h = p;
+	memset(out, 0, sizeof(*out));
+	snapshot(h, g.capacity, &out->stats);
+	out->flags = g.flags;
+	/* The writer sleeps on space_event, the reader on data_event. */
+	err = end_info(&out->writer, fd, &h->writer_state, &h->writer_pid, &h->space_event,
+		       SHMPIPE__WRITER_LOCK);
+	if (err == 0)
+		err = end_info(&out->reader, fd, &h->reader_state, &h->reader_pid,
+			       &h->data_event, SHMPIPE__READER_LOCK);
+	shmpipe__os_unmap(p, g.header_size);
+	shmpipe__os_close(fd);
+	return err;
 }

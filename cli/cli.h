@@ -1,0 +1,92 @@
+/*
+ * What the parts of the shmpipe program share: exit statuses, messages,
+ * option values, human units, and the commands themselves.
+ */
+#ifndef SHMPIPE_CLI_H
+#define SHMPIPE_CLI_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmpipe.h"
+
+/* Exit statuses, as the manual page and --help document them. */
+#define CLI_OK	   0
+#define CLI_FAILED 1 /* a runtime failure: peer died, EPIPE, I/O error, timeout */
+#define CLI_USAGE  2 /* bad usage or arguments; nothing was created or changed */
+
+/* Everything any command accepts; each command takes what applies to it. */
+struct cli_opts {
+	uint64_t size;	 /* ring capacity in bytes, 0 = the command's default */
+	int records;	 /* --records */
+	int open;	 /* write --open: take the write end of an existing pipe */
+	int create;	 /* read --create: create the pipe and take the read end */
+	unsigned mode;	 /* --mode: permission bits of a new pipe, 0 = 0600 */
+	int timeout_ms;	 /* --timeout, -1 = wait forever */
+	int quiet;	 /* --quiet: no progress line */
+	int progress;	 /* --progress: a progress line even if stderr is no terminal */
+	int watch;	 /* stat --watch */
+	int json;	 /* stat/ls --json */
+	int interval_ms; /* stat --interval */
+	int force;	 /* rm --force */
+};
+
+/* "shmpipe: <message>" on stderr, one line. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * For bad input: "shmpipe: <message>", the command's usage line and a hint,
+ * on stderr. Returns CLI_USAGE for the caller to exit with.
+ */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The one-line synopsis of a command ("write", "read", ...), or NULL. */
+const char *cli_synopsis(const char *cmd);
+
+/*
+ * Checks a pipe name and writes it in the form the library takes into buf
+ * (a leading '/' may be left out on the command line). Returns 0 or -EINVAL.
+ */
+int cli_name(const char *arg, char *buf, size_t len);
+
+/* Human units (units.c). Each returns 0, or -EINVAL for a bad value. */
+int cli_parse_size(const char *s, uint64_t *out);	    /* 64K, 16M, 1G, 1T, bytes */
+int cli_parse_duration(const char *s, int *out_ms);	    /* 250ms, 10s, 5m, 1h, seconds */
+void cli_format_bytes(char *buf, size_t len, double bytes); /* "1.23 GiB" */
+void cli_format_rate(char *buf, size_t len, double bytes_per_s);
+void cli_format_duration(char *buf, size_t len, double seconds); /* "1:02:03" */
+double cli_now(void);						 /* monotonic seconds */
+
+/*
+ * The name a transfer is attached through, removed by cli_forget_name when
+ * that end fails, is interrupted, or (the reader) finishes. The signal
+ * handlers set up by cli_guard_signals remove it too, so that an
+ * interrupted transfer leaves nothing behind; only if it still names the
+ * object this process attached to (the same device and inode), never a
+ * newer pipe of the same name.
+ */
+void cli_remember_name(const char *name, int fd);
+/* Set while a progress line is open on a terminal: a fatal signal ends it. */
+extern volatile sig_atomic_t cli_line_open;
+void cli_forget_name(void);
+void cli_guard_signals(void);
+void cli_block_signals(int block);
+
+int cli_write(int argc, char **argv);
+int cli_read(int argc, char **argv);
+int cli_buffer(int argc, char **argv);
+int cli_stat(int argc, char **argv);
+int cli_ls(int argc, char **argv);
+int cli_rm(int argc, char **argv);
+
+/*
+ * Parses the options of command cmd (argv[0]) that are listed in `accept`
+ * (their long names, space-separated) into *o. On success returns the number
+ * of operands, which it gathers at argv[1] onwards; on bad input prints the usage and returns
+ * -CLI_USAGE; for --help prints the command's help and returns CLI_HELP_SHOWN.
+ */
+#define CLI_HELP_SHOWN (-100)
+int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o);
+
+#endif /* SHMPIPE_CLI_H */

@@ -1,0 +1,329 @@
+/*
+ * stat, ls and rm: the commands that look at pipes from outside, through
+ * shmpipe_inspect, without taking an end (and so without disturbing a
+ * transfer).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define SHM_DIR "/dev/shm"
+
+static void print_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* An end in words: running, asleep, closed, dead, or not taken yet. */
+static const char *end_word(const shmpipe_end_info *e)
+{
+	if (e->state == SHMPIPE_END_ABSENT)
+		return "absent";
+	if (e->state == SHMPIPE_END_CLOSED)
+		return "closed";
+	if (!e->alive)
+		return "dead";
+	return e->asleep ? "asleep" : "running";
+}
+
+static void json_end(FILE *f, const char *key, const shmpipe_end_info *e)
+{
+	static const char *const states[] = {"absent", "open", "closed"};
+
+	fprintf(f,
+		"\"%s\":{\"state\":\"%s\",\"pid\":%u,\"alive\":%s,\"asleep\":%s,\"status\":\"%s\"}",
+		key, states[e->state], e->pid, e->alive ? "true" : "false",
+		e->asleep ? "true" : "false", end_word(e));
+}
+
+static int percent(const shmpipe_stats *s)
+{
+	uint64_t depth = s->write_index - s->read_index;
+
+	return s->capacity ? (int)((depth * 100 + s->capacity / 2) / s->capacity) : 0;
+}
+
+/* One pipe as JSON; rate < 0 leaves the rate out (ls). */
+static void json_pipe(FILE *f, const char *name, const shmpipe_info *in, double rate)
+{
+	const shmpipe_stats *s = &in->stats;
+
+	fputs("{\"name\":", f);
+	print_json_string(f, name);
+	fprintf(f,
+		",\"records\":%s,\"capacity\":%llu,\"write_index\":%llu,\"read_index\":%llu,"
+		"\"produced\":%llu,\"consumed\":%llu,\"producer_waits\":%llu,"
+		"\"consumer_waits\":%llu,\"queue_bytes\":%llu,\"queue_percent\":%d,",
+		(in->flags & SHMPIPE_RECORDS) ? "true" : "false", (unsigned long long)s->capacity,
+		(unsigned long long)s->write_index, (unsigned long long)s->read_index,
+		(unsigned long long)s->produced, (unsigned long long)s->consumed,
+		(unsigned long long)s->producer_waits, (unsigned long long)s->consumer_waits,
+		(unsigned long long)(s->write_index - s->read_index), percent(s));
+	if (rate >= 0)
+		fprintf(f, "\"rate_bytes_per_s\":%.0f,", rate);
+	json_end(f, "writer", &in->writer);
+	fputc(',', f);
+	json_end(f, "reader", &in->reader);
+	fputc('}', f);
+}
+
+static void text_end(FILE *f, const char *key, const shmpipe_end_info *e)
+{
+	if (e->state == SHMPIPE_END_ABSENT)
+		fprintf(f, "%-9s not taken yet\n", key);
+	else if (e->state == SHMPIPE_END_OPEN && !e->alive)
+		fprintf(f, "%-9s pid %u, dead: it exited without closing\n", key, e->pid);
+	else
+		fprintf(f, "%-9s pid %u, %s\n", key, e->pid, end_word(e));
+}
+
+static void text_pipe(FILE *f, const char *name, const shmpipe_info *in, double rate)
+{
+	const shmpipe_stats *s = &in->stats;
+	const int rec = (in->flags & SHMPIPE_RECORDS) != 0;
+	char a[32], b[32], c[32], d[32];
+
+	cli_format_bytes(a, sizeof(a), (double)s->capacity);
+	cli_format_bytes(b, sizeof(b), (double)s->write_index);
+	cli_format_bytes(c, sizeof(c), (double)s->read_index);
+	cli_format_bytes(d, sizeof(d), (double)(s->write_index - s->read_index));
+	fprintf(f, "%-9s %s (%s)\n", "pipe", name, rec ? "records" : "stream");
+	fprintf(f, "%-9s %s (%llu bytes)\n", "capacity", a, (unsigned long long)s->capacity);
+	fprintf(f, "%-9s %s (%llu bytes) in %llu %s\n", "written", b,
+		(unsigned long long)s->write_index, (unsigned long long)s->produced,
+		rec ? "records" : "writes");
+	fprintf(f, "%-9s %s (%llu bytes) in %llu %s\n", "read", c,
+		(unsigned long long)s->read_index, (unsigned long long)s->consumed,
+		rec ? "records" : "reads");
+	fprintf(f, "%-9s %s (%llu bytes), %d%% full\n", "queue", d,
+		(unsigned long long)(s->write_index - s->read_index), percent(s));
+	cli_format_rate(a, sizeof(a), rate);
+	fprintf(f, "%-9s %s\n", "rate", a);
+	fprintf(f, "%-9s producer %llu, consumer %llu\n", "waits",
+		(unsigned long long)s->producer_waits, (unsigned long long)s->consumer_waits);
+	text_end(f, "writer", &in->writer);
+	text_end(f, "reader", &in->reader);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int cli_stat(int argc, char **argv)
+{
+	char name[256];
+	struct cli_opts o;
+	shmpipe_info prev, cur;
+	double t_prev, t_cur, rate;
+	int n, err, tty, sample;
+
+	n = cli_parse_opts(argc, argv, "watch interval json", &o);
+	if (n < 0)
+		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
+	if (n < 1)
+		return cli_usage("stat", "no pipe NAME given");
+	if (n > 1)
+		return cli_usage("stat", "too many operands ('%s')", argv[2]);
+	if (cli_name(argv[1], name, sizeof(name)) < 0)
+		return cli_usage(
+		    "stat", "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
+		    argv[1]);
+	err = shmpipe_inspect(name, &prev);
+	if (err == -ENOENT)
+		return cli_usage("stat", "%s: no such pipe", name);
+	if (err == -EPROTO)
+		return cli_usage("stat", "%s: not a shmpipe (or not one this version understands)",
+				 name);
+	if (err < 0) {
+		cli_error("stat %s: %s", name, shmpipe_strerror(err));
+		return err == -EACCES ? CLI_USAGE : CLI_FAILED;
+	}
+	t_prev = cli_now();
+	tty = isatty(STDOUT_FILENO);
+	/* One look needs two samples for a rate; a short one, not a whole interval. */
+	sample = o.watch || o.interval_ms < 200 ? o.interval_ms : 200;
+	for (int first = 1;; first = 0) {
+		sleep_ms(sample);
+		err = shmpipe_inspect(name, &cur);
+		t_cur = cli_now();
+		if (err == -ENOENT && o.watch && !first) {
+			/* The reader removes the name when it is done. */
+			if (!o.json)
+				printf("%s: gone\n", name);
+			return CLI_OK;
+		}
+		if (err < 0) {
+			cli_error("stat %s: %s", name,
+				  err == -ENOENT ? "the pipe went away" : shmpipe_strerror(err));
+			return CLI_FAILED;
+		}
+		rate = (double)(cur.stats.read_index - prev.stats.read_index) / (t_cur - t_prev);
+		if (cur.stats.read_index < prev.stats.read_index)
+			rate = 0; /* a new pipe of the same name */
+		if (o.json) {
+			json_pipe(stdout, name, &cur, rate);
+			fputc('\n', stdout);
+		} else {
+			/* Like top: home, clear, redraw; on a file, one block after another. */
+			if (o.watch && tty)
+				fputs("\033[H\033[2J", stdout);
+			else if (!first)
+				fputc('\n', stdout);
+			text_pipe(stdout, name, &cur, rate);
+		}
+		fflush(stdout);
+		if (!o.watch)
+			return CLI_OK;
+		prev = cur;
+		t_prev = t_cur;
+	}
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cli_ls(int argc, char **argv)
+{
+	struct cli_opts o;
+	char **names = NULL;
+	size_t count = 0, cap = 0, shown = 0;
+	struct dirent *e;
+	DIR *d;
+	int n;
+
+	n = cli_parse_opts(argc, argv, "json", &o);
+	if (n < 0)
+		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
+	if (n > 0)
+		return cli_usage("ls", "no operands expected ('%s')", argv[1]);
+	d = opendir(SHM_DIR);
+	if (!d) {
+		cli_error("ls: %s: %s", SHM_DIR, strerror(errno));
+		return CLI_FAILED;
+	}
+	while ((e = readdir(d)) != NULL) {
+		/*
+		 * Regular files only: opening a FIFO someone made there would
+		 * block, and nothing else can be a pipe.
+		 */
+		if (e->d_name[0] == '.' || strlen(e->d_name) > 200 ||
+		    (e->d_type != DT_REG && e->d_type != DT_UNKNOWN))
+			continue;
+		if (count == cap) {
+			char **m = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*names));
+
+			if (!m)
+				break;
+			names = m;
+		}
+		if (asprintf(&names[count], "/%s", e->d_name) < 0)
+			break;
+		count++;
+	}
+	closedir(d);
+	if (count)
+		qsort(names, count, sizeof(*names), by_name);
+	if (o.json)
+		fputc('[', stdout);
+	for (size_t i = 0; i < count; i++) {
+		shmpipe_info in;
+		char cap_s[32], q[32], wr[40], rd[40];
+
+		/* Whatever is not a shmpipe we may read is not ours to list. */
+		if (shmpipe_inspect(names[i], &in) < 0)
+			continue;
+		if (o.json) {
+			if (shown)
+				fputc(',', stdout);
+			json_pipe(stdout, names[i], &in, -1);
+		} else {
+			if (!shown)
+				printf("%-24s %10s %10s %5s  %-16s %s\n", "NAME", "CAPACITY",
+				       "QUEUE", "FULL", "WRITER", "READER");
+			cli_format_bytes(cap_s, sizeof(cap_s), (double)in.stats.capacity);
+			cli_format_bytes(q, sizeof(q),
+					 (double)(in.stats.write_index - in.stats.read_index));
+			snprintf(wr, sizeof(wr), in.writer.pid ? "%u %s" : "%.0u%s", in.writer.pid,
+				 end_word(&in.writer));
+			snprintf(rd, sizeof(rd), in.reader.pid ? "%u %s" : "%.0u%s", in.reader.pid,
+				 end_word(&in.reader));
+			printf("%-24s %10s %10s %4d%%  %-16s %s\n", names[i], cap_s, q,
+			       percent(&in.stats), wr, rd);
+		}
+		shown++;
+	}
+	if (o.json)
+		fputs("]\n", stdout);
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return CLI_OK;
+}
+
+int cli_rm(int argc, char **argv)
+{
+	struct cli_opts o;
+	int n, status = CLI_OK;
+
+	n = cli_parse_opts(argc, argv, "force", &o);
+	if (n < 0)
+		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
+	if (n < 1)
+		return cli_usage("rm", "no pipe NAME given");
+	/* Check every name before removing any: bad input changes nothing. */
+	for (int i = 1; i <= n; i++) {
+		char name[256];
+		shmpipe_info in;
+		int err;
+
+		if (cli_name(argv[i], name, sizeof(name)) < 0)
+			return cli_usage(
+			    "rm",
+			    "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
+			    argv[i]);
+		err = shmpipe_inspect(name, &in);
+		if (err == -ENOENT && !o.force)
+			return cli_usage("rm", "%s: no such pipe", name);
+		if (err == -EPROTO)
+			return cli_usage("rm", "%s: not a shmpipe: not removed", name);
+		if (err < 0 && err != -ENOENT) {
+			cli_error("rm %s: %s", name, shmpipe_strerror(err));
+			return err == -EACCES ? CLI_USAGE : CLI_FAILED;
+		}
+	}
+	for (int i = 1; i <= n; i++) {
+		char name[256];
+		int err;
+
+		cli_name(argv[i], name, sizeof(name));
+		err = shmpipe_unlink(name);
+		if (err < 0 && !(err == -ENOENT && o.force)) {
+			cli_error("rm %s: %s", name, shmpipe_strerror(err));
+			status = CLI_FAILED;
+		}
+	}
+	return status;
+}

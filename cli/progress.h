@@ -1,0 +1,45 @@
+/*
+ * The progress line of write, read and buffer: one line on standard error,
+ * rewritten in place a few times a second on a terminal, like pv(1).
+ */
+#ifndef SHMPIPE_CLI_PROGRESS_H
+#define SHMPIPE_CLI_PROGRESS_H
+
+#include <pthread.h>
+
+#include "shmpipe.h"
+
+struct progress {
+	int on;			 /* a line is being shown */
+	int tty;		 /* stderr is a terminal: rewrite in place */
+	int out;		 /* count read_index (bytes out) rather than write_index */
+	const shmpipe_writer *w; /* the handle the counters come from: one of the two */
+	const shmpipe_reader *r;
+	double t0;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;
+	/* The last few samples, for the current rate. */
+	double st[8];
+	uint64_t sb[8];
+	unsigned ns;
+};
+
+/*
+ * Decides whether to show a line (on a terminal, or if forced, never when
+ * quiet) and starts a thread that samples the counters of w or r (one of
+ * them NULL) and draws it. `out` picks the bytes read rather than written.
+ * The handle must stay open until progress_stop.
+ */
+void progress_start(struct progress *p, int quiet, int forced, const shmpipe_writer *w,
+		    const shmpipe_reader *r, int out);
+
+/*
+ * Stops the thread and leaves a final line (the total, the average rate)
+ * ended by a newline, so that whatever is printed next starts on a line of
+ * its own.
+ */
+void progress_stop(struct progress *p);
+
+#endif /* SHMPIPE_CLI_PROGRESS_H */
