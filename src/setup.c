@@ -590,25 +590,40 @@ int shmpipe_reader_stats(const shmpipe_reader *r, shmpipe_stats *out)
 	return 0;
 }
 
+/*
+ * Opens a named pipe as an observer: read-only, its header checked (waiting
+ * up to wait_ms for a creator still writing it) and mapped, no end taken. On
+ * success the caller unmaps *p (g->header_size bytes) and closes *fd.
+ */
+static int observe(const char *name, int wait_ms, int *fd, struct geometry *g, void **p)
+{
+	int err;
+
+	if (check_name(name) < 0)
+		return -EINVAL;
+	*fd = shmpipe__os_shm_open(name, 1);
+	if (*fd < 0)
+		return *fd;
+	err = object_check(*fd, g, wait_ms);
+	if (err == 0)
+		err = shmpipe__os_map_ro(*fd, g->header_size, p);
+	if (err < 0)
+		shmpipe__os_close(*fd);
+	return err;
+}
+
 int shmpipe_stat(const char *name, shmpipe_stats *out)
 {
 	struct geometry g;
-	int64_t size;
 	void *p;
 	int fd, err;
 
-	if (!out || check_name(name) < 0)
+	if (!out)
 		return -EINVAL;
-	fd = shmpipe__os_shm_open(name, 1);
-	if (fd < 0)
-		return fd;
-	size = shmpipe__os_size(fd);
-	err = size < 0 ? (int)size : object_check(fd, &g, SHMPIPE__INIT_WAIT_MS);
-	if (err == 0)
-		err = shmpipe__os_map_ro(fd, g.header_size, &p);
-	shmpipe__os_close(fd);
+	err = observe(name, SHMPIPE__INIT_WAIT_MS, &fd, &g, &p);
 	if (err < 0)
 		return err;
+	shmpipe__os_close(fd);
 	snapshot(p, g.capacity, out);
 	shmpipe__os_unmap(p, g.header_size);
 	return 0;
@@ -649,19 +664,12 @@ int shmpipe_inspect(const char *name, shmpipe_info *out)
 	void *p;
 	int fd, err;
 
-	if (!out || check_name(name) < 0)
+	if (!out)
 		return -EINVAL;
-	fd = shmpipe__os_shm_open(name, 1);
-	if (fd < 0)
-		return fd;
 	/* No wait: an observer scanning many objects must not stall on each. */
-	err = object_check(fd, &g, 0);
-	if (err == 0)
-		err = shmpipe__os_map_ro(fd, g.header_size, &p);
-	if (err < 0) {
-		shmpipe__os_close(fd);
+	err = observe(name, 0, &fd, &g, &p);
+	if (err < 0)
 		return err;
-	}
 	h = p;
 	memset(out, 0, sizeof(*out));
 	snapshot(h, g.capacity, &out->stats);
