@@ -429,6 +429,25 @@ SHMPIPE_API int shmpipe_writer_set_spin(shmpipe_writer *w, int spin_us);
 SHMPIPE_API int shmpipe_reader_set_spin(shmpipe_reader *r, int spin_us);
 
 /*
+ * shmpipe_writer_interrupt / shmpipe_reader_interrupt - wake the call that
+ * sleeps on this end, from another thread, as a signal would.
+ *
+ * The one call of this end's that is asleep (or spinning before it sleeps)
+ * returns as if interrupted by a signal without SA_RESTART: the count it
+ * had transferred, or -EINTR. If no call is waiting, the next call that
+ * would sleep returns so instead (one interrupt, one return); calls that do
+ * not have to wait are not affected. This is how an event loop's thread
+ * gets a worker thread out of a blocking call on an end it is about to
+ * close: interrupt, wait for the call to return, then close.
+ *
+ * The only function that may be called on an end while another thread is
+ * inside a call on it. It must not race with closing the end, and makes at
+ * most one system call (a futex wake). Returns 0, or -EINVAL for NULL.
+ */
+SHMPIPE_API int shmpipe_writer_interrupt(shmpipe_writer *w);
+SHMPIPE_API int shmpipe_reader_interrupt(shmpipe_reader *r);
+
+/*
  * Stats: a consistent snapshot of the pipe's counters (see shmpipe_stats),
  * readable from either end at any time, from any thread: read_index <=
  * write_index <= read_index + capacity always holds in the snapshot.

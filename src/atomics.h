@@ -75,6 +75,11 @@ static inline uint32_t shmpipe__load32_sc(const shmpipe__u32 *p)
 	return atomic_load_explicit((shmpipe__u32 *)p, memory_order_seq_cst);
 }
 
+static inline uint32_t shmpipe__exchange32_sc(shmpipe__u32 *p, uint32_t v)
+{
+	return atomic_exchange_explicit(p, v, memory_order_seq_cst);
+}
+
 static inline uint32_t shmpipe__fetch_or32_sc(shmpipe__u32 *p, uint32_t v)
 {
 	return atomic_fetch_or_explicit(p, v, memory_order_seq_cst);

@@ -67,6 +67,9 @@ struct shmpipe__end {
 	unsigned peer_lock; /* the byte whose lock says the peer is alive */
 	shmpipe__u32 *peer_state;
 	shmpipe__u32 *peer_flags;
+	shmpipe__u32 *event; /* the word this end sleeps on */
+	/* Set by shmpipe_*_interrupt from any thread, taken by the next sleep. */
+	shmpipe__u32 interrupt;
 };
 
 /*

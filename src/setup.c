@@ -203,6 +203,8 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->peer_lock = writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK;
 	e->peer_state = writer ? &m->hdr->reader_state : &m->hdr->writer_state;
 	e->peer_flags = writer ? &m->hdr->reader_flags : &m->hdr->writer_flags;
+	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
+	atomic_init(&e->interrupt, 0);
 }
 
 /*
@@ -524,6 +526,29 @@ static int set_spin(struct shmpipe__end *e, int spin_us)
 		return -EINVAL;
 	e->spin_ns = spin_us < 0 ? SHMPIPE__SPIN_NS : (uint32_t)spin_us * 1000u;
 	return 0;
+}
+
+/*
+ * Raises the flag, then looks for a sleeper: the store-buffering pair with
+ * the waiter, which announces itself and then takes the flag (wait.c). Both
+ * sides seq_cst, so either the waiter sees the flag or we see its WAITER bit
+ * and wake it.
+ */
+static int interrupt_end(struct shmpipe__end *e)
+{
+	shmpipe__store32_sc(&e->interrupt, 1);
+	shmpipe__signal(e->event);
+	return 0;
+}
+
+int shmpipe_writer_interrupt(shmpipe_writer *w)
+{
+	return w ? interrupt_end(&w->e) : -EINVAL;
+}
+
+int shmpipe_reader_interrupt(shmpipe_reader *r)
+{
+	return r ? interrupt_end(&r->e) : -EINVAL;
 }
 
 int shmpipe_writer_set_spin(shmpipe_writer *w, int spin_us)

@@ -126,6 +126,19 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn
 		if (e->barrier && shmpipe__os_barrier() < 0)
 			slice_ms = 1;
 
+		/*
+		 * An interrupt from another thread of ours, taken after the
+		 * announcement: pairs with the store_sc of the flag and the look
+		 * at the word in interrupt_end (setup.c).
+		 */
+		if (shmpipe__load32_sc(&e->interrupt)) {
+			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+			if (ready(e))
+				return 0; /* no sleep after all: the flag waits for one */
+			shmpipe__exchange32_sc(&e->interrupt, 0);
+			return -EINTR;
+		}
+
 		/* The last look, after announcing: pairs with the peer's store_sc. */
 		if (ready(e)) {
 			/*
