@@ -16,10 +16,11 @@
  * never blocked, and one waiter thread serves one end, asleep in the kernel
  * when it has nothing to do.
  *
- * The waiter sleeps in slices of WAIT_SLICE_MS so that it notices, within
- * that time, that its end is being closed. A handle is closed by whoever
- * holds it: the JavaScript thread if the waiter is not inside a call, or
- * else the waiter when its call returns. So close never blocks the event
+ * Closing an end while the waiter is inside a call interrupts that call
+ * (shmpipe_writer_interrupt / shmpipe_reader_interrupt, the one call the
+ * library allows from another thread), so the waiter returns at once. A
+ * handle is closed by whoever holds it: the JavaScript thread if the waiter
+ * is not inside a call, or else the waiter when its call returns. So close never blocks the event
  * loop and never frees a handle under a sleeping call.
  *
  * Lifetimes
@@ -49,7 +50,6 @@
 
 #include "shmpipe.h"
 
-#define WAIT_SLICE_MS 100
 #define MAX_IOV 1024
 
 enum kind { WRITER, READER };
@@ -312,15 +312,16 @@ static void *waiter_main(void *arg)
 		pthread_mutex_unlock(&e->mu);
 
 		/*
-		 * Write, or wait for data, in slices, so that a close is noticed;
-		 * only this thread touches the handle while in_call is set.
+		 * Write, or wait for data, for as long as it takes: a close
+		 * interrupts the call (end_close). Only this thread touches the
+		 * handle while in_call is set.
 		 */
 		ssize_t rc;
 
 		if (e->w)
-			shmpipe_writer_set_timeout(e->w, WAIT_SLICE_MS);
+			shmpipe_writer_set_timeout(e->w, -1);
 		else
-			shmpipe_reader_set_timeout(e->r, WAIT_SLICE_MS);
+			shmpipe_reader_set_timeout(e->r, -1);
 		if (j) {
 			rc = wjob_run(e, j);
 		} else {
@@ -400,6 +401,10 @@ static void end_close(struct end *e, bool teardown)
 	atomic_store(&e->closing, true);
 	if (!e->in_call)
 		close_handle_locked(e);
+	else if (e->w) /* the waiter holds the handle, and cannot close it before we let go of mu */
+		shmpipe_writer_interrupt(e->w);
+	else
+		shmpipe_reader_interrupt(e->r);
 	pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 
