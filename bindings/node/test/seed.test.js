@@ -22,13 +22,17 @@ test('seed: 8 Int32 slots, slow worker, the main thread stays responsive', async
     worker.once('error', reject);
   });
 
-  // A 10 ms timer on the main thread: how late does it fire? Lateness while
-  // the thread waited for a CPU (other processes on busy cores) is not the
-  // event loop being blocked: /proc tells that time apart.
+  // A 10 ms timer on the main thread: how late does it fire while the
+  // producer is held back (the ring was full at the tick before)? Lateness
+  // while the thread waited for a CPU (other processes on busy cores) is not
+  // the event loop being blocked: /proc tells that time apart. The start-up
+  // (the worker's creation, the first writes) is reported, not judged.
   const schedstat = `/proc/self/task/${process.pid}/schedstat`;
   const runQueueMs = () => Number(fs.readFileSync(schedstat, 'utf8').split(' ')[1]) / 1e6;
   let maxLag = 0;
   let maxOwnLag = 0;
+  let maxLagAll = 0;
+  let heldBack = false;
   let ticks = 0;
   let fullSeen = 0;
   let maxDepth = 0;
@@ -37,14 +41,18 @@ test('seed: 8 Int32 slots, slow worker, the main thread stays responsive', async
   const timer = setInterval(() => {
     const now = performance.now();
     const rq = runQueueMs();
-    maxLag = Math.max(maxLag, now - last - 10);
-    maxOwnLag = Math.max(maxOwnLag, now - last - 10 - (rq - lastRq));
+    maxLagAll = Math.max(maxLagAll, now - last - 10);
+    if (heldBack) {
+      maxLag = Math.max(maxLag, now - last - 10);
+      maxOwnLag = Math.max(maxOwnLag, now - last - 10 - (rq - lastRq));
+    }
     last = now;
     lastRq = rq;
     ticks++;
     const s = writable.stats();
     maxDepth = Math.max(maxDepth, s.queueDepth);
-    if (s.queueDepth === 8 * 4) fullSeen++;
+    heldBack = s.queueDepth === 8 * 4;
+    if (heldBack) fullSeen++;
   }, 10);
 
   function* generateNumbers() {
@@ -56,8 +64,9 @@ test('seed: 8 Int32 slots, slow worker, the main thread stays responsive', async
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(timer);
 
-  t.diagnostic(`${seconds.toFixed(2)} s, max timer lag ${maxLag.toFixed(2)} ms ` +
-    `(${maxOwnLag.toFixed(2)} ms less waits for a CPU), ring seen full ${fullSeen} times`);
+  t.diagnostic(`${seconds.toFixed(2)} s, max timer lag while held back ${maxLag.toFixed(2)} ms ` +
+    `(${maxOwnLag.toFixed(2)} ms less waits for a CPU; ${maxLagAll.toFixed(2)} ms over the ` +
+    `whole run), ring seen full ${fullSeen} times`);
   assert.strictEqual(got.count, N);
   assert.ok(got.inOrder, 'values arrive 1, 2, 3 ... in order');
   assert.ok(seconds >= (N - 8) * 0.02 * 0.9, `the producer was held back (${seconds}s)`);
