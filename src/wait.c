@@ -70,6 +70,9 @@ static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn rea
 		}
 		uint64_t now = shmpipe__os_now_ns();
 
+		/* An interrupt is taken after the spin: stop spinning for it. */
+		if (shmpipe__load32_relaxed(&e->interrupt))
+			return false;
 		if (!start) {
 			start = now;
 		} else if (now - start >= e->spin_ns) {

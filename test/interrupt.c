@@ -2,7 +2,8 @@
  * Description: shmpipe_writer_interrupt / shmpipe_reader_interrupt. A read
  * asleep on an empty ring and a write asleep on a full one return -EINTR
  * when another thread interrupts them, and a write that had put part of its
- * bytes in returns that count; an interrupt with no call waiting is taken
+ * bytes in returns that count; a read still in a long spin returns as
+ * promptly; an interrupt with no call waiting is taken
  * by the next call that would sleep, not by calls that have data; 2000
  * interrupts sent at random moments against a reader going to sleep are
  * never lost (each read returns, well before the watchdog); the end works
@@ -86,6 +87,16 @@ int main(void)
 	interrupt_sleeper(w, r, true, 30, 14);
 	ASSERT_EQ(test_wstats(w).write_index, 78);
 	ASSERT_EQ(shmpipe_read(r, buf, sizeof(buf)), 64);
+
+	/* A read still spinning (for up to 1 s) is interrupted as promptly. */
+	ASSERT_OK(shmpipe_reader_set_spin(r, SHMPIPE_SPIN_MAX_US));
+	{
+		int64_t t0 = test_now_ms();
+
+		interrupt_sleeper(w, r, false, 0, -EINTR);
+		ASSERT_LT(test_now_ms() - t0, 500);
+	}
+	ASSERT_OK(shmpipe_reader_set_spin(r, -1));
 
 	/* No call waiting: a call with data is not affected, the next sleep is. */
 	ASSERT_OK(shmpipe_reader_interrupt(r));
