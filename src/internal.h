@@ -94,7 +94,8 @@ struct shmpipe_reader {
 };
 
 /*
- * The wait/wake protocol (wait.c). A waiter sleeps on an event word until
+ * The wait/wake protocol (wait.c). A waiter sleeps on its end's event word
+ * (e->event) until
  * ready(e) holds; a signaller calls shmpipe__signal after publishing the
  * change that makes it hold. docs/design.md has the argument. shmpipe__wait
  * returns 0 once ready(e) holds, -EAGAIN (timeout 0), -ETIMEDOUT, -EINTR,
@@ -107,9 +108,8 @@ struct shmpipe__deadline {
 	struct timespec ts;
 };
 
-SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event,
-				    shmpipe__ready_fn ready, shmpipe__u64 *waits,
-				    struct shmpipe__deadline *dl);
+SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready,
+				    shmpipe__u64 *waits, struct shmpipe__deadline *dl);
 SHMPIPE__INTERNAL void shmpipe__signal(shmpipe__u32 *event);
 
 /* Wakes the waiter on event, whose word was last seen as w (WAITER set). */

@@ -124,7 +124,7 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
 		if (room >= want)
 			return (int64_t)room;
 		e->want = want;
-		err = shmpipe__wait(e, &e->hdr->space_event, space_or_gone,
+		err = shmpipe__wait(e, space_or_gone,
 				    &e->hdr->producer_waits, dl);
 		/* A reader that closed, or died: nobody will ever read. */
 		if ((err == 0 && reader_gone(e)) || err == -ECONNRESET)
@@ -473,7 +473,7 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 				return 0;
 			break;
 		}
-		err = shmpipe__wait(e, &e->hdr->data_event, data_or_eof, &e->hdr->consumer_waits,
+		err = shmpipe__wait(e, data_or_eof, &e->hdr->consumer_waits,
 				    &dl);
 		if (err == -ECONNRESET) {
 			/*

@@ -88,9 +88,11 @@ static bool timespec_before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-int shmpipe__wait(struct shmpipe__end *e, shmpipe__u32 *event, shmpipe__ready_fn ready,
+int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready,
 		  shmpipe__u64 *waits, struct shmpipe__deadline *dl)
 {
+	shmpipe__u32 *event = e->event; /* this end's word: space or data */
+
 	/*
 	 * Non-blocking: no sleep, but a caller polling an end whose peer died
 	 * must still learn it (one system call, on the path with nothing to do).
