@@ -95,9 +95,8 @@ struct shmpipe_reader {
 
 /*
  * The wait/wake protocol (wait.c). A waiter sleeps on its end's event word
- * (e->event) until
- * ready(e) holds; a signaller calls shmpipe__signal after publishing the
- * change that makes it hold. docs/design.md has the argument. shmpipe__wait
+ * (e->event) until ready(e) holds; a signaller calls shmpipe__signal after
+ * publishing the change that makes it hold. docs/design.md has the argument. shmpipe__wait
  * returns 0 once ready(e) holds, -EAGAIN (timeout 0), -ETIMEDOUT, -EINTR,
  * or -ECONNRESET if the peer died without closing and ready(e) is false.
  */
