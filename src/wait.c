@@ -88,8 +88,8 @@ static bool timespec_before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready,
-		  shmpipe__u64 *waits, struct shmpipe__deadline *dl)
+int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 *waits,
+		  struct shmpipe__deadline *dl)
 {
 	shmpipe__u32 *event = e->event; /* this end's word: space or data */
 
