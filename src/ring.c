@@ -124,8 +124,7 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
 		if (room >= want)
 			return (int64_t)room;
 		e->want = want;
-		err = shmpipe__wait(e, space_or_gone,
-				    &e->hdr->producer_waits, dl);
+		err = shmpipe__wait(e, space_or_gone, &e->hdr->producer_waits, dl);
 		/* A reader that closed, or died: nobody will ever read. */
 		if ((err == 0 && reader_gone(e)) || err == -ECONNRESET)
 			err = -EPIPE;
@@ -138,7 +137,8 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
  * Publishes n more bytes of the ring, which the caller has filled at the
  * writer's offset, as ops more writes or records.
  */
-static inline __attribute__((always_inline)) void writer_publish(struct shmpipe__end *e, uint64_t n, uint64_t ops)
+static inline __attribute__((always_inline)) void writer_publish(struct shmpipe__end *e, uint64_t n,
+								 uint64_t ops)
 {
 	advance(e, n);
 	/*
@@ -473,8 +473,7 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 				return 0;
 			break;
 		}
-		err = shmpipe__wait(e, data_or_eof, &e->hdr->consumer_waits,
-				    &dl);
+		err = shmpipe__wait(e, data_or_eof, &e->hdr->consumer_waits, &dl);
 		if (err == -ECONNRESET) {
 			/*
 			 * The writer died without closing. What it committed
@@ -512,7 +511,8 @@ static int64_t record_next(const struct shmpipe__end *e, uint64_t avail, const u
 }
 
 /* Frees n bytes of the ring as ops more reads, and wakes a sleeping writer. */
-static inline __attribute__((always_inline)) void reader_release(struct shmpipe__end *e, uint64_t n, uint64_t ops)
+static inline __attribute__((always_inline)) void reader_release(struct shmpipe__end *e, uint64_t n,
+								 uint64_t ops)
 {
 	advance(e, n);
 	/*
