@@ -507,30 +507,6 @@ static uint64_t dgram_len(const struct dgram *c, uint64_t seq)
 	}
 }
 
-static void dgram_fill(uint8_t *p, uint64_t seq, uint64_t len)
-{
-	test_pattern_fill(p, len, seq, 0);
-	if (len >= 16) {
-		memcpy(p, &seq, 8);
-		memcpy(p + 8, &len, 8);
-	}
-}
-
-static void dgram_check(const uint8_t *p, uint64_t seq, uint64_t len)
-{
-	if (len >= 16) {
-		uint64_t gs, gl;
-
-		memcpy(&gs, p, 8);
-		memcpy(&gl, p + 8, 8);
-		ASSERT_EQ(gs, seq);
-		ASSERT_EQ(gl, len);
-		ASSERT_PATTERN(p + 16, len - 16, seq, 16);
-	} else {
-		ASSERT_PATTERN(p, len, seq, 0);
-	}
-}
-
 static void *dgram_sender(void *arg)
 {
 	struct dgram *c = arg;
@@ -540,7 +516,7 @@ static void *dgram_sender(void *arg)
 	for (uint64_t seq = 0; seq < c->count; seq++) {
 		uint64_t len = dgram_len(c, seq);
 
-		dgram_fill(buf, seq, len);
+		test_record_fill(buf, seq, len);
 		ASSERT_EQ(send(c->src[0], buf, len, 0), len);
 	}
 	ASSERT_OK(shutdown(c->src[0], SHUT_WR));
@@ -610,7 +586,7 @@ static void test_seqpacket(size_t cap, uint64_t count)
 		ASSERT_LT(seq, count);
 		len = dgram_len(&c, seq);
 		ASSERT_EQ(n, len);
-		dgram_check(buf, seq, len);
+		test_record_check(buf, seq, len);
 		total += len;
 	}
 	ASSERT_EQ(seq, count);

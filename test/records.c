@@ -416,31 +416,6 @@ static uint64_t rec_len(uint64_t seed, uint64_t seq, uint64_t max)
 	}
 }
 
-/* Record seq: its number and length up front (if there is room), then the pattern. */
-static void rec_fill(uint8_t *p, uint64_t seq, uint64_t len)
-{
-	test_pattern_fill(p, len, seq, 0);
-	if (len >= 16) {
-		memcpy(p, &seq, 8);
-		memcpy(p + 8, &len, 8);
-	}
-}
-
-static void rec_check(const uint8_t *p, uint64_t seq, uint64_t len)
-{
-	if (len >= 16) {
-		uint64_t gs, gl;
-
-		memcpy(&gs, p, 8);
-		memcpy(&gl, p + 8, 8);
-		ASSERT_EQ(gs, seq);
-		ASSERT_EQ(gl, len);
-		ASSERT_PATTERN(p + 16, len - 16, seq, 16);
-	} else {
-		ASSERT_PATTERN(p, len, seq, 0);
-	}
-}
-
 static void *producer(void *arg)
 {
 	struct tctx *c = arg;
@@ -457,7 +432,7 @@ static void *producer(void *arg)
 		ssize_t n;
 
 		if (how == 0) {
-			rec_fill(buf, seq, len);
+			test_record_fill(buf, seq, len);
 			ASSERT_EQ(shmpipe_write(c->w, buf, len), len);
 			c->space += SHMPIPE_RECORD_SPACE(len);
 			seq++;
@@ -465,7 +440,7 @@ static void *producer(void *arg)
 			n = shmpipe_reserve(c->w, &wb, len);
 			ASSERT_GE(n, len);
 			ASSERT_LE(n, max);
-			rec_fill(wb, seq, len);
+			test_record_fill(wb, seq, len);
 			ASSERT_OK(shmpipe_commit(c->w, len));
 			c->space += SHMPIPE_RECORD_SPACE(len);
 			seq++;
@@ -478,7 +453,7 @@ static void *producer(void *arg)
 				len = rec_len(c->seed, seq, max);
 				iov[i].iov_base = buf + i * max;
 				iov[i].iov_len = len;
-				rec_fill(iov[i].iov_base, seq, len);
+				test_record_fill(iov[i].iov_base, seq, len);
 				sum += len;
 				c->space += SHMPIPE_RECORD_SPACE(len);
 			}
@@ -511,14 +486,14 @@ static void *consumer(void *arg)
 				break;
 			ASSERT_EQ(n, len);
 			ASSERT_TRUE(aligned8(rb));
-			rec_check(rb, seq, len);
+			test_record_check(rb, seq, len);
 			ASSERT_OK(shmpipe_consume(c->r, len));
 		} else {
 			n = shmpipe_read(c->r, buf, max + 8);
 			if (n == 0)
 				break;
 			ASSERT_EQ(n, len);
-			rec_check(buf, seq, len);
+			test_record_check(buf, seq, len);
 		}
 		if (test_rand(&rng) % 512 == 0)
 			usleep(50);

@@ -580,4 +580,33 @@ static inline long test_env_long(const char *name, long def)
 	return n;
 }
 
+/*
+ * A record (or datagram) of len bytes numbered seq: the pattern of seed seq,
+ * with seq and len in its first 16 bytes when it has room for them, so that
+ * a check tells a lost, repeated or torn record from a corrupted one.
+ */
+static inline void test_record_fill(uint8_t *p, uint64_t seq, uint64_t len)
+{
+	test_pattern_fill(p, len, seq, 0);
+	if (len >= 16) {
+		memcpy(p, &seq, 8);
+		memcpy(p + 8, &len, 8);
+	}
+}
+
+static inline void test_record_check(const uint8_t *p, uint64_t seq, uint64_t len)
+{
+	if (len >= 16) {
+		uint64_t gs, gl;
+
+		memcpy(&gs, p, 8);
+		memcpy(&gl, p + 8, 8);
+		ASSERT_EQ(gs, seq);
+		ASSERT_EQ(gl, len);
+		ASSERT_PATTERN(p + 16, len - 16, seq, 16);
+	} else {
+		ASSERT_PATTERN(p, len, seq, 0);
+	}
+}
+
 #endif /* SHMPIPE_TEST_H */
