@@ -1025,9 +1025,19 @@ static napi_value js_write_async(napi_env env, napi_callback_info info)
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* The handle after a successful peek with timeout; returns count/0/-errno. */
-static ssize_t peek_locked(struct end *e, const void **p, int timeout)
+/*
+ * Peeks with a timeout on the JavaScript thread: the count, 0 at end of
+ * stream, or -errno, including when the end is not usable here (closed, its
+ * waiter inside a call) or a zero-copy view of it is still out (-EBUSY).
+ */
+static ssize_t peek_here(struct end *e, const void **p, int timeout)
 {
+	int err;
+
+	if (!usable(e, &err))
+		return err;
+	if (e->view)
+		return -EBUSY;
 	shmpipe_reader_set_timeout(e->r, timeout);
 	return shmpipe_peek(e->r, p);
 }
@@ -1056,7 +1066,6 @@ static napi_value js_read(napi_env env, napi_callback_info info)
 	const void *p;
 	void *copy;
 	ssize_t n;
-	int err;
 
 	if (!get_args(env, info, 4, argv) || !(e = reader_arg(env, argv[0])))
 		return NULL;
@@ -1064,11 +1073,7 @@ static napi_value js_read(napi_env env, napi_callback_info info)
 	    !get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit") ||
 	    !get_int(env, argv[3], -1, INT_MAX, &timeout, "bad timeout"))
 		return NULL;
-	if (!usable(e, &err))
-		return int_value(env, err);
-	if (e->view)
-		return int_value(env, -EBUSY);
-	n = peek_locked(e, &p, (int)timeout);
+	n = peek_here(e, &p, (int)timeout);
 	if (n < 0)
 		return int_value(env, n);
 	if (n == 0) {
@@ -1101,7 +1106,6 @@ static napi_value js_read_into(napi_env env, napi_callback_info info)
 	void *data;
 	size_t len;
 	bool ok;
-	int err;
 
 	if (!get_args(env, info, 4, argv) || !(e = reader_arg(env, argv[0])))
 		return NULL;
@@ -1119,16 +1123,12 @@ static napi_value js_read_into(napi_env env, napi_callback_info info)
 	if (!get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit") ||
 	    !get_int(env, argv[3], -1, INT_MAX, &timeout, "bad timeout"))
 		return NULL;
-	if (!usable(e, &err))
-		return int_value(env, err);
-	if (e->view)
-		return int_value(env, -EBUSY);
 	len -= len % (size_t)unit;
 	if (len == 0)
 		return range_error(env, "target smaller than one item");
 
 	const void *p;
-	ssize_t n = peek_locked(e, &p, (int)timeout);
+	ssize_t n = peek_here(e, &p, (int)timeout);
 
 	if (n <= 0)
 		return int_value(env, n);
@@ -1167,17 +1167,12 @@ static napi_value js_peek(napi_env env, napi_callback_info info)
 	int64_t timeout;
 	const void *p;
 	ssize_t n;
-	int err;
 
 	if (!get_args(env, info, 2, argv) || !(e = reader_arg(env, argv[0])))
 		return NULL;
 	if (!get_int(env, argv[1], -1, INT_MAX, &timeout, "bad timeout"))
 		return NULL;
-	if (!usable(e, &err))
-		return int_value(env, err);
-	if (e->view)
-		return int_value(env, -EBUSY);
-	n = peek_locked(e, &p, (int)timeout);
+	n = peek_here(e, &p, (int)timeout);
 	if (n < 0)
 		return int_value(env, n);
 	if (n == 0) {
