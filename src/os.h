@@ -130,4 +130,60 @@ void shmpipe__os_wake(shmpipe__u32 *word);
 int shmpipe__os_barrier_register(void);
 int shmpipe__os_barrier(void);
 
+/*
+ * Doorbells (Linux: a pipe; os_linux_bell.c). An end waits on the read side of
+ * its own doorbell, and only its peer holds the write side, so the read side
+ * reports end of file as soon as the peer is gone, whatever its pid becomes.
+ *
+ * doorbell makes one: fds[0] the read side (blocking), fds[1] the write side
+ * (non-blocking). ring writes one byte (never blocks, never raises SIGPIPE
+ * while the caller also holds a read side). drain empties the read side
+ * without blocking: 0, 1 if no write side is left, or -errno. doorbell_wait
+ * waits for a byte (consuming some) or the hang-up: with no deadline and
+ * poll_fd < 0 it is one blocking read(2), restarted under SA_RESTART;
+ * otherwise poll(2) on poll_fd (or fd) until the absolute monotonic
+ * deadline. 0 (woken), 1 (hung up), -ETIMEDOUT, -EINTR. kick writes one byte
+ * into the end's own doorbell, from any thread, through a write side opened
+ * for the purpose.
+ */
+int shmpipe__os_doorbell(int fds[2]);
+void shmpipe__os_ring(int fd);
+int shmpipe__os_drain(int fd);
+int shmpipe__os_doorbell_wait(int fd, int poll_fd, const struct timespec *deadline);
+int shmpipe__os_kick(int fd);
+
+/*
+ * The descriptor an event loop waits on (Linux: an epoll instance, itself
+ * pollable): readable while any descriptor added to it is.
+ */
+int shmpipe__os_poller(int fd);
+int shmpipe__os_poller_add(int ep, int fd);
+void shmpipe__os_poller_del(int ep, int fd);
+
+/* len random bytes, or -errno. */
+int shmpipe__os_random(void *buf, size_t len);
+
+/*
+ * The rendezvous of a named or passed pipe (Linux: an abstract AF_UNIX
+ * stream socket named after a token, so no file is ever left behind).
+ * listen binds and listens (non-blocking); connect connects, retrying a full
+ * backlog for about half a second; accept takes one connection or -EAGAIN.
+ * send_fds sends a tagged message carrying n descriptors; recv_fds receives
+ * one carrying exactly n (waiting up to wait_ms for it to come), or
+ * -EAGAIN, or -EBADMSG, closing whatever else came.
+ */
+#define SHMPIPE__OS_FDS_MAX 4
+int shmpipe__os_listen(const uint8_t *token, size_t len);
+int shmpipe__os_connect(const uint8_t *token, size_t len);
+int shmpipe__os_accept(int listener);
+int shmpipe__os_send_fds(int sock, const int *fds, int n);
+int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms);
+
+/* Whether two descriptors name the same file (1), not (0), or -errno. */
+int shmpipe__os_same_file(int a, int b);
+/* A new descriptor (close-on-exec) of the same open file description. */
+int shmpipe__os_dup(int fd);
+/* Whether fd is a pipe (1), not (0), or -errno. */
+int shmpipe__os_is_pipe(int fd);
+
 #endif /* SHMPIPE_OS_H */

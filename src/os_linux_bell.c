@@ -1,0 +1,380 @@
+/*
+ * Linux: the doorbell between two ends (a pipe), the descriptor an event loop
+ * waits on (an epoll instance), and the rendezvous through which the ends of
+ * a named or passed pipe exchange their doorbells (an abstract AF_UNIX
+ * socket and SCM_RIGHTS). System calls are wrapped here and only here,
+ * turning -1/errno into -errno.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os.h"
+
+int shmpipe__os_doorbell(int fds[2])
+{
+	int p[2];
+
+	/*
+	 * The write side is non-blocking, so a ring never blocks (a full
+	 * doorbell is rung already); the read side blocks, so that an untimed
+	 * wait is one read(2), which the kernel restarts under SA_RESTART.
+	 * They are separate open file descriptions, so the flags are apart.
+	 */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if (fcntl(p[1], F_SETFL, O_NONBLOCK) < 0) {
+		int err = -errno;
+
+		close(p[0]);
+		close(p[1]);
+		return err;
+	}
+	fds[0] = p[0];
+	fds[1] = p[1];
+	return 0;
+}
+
+void shmpipe__os_ring(int fd)
+{
+	char b = 0;
+
+	/*
+	 * EAGAIN: the doorbell is full, so rung already. The caller holds a
+	 * read side of this pipe too, so there is always a reader and a write
+	 * never raises SIGPIPE.
+	 */
+	while (write(fd, &b, 1) < 0 && errno == EINTR)
+		;
+}
+
+int shmpipe__os_drain(int fd)
+{
+	char buf[256];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	/*
+	 * At most a few reads: a peer that keeps ringing cannot hold us here
+	 * (what is left only makes the next wait return early).
+	 */
+	for (int i = 0; i < 4; i++) {
+		int n = poll(&p, 1, 0);
+
+		if (n < 0)
+			return errno == EINTR ? 0 : -errno;
+		if (n == 0)
+			return 0;
+		if (!(p.revents & POLLIN))
+			return (p.revents & POLLHUP) ? 1 : -EIO;
+		/* Only this end reads its doorbell: poll said it will not block. */
+		ssize_t r = read(fd, buf, sizeof(buf));
+
+		if (r == 0)
+			return 1;
+		if (r < 0)
+			return errno == EINTR ? 0 : -errno;
+		if ((size_t)r < sizeof(buf))
+			return 0;
+	}
+	return 0;
+}
+
+int shmpipe__os_doorbell_wait(int fd, int poll_fd, const struct timespec *deadline)
+{
+	char buf[64];
+
+	if (!deadline && poll_fd < 0) {
+		/* Restarted by the kernel under SA_RESTART, -EINTR otherwise. */
+		ssize_t r = read(fd, buf, sizeof(buf));
+
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return 1;
+		if (errno != EAGAIN)
+			return -errno;
+		/* Non-blocking after all (it should not be): poll instead. */
+	}
+	struct pollfd p = {.fd = poll_fd >= 0 ? poll_fd : fd, .events = POLLIN};
+	int ms = -1;
+
+	if (deadline) {
+		struct timespec now;
+		int64_t left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+		       (deadline->tv_nsec - now.tv_nsec + 999999) / 1000000;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ms = left > 1000000 ? 1000000 : (int)left;
+	}
+	int n = poll(&p, 1, ms);
+
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ETIMEDOUT;
+	return 0; /* the caller drains, or learns of a hang-up, on its next look */
+}
+
+int shmpipe__os_kick(int fd)
+{
+	char path[64], b = 0;
+	int w, err = 0;
+
+	/*
+	 * A new write side of our own doorbell, just for this byte: holding
+	 * one for good would hide the peer's death (the read side reports
+	 * end of file only once every write side is closed).
+	 */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (w < 0)
+		return -errno;
+	if (write(w, &b, 1) < 0 && errno != EAGAIN)
+		err = -errno;
+	close(w);
+	return err;
+}
+
+int shmpipe__os_poller(int fd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -errno;
+	if (shmpipe__os_poller_add(ep, fd) < 0) {
+		int err = -errno;
+
+		close(ep);
+		return err;
+	}
+	return ep;
+}
+
+int shmpipe__os_poller_add(int ep, int fd)
+{
+	/* Level-triggered inside: the instance is ready while fd is. */
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void shmpipe__os_poller_del(int ep, int fd)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int shmpipe__os_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The abstract address "\0shmpipe.<token in hex>": no file, gone with its socket. */
+static socklen_t rendezvous_addr(struct sockaddr_un *a, const uint8_t *token, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	n = 1; /* sun_path[0] = '\0': the abstract namespace */
+	memcpy(a->sun_path + n, "shmpipe.", 8);
+	n += 8;
+	for (size_t i = 0; i < len; i++) {
+		a->sun_path[n++] = hex[token[i] >> 4];
+		a->sun_path[n++] = hex[token[i] & 15];
+	}
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+}
+
+int shmpipe__os_listen(const uint8_t *token, size_t len)
+{
+	struct sockaddr_un a;
+	socklen_t alen = rendezvous_addr(&a, token, len);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return -errno;
+	if (bind(s, (struct sockaddr *)&a, alen) < 0 || listen(s, 16) < 0) {
+		int err = -errno;
+
+		close(s);
+		return err;
+	}
+	return s;
+}
+
+int shmpipe__os_connect(const uint8_t *token, size_t len)
+{
+	struct sockaddr_un a;
+	socklen_t alen = rendezvous_addr(&a, token, len);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return -errno;
+	/*
+	 * A full backlog answers EAGAIN at once: the listener's end has not
+	 * accepted yet, or others crowd it. Try for a while, then give up.
+	 */
+	for (int i = 0;; i++) {
+		if (connect(s, (struct sockaddr *)&a, alen) == 0)
+			return s;
+		if ((errno != EAGAIN && errno != EINTR) || i == 500) {
+			int err = -errno;
+
+			close(s);
+			return err;
+		}
+		shmpipe__os_sleep_ms(1);
+	}
+}
+
+int shmpipe__os_accept(int listener)
+{
+	int s = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+
+	if (s < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return s;
+}
+
+/* Every rendezvous message: this tag, then the descriptors. */
+static const char rendezvous_tag[8] = "shmpipe1";
+
+int shmpipe__os_send_fds(int sock, const int *fds, int n)
+{
+	struct iovec iov = {.iov_base = (void *)rendezvous_tag, .iov_len = sizeof(rendezvous_tag)};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * SHMPIPE__OS_FDS_MAX)];
+	} u;
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+	struct cmsghdr *c;
+	ssize_t r;
+
+	if (n < 1 || n > SHMPIPE__OS_FDS_MAX)
+		return -EINVAL;
+	memset(&u, 0, sizeof(u));
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+	do
+		r = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == (ssize_t)sizeof(rendezvous_tag) ? 0 : -EIO;
+}
+
+int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms)
+{
+	char tag[sizeof(rendezvous_tag)];
+	struct iovec iov = {.iov_base = tag, .iov_len = sizeof(tag)};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * SHMPIPE__OS_FDS_MAX)];
+	} u;
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+	ssize_t r;
+	int got = 0;
+
+	if (n < 1 || n > SHMPIPE__OS_FDS_MAX)
+		return -EINVAL;
+	if (wait_ms > 0) {
+		struct pollfd p = {.fd = sock, .events = POLLIN};
+
+		if (poll(&p, 1, wait_ms) == 0)
+			return -EAGAIN;
+	}
+	do
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	/*
+	 * Whatever came, every descriptor received is either handed back or
+	 * closed: a sender cannot make us leak them.
+	 */
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got < n)
+				fds[got] = fd;
+			else
+				close(fd);
+			got++;
+		}
+	}
+	if (r != (ssize_t)sizeof(tag) || memcmp(tag, rendezvous_tag, sizeof(tag)) != 0 ||
+	    (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || got != n) {
+		for (int i = 0; i < got && i < n; i++)
+			close(fds[i]);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int shmpipe__os_same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return -errno;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int shmpipe__os_is_pipe(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	return S_ISFIFO(st.st_mode);
+}
+
+int shmpipe__os_dup(int fd)
+{
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	return nfd < 0 ? -errno : nfd;
+}
