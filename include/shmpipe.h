@@ -179,8 +179,8 @@ typedef struct shmpipe_end_info {
 	int state;    /* SHMPIPE_END_ABSENT, _OPEN or _CLOSED */
 	uint32_t pid; /* the process that took the end (as it recorded it), 0 if none */
 	int alive;    /* 1 while a process holds the end (the kernel's lock says so) */
-	int asleep;   /* 1 while the holder sleeps in the kernel: the writer for
-			 space (or a reader to come), the reader for data */
+	int asleep;   /* 1 while the holder waits (asleep, or polling its
+			 descriptor): the writer for space, the reader for data */
 } shmpipe_end_info;
 
 typedef struct shmpipe_info {
@@ -446,6 +446,32 @@ SHMPIPE_API int shmpipe_reader_set_spin(shmpipe_reader *r, int spin_us);
  */
 SHMPIPE_API int shmpipe_writer_interrupt(shmpipe_writer *w);
 SHMPIPE_API int shmpipe_reader_interrupt(shmpipe_reader *r);
+
+/*
+ * shmpipe_reader_pollfd / shmpipe_writer_pollfd - a descriptor for an event
+ * loop (poll, select, epoll, libuv's uv_poll_t, io_uring's poll).
+ *
+ * The usage is the non-blocking one of any socket: set the end's timeout to
+ * 0, call; on -EAGAIN wait until this descriptor polls readable (POLLIN,
+ * EPOLLIN), then call again. It turns readable when a call that returned
+ * -EAGAIN may now make progress: for a reader, data, end of stream, or the
+ * writer gone (closed or died); for a writer, room for what it last
+ * asked for (one byte for a stream write, the framed size of a record), or
+ * the reader gone. A peer process that dies makes it readable at once.
+ * Level-triggered, it stays readable until a call returns -EAGAIN again, so
+ * one call per event never stalls; edge-triggered (EPOLLET), each -EAGAIN
+ * re-arms it, so calling until -EAGAIN never misses an event. A new end's
+ * descriptor starts readable, so a loop may wait before its first call.
+ * Spurious readiness is possible (a call then returns -EAGAIN); no event is
+ * ever lost.
+ *
+ * The descriptor belongs to the handle: do not read, write or close it. It
+ * stays the same for the handle's life and is closed by the end's close or
+ * abort (remove it from an epoll set first). Costs nothing while nobody
+ * waits. Returns the descriptor, or -EINVAL for NULL.
+ */
+SHMPIPE_API int shmpipe_reader_pollfd(shmpipe_reader *r);
+SHMPIPE_API int shmpipe_writer_pollfd(shmpipe_writer *w);
 
 /*
  * Stats: a consistent snapshot of the pipe's counters (see shmpipe_stats),

@@ -65,6 +65,24 @@ struct shmpipe__end {
 	bool peer_barrier;  /* the peer does: publish without a fence (wait.c) */
 	int fd;             /* this end's own open file description of the object */
 	unsigned peer_lock; /* the byte whose lock says the peer is alive */
+	/*
+	 * The doorbells (doorbell.c). bell: the read side of ours, which only
+	 * the peer can ring. peer_bell: the write side of the peer's, -1 until
+	 * the ends have met; peer_guard: a read side of it, held so that a
+	 * ring never raises SIGPIPE. own_ring: the write side of ours, held
+	 * only until it is handed to the peer (while we hold it, the peer's
+	 * death cannot show on bell). pollfd: what event loops wait on.
+	 * listener: the creating end's rendezvous socket until the other end
+	 * has met it; conn: the opening end's connection until the reply with
+	 * the creator's doorbell is picked up.
+	 */
+	int bell;
+	int peer_bell;
+	int peer_guard;
+	int own_ring;
+	int pollfd;
+	int listener;
+	int conn;
 	shmpipe__u32 *peer_state;
 	shmpipe__u32 *peer_flags;
 	shmpipe__u32 *event; /* the word this end sleeps on */
@@ -109,10 +127,33 @@ struct shmpipe__deadline {
 
 SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready,
 				    shmpipe__u64 *waits, struct shmpipe__deadline *dl);
-SHMPIPE__INTERNAL void shmpipe__signal(shmpipe__u32 *event);
+SHMPIPE__INTERNAL void shmpipe__signal(struct shmpipe__end *e, shmpipe__u32 *event);
 
-/* Wakes the waiter on event, whose word was last seen as w (WAITER set). */
-SHMPIPE__INTERNAL void shmpipe__wake(shmpipe__u32 *event, uint32_t w);
+/*
+ * Wakes the peer waiting on event, whose word was last seen as w (WAITER
+ * set): takes the bit, then rings the peer's doorbell.
+ */
+SHMPIPE__INTERNAL void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w);
+
+/*
+ * The doorbells and the rendezvous (doorbell.c). doorbell_init gives a new
+ * end its doorbell and its pollfd; pair_meet connects the two ends of a
+ * pair. A creating end: listen draws a token and returns the listening
+ * socket (before the header is published), listen_attach hands it to the
+ * end. An opening end: dial connects to the header's token before the end
+ * is taken (the socket, -1 if nobody listens, or -errno), hello sends our
+ * doorbell once it is. meet makes what progress the rendezvous can without
+ * blocking; ring rings the peer's doorbell; doorbell_close closes all of it.
+ */
+SHMPIPE__INTERNAL int shmpipe__doorbell_init(struct shmpipe__end *e);
+SHMPIPE__INTERNAL int shmpipe__pair_meet(struct shmpipe__end *w, struct shmpipe__end *r);
+SHMPIPE__INTERNAL int shmpipe__listen(uint8_t *token);
+SHMPIPE__INTERNAL int shmpipe__listen_attach(struct shmpipe__end *e, int listener);
+SHMPIPE__INTERNAL int shmpipe__dial(const uint8_t *token);
+SHMPIPE__INTERNAL void shmpipe__hello(struct shmpipe__end *e, int s);
+SHMPIPE__INTERNAL void shmpipe__meet(struct shmpipe__end *e);
+SHMPIPE__INTERNAL void shmpipe__ring(struct shmpipe__end *e);
+SHMPIPE__INTERNAL void shmpipe__doorbell_close(struct shmpipe__end *e);
 
 /*
  * The hot path's signalling, in two halves: shmpipe__publish stores this
@@ -162,12 +203,13 @@ static inline void shmpipe__signal_peer(struct shmpipe__end *e, shmpipe__u32 *ev
 	}
 	/* In the steady state nobody sleeps: this load is all it costs. */
 	if (w & SHMPIPE__WAITER)
-		shmpipe__wake(event, w);
+		shmpipe__wake(e, event, w);
 }
 
 /*
  * Whether the peer attached and then went away without closing: its state
- * still says OPEN but nobody holds its liveness lock. One system call.
+ * still says OPEN but nobody holds its liveness lock. One system call (none
+ * unless the state says OPEN).
  */
 SHMPIPE__INTERNAL bool shmpipe__peer_died(const struct shmpipe__end *e);
 

@@ -1,6 +1,6 @@
 /*
- * The shared segment: what the other end (another thread today, another
- * process later) sees. This is an ABI: fixed-width fields only, a magic and
+ * The shared segment: what the other end (another thread, or another
+ * process) sees. This is an ABI: fixed-width fields only, a magic and
  * a version up front, reserved space, and the fields each side writes on
  * cache lines of their own. docs/design.md draws it.
  *
@@ -21,7 +21,7 @@
 #include "atomics.h"
 
 #define SHMPIPE__MAGIC 0x45504950504d4853ull /* "SHMPPIPE" read little-endian */
-#define SHMPIPE__LAYOUT_VERSION 1u
+#define SHMPIPE__LAYOUT_VERSION 2u
 
 /*
  * Two lines of 64 bytes apart: adjacent-line prefetchers pull cache lines in
@@ -45,22 +45,25 @@ enum {
 	SHMPIPE__END_CLOSED = 2, /* closed cleanly */
 };
 
+/* Bytes of the rendezvous token (doorbell.c). */
+#define SHMPIPE__TOKEN_LEN 16
+
 /*
  * writer_flags / reader_flags. SHMPIPE__END_BARRIER: this end's process takes
  * part in process-wide barriers and the end issues one before every sleep
  * (the asymmetric fence of wait.c), so its peer may publish without a fence
  * of its own. Set once, after the end is taken, never cleared. Zero in a
  * header written by an end that does not know of it, which keeps both sides
- * on the fenced path: the field used to be padding, and the layout version
- * stays 1.
+ * on the fenced path: the field used to be padding.
  */
 #define SHMPIPE__END_BARRIER 1u
 
 /*
- * An event count (after ck_ec): bit 0 says "a waiter sleeps (or is about to),
- * wake it"; bits 1..31 count wake-ups. The waiter sets bit 0 and sleeps on
- * the whole word; the signaller, only if it sees bit 0, replaces the word by
- * (count + 1) << 1 and calls futex wake. See wait.c for the protocol.
+ * An event count (after ck_ec): bit 0 says "a waiter waits (asleep, or
+ * polling its descriptor), ring its doorbell"; bits 1..31 count rings. The
+ * waiter sets bit 0 before its last look; the signaller, only if it sees bit
+ * 0, replaces the word by (count + 1) << 1 and rings. See wait.c for the
+ * protocol.
  */
 #define SHMPIPE__WAITER 1u
 
@@ -73,6 +76,11 @@ struct shmpipe__hdr {
 	uint64_t data_size;   /* bytes of the data region, >= capacity, page multiple */
 	uint32_t flags;       /* SHMPIPE_RECORDS, ... */
 	uint32_t reserved0;
+	/*
+	 * Where the creating end waits for the other end to meet it and
+	 * exchange doorbells: the name of an abstract socket (doorbell.c).
+	 */
+	uint8_t token[SHMPIPE__TOKEN_LEN];
 
 	/* Written by the producer only. */
 	alignas(SHMPIPE__LINE) shmpipe__u64 write_index; /* bytes committed, free-running */

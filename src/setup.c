@@ -107,14 +107,19 @@ void shmpipe__map_put(struct shmpipe__map *m)
 	free(m);
 }
 
-/* Writes a fresh header into a new, zero-filled object nobody attached to. */
-static void header_init(struct shmpipe__hdr *h, const struct geometry *g)
+/*
+ * Writes a fresh header into a new, zero-filled object nobody attached to;
+ * token names the creating end's rendezvous (NULL for a pair: none).
+ */
+static void header_init(struct shmpipe__hdr *h, const struct geometry *g, const uint8_t *token)
 {
 	h->version = SHMPIPE__LAYOUT_VERSION;
 	h->header_size = (uint32_t)g->header_size;
 	h->capacity = g->capacity;
 	h->data_size = g->data_size;
 	h->flags = g->flags;
+	if (token)
+		memcpy(h->token, token, sizeof(h->token));
 	/*
 	 * The magic goes last, with release: an opener that sees it (with
 	 * acquire) sees the rest of the header too.
@@ -205,6 +210,8 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->peer_flags = writer ? &m->hdr->reader_flags : &m->hdr->writer_flags;
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
 	atomic_init(&e->interrupt, 0);
+	e->bell = e->peer_bell = e->peer_guard = e->own_ring = -1;
+	e->pollfd = e->listener = e->conn = -1;
 }
 
 /*
@@ -222,7 +229,6 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m, const struct
 	uint64_t w, r;
 	int err;
 
-	end_init(e, m, g, fd, writer);
 	err = shmpipe__os_lock(fd, writer ? SHMPIPE__WRITER_LOCK : SHMPIPE__READER_LOCK);
 	if (err < 0)
 		return err;
@@ -254,7 +260,11 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m, const struct
 	return 0;
 }
 
-/* Allocates a handle and attaches it as one end; closes fd on failure. */
+/*
+ * Allocates a handle with its doorbell and attaches it as one end; closes fd
+ * on failure. The doorbell comes first: once the end is taken, nothing may
+ * fail that would leave it taken by nobody.
+ */
 static int attach(struct shmpipe__end **out, size_t handle_size, struct shmpipe__map *m,
 		  const struct geometry *g, int fd, bool writer)
 {
@@ -265,8 +275,12 @@ static int attach(struct shmpipe__end **out, size_t handle_size, struct shmpipe_
 		shmpipe__os_close(fd);
 		return -ENOMEM;
 	}
-	err = end_take(e, m, g, fd, writer);
+	end_init(e, m, g, fd, writer);
+	err = shmpipe__doorbell_init(e);
+	if (err == 0)
+		err = end_take(e, m, g, fd, writer);
 	if (err < 0) {
+		shmpipe__doorbell_close(e);
 		shmpipe__os_close(fd);
 		free(e);
 		return err;
@@ -296,7 +310,7 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 		shmpipe__os_close(fd);
 		return err;
 	}
-	header_init(m->hdr, &g);
+	header_init(m->hdr, &g, NULL);
 	/* Each end its own open file description, for its own lock. */
 	rfd = shmpipe__os_reopen(fd);
 	if (rfd < 0) {
@@ -312,6 +326,11 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 	}
 	err = attach(&re, sizeof(shmpipe_reader), m, &g, rfd, false);
 	shmpipe__map_put(m); /* the ends hold their references */
+	if (err == 0) {
+		err = shmpipe__pair_meet(we, re);
+		if (err < 0)
+			shmpipe_reader_close((shmpipe_reader *)re);
+	}
 	if (err < 0) {
 		shmpipe_writer_close((shmpipe_writer *)we);
 		return err;
@@ -327,27 +346,45 @@ static int create_end(struct shmpipe__end **out, size_t handle_size, const char 
 {
 	struct shmpipe__map *m;
 	struct geometry g;
-	int fd, err;
+	uint8_t token[SHMPIPE__TOKEN_LEN];
+	int fd, err, listener;
 
 	if (!out || (name && check_name(name) < 0))
 		return -EINVAL;
 	err = parse_options(opts, &g);
 	if (err < 0)
 		return err;
+	/* Listening before the header is out: an opener may connect at once. */
+	listener = shmpipe__listen(token);
+	if (listener < 0)
+		return listener;
 	if (name)
 		fd = shmpipe__os_shm_create(name, g.header_size + g.data_size,
 					    opts && opts->mode ? opts->mode : 0600);
 	else
 		fd = shmpipe__os_shm_anon("shmpipe", g.header_size + g.data_size);
-	if (fd < 0)
+	if (fd < 0) {
+		shmpipe__os_close(listener);
 		return fd;
+	}
 	err = map_new(&m, fd, &g);
 	if (err == 0) {
-		header_init(m->hdr, &g);
+		header_init(m->hdr, &g, token);
 		err = attach(out, handle_size, m, &g, fd, writer);
 		shmpipe__map_put(m);
 	} else {
 		shmpipe__os_close(fd);
+	}
+	if (err == 0) {
+		err = shmpipe__listen_attach(*out, listener);
+		if (err < 0) {
+			if (writer)
+				shmpipe_writer_close((shmpipe_writer *)*out);
+			else
+				shmpipe_reader_close((shmpipe_reader *)*out);
+		}
+	} else {
+		shmpipe__os_close(listener);
 	}
 	if (err < 0 && name)
 		shmpipe__os_shm_unlink(name); /* leave nothing half-made behind */
@@ -359,7 +396,9 @@ static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd,
 {
 	struct shmpipe__map *m = NULL; /* set by map_new; gcc 12 -O2 cannot tell */
 	struct geometry g;
+	uint8_t token[SHMPIPE__TOKEN_LEN];
 	int err = object_check(fd, &g, SHMPIPE__INIT_WAIT_MS);
+	int s = -1;
 
 	if (err == 0)
 		err = map_new(&m, fd, &g);
@@ -367,8 +406,24 @@ static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd,
 		shmpipe__os_close(fd);
 		return err;
 	}
+	/*
+	 * Connect before taking the end: if the creating end cannot be
+	 * reached (a crowd at its door), we fail with nothing taken, and a
+	 * later try may do better.
+	 */
+	memcpy(token, m->hdr->token, sizeof(token));
+	s = shmpipe__dial(token);
+	if (s < -1) {
+		shmpipe__os_close(fd);
+		shmpipe__map_put(m);
+		return s;
+	}
 	err = attach(out, handle_size, m, &g, fd, writer);
 	shmpipe__map_put(m);
+	if (err == 0)
+		shmpipe__hello(*out, s);
+	else if (s >= 0)
+		shmpipe__os_close(s);
 	return err;
 }
 
@@ -471,16 +526,21 @@ bool shmpipe__peer_died(const struct shmpipe__end *e)
 	return shmpipe__os_lock_held(e->fd, e->peer_lock) == 0;
 }
 
-/* Ends an end: its state, a wake-up for the peer, its lock and mapping. */
-static int end_close(struct shmpipe__end *e, shmpipe__u32 *state, shmpipe__u32 *peer_event)
+/*
+ * Ends an end: its state (how), a wake-up for the peer, its doorbells, its
+ * lock and mapping.
+ */
+static int end_close(struct shmpipe__end *e, shmpipe__u32 *state, uint32_t how,
+		     shmpipe__u32 *peer_event)
 {
 	/*
 	 * For the writer, ordered after its last publish of write_index, so a
 	 * reader that sees CLOSED finds every byte; then wake the peer if it
-	 * sleeps (on an empty ring, or a full one).
+	 * waits (on an empty ring, or a full one).
 	 */
-	shmpipe__store32_sc(state, SHMPIPE__END_CLOSED);
-	shmpipe__signal(peer_event);
+	shmpipe__store32_sc(state, how);
+	shmpipe__signal(e, peer_event);
+	shmpipe__doorbell_close(e);
 	shmpipe__os_close(e->fd); /* releases the liveness lock */
 	shmpipe__map_put(e->map);
 	free(e);
@@ -491,15 +551,18 @@ int shmpipe_writer_close(shmpipe_writer *w)
 {
 	if (!w)
 		return -EINVAL;
-	return end_close(&w->e, &w->e.hdr->writer_state, &w->e.hdr->data_event);
+	return end_close(&w->e, &w->e.hdr->writer_state, SHMPIPE__END_CLOSED,
+			 &w->e.hdr->data_event);
 }
+
 
 int shmpipe_reader_close(shmpipe_reader *r)
 {
 	if (!r)
 		return -EINVAL;
 	/* A writer asleep on a full ring must learn now that nobody reads. */
-	return end_close(&r->e, &r->e.hdr->reader_state, &r->e.hdr->space_event);
+	return end_close(&r->e, &r->e.hdr->reader_state, SHMPIPE__END_CLOSED,
+			 &r->e.hdr->space_event);
 }
 
 static int set_timeout(struct shmpipe__end *e, int timeout_ms)
@@ -529,16 +592,24 @@ static int set_spin(struct shmpipe__end *e, int spin_us)
 }
 
 /*
- * Raises the flag, then looks for a sleeper: the store-buffering pair with
- * the waiter, which announces itself and then takes the flag (wait.c). Both
- * sides seq_cst, so either the waiter sees the flag or we see its WAITER bit
- * and wake it.
+ * Raises the flag, then kicks the end's own doorbell: a waiter that looked
+ * at the flag before it was raised is in (or about to enter) its wait on the
+ * doorbell, which the byte ends; one that looks after sees the flag.
  */
 static int interrupt_end(struct shmpipe__end *e)
 {
 	shmpipe__store32_sc(&e->interrupt, 1);
-	shmpipe__signal(e->event);
-	return 0;
+	return shmpipe__os_kick(e->bell);
+}
+
+int shmpipe_writer_pollfd(shmpipe_writer *w)
+{
+	return w ? w->e.pollfd : -EINVAL;
+}
+
+int shmpipe_reader_pollfd(shmpipe_reader *r)
+{
+	return r ? r->e.pollfd : -EINVAL;
 }
 
 int shmpipe_writer_interrupt(shmpipe_writer *w)

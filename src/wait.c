@@ -40,10 +40,11 @@
 #include "os.h"
 
 /*
- * A sleeper wakes this often to check that its peer is still alive: a peer
- * that dies cannot wake anyone. Bounds how late a death is noticed.
+ * A waiter whose doorbell cannot tell it of its peer's death (the peer has
+ * not met it yet, or closed its write side while alive) looks at the peer's
+ * lock at least this often instead.
  */
-#define SHMPIPE__LIVENESS_MS 100
+#define SHMPIPE__LIVENESS_MS 10
 
 /* Looks at the clock only every so many turns: it costs a few pauses. */
 #define SHMPIPE__SPIN_BATCH 16
@@ -57,6 +58,11 @@
  * run at once, at the price of a system call per batch of looks.
  */
 #define SHMPIPE__SPIN_PURE_NS 2000
+
+static bool timespec_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
 
 static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn ready)
 {
@@ -83,40 +89,45 @@ static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn rea
 	}
 }
 
-static bool timespec_before(const struct timespec *a, const struct timespec *b)
+/* Takes the WAITER bit back, unless the peer already took it to ring us. */
+static void withdraw(shmpipe__u32 *event, uint32_t w)
 {
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+	shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
 }
 
 int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 *waits,
 		  struct shmpipe__deadline *dl)
 {
 	shmpipe__u32 *event = e->event; /* this end's word: space or data */
+	bool counted = false;
 
-	/*
-	 * Non-blocking: no sleep, but a caller polling an end whose peer died
-	 * must still learn it (one system call, on the path with nothing to do).
-	 */
-	if (e->timeout_ms == 0)
-		return shmpipe__peer_died(e) && !ready(e) ? -ECONNRESET : -EAGAIN;
-
-	if (e->spin_ns && spin_until_ready(e, ready))
+	if (e->timeout_ms != 0 && e->spin_ns && spin_until_ready(e, ready))
 		return 0;
-
 	if (e->timeout_ms > 0 && !dl->set) {
 		shmpipe__os_deadline(&dl->ts, e->timeout_ms);
 		dl->set = true;
 	}
 
-	bool counted = false;
-
 	for (;;) {
 		struct timespec slice;
-		const struct timespec *until;
-		/* Announce the sleep; pairs with the signaller's load of the word. */
+		const struct timespec *until = e->timeout_ms > 0 ? &dl->ts : NULL;
+		int err, hup;
+		bool blind;
+
+		/* A peer that has come to meet us brings its doorbell. */
+		shmpipe__meet(e);
+
+		/*
+		 * Drain before announcing: a ring that lands after this stays
+		 * in the doorbell for the wait below (or for the event loop),
+		 * so none is lost; one drained after the announcement could be
+		 * the answer to it. Level-triggered pollers rely on this too:
+		 * the doorbell empties only here, when nothing can be done.
+		 */
+		hup = shmpipe__os_drain(e->bell);
+
+		/* Announce; pairs with the signaller's load of the word. */
 		uint32_t w = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER) | SHMPIPE__WAITER;
-		int slice_ms = SHMPIPE__LIVENESS_MS;
-		int err;
 
 		/*
 		 * The slow side of the asymmetric fence: a peer that publishes
@@ -126,18 +137,17 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * thread of the taking-part processes pass a full fence, so
 		 * after it either the peer's store is visible to the look below
 		 * or its next look at the word sees our announcement. If it
-		 * fails (it should not), sleep in short slices instead.
+		 * fails (it should not), wait in short slices instead.
 		 */
-		if (e->barrier && shmpipe__os_barrier() < 0)
-			slice_ms = 1;
+		blind = e->barrier && shmpipe__os_barrier() < 0;
 
 		/*
 		 * An interrupt from another thread of ours, taken after the
-		 * announcement: pairs with the store_sc of the flag and the look
-		 * at the word in interrupt_end (setup.c).
+		 * announcement: pairs with the store_sc of the flag and the
+		 * kick of our doorbell in interrupt_end (setup.c).
 		 */
-		if (shmpipe__load32_sc(&e->interrupt)) {
-			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+		if (e->timeout_ms != 0 && shmpipe__load32_sc(&e->interrupt)) {
+			withdraw(event, w);
 			if (ready(e))
 				return 0; /* no sleep after all: the flag waits for one */
 			shmpipe__exchange32_sc(&e->interrupt, 0);
@@ -146,74 +156,84 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 
 		/* The last look, after announcing: pairs with the peer's store_sc. */
 		if (ready(e)) {
-			/*
-			 * Withdraw so that the peer makes no useless wake call. If
-			 * the peer has already bumped the word, the CAS fails and
-			 * there is nothing left to withdraw.
-			 */
-			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+			/* Withdraw so that the peer does not ring for nothing. */
+			withdraw(event, w);
 			return 0;
 		}
 
 		/*
-		 * A peer that died without closing will never signal: look
-		 * before sleeping, and again every SHMPIPE__LIVENESS_MS.
+		 * A peer that died without closing will never ring. Its death
+		 * shows as a hung-up doorbell, unless it cannot: we still hold
+		 * our doorbell's write side (not met yet), or it closed its
+		 * write side while alive. Then the lock is the truth.
 		 */
-		if (shmpipe__peer_died(e)) {
-			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+		blind = blind || hup != 0 || e->own_ring >= 0;
+		if (blind && shmpipe__peer_died(e)) {
+			withdraw(event, w);
 			return ready(e) ? 0 : -ECONNRESET;
 		}
 
 		/*
-		 * One wait counted per call that sleeps, however many liveness
-		 * slices it takes. Only this side writes its counter.
+		 * Non-blocking: the word keeps WAITER, so the peer rings the
+		 * doorbell, and pollfd turns readable, once we may go on.
+		 */
+		if (e->timeout_ms == 0)
+			return -EAGAIN;
+
+		/*
+		 * One wait counted per call that sleeps, however many times it
+		 * wakes. Only this side writes its counter.
 		 */
 		if (!counted) {
 			shmpipe__store_relaxed(waits, shmpipe__load_relaxed(waits) + 1);
 			counted = true;
 		}
 
-		shmpipe__os_deadline(&slice, slice_ms);
-		until = e->timeout_ms > 0 && timespec_before(&dl->ts, &slice) ? &dl->ts : &slice;
-		err = shmpipe__os_wait(event, w, until);
+		if (blind && e->listener < 0) {
+			shmpipe__os_deadline(&slice, SHMPIPE__LIVENESS_MS);
+			if (!until || timespec_before(&slice, until))
+				until = &slice;
+		}
+		/*
+		 * Untimed, met and seeing: one blocking read(2) of the
+		 * doorbell, which the kernel restarts under SA_RESTART as it
+		 * does a pipe's. Otherwise poll(2), on pollfd while a peer may
+		 * still come to meet us.
+		 */
+		err = shmpipe__os_doorbell_wait(e->bell, e->listener >= 0 ? e->pollfd : -1, until);
 		if (err == -ETIMEDOUT && until == &slice)
-			err = 0; /* only the liveness slice ended: look again */
+			err = 0; /* only the slice ended: look again */
 		if (ready(e)) {
-			/*
-			 * Woken as expected (the peer already cleared the bit and
-			 * this CAS fails), or early with the news already there:
-			 * then withdraw, or the peer would make one useless wake.
-			 */
-			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+			withdraw(event, w);
 			return 0;
 		}
 		if (err < 0) {
-			shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
+			withdraw(event, w);
 			/* The condition may have come true while we withdrew. */
 			return ready(e) ? 0 : err;
 		}
 	}
 }
 
-void shmpipe__signal(shmpipe__u32 *event)
+void shmpipe__signal(struct shmpipe__end *e, shmpipe__u32 *event)
 {
 	/*
 	 * The caller has just published a state with a store_sc; this load_sc
-	 * pairs with the waiter's fetch_or. In the steady state nobody sleeps,
+	 * pairs with the waiter's fetch_or. In the steady state nobody waits,
 	 * the bit is clear, and this plain load is all the signal costs.
 	 */
 	uint32_t w = shmpipe__load32_sc(event);
 
 	if (w & SHMPIPE__WAITER)
-		shmpipe__wake(event, w);
+		shmpipe__wake(e, event, w);
 }
 
-void shmpipe__wake(shmpipe__u32 *event, uint32_t w)
+void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w)
 {
 	while (w & SHMPIPE__WAITER) {
-		/* w + 1 clears the waiter bit and counts one more wake-up. */
+		/* w + 1 clears the waiter bit and counts one more ring. */
 		if (shmpipe__cas32_sc(event, &w, w + 1)) {
-			shmpipe__os_wake(event);
+			shmpipe__ring(e);
 			return;
 		}
 		/* The waiter withdrew (or changed the word): look again. */

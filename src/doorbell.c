@@ -1,0 +1,251 @@
+/*
+ * The doorbells: how an end that waits is woken by its peer, and learns at
+ * once that the peer is gone.
+ *
+ * Each end has a doorbell, a pipe: it keeps the read side (bell) and hands
+ * the write side to its peer, which rings by writing one byte, and only when
+ * the shared event word says that this end waits (wait.c). Nobody else holds
+ * the write side, so when the peer's process dies the kernel closes it and
+ * bell reports end of file: a death is noticed at once, by a sleeping call
+ * and by an event loop alike, and a pid that is reused plays no part. The
+ * peer also keeps a read side of our doorbell (peer_guard on its side): with
+ * a reader always there, its rings never raise SIGPIPE, and our death only
+ * makes them land nowhere.
+ *
+ * An event loop waits on pollfd, an epoll instance holding bell, so that the
+ * descriptor it was given stays the same even while the creating end also
+ * waits for its peer to meet it.
+ *
+ * Meeting. The two ends of a pair are made together and exchange their
+ * doorbells directly. The ends of a named pipe (or of one passed as a
+ * descriptor) meet through a rendezvous: the creating end listens on an
+ * abstract UNIX socket named by a random token that it writes in the header
+ * before publishing it; an opening end connects before it takes its end and,
+ * once it has, sends its proof (its own descriptor of the object, whose
+ * open file description holds the end's lock), the write side of its
+ * doorbell and a read side of it. The creating end accepts when it next
+ * runs (its waits and its pollfd watch the listener), checks the proof with
+ * the kernel's lock table, replies with its own doorbell and stops
+ * listening. Until then the opening end's doorbell is in flight in a socket
+ * the creating end's process holds, so the creator's death still shows on
+ * the opener's bell; the opening end picks up the reply when it first has to
+ * ring. Anyone may connect to the socket (the abstract namespace has no
+ * permissions), but without the proof a connection is dropped, and no
+ * connection can ring anything.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "os.h"
+
+/* How long the creating end waits for an accepted connection's message. */
+#define SHMPIPE__HELLO_WAIT_MS 50
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		shmpipe__os_close(*fd);
+	*fd = -1;
+}
+
+int shmpipe__doorbell_init(struct shmpipe__end *e)
+{
+	int fds[2];
+	int err = shmpipe__os_doorbell(fds);
+
+	if (err < 0)
+		return err;
+	e->bell = fds[0];
+	e->own_ring = fds[1];
+	/*
+	 * A new end's doorbell starts rung, so that an event loop that waits
+	 * before its first call is told to make it; that call, if it finds
+	 * nothing to do, drains the byte and arms the descriptor.
+	 */
+	shmpipe__os_ring(e->own_ring);
+	err = shmpipe__os_poller(e->bell);
+	if (err < 0) {
+		shmpipe__doorbell_close(e);
+		return err;
+	}
+	e->pollfd = err;
+	return 0;
+}
+
+void shmpipe__doorbell_close(struct shmpipe__end *e)
+{
+	close_fd(&e->pollfd);
+	close_fd(&e->listener);
+	close_fd(&e->conn);
+	close_fd(&e->own_ring);
+	close_fd(&e->peer_bell);
+	close_fd(&e->peer_guard);
+	close_fd(&e->bell);
+}
+
+int shmpipe__pair_meet(struct shmpipe__end *w, struct shmpipe__end *r)
+{
+	int wg = shmpipe__os_dup(w->bell);
+	int rg = wg < 0 ? wg : shmpipe__os_dup(r->bell);
+
+	if (rg < 0) {
+		close_fd(&wg);
+		return rg;
+	}
+	w->peer_bell = r->own_ring;
+	w->peer_guard = rg;
+	r->own_ring = -1;
+	r->peer_bell = w->own_ring;
+	r->peer_guard = wg;
+	w->own_ring = -1;
+	return 0;
+}
+
+int shmpipe__listen(uint8_t *token)
+{
+	int err = -EADDRINUSE;
+
+	/* A taken name is someone else's rendezvous (or a squatter's): draw again. */
+	for (int i = 0; i < 8 && err == -EADDRINUSE; i++) {
+		err = shmpipe__os_random(token, SHMPIPE__TOKEN_LEN);
+		if (err == 0)
+			err = shmpipe__os_listen(token, SHMPIPE__TOKEN_LEN);
+	}
+	return err;
+}
+
+int shmpipe__listen_attach(struct shmpipe__end *e, int listener)
+{
+	int err = shmpipe__os_poller_add(e->pollfd, listener);
+
+	if (err < 0) {
+		shmpipe__os_close(listener);
+		return err;
+	}
+	e->listener = listener;
+	return 0;
+}
+
+int shmpipe__dial(const uint8_t *token)
+{
+	int s = shmpipe__os_connect(token, SHMPIPE__TOKEN_LEN);
+
+	/*
+	 * Nobody listens: the creating end has met its peer already (the end
+	 * we want is taken, which end_take will say), or it has closed or
+	 * died, which our calls will learn from the header and its lock.
+	 */
+	if (s == -ECONNREFUSED || s == -ENOENT)
+		return -1;
+	return s;
+}
+
+void shmpipe__hello(struct shmpipe__end *e, int s)
+{
+	int fds[3] = {e->fd, e->own_ring, e->bell};
+
+	if (s < 0)
+		return;
+	/*
+	 * Our doorbell goes in flight: from here on only the creating end's
+	 * process holds its write side (in the message until it accepts), so
+	 * that its death shows on our bell. If the send fails the creator is
+	 * gone already and we keep it: our waits then ask the lock instead.
+	 */
+	if (shmpipe__os_send_fds(s, fds, 3) < 0) {
+		shmpipe__os_close(s);
+		return;
+	}
+	close_fd(&e->own_ring);
+	e->conn = s;
+}
+
+/* A doorbell as received: the write side and a read side of one pipe. */
+static bool doorbell_ok(int w, int r)
+{
+	return shmpipe__os_is_pipe(w) == 1 && shmpipe__os_same_file(w, r) == 1;
+}
+
+/*
+ * Whether proof is the open file description through which the peer holds
+ * its end: a description of the same object, which the kernel says does not
+ * conflict with the lock that our own description sees held.
+ */
+static bool proof_ok(const struct shmpipe__end *e, int proof)
+{
+	return shmpipe__os_same_file(proof, e->fd) == 1 &&
+	       shmpipe__os_lock_held(proof, e->peer_lock) == 0 &&
+	       shmpipe__os_lock_held(e->fd, e->peer_lock) == 1;
+}
+
+/* The creating end: takes one connection and, if it is the peer's, meets it. */
+static bool accept_one(struct shmpipe__end *e)
+{
+	int s = shmpipe__os_accept(e->listener);
+	int in[3], out[2] = {e->own_ring, e->bell};
+
+	if (s < 0)
+		return false;
+	if (shmpipe__os_recv_fds(s, in, 3, SHMPIPE__HELLO_WAIT_MS) < 0) {
+		shmpipe__os_close(s);
+		return true;
+	}
+	if (!proof_ok(e, in[0]) || !doorbell_ok(in[1], in[2]) ||
+	    shmpipe__os_send_fds(s, out, 2) < 0) {
+		for (int i = 0; i < 3; i++)
+			shmpipe__os_close(in[i]);
+		shmpipe__os_close(s);
+		return true;
+	}
+	shmpipe__os_close(in[0]);
+	e->peer_bell = in[1];
+	e->peer_guard = in[2];
+	/* Ours is the peer's now (in the reply until it picks it up). */
+	close_fd(&e->own_ring);
+	shmpipe__os_poller_del(e->pollfd, e->listener);
+	close_fd(&e->listener);
+	shmpipe__os_close(s);
+	return true;
+}
+
+void shmpipe__meet(struct shmpipe__end *e)
+{
+	/*
+	 * A bounded number of connections per look: strangers who keep
+	 * connecting cost us a little time, never a hang.
+	 */
+	for (int i = 0; i < 8 && e->listener >= 0; i++) {
+		if (!accept_one(e))
+			break;
+	}
+	if (e->conn >= 0) {
+		int in[2];
+		int err = shmpipe__os_recv_fds(e->conn, in, 2, 0);
+
+		if (err == -EAGAIN)
+			return; /* not accepted yet */
+		if (err == 0 && doorbell_ok(in[0], in[1])) {
+			e->peer_bell = in[0];
+			e->peer_guard = in[1];
+		} else if (err == 0) {
+			shmpipe__os_close(in[0]);
+			shmpipe__os_close(in[1]);
+		}
+		close_fd(&e->conn);
+	}
+}
+
+void shmpipe__ring(struct shmpipe__end *e)
+{
+	/*
+	 * Not met yet: the peer's doorbell may be waiting for us in the
+	 * rendezvous. If it is not there either, the creating end has not
+	 * accepted, and its waits watch the listener: it will look again
+	 * once it has met us.
+	 */
+	if (e->peer_bell < 0)
+		shmpipe__meet(e);
+	if (e->peer_bell >= 0)
+		shmpipe__os_ring(e->peer_bell);
+}
