@@ -31,13 +31,15 @@ static void print_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* An end in words: running, asleep, closed, dead, or not taken yet. */
+/* An end in words: running, asleep, closed, aborted, dead, or not taken yet. */
 static const char *end_word(const shmpipe_end_info *e)
 {
 	if (e->state == SHMPIPE_END_ABSENT)
 		return "absent";
 	if (e->state == SHMPIPE_END_CLOSED)
 		return "closed";
+	if (e->state == SHMPIPE_END_ABORTED)
+		return "aborted";
 	if (!e->alive)
 		return "dead";
 	return e->asleep ? "asleep" : "running";
@@ -45,7 +47,7 @@ static const char *end_word(const shmpipe_end_info *e)
 
 static void json_end(FILE *f, const char *key, const shmpipe_end_info *e)
 {
-	static const char *const states[] = {"absent", "open", "closed"};
+	static const char *const states[] = {"absent", "open", "closed", "aborted"};
 
 	fprintf(f,
 		"\"%s\":{\"state\":\"%s\",\"pid\":%u,\"alive\":%s,\"asleep\":%s,\"status\":\"%s\"}",

@@ -174,9 +174,10 @@ SHMPIPE_API int shmpipe_stat(const char *name, shmpipe_stats *out);
 #define SHMPIPE_END_ABSENT 0 /* never taken */
 #define SHMPIPE_END_OPEN   1 /* taken and not closed: held, or its holder died */
 #define SHMPIPE_END_CLOSED 2 /* closed cleanly */
+#define SHMPIPE_END_ABORTED 3 /* the write end, closed as failed (shmpipe_writer_abort) */
 
 typedef struct shmpipe_end_info {
-	int state;    /* SHMPIPE_END_ABSENT, _OPEN or _CLOSED */
+	int state;    /* SHMPIPE_END_ABSENT, _OPEN, _CLOSED or _ABORTED */
 	uint32_t pid; /* the process that took the end (as it recorded it), 0 if none */
 	int alive;    /* 1 while a process holds the end (the kernel's lock says so) */
 	int asleep;   /* 1 while the holder waits (asleep, or polling its
@@ -455,7 +456,7 @@ SHMPIPE_API int shmpipe_reader_interrupt(shmpipe_reader *r);
  * 0, call; on -EAGAIN wait until this descriptor polls readable (POLLIN,
  * EPOLLIN), then call again. It turns readable when a call that returned
  * -EAGAIN may now make progress: for a reader, data, end of stream, or the
- * writer gone (closed or died); for a writer, room for what it last
+ * writer gone (closed, aborted or died); for a writer, room for what it last
  * asked for (one byte for a stream write, the framed size of a record), or
  * the reader gone. A peer process that dies makes it readable at once.
  * Level-triggered, it stays readable until a call returns -EAGAIN again, so
@@ -472,6 +473,17 @@ SHMPIPE_API int shmpipe_reader_interrupt(shmpipe_reader *r);
  */
 SHMPIPE_API int shmpipe_reader_pollfd(shmpipe_reader *r);
 SHMPIPE_API int shmpipe_writer_pollfd(shmpipe_writer *w);
+
+/*
+ * shmpipe_writer_abort - close the write end as failed.
+ *
+ * As shmpipe_writer_close, except that the reader, after reading every byte
+ * committed before the abort, gets -ECONNRESET instead of end of stream
+ * (never 0), as if the writer had died. For a producer that fails half way
+ * (an error, an exception, a thread or worker torn down). Frees the handle;
+ * returns 0, or -EINVAL for NULL.
+ */
+SHMPIPE_API int shmpipe_writer_abort(shmpipe_writer *w);
 
 /*
  * Stats: a consistent snapshot of the pipe's counters (see shmpipe_stats),

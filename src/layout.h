@@ -43,6 +43,7 @@ enum {
 	SHMPIPE__END_ABSENT = 0, /* not attached yet */
 	SHMPIPE__END_OPEN = 1,
 	SHMPIPE__END_CLOSED = 2, /* closed cleanly */
+	SHMPIPE__END_ABORTED = 3, /* the writer, closed as failed: no end of stream */
 };
 
 /* Bytes of the rendezvous token (doorbell.c). */

@@ -434,7 +434,7 @@ static int reader_refresh(struct shmpipe__end *e)
 static bool data_or_eof(const struct shmpipe__end *e)
 {
 	return shmpipe__load_sc(&e->hdr->write_index) != e->pos ||
-	       shmpipe__load32_sc(&e->hdr->writer_state) == SHMPIPE__END_CLOSED;
+	       shmpipe__load32_sc(&e->hdr->writer_state) >= SHMPIPE__END_CLOSED;
 }
 
 /*
@@ -463,14 +463,18 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 		 * End of stream: the writer closed after its last publish
 		 * (store_sc of writer_state after that of write_index), so
 		 * once we see it closed, one more look at write_index finds
-		 * everything it ever wrote.
+		 * everything it ever wrote. A writer that aborted (or wrote a
+		 * state beyond) gets no end of stream: its reader learns of
+		 * the failure once it has every committed byte.
 		 */
-		if (shmpipe__load32_acquire(&e->hdr->writer_state) == SHMPIPE__END_CLOSED) {
+		uint32_t ws = shmpipe__load32_acquire(&e->hdr->writer_state);
+
+		if (ws >= SHMPIPE__END_CLOSED) {
 			err = reader_refresh(e);
 			if (err < 0)
 				return err;
 			if (e->peer == e->pos)
-				return 0;
+				return ws == SHMPIPE__END_CLOSED ? 0 : -ECONNRESET;
 			break;
 		}
 		err = shmpipe__wait(e, data_or_eof, &e->hdr->consumer_waits, &dl);

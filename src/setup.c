@@ -527,8 +527,8 @@ bool shmpipe__peer_died(const struct shmpipe__end *e)
 }
 
 /*
- * Ends an end: its state (how), a wake-up for the peer, its doorbells, its
- * lock and mapping.
+ * Ends an end: its state (CLOSED, or ABORTED), a wake-up for the peer, its
+ * doorbells, its lock and mapping.
  */
 static int end_close(struct shmpipe__end *e, shmpipe__u32 *state, uint32_t how,
 		     shmpipe__u32 *peer_event)
@@ -555,6 +555,13 @@ int shmpipe_writer_close(shmpipe_writer *w)
 			 &w->e.hdr->data_event);
 }
 
+int shmpipe_writer_abort(shmpipe_writer *w)
+{
+	if (!w)
+		return -EINVAL;
+	return end_close(&w->e, &w->e.hdr->writer_state, SHMPIPE__END_ABORTED,
+			 &w->e.hdr->data_event);
+}
 
 int shmpipe_reader_close(shmpipe_reader *r)
 {
@@ -741,7 +748,7 @@ static int end_info(shmpipe_end_info *out, int fd, const shmpipe__u32 *state,
 	uint32_t s = shmpipe__load32_acquire(state);
 	int held;
 
-	if (s > SHMPIPE__END_CLOSED)
+	if (s > SHMPIPE__END_ABORTED)
 		return -EPROTO;
 	held = shmpipe__os_lock_held(fd, lock);
 	if (held < 0)
