@@ -31,6 +31,15 @@ REC_IMPLS = [("shmpipe", "shmpipe record mode"), ("mq", "POSIX mq"),
 LAT_IMPLS = [("shmpipe_sleep", "shmpipe, both asleep (spin 0)"),
              ("shmpipe_spin", "shmpipe, both spinning (default spin)"),
              ("futex", "raw futex ping-pong"), ("pipe", "pipe(2) ping-pong")]
+POLL_IMPLS = [("shmpipe", "shmpipe"), ("pipe", "pipe(2)"), ("socketpair", "socketpair")]
+POLL_PIPES = ["1", "8", "64"]
+POLL_SIDES = [("read", "epoll reads"), ("write", "epoll writes")]
+POLL_LOOPS = [("first", "call first, wait on EAGAIN (EPOLLET)"),
+              ("lt", "wait, then one call per event (level-triggered)")]
+DEAD_CASES = [("reader poll", "reader's descriptor polls readable"),
+              ("writer poll", "writer's descriptor polls readable"),
+              ("reader blocked", "blocked read returns -ECONNRESET"),
+              ("writer blocked", "blocked write returns -EPIPE")]
 
 
 def bytes_of(s):
@@ -111,8 +120,8 @@ def main():
     if not d.vals or d.bad:
         print("report.py: no usable measurements in %s/raw.tsv" % out, file=sys.stderr)
         return 1
-    missing = {"bulk", "items", "records", "latency", "backpressure", "memory"} - \
-        {k[0] for k in d.vals}
+    missing = {"bulk", "items", "records", "latency", "backpressure", "memory",
+               "poll", "pollrtt", "deadpeer"} - {k[0] for k in d.vals}
     if missing and "--require-all" in sys.argv[2:]:
         print("report.py: no %s measurement in %s/raw.tsv" % (", ".join(sorted(missing)), out),
               file=sys.stderr)
@@ -266,6 +275,8 @@ def main():
           % (mem_keys[0][2].split()[0].split("=")[1], cell(mem, " MiB")))
     w("")
 
+    poll_targets = poll_section(d, w)
+
     # Targets.
     w("## Targets\n")
     w("| target | this run | met |")
@@ -290,6 +301,8 @@ def main():
         target("< 1 futex call per MiB in steady state", "n/a (no perf)", None)
     if bp:
         target("blocked producer < 2% CPU", "%.2f %%" % bp[0], bp[0] < 2)
+    for name, figure, ok in poll_targets:
+        target(name, figure, ok)
     w("")
 
     errors = read("errors.txt")
@@ -334,9 +347,142 @@ def main():
     if "latency" in has:
         plot_bars(plots, q, "latency", "Ping-pong round trip (median and p99)", "µs",
                   '"median", "" using 3 title "p99"')
+    if "poll" in has:
+        plot_poll(plots, q, d, out)
     with open(os.path.join(out, "plots.gp"), "w") as f:
         f.write("\n".join(plots) + "\n")
     return 0
+
+
+def poll_section(d, w):
+    """The poll group's tables; returns its target rows (name, figure, met)."""
+    targets = []
+    if not any(k[0] in ("poll", "pollrtt", "deadpeer") for k in d.vals):
+        return targets
+    w("## Event loops: one thread with epoll over N pipes\n")
+    w("One thread waits in epoll on one end of each of N pipes (shmpipe: the end's "
+      "descriptor, shmpipe_*_pollfd, with timeout 0); one other thread holds the other "
+      "ends and serves them round robin with blocking calls, so every transport gets the "
+      "same two threads. Each pipe buffers 64 KiB (shmpipe's capacity, pipe(2)'s "
+      "F_SETPIPE_SZ, the sockets' SO_SNDBUF/SO_RCVBUF); bulk moves 16 KiB writes and reads "
+      "of up to 64 KiB, records are 64 bytes, one call each (a SHMPIPE_RECORDS pipe, "
+      "64-byte read(2)/write(2) on a pipe, a SOCK_SEQPACKET socket pair). The epoll thread "
+      "calls until -EAGAIN on every event (edge-triggered). Every byte's chunk stamp and "
+      "every record's sequence number are checked.\n")
+    for test, title, unit in (("bulk", "Bulk bytes", "GB/s"),
+                              ("records", "64-byte records", "M records/s")):
+        rows = []
+        for side, sname in POLL_SIDES:
+            for n in POLL_PIPES:
+                case = "%s side=%s pipes=%s" % (test, side, n)
+                if not any(d.series("poll", i, case) for i, _ in POLL_IMPLS):
+                    continue
+                row = [sname, n] + [cell(d.stat("poll", i, case)) for i, _ in POLL_IMPLS]
+                row += [rcell(d.ratio("poll", "shmpipe", "pipe", case)),
+                        rcell(d.ratio("poll", "shmpipe", "socketpair", case))]
+                rows.append(row)
+                r = d.ratio("poll", "shmpipe", "pipe", case)
+                if test == "bulk" and n == "64" and r:
+                    targets.append(("bulk through epoll ≥ 3× pipe(2)+epoll at N = 64, %s" % sname,
+                                    "%.2f× (%.2f–%.2f)" % r, r[0] >= 3.0))
+        if not rows:
+            continue
+        w("### %s (%s)\n" % (title, unit))
+        head = ["side", "pipes"] + [n for _, n in POLL_IMPLS] + \
+            ["shmpipe ÷ pipe(2)", "shmpipe ÷ socketpair"]
+        w("| " + " | ".join(head) + " |")
+        w("|" + "---|" * len(head))
+        for row in rows:
+            w("| " + " | ".join(row) + " |")
+        w("")
+
+    rtt_rows = []
+    for loop, lname in POLL_LOOPS:
+        a, b = d.stat("pollrtt", "shmpipe", loop + " p50"), d.stat("pollrtt", "pipe", loop + " p50")
+        if a is None and b is None:
+            continue
+        r = d.ratio("pollrtt", "shmpipe", "pipe", loop + " p50")
+        rtt_rows.append("| %s | %s | %s | %s | %s | %s |" % (
+            lname, cell(a), cell(b), cell(d.stat("pollrtt", "shmpipe", loop + " p99")),
+            cell(d.stat("pollrtt", "pipe", loop + " p99")), rcell(r)))
+        if r:
+            targets.append(("round trip through epoll ≤ pipe(2)+epoll (%s)" % lname,
+                            "%.2f× (%.2f–%.2f) at the median" % r, r[0] <= 1.0))
+    if rtt_rows:
+        w("### Round trip through epoll (µs)\n")
+        w("One byte each way between two threads, each waiting in its own epoll on the "
+          "pipe it reads.\n")
+        w("| loop | shmpipe median | pipe(2) median | shmpipe p99 | pipe(2) p99 | "
+          "shmpipe ÷ pipe(2), median (lower is better) |")
+        w("|---|---|---|---|---|---|")
+        for row in rtt_rows:
+            w(row)
+        w("")
+
+    dead_rows = []
+    worst = None
+    for case, cname in DEAD_CASES:
+        cells = []
+        for impl in ("shmpipe", "pipe"):
+            med = d.stat("deadpeer", impl, case)
+            mx = d.series("deadpeer", impl, case + " max")
+            cells += [cell(med), fmt(max(mx.values())) if mx else "–"]
+            if impl == "shmpipe" and mx:
+                m = max(mx.values())
+                if worst is None or m > worst[0]:
+                    worst = (m, case)
+        if any(c != "–" for c in cells):
+            dead_rows.append("| %s | %s |" % (cname, " | ".join(cells)))
+    if dead_rows:
+        w("### Notice of a killed peer (ms)\n")
+        w("A forked child holds the other end; the parent's end waits (a call returned "
+          "-EAGAIN, or a blocking call in a thread); time from kill -9 of the child to "
+          "the descriptor polling readable, or to the blocked call's return. Median of each "
+          "round's median, with the rounds' range, and the slowest single trial of the run. "
+          "pipe(2): the same with a pipe's read end (POLLHUP) and write end (POLLERR), the "
+          "kernel's own floor.\n")
+        w("| scenario | shmpipe | shmpipe slowest | pipe(2) | pipe(2) slowest |")
+        w("|---|---|---|---|---|")
+        for row in dead_rows:
+            w(row)
+        w("")
+        if worst:
+            targets.append(("dead-peer notice ≤ 10 ms", "slowest of all trials %.3f ms (%s)"
+                            % worst, worst[0] <= 10.0))
+    return targets
+
+
+def plot_poll(plots, q, d, out):
+    panels = []
+    for test, unit in (("bulk", "GB/s"), ("records", "M records/s")):
+        for side, sname in POLL_SIDES:
+            name = "poll-%s-%s.dat" % (test, side)
+            with open(os.path.join(out, name), "w") as f:
+                f.write("# pipes " + " ".join("%s_med %s_min %s_max" % (i, i, i)
+                                             for i, _ in POLL_IMPLS) + "\n")
+                for n in POLL_PIPES:
+                    cols = []
+                    for i, _ in POLL_IMPLS:
+                        s = d.stat("poll", i, "%s side=%s pipes=%s" % (test, side, n))
+                        cols += ["%g %g %g" % s if s else "NaN NaN NaN"]
+                    f.write("%s %s\n" % (n, " ".join(cols)))
+            panels.append((name, "%s, %s" % (test, sname), unit))
+    plots.append('set terminal pngcairo size 1500,900 font ",10" noenhanced')
+    plots.append('set output "%s"' % q("poll.png"))
+    plots.append('set multiplot layout 2,2 title "One thread with epoll over N pipes '
+                 '(median, min–max)"')
+    plots.append("set logscale x 2; set logscale y; set grid; set key bottom right")
+    plots.append('set xlabel "pipes"; set xtics (1, 8, 64); set xrange [0.7:90]')
+    for name, title, unit in panels:
+        series = []
+        for n, (impl, iname) in enumerate(POLL_IMPLS):
+            c = 2 + 3 * n
+            series.append('"%s" using 1:%d:%d:%d with yerrorlines title "%s"'
+                          % (q(name), c, c + 1, c + 2, iname))
+        plots.append('set title "%s"; set ylabel "%s"' % (title, unit))
+        plots.append("plot " + ", \\\n     ".join(series))
+    plots.append("unset multiplot")
+    plots.append("reset")
 
 
 def plot_bulk(plots, q):

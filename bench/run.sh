@@ -19,14 +19,17 @@
 #                parses (the ctest smoke test), not a measurement
 #   --out DIR    where results go (default DIR/bench-results)
 #   --only GROUPS  a comma-separated subset of bulk, items, records, latency,
-#                backpressure, big (futex count and memory), node: for
+#                backpressure, big (futex count and memory), node, poll (one
+#                thread with epoll over 1, 8, 64 pipes, the round trip
+#                through epoll, the notice of a killed peer): for
 #                iterating on one part of the library
 #
 # Output in --out: results.md (the tables, with a description of the
 # machine), raw.tsv (every measurement, one line each: round, bench, impl,
 # case, value, unit, note), machine.txt, and bulk.png, items.png,
-# latency.png when gnuplot is installed. Peers whose headers were missing at
-# build time (ck_ring, boost), perf, node and gnuplot are skipped with a note.
+# latency.png, poll.png when gnuplot is installed. Peers whose headers were
+# missing at build time (ck_ring, boost), perf, node and gnuplot are skipped
+# with a note.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +38,8 @@ rounds=5
 quick=0
 dobuild=1
 out=
-only=bulk,items,records,latency,backpressure,big,node
+all_groups=bulk,items,records,latency,backpressure,big,node,poll
+only=$all_groups
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) build=$2; shift 2 ;;
@@ -44,7 +48,7 @@ while [ $# -gt 0 ]; do
 	--no-build) dobuild=0; shift ;;
 	--out) out=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
-	*) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 out=${out:-$build/bench-results}
@@ -61,13 +65,13 @@ if [ "$dobuild" = 1 ]; then
 	cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null ||
 		{ echo "run.sh: build failed" >&2; exit 1; }
 fi
-for p in bulk items messages latency backpressure; do
+for p in bulk items messages latency backpressure poll; do
 	[ -x "$bin/$p" ] || { echo "run.sh: $bin/$p is missing" >&2; exit 1; }
 done
 mkdir -p "$out"
 # Nothing from an earlier run may pass for this one's.
-rm -f "$out"/bulk.png "$out"/items.png "$out"/latency.png "$out"/bulk-*.dat "$out"/items.dat \
-	"$out"/latency.dat "$out"/plots.gp "$out"/results.md
+rm -f "$out"/bulk.png "$out"/items.png "$out"/latency.png "$out"/poll.png "$out"/bulk-*.dat \
+	"$out"/items.dat "$out"/latency.dat "$out"/poll-*.dat "$out"/plots.gp "$out"/results.md
 raw=$out/raw.tsv
 : >"$raw"
 errors=$out/errors.txt
@@ -92,6 +96,7 @@ errors=$out/errors.txt
 if [ "$quick" = 1 ]; then
 	bulk_bytes() { echo 2M; }
 	items1=100K itemsb=1M recs=20K trips=2000 bp_seconds=0.2 big=64M node_items=20000
+	poll_bytes=4M poll_recs=20K dead_reps=3
 else
 	bulk_bytes() {
 		case $1 in
@@ -99,6 +104,7 @@ else
 		esac
 	}
 	items1=5M itemsb=50M recs=500K trips=20000 bp_seconds=1 big=10G node_items=500000
+	poll_bytes=512M poll_recs=500K dead_reps=9
 fi
 have_boost=0
 [ -x "$bin/items_boost" ] && have_boost=1
@@ -126,7 +132,7 @@ run() {
 		echo "round $round: $* exited $rc: $(tail -3 "$out/stderr.tmp" | tr '\n' ' ')" >>"$errors"
 		return
 	fi
-	printf '%s\n' "$lines" | grep -E '^(bulk|memory|sleeps|items|records|latency|backpressure)	' |
+	printf '%s\n' "$lines" | grep -E '^(bulk|memory|sleeps|items|records|latency|backpressure|poll|pollrtt|deadpeer)	' |
 		sed "s/^/$round	/" >>"$raw"
 }
 
@@ -212,6 +218,26 @@ for round in $(seq "$rounds"); do
 	done
 	want backpressure && run "$bin/backpressure" --seconds $bp_seconds
 	want big && run_big
+	# One thread with epoll over N pipes (64 KiB each), calling until EAGAIN
+	# on every event; one thread with blocking calls on the other ends.
+	want poll && for t in bulk records; do
+		for side in read write; do
+			for n in 1 8 64; do
+				for impl in shmpipe pipe socketpair; do
+					run "$bin/poll" --test $t --impl $impl --side $side --pipes $n \
+						--et --bytes "$poll_bytes" --count "$poll_recs"
+				done
+			done
+		done
+	done
+	want poll && for loop in first lt; do
+		for impl in shmpipe pipe; do
+			run "$bin/poll" --test rtt --impl $impl --loop $loop --trips $trips
+		done
+	done
+	want poll && for impl in shmpipe pipe; do
+		run "$bin/poll" --test deadpeer --impl $impl --reps $dead_reps
+	done
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 echo "duration: $(($(date +%s) - start)) s" >>"$out/machine.txt"
@@ -223,7 +249,7 @@ if ! command -v python3 >/dev/null; then
 	exit 77
 fi
 # The smoke test also checks that every part produced a measurement.
-python3 bench/report.py "$out" $([ "$quick" = 1 ] && [ "$only" = bulk,items,records,latency,backpressure,big,node ] && echo --require-all) || exit 1
+python3 bench/report.py "$out" $([ "$quick" = 1 ] && [ "$only" = "$all_groups" ] && echo --require-all) || exit 1
 if command -v gnuplot >/dev/null; then
 	gnuplot "$out/plots.gp" 2>"$out/gnuplot.err" || { echo "run.sh: gnuplot failed:" >&2; cat "$out/gnuplot.err" >&2; exit 1; }
 else
