@@ -1,8 +1,9 @@
 'use strict';
-// Compiles the addon with the machine's C compiler: src/*.c here plus the
-// library's sources, against the Node-API headers of the node-api-headers
-// package (or, failing that, the headers installed with Node). Nothing is
-// downloaded. Environment: CC (default cc), CFLAGS (appended).
+// Compiles the addon with the machine's C compiler (warnings are errors):
+// src/*.c here plus the library's sources, against the Node-API headers of
+// the node-api-headers package (or, failing that, the headers installed
+// with Node). Nothing is downloaded. Environment: CC (default cc), CFLAGS
+// (appended).
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -35,7 +36,7 @@ if (!fs.existsSync(path.join(lib, 'include', 'shmpipe.h'))) {
 }
 
 const args = [
-  '-std=c11', '-O2', '-g', '-Wall', '-Wextra', '-fPIC', '-shared', '-pthread',
+  '-std=c11', '-O2', '-g', '-Wall', '-Wextra', '-Werror', '-fPIC', '-shared', '-pthread',
   '-D_GNU_SOURCE', '-fvisibility=hidden',
   '-I', path.join(lib, 'include'), '-I', napiInclude(),
   ...sources,
