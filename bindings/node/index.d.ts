@@ -61,13 +61,22 @@ export interface EndOptions {
   highWaterMark?: number;
   /** Sync ends: most milliseconds a call may wait (-1 = forever, 0 = never). */
   timeout?: number;
-  /** Microseconds a wait spins before it sleeps (default 30). */
+  /**
+   * Microseconds a wait in the calling thread (sync ends, blocking) spins
+   * before it sleeps (default 30; 0 on machines with two cores or fewer).
+   */
   spin?: number;
   records?: boolean;
   elementType?: ElementType;
 }
 
-/** The write end as a Writable: a write calls back once its data is in the ring. */
+/**
+ * The write end as a Writable: a write calls back once its data is in the
+ * ring. write() returns at once and keeps a reference to the chunk (no
+ * copy) until it calls back: do not change the chunk meanwhile. destroy(err)
+ * aborts the end (the reader gets ECONNRESET after the data); destroy()
+ * closes it as end() does; either calls back the pending writes with an error.
+ */
 export class PipeWriter extends Writable {
   readonly elementType: ElementType | null;
   readonly records: boolean;
@@ -77,7 +86,7 @@ export class PipeWriter extends Writable {
   stats(): Stats;
 }
 
-/** The read end as a Readable; 'end' at end of stream, 'error' on a dead writer. */
+/** The read end as a Readable; 'end' at end of stream, 'error' (ECONNRESET) on a writer that failed. */
 export class PipeReader extends Readable {
   readonly elementType: ElementType | null;
   readonly records: boolean;
@@ -116,6 +125,8 @@ export class SyncWriter {
   stats(): Stats;
   /** End of stream. */
   close(): void;
+  /** Closes as failed: the reader gets ECONNRESET after the data, never the end of the stream. */
+  abort(): void;
 }
 
 export function createWriter(opts?: PipeOptions & EndOptions): PipeWriter;

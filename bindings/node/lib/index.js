@@ -4,10 +4,14 @@
 // The rule of the design: a write calls back only once its data is in the
 // ring, but nothing ever blocks the event loop. Every copy into or out of
 // the ring is made on the JavaScript thread with a non-blocking call; when
-// the ring is full (writer) or empty (reader), the end's waiter thread in C
-// sleeps until there is room or data and then calls back here. The option
-// { blocking: true } and the *Sync classes sleep in the calling thread
-// instead, as the seed does, for workers that want exactly that.
+// the ring is full (writer) or empty (reader), the end's descriptor is
+// watched by the event loop (a libuv uv_poll_t in the addon), as a socket's
+// would be, and the copy goes on when it polls readable. No thread is
+// started. A write hands the caller's Buffers to the addon by reference and
+// returns at once; the ring is fed from them in slices, one per turn of the
+// loop. The option { blocking: true } and the *Sync classes wait in the
+// calling thread instead, as the seed does, for workers that want exactly
+// that.
 
 const { Writable, Readable } = require('node:stream');
 const util = require('node:util');
@@ -19,9 +23,7 @@ const READER = 1;
 const EAGAIN = -11;
 const ETIMEDOUT = -110;
 const EINTR = -4;
-// Sleeping calls of the synchronous forms return to JavaScript this often,
-// so that worker.terminate() can stop a worker that is waiting.
-const SLICE_MS = 100;
+const EBADF = -9;
 
 const ELEMENT_TYPES = {
   int8: Int8Array,
@@ -33,6 +35,14 @@ const ELEMENT_TYPES = {
   float32: Float32Array,
   float64: Float64Array,
 };
+
+// What the callback of a write that a destroy() cut short gets, as with
+// Node's own streams.
+function destroyedError() {
+  const err = new Error('Cannot call write after a stream was destroyed');
+  err.code = 'ERR_STREAM_DESTROYED';
+  return err;
+}
 
 function pipeError(rc, syscall) {
   const code = util.getSystemErrorName(rc);
@@ -170,25 +180,51 @@ function openHandle(kind, target, opts) {
 function statsOf(self) {
   if (self._handle) return native.stats(self._handle);
   if (self._lastStats) return self._lastStats;
-  throw pipeError(-9, 'stats');
+  throw pipeError(EBADF, 'stats');
 }
 
-function closeHandle(self) {
+// Closes an end; abort closes a write end as failed (its reader then gets
+// ECONNRESET after the committed bytes instead of the end of the stream).
+function closeHandle(self, abort = false) {
   if (!self._handle) return;
   try {
     self._lastStats = native.stats(self._handle);
   } catch {
     // already closed underneath: keep the last stats we had
   }
-  native.close(self._handle);
+  if (abort) native.abort(self._handle);
+  else native.close(self._handle);
   self._handle = null;
+}
+
+// Runs a synchronous call that may wait (timeout: -1 forever, 0 never,
+// else ms). The addon returns EINTR whenever the thread should pass through
+// JavaScript: a signal, or news on this thread's event loop, which is how
+// worker.terminate() reaches a worker that waits (V8 stops it here). The
+// call is then made again with what is left of the timeout.
+function waiting(timeout, call) {
+  if (timeout <= 0) {
+    for (;;) {
+      const rc = call(timeout);
+      if (rc !== EINTR || timeout === 0) return rc;
+    }
+  }
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      const rc = call(0);
+      return rc === EAGAIN ? ETIMEDOUT : rc;
+    }
+    const rc = call(left);
+    if (rc !== EINTR) return rc;
+  }
 }
 
 // Runs fn soon: on the next tick, or, once every YIELD_MS, through
 // setImmediate so that timers and I/O get their turn. Without this a
-// transfer that never has to wait (ticks) or that waits and is woken at
-// once, over and over (Node dispatches up to 1000 thread-safe calls in one
-// go), could keep the event loop from its other work.
+// transfer that never has to wait (ticks) could keep the event loop from
+// its other work.
 const YIELD_MS = 2;
 function yieldSometimes(self, fn) {
   const now = performance.now();
@@ -224,6 +260,7 @@ class PipeWriter extends Writable {
     this._lastStats = null;
     this._capacity = capacity;
     this._lastYield = performance.now();
+    this._inFlight = null; // the callback of a write the addon is feeding into the ring
   }
 
   get elementType() { return this._shape.elementType; }
@@ -233,7 +270,7 @@ class PipeWriter extends Writable {
 
   // A cloneable object for openReader() in a worker or another process.
   endpoint() {
-    if (!this._handle) throw pipeError(-9, 'endpoint');
+    if (!this._handle) throw pipeError(EBADF, 'endpoint');
     return makeEndpoint(this._handle, this._shape, 'reader');
   }
 
@@ -267,42 +304,51 @@ class PipeWriter extends Writable {
         bufs[i] = c;
       }
     }
-    this._push(bufs, 0, 0, cb);
+    this._push(bufs, 0, cb);
   }
 
-  // Writes bufs[from..] (done bytes of them already in the ring), in groups
-  // of at most 1024 buffers per native call.
-  _push(bufs, from, done, cb) {
-    const timeout = this._blocking ? SLICE_MS : 0;
+  // Writes bufs[from..], in groups of at most 1024 buffers per native call.
+  _push(bufs, from, cb) {
     while (from < bufs.length) {
-      if (!this._handle) return cb(pipeError(-9, 'write'));
+      if (!this._handle) return cb(this.destroyed ? destroyedError() : pipeError(EBADF, 'write'));
       const group = from === 0 && bufs.length <= 1024 ? bufs : bufs.slice(from, from + 1024);
-      let total = 0;
-      for (let i = 0; i < group.length; i++) total += group[i].byteLength;
-      let rc;
-      while (true) {
-        rc = native.write(this._handle, group, done, this._unit, timeout);
-        if (rc >= 0) done = rc;
-        if (rc >= 0 ? done === total : rc !== ETIMEDOUT && rc !== EINTR) break;
+      from += group.length;
+      if (this._blocking) {
+        const rc = this._writeBlocking(group);
+        if (rc < 0) return cb(pipeError(rc, 'write'));
+        continue;
       }
-      if (rc < 0 && rc !== EAGAIN) return cb(pipeError(rc, 'write'));
-      if (done < total) {
-        // The ring is full: the end's waiter thread writes the rest as room
-        // appears, off this thread, and calls back once it is all in.
-        const next = from + group.length;
-        const w = native.writeAsync(this._handle, group, done, this._unit, (r) => {
-          if (r < 0) cb(pipeError(r, 'write'));
-          else yieldSometimes(this, () => this._push(bufs, next, 0, cb));
-        });
-        if (w < 0) cb(pipeError(w, 'write'));
+      // What fits goes into the ring now (up to a slice); the addon keeps a
+      // reference to the rest and feeds it in as room appears, in the event
+      // loop, then calls back.
+      const next = from;
+      const rc = native.writeAsync(this._handle, group, this._unit, (r) => {
+        this._inFlight = null;
+        if (r < 0) cb(pipeError(r, 'write'));
+        else yieldSometimes(this, () => this._push(bufs, next, cb));
+      });
+      if (rc === 0) {
+        this._inFlight = cb;
         return;
       }
-      from += group.length;
-      done = 0;
+      if (rc < 0) return cb(pipeError(rc, 'write'));
     }
     // All in the ring. Call back asynchronously so that writes made
     // meanwhile are batched into one _writev.
     yieldSometimes(this, cb);
+  }
+
+  // { blocking: true }: waits in this thread until the group is in the ring.
+  _writeBlocking(group) {
+    let total = 0;
+    for (let i = 0; i < group.length; i++) total += group[i].byteLength;
+    let done = 0;
+    while (done < total) {
+      const rc = native.write(this._handle, group, done, this._unit, -1);
+      if (rc >= 0) done = rc;
+      else if (rc !== EINTR) return rc;
+    }
+    return done;
   }
 
   _final(cb) {
@@ -310,8 +356,16 @@ class PipeWriter extends Writable {
     cb();
   }
 
+  // destroy(err) aborts the write end: the reader gets ECONNRESET after the
+  // bytes already in the ring, never a clean end. destroy() closes it as
+  // end() would, as socket.destroy() does. A write still being fed into the
+  // ring is called back with the error (its buffered successors are called
+  // back by Node).
   _destroy(err, cb) {
-    closeHandle(this);
+    const inFlight = this._inFlight;
+    this._inFlight = null;
+    closeHandle(this, !!err);
+    if (inFlight) process.nextTick(inFlight, err ?? destroyedError());
     cb(err);
   }
 }
@@ -319,6 +373,12 @@ class PipeWriter extends Writable {
 // ---- the read end ------------------------------------------------------------
 
 const READ_CHUNK = 256 * 1024;
+// Most a Readable takes from the ring in one turn of the event loop: bytes,
+// and milliseconds since its first read of the turn. A ring that never runs
+// dry would otherwise keep Node's flowing mode (read(), _read(), 'data', and
+// again) going for as long as the writer keeps ahead.
+const READ_BUDGET = 1 << 20;
+const READ_BUDGET_MS = 2;
 
 class PipeReader extends Readable {
   constructor(handle, shape, opts) {
@@ -332,9 +392,10 @@ class PipeReader extends Readable {
     this._shape = shape;
     this._Type = Type;
     this._unit = Type ? Type.BYTES_PER_ELEMENT : 1;
-    this._waiting = false;
+    this._waiting = false; // for the descriptor, or for the next turn
+    this._turnBytes = 0; // taken in this turn of the loop
+    this._turnStart = 0;
     this._lastStats = null;
-    this._lastYield = performance.now();
   }
 
   get elementType() { return this._shape.elementType; }
@@ -342,8 +403,19 @@ class PipeReader extends Readable {
   get name() { return this._shape.name; }
 
   endpoint() {
-    if (!this._handle) throw pipeError(-9, 'endpoint');
+    if (!this._handle) throw pipeError(EBADF, 'endpoint');
     return makeEndpoint(this._handle, this._shape, 'writer');
+  }
+
+  // Goes on with fn on a later turn of the loop, the budget renewed.
+  _later(fn) {
+    this._waiting = true;
+    this._turnBytes = 0;
+    return () => {
+      this._waiting = false;
+      this._turnBytes = 0;
+      fn();
+    };
   }
 
   stats() { return statsOf(this); }
@@ -365,18 +437,15 @@ class PipeReader extends Readable {
           this.destroy(pipeError(got, 'read'));
           return;
         }
-        // Empty: wait in C, off this thread, for data.
-        this._waiting = true;
-        const w = native.wait(this._handle, 0, (r) => {
-          if (r < 0) {
-            this._waiting = false;
-            this.destroy(pipeError(r, 'read'));
-          } else {
-            yieldSometimes(this, () => {
-              this._waiting = false;
-              this._read(size);
-            });
-          }
+        // Empty: the event loop watches the end's descriptor.
+        let r = 0;
+        const go = this._later(() => {
+          if (r < 0) this.destroy(pipeError(r, 'read'));
+          else this._read(size);
+        });
+        const w = native.wait(this._handle, (rc) => {
+          r = rc;
+          go();
         });
         if (w < 0) {
           this._waiting = false;
@@ -392,6 +461,16 @@ class PipeReader extends Readable {
       } else {
         more = this.push(got);
       }
+      if (this._turnBytes === 0) {
+        // The first read of this turn: the next turn starts afresh.
+        this._turnStart = performance.now();
+        setImmediate(() => { this._turnBytes = 0; });
+      }
+      this._turnBytes += got.byteLength;
+      if (this._turnBytes >= READ_BUDGET || performance.now() - this._turnStart > READ_BUDGET_MS) {
+        setImmediate(this._later(() => this._read(size)));
+        return;
+      }
       if (!more) return;
     }
   }
@@ -404,19 +483,6 @@ class PipeReader extends Readable {
 
 // ---- synchronous ends, for workers -----------------------------------------
 
-// Loops a call over sleeping slices; see SLICE_MS.
-function sliced(timeout, call) {
-  if (timeout === 0) return call(0);
-  const deadline = timeout > 0 ? Date.now() + timeout : Infinity;
-  for (;;) {
-    const left = deadline - Date.now();
-    const slice = timeout > 0 ? Math.max(0, Math.min(SLICE_MS, left)) : SLICE_MS;
-    const rc = call(slice);
-    if ((rc === ETIMEDOUT || rc === EINTR) && (timeout < 0 || Date.now() < deadline)) continue;
-    return rc;
-  }
-}
-
 class SyncReader {
   constructor(handle, shape, opts) {
     this._handle = handle;
@@ -427,6 +493,7 @@ class SyncReader {
     this._one = this._Type ? new this._Type(1) : null;
     this._view = null;
     this._lastStats = null;
+    this._wakeOnClose = null; // views(): resolves the promise of a pending wait
   }
 
   get elementType() { return this._shape.elementType; }
@@ -437,7 +504,7 @@ class SyncReader {
   }
 
   _h() {
-    if (!this._handle) throw pipeError(-9, 'read');
+    if (!this._handle) throw pipeError(EBADF, 'read');
     return this._handle;
   }
 
@@ -451,7 +518,7 @@ class SyncReader {
   read(max = READ_CHUNK) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError('max must be a positive integer');
     const h = this._h();
-    return this._check(sliced(this._timeout, (t) => native.read(h, max, this._unit, t)), 'read');
+    return this._check(waiting(this._timeout, (t) => native.read(h, max, this._unit, t)), 'read');
   }
 
   // Fills as much of target (a typed array or Buffer) as there is data
@@ -463,7 +530,7 @@ class SyncReader {
     }
     const h = this._h();
     const unit = Math.max(this._unit, target.BYTES_PER_ELEMENT || 1);
-    const n = this._check(sliced(this._timeout, (t) => native.readInto(h, target, unit, t)), 'read');
+    const n = this._check(waiting(this._timeout, (t) => native.readInto(h, target, unit, t)), 'read');
     return n / (target.BYTES_PER_ELEMENT || 1);
   }
 
@@ -479,7 +546,7 @@ class SyncReader {
   // Buffer (its length becomes 0), so it can never show reused memory.
   peek() {
     const h = this._h();
-    this._view = this._check(sliced(this._timeout, (t) => native.peek(h, t)), 'peek');
+    this._view = this._check(waiting(this._timeout, (t) => native.peek(h, t)), 'peek');
     return this._view;
   }
 
@@ -504,7 +571,10 @@ class SyncReader {
 
   close() {
     this._view = null;
+    const wake = this._wakeOnClose;
+    this._wakeOnClose = null;
     closeHandle(this);
+    if (wake) wake(EBADF);
   }
 }
 
@@ -521,7 +591,7 @@ class SyncWriter {
   // Writes data (a Buffer, typed array, string, or for elementType pipes a
   // number or array of numbers) and returns once all of it is in the ring.
   write(data) {
-    if (!this._handle) throw pipeError(-9, 'write');
+    if (!this._handle) throw pipeError(EBADF, 'write');
     if (typeof data === 'string') data = Buffer.from(data);
     else if (typeof data === 'number' && this._Type) data = this._Type.of(data);
     else if (Array.isArray(data) && this._Type) data = this._Type.from(data);
@@ -529,17 +599,19 @@ class SyncWriter {
     const bufs = [data];
     let done = 0;
     const h = this._handle;
-    const rc = sliced(this._timeout, (t) => {
+    const rc = waiting(this._timeout, (t) => {
       const r = native.write(h, bufs, done, this._unit, t);
       if (r >= 0) done = r;
-      return r >= 0 && done < data.byteLength ? ETIMEDOUT : r;
+      // Part of it is in: go on, within what is left of the timeout.
+      if (r >= 0 && done < data.byteLength) return t === 0 ? EAGAIN : EINTR;
+      return r;
     });
     if (rc < 0 && done < data.byteLength) throw pipeError(rc, 'write');
     return data.byteLength;
   }
 
   endpoint() {
-    if (!this._handle) throw pipeError(-9, 'endpoint');
+    if (!this._handle) throw pipeError(EBADF, 'endpoint');
     return makeEndpoint(this._handle, this._shape, 'reader');
   }
 
@@ -547,6 +619,10 @@ class SyncWriter {
 
   // End of stream.
   close() { closeHandle(this); }
+
+  // Closes as failed: the reader gets ECONNRESET after the bytes already
+  // in the ring, never the end of the stream.
+  abort() { closeHandle(this, true); }
 }
 
 // ---- entry points ------------------------------------------------------------
@@ -554,10 +630,11 @@ class SyncWriter {
 const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'blocking', 'highWaterMark', 'timeout', 'spin'];
 const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeout', 'spin'];
 
-// opts.spin: microseconds a wait spins before it sleeps. The library's
-// default (30) answers a busy peer without a system call; on a machine with
-// two cores or fewer the spinning thread takes the core its peer needs (the
-// JavaScript thread, a worker and a waiter thread make three), so there the
+// opts.spin: microseconds a synchronous wait (Sync* ends, blocking: true)
+// spins before it sleeps. The library's default (30) answers a busy peer
+// without a system call; on a machine with two cores or fewer the spinning
+// thread takes the core its peer needs (the peer's JavaScript thread, and
+// Node's own threads for garbage collection and compilation), so there the
 // default is 0: sleep at once.
 const DEFAULT_SPIN = require('node:os').availableParallelism() <= 2 ? 0 : undefined;
 function applySpin(handle, opts) {
@@ -636,10 +713,13 @@ module.exports = {
       if (v === null) return;
       if (typeof v === 'number') {
         if (v !== EAGAIN) throw pipeError(v, 'peek');
+        // Empty: the event loop watches the descriptor; close() ends the wait.
         const r = await new Promise((resolve) => {
-          const w = native.wait(h, 0, resolve);
+          const w = native.wait(h, resolve);
           if (w < 0) resolve(w);
+          else reader._wakeOnClose = resolve;
         });
+        reader._wakeOnClose = null;
         if (r < 0) throw pipeError(r, 'peek');
         continue;
       }

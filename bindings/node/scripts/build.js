@@ -2,8 +2,9 @@
 // Compiles the addon with the machine's C compiler (warnings are errors):
 // src/*.c here plus the library's sources, against the Node-API headers of
 // the node-api-headers package (or, failing that, the headers installed
-// with Node). Nothing is downloaded. Environment: CC (default cc), CFLAGS
-// (appended).
+// with Node). libuv needs no header: src/uv_min.h declares the few calls
+// made, and is checked against a uv.h when Node's headers have one. Nothing
+// is downloaded. Environment: CC (default cc), CFLAGS (appended).
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -27,6 +28,18 @@ function napiInclude() {
   throw new Error('node_api.h not found: install node-api-headers (npm install)');
 }
 
+// The directory of Node's own uv.h, if installed with it; null otherwise.
+function uvInclude() {
+  for (const dir of [
+    path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+  ]) {
+    if (fs.existsSync(path.join(dir, 'uv.h'))) return dir;
+  }
+  return null;
+}
+
 const sources = [
   ...fs.readdirSync(path.join(root, 'src')).filter((f) => f.endsWith('.c')).map((f) => path.join(root, 'src', f)),
   ...fs.readdirSync(path.join(lib, 'src')).filter((f) => f.endsWith('.c')).map((f) => path.join(lib, 'src', f)),
@@ -47,3 +60,13 @@ fs.mkdirSync(path.dirname(out), { recursive: true });
 const cc = process.env.CC || 'cc';
 console.log(`${cc} ... -o ${path.relative(root, out)}`);
 execFileSync(cc, args, { stdio: 'inherit' });
+
+// The libuv declarations, once more after libuv's own: a prototype or a
+// constant that differs is a compile error.
+const uv = uvInclude();
+if (uv) {
+  execFileSync(cc, [
+    '-std=c11', '-fsyntax-only', '-Werror', '-D_GNU_SOURCE', '-DSHMPIPE_UV_CHECK',
+    '-I', uv, '-include', 'uv.h', '-x', 'c', path.join(root, 'src', 'uv_min.h'),
+  ], { stdio: 'inherit' });
+}

@@ -2,37 +2,41 @@
  * The native half of the Node.js package: one pipe end (writer or reader)
  * wrapped for JavaScript, over the public shmpipe API only.
  *
- * Who touches the handle
- * ----------------------
- * A shmpipe end is used by one thread at a time. Here that thread is the
- * JavaScript thread that created the end, except while a job is pending.
- * The JavaScript thread copies with timeout 0 only. When a write finds the
- * ring full, the rest of it is copied into a job (struct wjob) and the
- * end's waiter thread takes the handle to write it as room appears; when a
- * read finds the ring empty, the waiter takes the handle to sleep in
- * shmpipe_peek until data comes, and the JavaScript thread copies it out.
- * Either way the waiter then gives the handle back and signals the
- * JavaScript thread through a thread-safe function. The event loop is
- * never blocked, and one waiter thread serves one end, asleep in the kernel
- * when it has nothing to do.
+ * One thread
+ * ----------
+ * Everything here runs on the thread of the end's JavaScript environment
+ * (the main thread or a worker's): the addon starts no thread and takes no
+ * lock. The library is always called with timeout 0; a call that returns
+ * -EAGAIN has armed the end's pollfd, which polls readable once that call
+ * may make progress.
  *
- * Closing an end while the waiter is inside a call interrupts that call
- * (shmpipe_writer_interrupt / shmpipe_reader_interrupt, the one call the
- * library allows from another thread), so the waiter returns at once. A
- * handle is closed by whoever holds it: the JavaScript thread if the waiter
- * is not inside a call, or else the waiter when its call returns. So close never blocks the event
- * loop and never frees a handle under a sleeping call.
+ * Asynchronous ends wait in the event loop: a libuv uv_poll_t watches the
+ * pollfd, and its callback calls again. A write of any size takes no copy:
+ * the job holds a reference to the caller's array of Buffers and feeds the
+ * ring from them, at most ASYNC_SLICE bytes per loop turn, as room appears;
+ * when a slice stops with room left, a uv_idle_t brings the job back on the
+ * next turn, so timers and I/O run in between. The write's JavaScript
+ * callback runs once the last byte is in the ring (or on an error); then the
+ * references are dropped.
+ *
+ * Synchronous ends (the Sync* classes, { blocking: true }) wait in the
+ * calling thread, in a private epoll set that holds the pollfd and, edge
+ * triggered, the loop's own descriptor (uv_backend_fd). worker.terminate()
+ * wakes that loop (uv_async_send to it), so the wait returns -EINTR and the
+ * thread is back in JavaScript, where V8 stops it, at once; see sync_wait.
  *
  * Lifetimes
  * ---------
- * struct end is shared by the JavaScript wrapper, the waiter thread and the
- * environment's cleanup hook: it carries a reference count and is freed by
- * whoever drops the last reference. The waiter calls the thread-safe
- * function only while holding the end's mutex and only while the end is
- * open; closing sets `closing` under that mutex before releasing the
- * thread-safe function, so no call can follow the release. When a worker is
- * terminated, the cleanup hook (registered after the thread-safe function,
- * hence run before Node tears it down) closes the end the same way.
+ * struct end is owned together by the JavaScript wrapper (until its
+ * finalizer), the environment's async cleanup hook (until removed) and each
+ * libuv handle (until its close callback); the last of them frees it. The
+ * pollfd belongs to the library handle, and shmpipe_*_close/abort close it:
+ * the uv_poll_t is closed first (uv_close stops watching at once). Closing
+ * from JavaScript drops a pending callback without calling it (the stream
+ * classes call it back themselves). A write end that is still open when its
+ * wrapper is collected or its environment torn down (a worker that throws,
+ * exits or is terminated) is aborted, so its reader sees -ECONNRESET after
+ * the committed bytes and never takes the truncation for an end of stream.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -40,93 +44,79 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
+#include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shmpipe.h"
+#include "uv_min.h"
 
 #define MAX_IOV 1024
+/* Most bytes one loop turn copies into the ring for an asynchronous write. */
+#define ASYNC_SLICE ((size_t)1 << 20)
+/* Most records one call of shmpipe_writev takes. */
+#define RECORD_BATCH 64
+/* How often a synchronous wait returns to JavaScript when it cannot rely on the loop's descriptor. */
+#define SYNC_SLICE_MS 100
+/* The library's default spin (shmpipe_*_set_spin(-1)), in microseconds. */
+#define DEFAULT_SPIN_US 30
 
 enum kind { WRITER, READER };
+enum op { OP_NONE, OP_WAIT, OP_WRITE };
 
-/*
- * The rest of a write that found the ring full, copied out of JavaScript
- * memory so that the waiter thread owns it outright: it writes it into the
- * ring as room appears, with no trip back to the event loop per wake-up,
- * and a close or the environment's teardown never leaves it reading freed
- * memory. Stream mode: len bytes, written in whole units. Record mode:
- * nrec records, lengths in rec[], payloads back to back in data.
- */
-struct wjob {
-	char *data;
-	size_t len, off;
-	size_t unit;
-	size_t *rec;
-	int nrec, next;
+/* An asynchronous write in progress: where it stands in the caller's chunks. */
+struct job {
+	napi_ref chunks; /* the JavaScript array of Buffers, held, never copied */
+	size_t *lens;    /* each chunk's length when the write began */
+	int n;           /* chunks */
+	int i;           /* the next chunk to write from */
+	size_t skip;     /* bytes of chunk i already in the ring */
+	size_t unit;     /* stream mode: only whole units go into the ring */
 };
-
-static void wjob_free(struct wjob *j)
-{
-	if (j) {
-		free(j->data);
-		free(j->rec);
-		free(j);
-	}
-}
 
 struct end {
 	enum kind kind;
-	atomic_int refs;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	/* The handle; NULL once closed. Guarded by mu when the waiter runs. */
-	shmpipe_writer *w;
+	shmpipe_writer *w; /* the library handle; both NULL once closed */
 	shmpipe_reader *r;
 	bool records;
+	int pollfd;
+	unsigned spin_us; /* synchronous waits spin this long before they sleep */
 
-	/* Waiter state, all guarded by mu. */
-	bool thread_started;
-	bool job;     /* a wait was asked for and the waiter has not taken it */
-	bool in_call; /* the waiter is inside a shmpipe call on the handle */
-	bool pending; /* a wait is started and its callback not yet run */
-	atomic_bool closing;
-	size_t job_min; /* writer: bytes of room to wait for */
-	struct wjob *wjob; /* writer: data for the waiter to write, or NULL */
-	int result;     /* outcome of the last wait */
-
-	/* Main-thread only. */
 	napi_env env;
-	napi_threadsafe_function tsfn;
-	bool tsfn_live;
-	napi_ref callback; /* the pending wait's JavaScript callback */
-	napi_ref view;     /* the ArrayBuffer of the last zero-copy peek */
+	uv_loop_t *loop;
+	int loop_fd; /* uv_backend_fd(loop), or -1 */
+	int sync_ep; /* the epoll set of synchronous waits, or -1 */
+
+	uv_poll_t *poll; /* made at the first asynchronous wait */
+	uv_idle_t *idle; /* made when a write first stops with room left */
+	bool polling, idling;
+	int handles; /* libuv handles not yet closed */
+
+	enum op op;
+	napi_ref callback; /* the pending operation's JavaScript callback */
+	napi_async_context actx;
+	struct job job;
+
+	napi_ref view; /* the ArrayBuffer of the last zero-copy peek */
 	size_t view_len;
-	bool hook;
+
+	napi_async_cleanup_hook_handle hook;
+	bool wrapped;  /* the JavaScript wrapper still holds the end */
+	bool teardown; /* the environment is going away */
 };
 
-static void end_unref(struct end *e)
+static void end_free_if_unused(struct end *e)
 {
-	if (atomic_fetch_sub(&e->refs, 1) == 1) {
-		pthread_mutex_destroy(&e->mu);
-		pthread_cond_destroy(&e->cv);
+	if (!e->wrapped && !e->hook && e->handles == 0) {
+		free(e->job.lens);
 		free(e);
 	}
-}
-
-static void close_handle_locked(struct end *e)
-{
-	if (e->w)
-		shmpipe_writer_close(e->w);
-	if (e->r)
-		shmpipe_reader_close(e->r);
-	e->w = NULL;
-	e->r = NULL;
 }
 
 /* ---- errors and argument checks ------------------------------------- */
@@ -233,372 +223,6 @@ static struct end *get_end(napi_env env, napi_value v)
 	return e;
 }
 
-/* ---- the waiter thread and its thread-safe function ------------------ */
-
-/*
- * Writes a job into the ring (waiter thread), sleeping while it is full.
- * Returns 0 once all of it is in, or -errno (the part before stays written).
- */
-static int wjob_run(struct end *e, struct wjob *j)
-{
-	while (!atomic_load(&e->closing)) {
-		ssize_t rc;
-
-		if (j->rec) {
-			struct iovec iov[64];
-			int n = 0;
-			size_t off = j->off;
-
-			if (j->next == j->nrec)
-				return 0;
-			for (int i = j->next; i < j->nrec && n < 64; i++) {
-				iov[n].iov_base = j->data + off;
-				iov[n].iov_len = j->rec[i];
-				off += j->rec[i];
-				n++;
-			}
-			rc = shmpipe_writev(e->w, iov, n);
-			if (rc > 0) {
-				/* Whole records were written: step over them. */
-				for (size_t done = 0; done < (size_t)rc; j->next++) {
-					done += j->rec[j->next];
-					j->off += j->rec[j->next];
-				}
-			}
-		} else {
-			void *p;
-
-			if (j->off == j->len)
-				return 0;
-			rc = shmpipe_reserve(e->w, &p, j->unit);
-			/* Closed meanwhile: publish nothing more. */
-			if (atomic_load(&e->closing))
-				break;
-			if (rc > 0) {
-				size_t n = (size_t)rc < j->len - j->off ? (size_t)rc : j->len - j->off;
-
-				n -= n % j->unit;
-				memcpy(p, j->data + j->off, n);
-				rc = shmpipe_commit(e->w, n);
-				if (rc == 0)
-					j->off += n;
-			}
-		}
-		if (rc < 0 && rc != -ETIMEDOUT && rc != -EINTR)
-			return (int)rc;
-	}
-	return -EBADF;
-}
-
-static void *waiter_main(void *arg)
-{
-	struct end *e = arg;
-	sigset_t all;
-
-	/* Signals belong to the JavaScript thread, not to this one. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-
-	pthread_mutex_lock(&e->mu);
-	for (;;) {
-		while (!e->job && !atomic_load(&e->closing))
-			pthread_cond_wait(&e->cv, &e->mu);
-		if (atomic_load(&e->closing))
-			break;
-		e->job = false;
-		e->in_call = true;
-		size_t min = e->job_min;
-		struct wjob *j = e->wjob;
-		pthread_mutex_unlock(&e->mu);
-
-		/*
-		 * Write, or wait for data, for as long as it takes: a close
-		 * interrupts the call (end_close). Only this thread touches the
-		 * handle while in_call is set.
-		 */
-		ssize_t rc;
-
-		if (e->w)
-			shmpipe_writer_set_timeout(e->w, -1);
-		else
-			shmpipe_reader_set_timeout(e->r, -1);
-		if (j) {
-			rc = wjob_run(e, j);
-		} else {
-			do {
-				if (e->w) {
-					void *p;
-
-					rc = shmpipe_reserve(e->w, &p, min);
-				} else {
-					const void *p;
-
-					rc = shmpipe_peek(e->r, &p);
-				}
-			} while ((rc == -ETIMEDOUT || rc == -EINTR) && !atomic_load(&e->closing));
-		}
-
-		pthread_mutex_lock(&e->mu);
-		e->in_call = false;
-		if (atomic_load(&e->closing))
-			break;
-		e->result = rc < 0 ? (int)rc : 0;
-		/* Under mu: closing cannot be set (and the function released) meanwhile. */
-		napi_call_threadsafe_function(e->tsfn, NULL, napi_tsfn_nonblocking);
-	}
-	/* Closing: the handle is ours to close if the main thread could not. */
-	close_handle_locked(e);
-	wjob_free(e->wjob);
-	e->wjob = NULL;
-	pthread_mutex_unlock(&e->mu);
-	end_unref(e);
-	return NULL;
-}
-
-/* Runs on the JavaScript thread when a wait has finished. */
-static void wait_done(napi_env env, napi_value js_cb, void *context, void *data)
-{
-	struct end *e = context;
-	napi_value cb, global, arg, ret;
-	int result;
-
-	(void)js_cb;
-	(void)data;
-	if (!env || !e)
-		return;
-	pthread_mutex_lock(&e->mu);
-	result = e->result;
-	e->pending = false;
-	wjob_free(e->wjob);
-	e->wjob = NULL;
-	pthread_mutex_unlock(&e->mu);
-	if (!e->callback)
-		return;
-	napi_get_reference_value(env, e->callback, &cb);
-	napi_delete_reference(env, e->callback);
-	e->callback = NULL;
-	if (e->tsfn_live)
-		napi_unref_threadsafe_function(env, e->tsfn);
-	napi_get_global(env, &global);
-	arg = int_value(env, result);
-	/* Node runs this inside a callback scope: exceptions go to 'uncaughtException'. */
-	napi_call_function(env, global, cb, 1, &arg, &ret);
-}
-
-/*
- * Closes the end from the JavaScript thread (close(), the finalizer, or the
- * environment's cleanup hook). Never blocks on the waiter.
- */
-static void end_close(struct end *e, bool teardown)
-{
-	napi_env env = e->env;
-
-	pthread_mutex_lock(&e->mu);
-	if (atomic_load(&e->closing)) {
-		pthread_mutex_unlock(&e->mu);
-		return;
-	}
-	atomic_store(&e->closing, true);
-	if (!e->in_call)
-		close_handle_locked(e);
-	else if (e->w) /* the waiter holds the handle, and cannot close it before we let go of mu */
-		shmpipe_writer_interrupt(e->w);
-	else
-		shmpipe_reader_interrupt(e->r);
-	pthread_cond_signal(&e->cv);
-	pthread_mutex_unlock(&e->mu);
-
-	/*
-	 * During the environment's teardown no JavaScript runs any more: leave
-	 * the references to Node, release only the thread-safe function.
-	 */
-	if (!teardown && e->view) {
-		napi_value ab;
-
-		if (napi_get_reference_value(env, e->view, &ab) == napi_ok && ab)
-			napi_detach_arraybuffer(env, ab);
-		napi_delete_reference(env, e->view);
-		e->view = NULL;
-	}
-	if (!teardown && e->callback) {
-		napi_delete_reference(env, e->callback);
-		e->callback = NULL;
-	}
-	if (e->tsfn_live) {
-		e->tsfn_live = false;
-		napi_release_threadsafe_function(e->tsfn, napi_tsfn_abort);
-	}
-}
-
-static void cleanup_hook(void *arg);
-
-static void remove_hook(struct end *e)
-{
-	if (e->hook) {
-		e->hook = false;
-		napi_remove_env_cleanup_hook(e->env, cleanup_hook, e);
-		end_unref(e);
-	}
-}
-
-static void cleanup_hook(void *arg)
-{
-	struct end *e = arg;
-
-	e->hook = false;
-	end_close(e, true);
-	end_unref(e);
-}
-
-static void finalize_end(napi_env env, void *data, void *hint)
-{
-	struct end *e = data;
-
-	(void)env;
-	(void)hint;
-	end_close(e, false);
-	remove_hook(e);
-	end_unref(e);
-}
-
-static void tsfn_finalize(napi_env env, void *data, void *hint)
-{
-	(void)env;
-	(void)data;
-	(void)hint;
-}
-
-/* Wraps a new handle in a JavaScript object. */
-static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmpipe_reader *r,
-			   bool records)
-{
-	struct end *e = calloc(1, sizeof(*e));
-	napi_value obj, name;
-
-	if (!e) {
-		if (w)
-			shmpipe_writer_close(w);
-		if (r)
-			shmpipe_reader_close(r);
-		napi_throw_error(env, "ENOMEM", "out of memory");
-		return NULL;
-	}
-	e->kind = kind;
-	e->w = w;
-	e->r = r;
-	e->records = records;
-	e->env = env;
-	atomic_init(&e->refs, 1);
-	atomic_init(&e->closing, false);
-	pthread_mutex_init(&e->mu, NULL);
-	pthread_cond_init(&e->cv, NULL);
-
-	napi_create_object(env, &obj);
-	napi_create_string_utf8(env, "shmpipe", NAPI_AUTO_LENGTH, &name);
-	if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, tsfn_finalize, e,
-					    wait_done, &e->tsfn) != napi_ok) {
-		close_handle_locked(e);
-		end_unref(e);
-		napi_throw_error(env, "ENOMEM", "cannot create a thread-safe function");
-		return NULL;
-	}
-	e->tsfn_live = true;
-	napi_unref_threadsafe_function(env, e->tsfn);
-	/* After the function: cleanup hooks run in reverse order of registration. */
-	atomic_fetch_add(&e->refs, 1);
-	e->hook = napi_add_env_cleanup_hook(env, cleanup_hook, e) == napi_ok;
-	if (!e->hook)
-		atomic_fetch_sub(&e->refs, 1);
-	if (napi_wrap(env, obj, e, finalize_end, NULL, NULL) != napi_ok) {
-		end_close(e, true);
-		remove_hook(e);
-		end_unref(e);
-		napi_throw_error(env, "EFAULT", "cannot wrap a handle");
-		return NULL;
-	}
-	return obj;
-}
-
-/* Starts a wait for room (writer, min bytes) or data (reader); cb(rc) later. */
-static int start_wait(napi_env env, struct end *e, size_t min, struct wjob *j, napi_value cb)
-{
-	int err = 0;
-
-	pthread_mutex_lock(&e->mu);
-	if (atomic_load(&e->closing) || (!e->w && !e->r))
-		err = -EBADF;
-	else if (e->pending)
-		err = -EBUSY;
-	if (!err && !e->thread_started) {
-		pthread_t t;
-		pthread_attr_t attr;
-
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, 64 * 1024);
-		atomic_fetch_add(&e->refs, 1);
-		if (pthread_create(&t, &attr, waiter_main, e) != 0) {
-			atomic_fetch_sub(&e->refs, 1);
-			err = -EAGAIN;
-		} else {
-			e->thread_started = true;
-		}
-		pthread_attr_destroy(&attr);
-	}
-	if (!err) {
-		e->pending = true;
-		e->job = true;
-		e->job_min = min;
-		e->wjob = j;
-		pthread_cond_signal(&e->cv);
-	}
-	pthread_mutex_unlock(&e->mu);
-	if (err)
-		return err;
-	napi_create_reference(env, cb, 1, &e->callback);
-	napi_ref_threadsafe_function(env, e->tsfn);
-	return 0;
-}
-
-/*
- * The handle for a synchronous call from the JavaScript thread, or NULL
- * with *err set: closed (-EBADF), or lent to the waiter (-EBUSY).
- */
-static bool usable(struct end *e, int *err)
-{
-	bool ok;
-
-	pthread_mutex_lock(&e->mu);
-	ok = !atomic_load(&e->closing) && (e->w || e->r) && !e->pending;
-	pthread_mutex_unlock(&e->mu);
-	*err = atomic_load(&e->closing) || (!e->w && !e->r) ? -EBADF : -EBUSY;
-	return ok;
-}
-
-/* ---- creating and opening -------------------------------------------- */
-
-static bool get_options(napi_env env, napi_value cap, napi_value flags, napi_value mode,
-			shmpipe_options *o)
-{
-	int64_t c = 0, f = 0, m = 0;
-
-	if (!is_type(env, cap, napi_undefined) &&
-	    !get_int(env, cap, 0, (int64_t)SHMPIPE_MAX_CAPACITY, &c,
-		     "capacity must be an integer from 0 to 2^40"))
-		return false;
-	if (!is_type(env, flags, napi_undefined) &&
-	    !get_int(env, flags, 0, SHMPIPE_RECORDS, &f, "flags must be 0 or 1"))
-		return false;
-	if (!is_type(env, mode, napi_undefined) &&
-	    !get_int(env, mode, 0, 0777, &m, "mode must be permission bits (0 to 0o777)"))
-		return false;
-	memset(o, 0, sizeof(*o));
-	o->capacity = (size_t)c;
-	o->flags = (unsigned)f;
-	o->mode = (unsigned)m;
-	return true;
-}
-
 static napi_value throw_rc(napi_env env, int rc, const char *what)
 {
 	napi_value err, msg, code, errno_v;
@@ -628,6 +252,633 @@ static napi_value throw_rc(napi_env env, int rc, const char *what)
 	napi_set_named_property(env, err, "errno", errno_v);
 	napi_throw(env, err);
 	return NULL;
+}
+
+/* The bytes of a Buffer or typed array; false if v is neither. */
+static bool view_bytes(napi_env env, napi_value v, void **data, size_t *len)
+{
+	static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+	bool ok;
+
+	if (napi_is_typedarray(env, v, &ok) == napi_ok && ok) {
+		napi_typedarray_type t;
+		size_t count, off;
+		napi_value ab;
+
+		napi_get_typedarray_info(env, v, &t, &count, data, &ab, &off);
+		*len = count * ((size_t)t < sizeof(sizes) / sizeof(sizes[0]) ? sizes[t] : 1);
+		return true;
+	}
+	if (napi_is_buffer(env, v, &ok) == napi_ok && ok) {
+		napi_get_buffer_info(env, v, data, len);
+		return true;
+	}
+	return false;
+}
+
+/* ---- time and spinning --------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A call's limit as poll(2) counts it, turned into an instant (ns), or -1 for none. */
+static int64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+static int ms_left(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - now_ns();
+
+	return left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+#elif defined(__aarch64__)
+static inline void cpu_relax(void)
+{
+	__asm__ __volatile__("yield");
+}
+#else
+static inline void cpu_relax(void)
+{
+	__asm__ __volatile__("" ::: "memory");
+}
+#endif
+
+/* Whether the counters show data (reader) or at least need free bytes (writer). */
+static bool looks_ready(const struct end *e, size_t need)
+{
+	shmpipe_stats s;
+
+	if (e->w)
+		return shmpipe_writer_stats(e->w, &s) == 0 &&
+		       s.capacity - (s.write_index - s.read_index) >= need;
+	return shmpipe_reader_stats(e->r, &s) == 0 && s.write_index != s.read_index;
+}
+
+/*
+ * What the library's own spin does before a blocking call sleeps, for the
+ * synchronous waits here (which call it with timeout 0, so that it never
+ * spins itself): look at the shared counters, without announcing a wait,
+ * for up to spin_us, so that a peer about to act is met without a sleep on
+ * this side or a ring on the other.
+ */
+static void spin_until_ready(const struct end *e, size_t need)
+{
+	int64_t start;
+
+	if (!e->spin_us || looks_ready(e, need))
+		return;
+	start = now_ns();
+	for (unsigned k = 1;; k++) {
+		cpu_relax();
+		if (looks_ready(e, need))
+			return;
+		if (k % 16 == 0 && now_ns() - start >= (int64_t)e->spin_us * 1000)
+			return;
+	}
+}
+
+/* ---- waiting in the calling thread --------------------------------------- */
+
+/*
+ * Sleeps until the pollfd polls readable (0), the time is up (-ETIMEDOUT),
+ * or the thread should go back to JavaScript (-EINTR): a signal, or news on
+ * the environment's event loop. The loop's descriptor is in the set edge
+ * triggered: worker.terminate() ends with uv_async_send to the worker's
+ * loop, which makes that descriptor report a new event even though nobody
+ * runs the loop while we sleep, and the call returns at once, where V8 then
+ * stops the worker. Other news (a message for this thread) costs one trip
+ * to JavaScript and back. Edges from before this wait are thrown away; if
+ * the loop already has events waiting (then a termination might find its
+ * wake-up pending already and make no new edge), the sleep is cut into
+ * SYNC_SLICE_MS slices instead, as it was before the descriptor existed.
+ */
+static int sync_wait(struct end *e, int timeout_ms)
+{
+	struct epoll_event ev[2];
+	int n, slice = timeout_ms;
+
+	if (e->sync_ep < 0) {
+		struct epoll_event add = {.events = EPOLLIN, .data.u32 = 0};
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+
+		if (ep < 0)
+			return -errno;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, e->pollfd, &add) < 0) {
+			n = -errno;
+			close(ep);
+			return n;
+		}
+		add.events = EPOLLIN | EPOLLET;
+		add.data.u32 = 1;
+		if (e->loop_fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, e->loop_fd, &add) < 0)
+			e->loop_fd = -1;
+		e->sync_ep = ep;
+	}
+	n = epoll_wait(e->sync_ep, ev, 2, 0);
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == 0)
+			return 0;
+	if (e->loop_fd < 0) {
+		slice = SYNC_SLICE_MS;
+	} else {
+		struct pollfd p = {.fd = e->loop_fd, .events = POLLIN};
+
+		if (poll(&p, 1, 0) > 0)
+			slice = SYNC_SLICE_MS;
+	}
+	if (timeout_ms >= 0 && timeout_ms < slice)
+		slice = timeout_ms;
+	n = epoll_wait(e->sync_ep, ev, 2, slice);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return slice == timeout_ms ? -ETIMEDOUT : -EINTR;
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == 1)
+			return -EINTR;
+	return 0;
+}
+
+/* ---- writing into the ring ---------------------------------------------- */
+
+/* A position in a list of buffers: buffer i, skip bytes into it. */
+struct cursor {
+	struct iovec *iov;
+	int n;
+	int i;
+	size_t skip;
+};
+
+static size_t cursor_left(const struct cursor *c)
+{
+	size_t left = 0;
+
+	for (int i = c->i; i < c->n; i++)
+		left += c->iov[i].iov_len;
+	return left - c->skip;
+}
+
+/*
+ * Stream mode: copies up to max bytes (whole units) from the cursor into
+ * the ring through reserve/commit, without waiting. Returns the bytes
+ * written, or -errno (-EAGAIN: the ring is full) if none were.
+ */
+static ssize_t pump_stream(shmpipe_writer *w, struct cursor *c, size_t unit, size_t max)
+{
+	size_t total = 0, left = cursor_left(c);
+
+	if (max < unit)
+		max = unit;
+	while (left >= unit && max - total >= unit) {
+		void *p;
+		ssize_t room = shmpipe_reserve(w, &p, unit);
+
+		if (room < 0)
+			return total ? (ssize_t)total : room;
+		size_t n = (size_t)room;
+
+		if (n > left)
+			n = left;
+		if (n > max - total)
+			n = max - total;
+		n -= n % unit;
+		for (size_t k = 0; k < n;) {
+			size_t take = c->iov[c->i].iov_len - c->skip;
+
+			if (take > n - k)
+				take = n - k;
+			memcpy((char *)p + k, (char *)c->iov[c->i].iov_base + c->skip, take);
+			k += take;
+			c->skip += take;
+			if (c->skip == c->iov[c->i].iov_len) {
+				c->i++;
+				c->skip = 0;
+			}
+		}
+		int rc = shmpipe_commit(w, n);
+
+		if (rc < 0)
+			return total ? (ssize_t)total : rc;
+		total += n;
+		left -= n;
+	}
+	/* Empty buffers at the end are written too. */
+	while (c->i < c->n && c->iov[c->i].iov_len == c->skip) {
+		c->i++;
+		c->skip = 0;
+	}
+	return (ssize_t)total;
+}
+
+/*
+ * Record mode: each buffer is one record. Writes the records that fit, up
+ * to about max payload bytes (at least one record), without waiting.
+ * Returns the payload bytes written, or -errno if none were.
+ */
+static ssize_t pump_records(shmpipe_writer *w, struct cursor *c, size_t max)
+{
+	size_t total = 0;
+
+	while (c->i < c->n && total < max) {
+		int cnt = 0;
+		size_t batch = 0;
+
+		while (c->i + cnt < c->n && cnt < RECORD_BATCH && (cnt == 0 || total + batch < max))
+			batch += c->iov[c->i + cnt++].iov_len;
+		ssize_t rc = shmpipe_writev(w, c->iov + c->i, cnt);
+
+		if (rc < 0)
+			return total ? (ssize_t)total : rc;
+		/* Step over the whole records written (and empty ones, which are skipped). */
+		size_t done = 0;
+		int end = c->i + cnt;
+
+		while (c->i < end && done + c->iov[c->i].iov_len <= (size_t)rc) {
+			done += c->iov[c->i].iov_len;
+			c->i++;
+		}
+		total += done;
+		if (c->i < end)
+			break; /* the ring is full */
+	}
+	return (ssize_t)total;
+}
+
+static ssize_t pump(struct end *e, struct cursor *c, size_t unit, size_t max)
+{
+	if (c->i >= c->n)
+		return 0;
+	return e->records ? pump_records(e->w, c, max) : pump_stream(e->w, c, unit, max);
+}
+
+/* ---- the event loop: uv_poll_t, uv_idle_t, callbacks ----------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct end *e = uv_handle_get_data(h);
+
+	free(h);
+	e->handles--;
+	if (e->handles == 0 && e->hook && !e->w && !e->r) {
+		napi_remove_async_cleanup_hook(e->hook);
+		e->hook = NULL;
+	}
+	end_free_if_unused(e);
+}
+
+static void on_ready(struct end *e);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	(void)status; /* an error shows in the call that follows */
+	(void)events;
+	on_ready(uv_handle_get_data((uv_handle_t *)h));
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	on_ready(uv_handle_get_data((uv_handle_t *)h));
+}
+
+static void set_polling(struct end *e, bool on)
+{
+	if (on != e->polling) {
+		if (on)
+			uv_poll_start(e->poll, UV_READABLE, on_poll);
+		else
+			uv_poll_stop(e->poll);
+		e->polling = on;
+	}
+}
+
+static void set_idling(struct end *e, bool on)
+{
+	if (on != e->idling) {
+		if (on)
+			uv_idle_start(e->idle, on_idle);
+		else
+			uv_idle_stop(e->idle);
+		e->idling = on;
+	}
+}
+
+/* Makes the end's uv_poll_t (and, for what == UV_IDLE, its uv_idle_t) if not made yet. */
+static int make_handle(struct end *e, uv_handle_type what)
+{
+	uv_handle_t *h;
+	int err;
+
+	if (what == UV_POLL ? e->poll != NULL : e->idle != NULL)
+		return 0;
+	h = malloc(uv_handle_size(what));
+	if (!h)
+		return -ENOMEM;
+	/* uv_poll_init makes the descriptor O_NONBLOCK: harmless, it is an epoll instance. */
+	err = what == UV_POLL ? uv_poll_init(e->loop, (uv_poll_t *)h, e->pollfd)
+			      : uv_idle_init(e->loop, (uv_idle_t *)h);
+	if (err < 0) {
+		free(h);
+		return err;
+	}
+	uv_handle_set_data(h, e);
+	e->handles++;
+	if (what == UV_POLL)
+		e->poll = (uv_poll_t *)h;
+	else
+		e->idle = (uv_idle_t *)h;
+	return 0;
+}
+
+static void job_release(napi_env env, struct end *e)
+{
+	if (e->job.chunks && !e->teardown)
+		napi_delete_reference(env, e->job.chunks);
+	e->job.chunks = NULL;
+	free(e->job.lens);
+	e->job.lens = NULL;
+}
+
+/* Ends the pending operation and calls its callback with rc. */
+static void finish(struct end *e, int rc)
+{
+	napi_env env = e->env;
+	napi_handle_scope scope;
+	napi_value cb, recv, arg, ret;
+	napi_ref ref = e->callback;
+
+	if (e->poll)
+		set_polling(e, false);
+	if (e->idle)
+		set_idling(e, false);
+	e->op = OP_NONE;
+	e->callback = NULL;
+	job_release(env, e);
+	if (!ref)
+		return;
+	napi_open_handle_scope(env, &scope);
+	napi_get_reference_value(env, ref, &cb);
+	napi_delete_reference(env, ref);
+	napi_get_global(env, &recv);
+	arg = int_value(env, rc);
+	/* A callback scope: ticks and microtasks run after it, as after any I/O callback. */
+	if (napi_make_callback(env, e->actx, recv, cb, 1, &arg, &ret) == napi_pending_exception) {
+		napi_value exc;
+
+		napi_get_and_clear_last_exception(env, &exc);
+		napi_fatal_exception(env, exc);
+	}
+	napi_close_handle_scope(env, scope);
+}
+
+/*
+ * One slice of an asynchronous write, from the referenced chunks: 1 if
+ * room may be left (the slice ended), -EAGAIN if the ring is full, 0 once
+ * everything is in, or another -errno. A chunk whose length changed since
+ * the write began (its ArrayBuffer was detached, transferred or resized)
+ * fails the write with -EFAULT rather than write less than was asked.
+ */
+static int job_slice(struct end *e, napi_value arr)
+{
+	struct iovec iov[MAX_IOV];
+	struct job *j = &e->job;
+	struct cursor c = {.iov = iov, .n = 0, .i = 0, .skip = j->skip};
+	size_t have = 0;
+	ssize_t rc;
+
+	/* Fresh pointers for as many chunks as this slice may reach. */
+	for (int k = j->i; k < j->n && have < ASYNC_SLICE + j->skip; k++) {
+		napi_value v;
+		void *data;
+		size_t len;
+
+		if (napi_get_element(e->env, arr, (uint32_t)k, &v) != napi_ok ||
+		    !view_bytes(e->env, v, &data, &len) || len != j->lens[k])
+			return -EFAULT;
+		iov[c.n].iov_base = data;
+		iov[c.n].iov_len = len;
+		c.n++;
+		have += len;
+	}
+	rc = pump(e, &c, j->unit, ASYNC_SLICE);
+	j->i += c.i;
+	j->skip = c.skip;
+	if (rc < 0)
+		return (int)rc;
+	return j->i >= j->n ? 0 : 1;
+}
+
+/* The end's descriptor polled readable, or a write slice is due. */
+static void on_ready(struct end *e)
+{
+	napi_handle_scope scope;
+	napi_value arr;
+	int rc;
+
+	if (e->op == OP_WAIT) {
+		finish(e, 0);
+		return;
+	}
+	if (e->op != OP_WRITE)
+		return;
+	napi_open_handle_scope(e->env, &scope);
+	napi_get_reference_value(e->env, e->job.chunks, &arr);
+	rc = job_slice(e, arr);
+	napi_close_handle_scope(e->env, scope);
+	if (rc == 1 && !make_handle(e, UV_IDLE)) {
+		/* Room may be left: the next slice on the next turn of the loop. */
+		set_polling(e, false);
+		set_idling(e, true);
+	} else if (rc == 1 || rc == -EAGAIN) {
+		if (e->idle)
+			set_idling(e, false);
+		set_polling(e, true);
+	} else {
+		finish(e, rc);
+	}
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static void close_uv(uv_handle_t **h)
+{
+	if (*h) {
+		uv_close(*h, on_handle_closed);
+		*h = NULL;
+	}
+}
+
+/*
+ * Closes the end: its libuv handles first (they stop watching the pollfd at
+ * once), then the library handle, which closes the pollfd. A write end is
+ * aborted if abort is set. Drops a pending operation without calling it.
+ */
+static void end_close(struct end *e, bool abort)
+{
+	napi_env env = e->env;
+
+	if (!e->w && !e->r)
+		return;
+	e->op = OP_NONE;
+	if (e->callback && !e->teardown)
+		napi_delete_reference(env, e->callback);
+	e->callback = NULL;
+	job_release(env, e);
+	close_uv((uv_handle_t **)&e->poll);
+	close_uv((uv_handle_t **)&e->idle);
+	e->polling = e->idling = false;
+	if (e->sync_ep >= 0)
+		close(e->sync_ep);
+	e->sync_ep = -1;
+	if (e->w) {
+		if (abort)
+			shmpipe_writer_abort(e->w);
+		else
+			shmpipe_writer_close(e->w);
+	}
+	if (e->r)
+		shmpipe_reader_close(e->r);
+	e->w = NULL;
+	e->r = NULL;
+	/* No JavaScript runs during the teardown: leave the references to Node then. */
+	if (e->view && !e->teardown) {
+		napi_value ab;
+
+		if (napi_get_reference_value(env, e->view, &ab) == napi_ok && ab)
+			napi_detach_arraybuffer(env, ab);
+		napi_delete_reference(env, e->view);
+	}
+	e->view = NULL;
+	if (e->actx)
+		napi_async_destroy(env, e->actx);
+	e->actx = NULL;
+	/* The hook goes once the handles are closed: the teardown waits for them. */
+	if (e->hook && e->handles == 0) {
+		napi_remove_async_cleanup_hook(e->hook);
+		e->hook = NULL;
+	}
+}
+
+/* The environment is going away (a worker that ended, threw, exited or was terminated). */
+static void cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg)
+{
+	struct end *e = arg;
+
+	(void)handle;
+	e->teardown = true;
+	end_close(e, true);
+	end_free_if_unused(e);
+}
+
+static void finalize_end(napi_env env, void *data, void *hint)
+{
+	struct end *e = data;
+
+	(void)env;
+	(void)hint;
+	end_close(e, true);
+	e->wrapped = false;
+	end_free_if_unused(e);
+}
+
+/* Wraps a new handle in a JavaScript object. */
+static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmpipe_reader *r,
+			   bool records)
+{
+	struct end *e = calloc(1, sizeof(*e));
+	napi_value obj, name;
+
+	if (!e) {
+		if (w)
+			shmpipe_writer_close(w);
+		if (r)
+			shmpipe_reader_close(r);
+		napi_throw_error(env, "ENOMEM", "out of memory");
+		return NULL;
+	}
+	e->kind = kind;
+	e->w = w;
+	e->r = r;
+	e->records = records;
+	e->env = env;
+	e->sync_ep = -1;
+	e->loop_fd = -1;
+	e->spin_us = DEFAULT_SPIN_US;
+	e->pollfd = w ? shmpipe_writer_pollfd(w) : shmpipe_reader_pollfd(r);
+	if (w)
+		shmpipe_writer_set_timeout(w, 0);
+	else
+		shmpipe_reader_set_timeout(r, 0);
+	if (napi_get_uv_event_loop(env, (struct uv_loop_s **)&e->loop) == napi_ok && e->loop)
+		e->loop_fd = uv_backend_fd(e->loop);
+
+	napi_create_object(env, &obj);
+	napi_create_string_utf8(env, "shmpipe", NAPI_AUTO_LENGTH, &name);
+	if (e->pollfd < 0 || napi_async_init(env, NULL, name, &e->actx) != napi_ok ||
+	    napi_add_async_cleanup_hook(env, cleanup_hook, e, &e->hook) != napi_ok) {
+		end_close(e, false);
+		free(e);
+		napi_throw_error(env, "EFAULT", "cannot set up a pipe end");
+		return NULL;
+	}
+	e->wrapped = true;
+	if (napi_wrap(env, obj, e, finalize_end, NULL, NULL) != napi_ok) {
+		e->wrapped = false;
+		end_close(e, false);
+		end_free_if_unused(e);
+		napi_throw_error(env, "EFAULT", "cannot wrap a handle");
+		return NULL;
+	}
+	return obj;
+}
+
+/*
+ * Whether the JavaScript thread may call the library on the end now; if
+ * not, *err is -EBADF (closed) or -EBUSY (an asynchronous operation is
+ * pending on it).
+ */
+static bool usable(struct end *e, int *err)
+{
+	*err = !e->w && !e->r ? -EBADF : e->op != OP_NONE ? -EBUSY : 0;
+	return *err == 0;
+}
+
+/* ---- creating and opening -------------------------------------------- */
+
+static bool get_options(napi_env env, napi_value cap, napi_value flags, napi_value mode,
+			shmpipe_options *o)
+{
+	int64_t c = 0, f = 0, m = 0;
+
+	if (!is_type(env, cap, napi_undefined) &&
+	    !get_int(env, cap, 0, (int64_t)SHMPIPE_MAX_CAPACITY, &c,
+		     "capacity must be an integer from 0 to 2^40"))
+		return false;
+	if (!is_type(env, flags, napi_undefined) &&
+	    !get_int(env, flags, 0, SHMPIPE_RECORDS, &f, "flags must be 0 or 1"))
+		return false;
+	if (!is_type(env, mode, napi_undefined) &&
+	    !get_int(env, mode, 0, 0777, &m, "mode must be permission bits (0 to 0o777)"))
+		return false;
+	memset(o, 0, sizeof(*o));
+	o->capacity = (size_t)c;
+	o->flags = (unsigned)f;
+	o->mode = (unsigned)m;
+	return true;
 }
 
 /* create(kind, name|null, capacity, flags, mode) -> handle */
@@ -704,17 +955,14 @@ static napi_value js_dup_fd(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1];
 	struct end *e;
-	int fd = -EBADF, nfd;
+	int fd, nfd;
 
 	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
 		return NULL;
-	pthread_mutex_lock(&e->mu);
-	if (!atomic_load(&e->closing))
-		fd = e->w ? shmpipe_writer_fd(e->w) : e->r ? shmpipe_reader_fd(e->r) : -EBADF;
+	fd = e->w ? shmpipe_writer_fd(e->w) : e->r ? shmpipe_reader_fd(e->r) : -EBADF;
 	nfd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
 	if (fd >= 0 && nfd < 0)
 		nfd = -errno;
-	pthread_mutex_unlock(&e->mu);
 	if (nfd < 0)
 		return throw_rc(env, nfd, "dup");
 	return int_value(env, nfd);
@@ -745,301 +993,283 @@ static napi_value js_unlink(napi_env env, napi_callback_info info)
 	return int_value(env, shmpipe_unlink(name));
 }
 
-static napi_value js_close(napi_env env, napi_callback_info info)
+/* close(handle): end of stream for a writer. abort(handle): a writer closes as failed. */
+static napi_value close_common(napi_env env, napi_callback_info info, bool abort)
 {
 	napi_value argv[1];
 	struct end *e;
 
 	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
 		return NULL;
-	end_close(e, false);
-	remove_hook(e);
+	end_close(e, abort);
 	return undefined(env);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info)
+{
+	return close_common(env, info, false);
+}
+
+static napi_value js_abort(napi_env env, napi_callback_info info)
+{
+	return close_common(env, info, true);
 }
 
 /* ---- writing ------------------------------------------------------------ */
 
-struct chunks {
-	struct iovec iov[MAX_IOV];
-	int n;
-	uint64_t total;
-};
-
-/* Buffers or typed arrays of an array argument, as iovecs. */
-static bool get_chunks(napi_env env, napi_value arr, struct chunks *c)
+/* The Buffers or typed arrays of an array argument, as iovecs (at most MAX_IOV). */
+static bool get_chunks(napi_env env, napi_value arr, struct iovec *iov, int *n, uint64_t *total)
 {
-	uint32_t n;
+	uint32_t count;
 	bool is_array;
 
-	c->n = 0;
-	c->total = 0;
+	*n = 0;
+	*total = 0;
 	if (napi_is_array(env, arr, &is_array) != napi_ok || !is_array) {
 		type_error(env, "chunks must be an array of Buffers");
 		return false;
 	}
-	napi_get_array_length(env, arr, &n);
-	if (n > MAX_IOV) {
+	napi_get_array_length(env, arr, &count);
+	if (count > MAX_IOV) {
 		range_error(env, "too many chunks in one call");
 		return false;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < count; i++) {
 		napi_value v;
-		bool ok;
-		void *data;
-		size_t len;
 
 		napi_get_element(env, arr, i, &v);
-		if (napi_is_typedarray(env, v, &ok) == napi_ok && ok) {
-			napi_typedarray_type t;
-			size_t count;
-			napi_value ab;
-			size_t off;
-			static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
-
-			napi_get_typedarray_info(env, v, &t, &count, &data, &ab, &off);
-			len = count * ((size_t)t < sizeof(sizes) / sizeof(sizes[0]) ? sizes[t] : 1);
-		} else if (napi_is_buffer(env, v, &ok) == napi_ok && ok) {
-			napi_get_buffer_info(env, v, &data, &len);
-		} else {
+		if (!view_bytes(env, v, &iov[i].iov_base, &iov[i].iov_len)) {
 			type_error(env, "chunks must be Buffers or typed arrays");
 			return false;
 		}
-		c->iov[c->n].iov_base = data;
-		c->iov[c->n].iov_len = len;
-		c->n++;
-		c->total += len;
+		*total += iov[i].iov_len;
 	}
+	*n = (int)count;
 	return true;
+}
+
+/* Puts the cursor done bytes into the chunks; false (and throws) if done is not a valid offset. */
+static bool cursor_seek(napi_env env, struct end *e, struct cursor *c, uint64_t done,
+			uint64_t total)
+{
+	if (done > total) {
+		range_error(env, "offset beyond the chunks");
+		return false;
+	}
+	while (done > 0 && c->i < c->n && done >= c->iov[c->i].iov_len) {
+		done -= c->iov[c->i].iov_len;
+		c->i++;
+	}
+	if (e->records && done != 0) {
+		range_error(env, "offset inside a record");
+		return false;
+	}
+	c->skip = (size_t)done;
+	return true;
+}
+
+static bool writer_args(napi_env env, napi_value *argv, struct end **e, int64_t *unit)
+{
+	if (!(*e = get_end(env, argv[0])))
+		return false;
+	if ((*e)->kind != WRITER) {
+		type_error(env, "not a write end");
+		return false;
+	}
+	return get_int(env, argv[3], 1, 1 << 20, unit, "bad unit");
 }
 
 /*
  * write(handle, chunks, done, unit, timeout) -> bytes of the concatenation
  * written so far (done plus what this call added), or -errno if it added
- * nothing. timeout 0 never sleeps; -1 sleeps until all is in (blocking mode).
- * Stream mode copies through reserve/commit in whole units (an Int32 item
+ * nothing. Waits in the calling thread: timeout 0 never, -1 until all is in;
+ * returns early (-EINTR, or the count) when the thread should go back to
+ * JavaScript (see sync_wait). Stream mode writes whole units (an Int32 item
  * is never split); record mode writes each chunk as one record, and done
  * then always falls between records.
  */
 static napi_value js_write(napi_env env, napi_callback_info info)
 {
+	struct iovec iov[MAX_IOV];
 	napi_value argv[5];
 	struct end *e;
-	struct chunks *c;
-	int64_t done, unit, timeout;
+	struct cursor c = {.iov = iov};
+	int64_t done, unit, timeout, deadline;
+	uint64_t total, written = 0;
 	int err;
-	int64_t ret;
 
-	if (!get_args(env, info, 5, argv) || !(e = get_end(env, argv[0])))
+	if (!get_args(env, info, 5, argv) || !writer_args(env, argv, &e, &unit) ||
+	    !get_int(env, argv[2], 0, INT64_MAX / 2, &done, "bad offset") ||
+	    !get_int(env, argv[4], -1, INT_MAX, &timeout, "bad timeout") ||
+	    !get_chunks(env, argv[1], iov, &c.n, &total))
 		return NULL;
-	if (e->kind != WRITER)
-		return type_error(env, "not a write end");
-	if (!get_int(env, argv[2], 0, INT64_MAX / 2, &done, "bad offset") ||
-	    !get_int(env, argv[3], 1, 1 << 20, &unit, "bad unit") ||
-	    !get_int(env, argv[4], -1, INT_MAX, &timeout, "bad timeout"))
-		return NULL;
-	c = malloc(sizeof(*c));
-	if (!c) {
-		napi_throw_error(env, "ENOMEM", "out of memory");
-		return NULL;
-	}
-	if (!get_chunks(env, argv[1], c)) {
-		free(c);
-		return NULL;
-	}
-	if (!usable(e, &err)) {
-		free(c);
+	if (!usable(e, &err))
 		return int_value(env, err);
-	}
-	if ((uint64_t)done > c->total) {
-		free(c);
-		return range_error(env, "offset beyond the chunks");
-	}
-	shmpipe_writer_set_timeout(e->w, (int)timeout);
-
-	/* Skip what is already written. */
-	int i = 0;
-	uint64_t skip = (uint64_t)done;
-
-	while (i < c->n && skip >= c->iov[i].iov_len) {
-		skip -= c->iov[i].iov_len;
-		i++;
-	}
-	ret = done;
-	if (e->records) {
-		if (skip != 0) {
-			free(c);
-			return range_error(env, "offset inside a record");
-		}
-		if (i < c->n) {
-			ssize_t n = shmpipe_writev(e->w, c->iov + i, c->n - i);
-
-			ret = n < 0 ? n : done + n;
-		}
-	} else {
-		uint64_t left = c->total - (uint64_t)done;
-
-		while (left > 0) {
-			void *p;
-			ssize_t room = shmpipe_reserve(e->w, &p, (size_t)unit);
-
-			if (room < 0) {
-				if (ret == done)
-					ret = room;
-				break;
-			}
-			uint64_t n = (uint64_t)room < left ? (uint64_t)room : left;
-
-			n -= n % (uint64_t)unit;
-			for (uint64_t k = 0; k < n;) {
-				size_t take = c->iov[i].iov_len - skip;
-
-				if (take > n - k)
-					take = n - k;
-				memcpy((char *)p + k, (char *)c->iov[i].iov_base + skip, take);
-				k += take;
-				skip += take;
-				if (skip == c->iov[i].iov_len) {
-					i++;
-					skip = 0;
-				}
-			}
-			int rc = shmpipe_commit(e->w, n);
-
-			if (rc < 0) {
-				if (ret == done)
-					ret = rc;
-				break;
-			}
-			ret += n;
-			left -= n;
-		}
-	}
-	free(c);
-	return int_value(env, ret);
-}
-
-/* waitWritable(handle, minBytes, cb): cb(0) once minBytes are free, or cb(-errno). */
-static napi_value js_wait(napi_env env, napi_callback_info info)
-{
-	napi_value argv[3];
-	struct end *e;
-	int64_t min;
-	int rc;
-
-	if (!get_args(env, info, 3, argv) || !(e = get_end(env, argv[0])))
+	if (!cursor_seek(env, e, &c, (uint64_t)done, total))
 		return NULL;
-	if (!get_int(env, argv[1], 0, (int64_t)SHMPIPE_MAX_CAPACITY, &min, "bad size"))
-		return NULL;
-	if (!is_type(env, argv[2], napi_function))
-		return type_error(env, "callback must be a function");
-	rc = start_wait(env, e, (size_t)min, NULL, argv[2]);
-	return int_value(env, rc);
+	if (!e->records && (total - (uint64_t)done) % (uint64_t)unit != 0)
+		return range_error(env, "chunks must hold whole units");
+	deadline = deadline_of((int)timeout);
+	for (;;) {
+		if (timeout != 0)
+			spin_until_ready(e, e->records ? 1 : (size_t)unit);
+		ssize_t rc = pump(e, &c, (size_t)unit, SIZE_MAX);
+
+		if (rc > 0)
+			written += (uint64_t)rc;
+		if (c.i >= c.n || rc == 0)
+			break;
+		if (rc > 0)
+			continue;
+		if (rc == -EAGAIN && timeout != 0)
+			rc = sync_wait(e, ms_left(deadline));
+		if (rc < 0) {
+			err = (int)rc;
+			break;
+		}
+	}
+	return int_value(env, written || !err ? done + (int64_t)written : err);
 }
 
 /*
- * writeAsync(handle, chunks, done, unit, cb): hands what is left of chunks
- * after done bytes (on a record boundary in record mode) to the waiter
- * thread, which writes it into the ring as room appears; cb(0) once all of
- * it is in, or cb(-errno). Returns 0, or -errno if nothing was started.
+ * writeAsync(handle, chunks, unit, cb) -> 1 if all of chunks went into the
+ * ring at once (cb is not called), 0 if the write goes on in the event loop
+ * (cb(0) once the last byte is in, or cb(-errno)), or -errno if it failed
+ * at once. Takes no copy: the chunks are referenced, and must not be
+ * changed until cb; one whose length changes fails the write (-EFAULT).
+ * Copies at most ASYNC_SLICE bytes before it returns, and as much per turn
+ * of the loop after.
  */
 static napi_value js_write_async(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5];
+	napi_value argv[4];
 	struct end *e;
-	struct chunks *c;
-	struct wjob *j;
-	int64_t done, unit;
-	int err;
+	struct job *j;
+	int64_t unit;
+	uint32_t count;
+	bool is_array;
+	int rc;
 
-	if (!get_args(env, info, 5, argv) || !(e = get_end(env, argv[0])))
+	if (!get_args(env, info, 4, argv) || !(e = get_end(env, argv[0])))
 		return NULL;
 	if (e->kind != WRITER)
 		return type_error(env, "not a write end");
-	if (!get_int(env, argv[2], 0, INT64_MAX / 2, &done, "bad offset") ||
-	    !get_int(env, argv[3], 1, 1 << 20, &unit, "bad unit"))
+	if (!get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit"))
 		return NULL;
-	if (!is_type(env, argv[4], napi_function))
+	if (!is_type(env, argv[3], napi_function))
 		return type_error(env, "callback must be a function");
-	c = malloc(sizeof(*c));
-	j = calloc(1, sizeof(*j));
-	if (!c || !j) {
-		free(c);
-		free(j);
+	if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array)
+		return type_error(env, "chunks must be an array of Buffers");
+	napi_get_array_length(env, argv[1], &count);
+	if (count > MAX_IOV)
+		return range_error(env, "too many chunks in one call");
+	if (!usable(e, &rc))
+		return int_value(env, rc);
+
+	j = &e->job;
+	j->lens = malloc(sizeof(*j->lens) * (count ? count : 1));
+	if (!j->lens) {
 		napi_throw_error(env, "ENOMEM", "out of memory");
 		return NULL;
 	}
-	if (!get_chunks(env, argv[1], c)) {
-		free(c);
-		free(j);
-		return NULL;
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < count; i++) {
+		napi_value v;
+		void *data;
+
+		napi_get_element(env, argv[1], i, &v);
+		if (!view_bytes(env, v, &data, &j->lens[i])) {
+			job_release(env, e);
+			return type_error(env, "chunks must be Buffers or typed arrays");
+		}
+		total += j->lens[i];
 	}
-	if ((uint64_t)done > c->total) {
-		free(c);
-		free(j);
-		return range_error(env, "offset beyond the chunks");
+	if (!e->records && total % (uint64_t)unit != 0) {
+		job_release(env, e);
+		return range_error(env, "chunks must hold whole units");
 	}
-	if (!usable(e, &err)) {
-		free(c);
-		free(j);
-		return int_value(env, err);
-	}
+	j->n = (int)count;
+	j->i = 0;
+	j->skip = 0;
 	j->unit = (size_t)unit;
-	j->len = (size_t)(c->total - (uint64_t)done);
-	j->data = malloc(j->len ? j->len : 1);
-	if (e->records)
-		j->rec = malloc(sizeof(*j->rec) * (size_t)(c->n ? c->n : 1));
-	if (!j->data || (e->records && !j->rec)) {
-		free(c);
-		wjob_free(j);
-		napi_throw_error(env, "ENOMEM", "out of memory");
+	rc = job_slice(e, argv[1]);
+	if (rc == 1 || rc == -EAGAIN) {
+		int err = make_handle(e, UV_POLL);
+
+		if (!err && rc == 1)
+			err = make_handle(e, UV_IDLE);
+		if (err) {
+			job_release(env, e);
+			return int_value(env, err);
+		}
+		napi_create_reference(env, argv[1], 1, &j->chunks);
+		napi_create_reference(env, argv[3], 1, &e->callback);
+		e->op = OP_WRITE;
+		if (rc == 1)
+			set_idling(e, true);
+		else
+			set_polling(e, true);
+		return int_value(env, 0);
+	}
+	job_release(env, e);
+	return int_value(env, rc == 0 ? 1 : rc);
+}
+
+/*
+ * wait(handle, cb) -> 0, or -errno if no wait was started. cb(0) once the
+ * end's descriptor polls readable: a call that returned -EAGAIN may now
+ * make progress (for a reader: data, end of stream, or the writer gone).
+ */
+static napi_value js_wait(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	struct end *e;
+	int rc;
+
+	if (!get_args(env, info, 2, argv) || !(e = get_end(env, argv[0])))
 		return NULL;
-	}
-	/* Copy out what is left, skipping the done bytes. */
-	uint64_t skip = (uint64_t)done;
-	size_t at = 0;
-
-	for (int i = 0; i < c->n; i++) {
-		size_t len = c->iov[i].iov_len;
-
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		if (e->records && skip != 0) {
-			free(c);
-			wjob_free(j);
-			return range_error(env, "offset inside a record");
-		}
-		memcpy(j->data + at, (char *)c->iov[i].iov_base + skip, len - skip);
-		if (e->records && len > 0)
-			j->rec[j->nrec++] = len;
-		at += len - skip;
-		skip = 0;
-	}
-	free(c);
-	err = start_wait(env, e, 0, j, argv[4]);
-	if (err < 0)
-		wjob_free(j);
-	return int_value(env, err);
+	if (!is_type(env, argv[1], napi_function))
+		return type_error(env, "callback must be a function");
+	if (!usable(e, &rc))
+		return int_value(env, rc);
+	rc = make_handle(e, UV_POLL);
+	if (rc < 0)
+		return int_value(env, rc);
+	napi_create_reference(env, argv[1], 1, &e->callback);
+	e->op = OP_WAIT;
+	set_polling(e, true);
+	return int_value(env, 0);
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
 /*
- * Peeks with a timeout on the JavaScript thread: the count, 0 at end of
- * stream, or -errno, including when the end is not usable here (closed, its
- * waiter inside a call) or a zero-copy view of it is still out (-EBUSY).
+ * Peeks, waiting in the calling thread as js_write does: the count, 0 at
+ * end of stream, or -errno, including when the end is not usable here
+ * (closed, an asynchronous wait pending) or a zero-copy view of it is still
+ * out (-EBUSY).
  */
 static ssize_t peek_here(struct end *e, const void **p, int timeout)
 {
+	int64_t deadline = deadline_of(timeout);
 	int err;
 
 	if (!usable(e, &err))
 		return err;
 	if (e->view)
 		return -EBUSY;
-	shmpipe_reader_set_timeout(e->r, timeout);
-	return shmpipe_peek(e->r, p);
+	for (;;) {
+		if (timeout != 0)
+			spin_until_ready(e, 1);
+		ssize_t n = shmpipe_peek(e->r, p);
+
+		if (n != -EAGAIN || timeout == 0)
+			return n;
+		err = sync_wait(e, ms_left(deadline));
+		if (err < 0)
+			return err;
+	}
 }
 
 static struct end *reader_arg(napi_env env, napi_value v)
@@ -1109,17 +1339,9 @@ static napi_value js_read_into(napi_env env, napi_callback_info info)
 
 	if (!get_args(env, info, 4, argv) || !(e = reader_arg(env, argv[0])))
 		return NULL;
-	if (napi_is_typedarray(env, argv[1], &ok) == napi_ok && ok) {
-		napi_typedarray_type t;
-		size_t count, off;
-		napi_value ab;
-		static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
-
-		napi_get_typedarray_info(env, argv[1], &t, &count, &data, &ab, &off);
-		len = count * ((size_t)t < sizeof(sizes) / sizeof(sizes[0]) ? sizes[t] : 1);
-	} else {
+	if (napi_is_typedarray(env, argv[1], &ok) != napi_ok || !ok ||
+	    !view_bytes(env, argv[1], &data, &len))
 		return type_error(env, "target must be a Buffer or typed array");
-	}
 	if (!get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit") ||
 	    !get_int(env, argv[3], -1, INT_MAX, &timeout, "bad timeout"))
 		return NULL;
@@ -1216,7 +1438,7 @@ static napi_value js_consume(napi_env env, napi_callback_info info)
 	return int_value(env, shmpipe_consume(e->r, (size_t)n));
 }
 
-/* setSpin(handle, us): how long a wait spins before sleeping (-1 = default). */
+/* setSpin(handle, us): how long a synchronous wait spins before it sleeps (-1 = default). */
 static napi_value js_set_spin(napi_env env, napi_callback_info info)
 {
 	napi_value argv[2];
@@ -1228,11 +1450,10 @@ static napi_value js_set_spin(napi_env env, napi_callback_info info)
 		return NULL;
 	if (!get_int(env, argv[1], -1, SHMPIPE_SPIN_MAX_US, &us, "spin must be -1 or 0 to 1000000 us"))
 		return NULL;
-	/* Only while no wait is pending: the waiter reads the setting. */
 	if (!usable(e, &rc))
 		return int_value(env, rc);
-	rc = e->w ? shmpipe_writer_set_spin(e->w, (int)us) : shmpipe_reader_set_spin(e->r, (int)us);
-	return int_value(env, rc);
+	e->spin_us = us < 0 ? DEFAULT_SPIN_US : (unsigned)us;
+	return int_value(env, 0);
 }
 
 /* ---- observing ---------------------------------------------------------- */
@@ -1261,7 +1482,7 @@ static napi_value stats_object(napi_env env, const shmpipe_stats *s)
 	return o;
 }
 
-/* stats(handle) -> the counters (any time while open; from any thread). */
+/* stats(handle) -> the counters (any time while open, also while an operation is pending). */
 static napi_value js_stats(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1];
@@ -1271,13 +1492,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 
 	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
 		return NULL;
-	/* Stats only read shared counters: safe while the waiter holds the end. */
-	pthread_mutex_lock(&e->mu);
 	if (e->w)
 		rc = shmpipe_writer_stats(e->w, &s);
 	else if (e->r)
 		rc = shmpipe_reader_stats(e->r, &s);
-	pthread_mutex_unlock(&e->mu);
 	if (rc < 0)
 		return throw_rc(env, rc, "stats");
 	return stats_object(env, &s);
@@ -1319,11 +1537,15 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		const char *name;
 		napi_callback fn;
 	} fns[] = {
-		{"create", js_create},   {"open", js_open},       {"dupFd", js_dup_fd},
-		{"closeFd", js_close_fd}, {"unlink", js_unlink},   {"close", js_close},
-		{"write", js_write},     {"writeAsync", js_write_async}, {"wait", js_wait},       {"read", js_read},
-		{"readInto", js_read_into}, {"peek", js_peek},    {"consume", js_consume},
-		{"setSpin", js_set_spin}, {"stats", js_stats},     {"statName", js_stat_name}, {"strerror", js_strerror},
+		{"create", js_create},     {"open", js_open},
+		{"dupFd", js_dup_fd},      {"closeFd", js_close_fd},
+		{"unlink", js_unlink},     {"close", js_close},
+		{"abort", js_abort},       {"write", js_write},
+		{"writeAsync", js_write_async}, {"wait", js_wait},
+		{"read", js_read},         {"readInto", js_read_into},
+		{"peek", js_peek},         {"consume", js_consume},
+		{"setSpin", js_set_spin},  {"stats", js_stats},
+		{"statName", js_stat_name}, {"strerror", js_strerror},
 	};
 
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
