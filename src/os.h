@@ -1,11 +1,10 @@
 /*
  * The seam between the portable core and the operating system. Everything
  * that differs by platform (how shared memory is obtained and mapped twice,
- * how a thread sleeps on a word and is woken) sits behind these functions;
- * Linux implements them in os_linux.c. A port adds an os_<name>.c and
- * changes nothing else.
+ * how a waiting end is woken and learns of its peer's death) sits behind
+ * these functions; Linux implements them in os_linux.c and os_linux_bell.c.
  *
- * Every function returns >= 0 on success or -errno.
+ * Functions that can fail return >= 0 on success or -errno.
  */
 #ifndef SHMPIPE_OS_H
 #define SHMPIPE_OS_H
@@ -100,22 +99,10 @@ uint64_t shmpipe__os_now_ns(void);
 
 /*
  * A deadline timeout_ms milliseconds from now on the monotonic clock, in the
- * form shmpipe__os_wait takes.
+ * form shmpipe__os_doorbell_wait takes.
  */
 void shmpipe__os_deadline(struct timespec *out, int timeout_ms);
 
-/*
- * Sleeps while *word == expected, until woken by shmpipe__os_wake or until
- * the absolute monotonic deadline (NULL: no deadline). Works between
- * processes that map the same object. Returns 0 when woken, when the word
- * no longer held expected, or spuriously (the caller re-checks its
- * condition in every case), -ETIMEDOUT at the deadline, -EINTR on a signal, or
- * another -errno if the system cannot wait at all.
- */
-int shmpipe__os_wait(shmpipe__u32 *word, uint32_t expected, const struct timespec *deadline);
-
-/* Wakes one thread sleeping in shmpipe__os_wait on word, if any. */
-void shmpipe__os_wake(shmpipe__u32 *word);
 
 /*
  * Process-wide barriers (Linux: membarrier(2), GLOBAL_EXPEDITED). register

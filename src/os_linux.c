@@ -1,11 +1,11 @@
 /*
  * Linux: memfd for shared memory, two MAP_FIXED mappings inside one reserved
- * range for the mirror, futex for sleeping. System calls are wrapped here and
+ * range for the mirror, membarrier for the asymmetric fence (the doorbells
+ * are in os_linux_bell.c). System calls are wrapped here and
  * only here, turning -1/errno into -errno.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
@@ -291,27 +291,6 @@ void shmpipe__os_deadline(struct timespec *out, int timeout_ms)
 		out->tv_sec++;
 		out->tv_nsec -= 1000000000L;
 	}
-}
-
-int shmpipe__os_wait(shmpipe__u32 *word, uint32_t expected, const struct timespec *deadline)
-{
-	/*
-	 * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a
-	 * wait that is woken early and resumed keeps the caller's deadline.
-	 * Not FUTEX_PRIVATE_FLAG: the word is shared with other processes.
-	 */
-	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected, deadline,
-			 NULL, FUTEX_BITSET_MATCH_ANY);
-
-	if (r == 0 || errno == EAGAIN)
-		return 0;
-	/* ETIMEDOUT, EINTR, and what should never happen (EFAULT, ENOSYS). */
-	return -errno;
-}
-
-void shmpipe__os_wake(shmpipe__u32 *word)
-{
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
 /* 1: this process takes part in process-wide barriers; -1: it cannot; 0: unknown. */

@@ -1,29 +1,44 @@
 /*
- * The wait/wake protocol: how one side sleeps until the other has published
+ * The wait/wake protocol: how one side waits until the other has published
  * something, without a lost wake-up and without any system call while
- * nobody sleeps. It is an event count after Concurrency Kit's ck_ec: one
- * 32-bit word per direction, bit 0 "someone sleeps here, wake me", bits 1..31
- * a count of wake-ups.
+ * nobody waits. It is an event count after Concurrency Kit's ck_ec: one
+ * 32-bit word per direction, bit 0 "someone waits here, ring me", bits 1..31
+ * a count of rings. The ring is a byte written into the waiter's doorbell, a
+ * pipe only the peer can write to (doorbell.c); the byte stays there until
+ * the waiter drains it.
  *
- * Waiter (one thread):                 Signaller (the other thread):
- *   w = fetch_or(event, WAITER)          store_sc(index or state, new)
- *   if ready(): withdraw, return         w = load_sc(event)
- *   futex_wait(event, w)                 if w & WAITER:
- *                                          cas(event, w, w + 1); futex_wake
+ * Waiter (this end, one thread):        Signaller (the peer):
+ *   drain(bell)                           store_sc(index or state, new)
+ *   w = fetch_or(event, WAITER)           w = load_sc(event)
+ *   if ready(): withdraw, return          if w & WAITER:
+ *   timeout 0: return -EAGAIN               if cas(event, w, w + 1):
+ *   else read(bell), and look again           write(peer's bell, 1 byte)
  *
  * The waiter announces itself before its last look at the condition; the
  * signaller publishes before it looks for a waiter. With both pairs
  * sequentially consistent, at least one of them sees the other's write (the
  * store-buffering litmus test cannot end with both reading old values): the
- * waiter sees the news and does not sleep, or the signaller sees the flag
- * and wakes it. The futex checks that the word still equals w atomically with
- * going to sleep, so a wake-up that comes between the announcement and the
- * sleep changes the word and the sleep returns at once. model/wakeup.pml
- * checks this exhaustively, and docs/design.md spells it out.
+ * waiter sees the news and does not wait, or the signaller sees the bit and
+ * rings. A ring is never lost to the gap between the last look and the
+ * wait: it is a byte in a pipe, and the waiter drained the pipe before it
+ * announced, so a byte there now answers this announcement. The same byte is
+ * what an event loop waits for on pollfd: a call with timeout 0 does
+ * everything but the wait and returns -EAGAIN with the bit set, so the next
+ * publication rings, and the descriptor stays readable until a later call
+ * finds nothing to do and drains it (level-triggered); each drain makes the
+ * next ring a new edge (edge-triggered). model/wakeup.pml checks the
+ * sleeping and the polling waiter exhaustively, and docs/design.md spells it
+ * out.
+ *
+ * The peer's death needs no ring: the kernel closes its write side of our
+ * doorbell, the read reports end of file, and the waiter asks the lock
+ * table whether the peer is gone (it may only have closed the descriptor).
+ * An untimed wait is a single blocking read(2), so a signal handler
+ * installed with SA_RESTART lets it go on, as it does a read of a pipe.
  *
  * The fence on the signaller's side is what a one-item-per-call producer
  * pays most for (the xchg waits for the store buffer to drain on every
- * write), while the waiter's side runs only before a sleep. So when both
+ * write), while the waiter's side runs only before a wait. So when both
  * ends take part in process-wide barriers (membarrier(2)), the cost moves to
  * the waiter: the signaller publishes with a plain release store and looks
  * at the word with a plain load, and the waiter, between its announcement
@@ -31,7 +46,7 @@
  * pass a full fence (asymmetric Dekker, as liburcu does it). Either the
  * signaller's store was issued before that fence, and the waiter's last look
  * sees it, or the signaller's look comes after the fence, which also orders
- * the waiter's announcement before it, and it sees the flag. Closing and the
+ * the waiter's announcement before it, and it sees the bit. Closing and the
  * other rare state changes keep the seq_cst pair.
  */
 #include <errno.h>

@@ -15,7 +15,6 @@
  * once when it wakes us, within the liveness period when it does not. The
  * header offsets come from src/layout.h: this tests the shared ABI.
  */
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <sys/syscall.h>
