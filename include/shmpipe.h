@@ -5,14 +5,17 @@
  * ---------
  * A shmpipe is pipe(2) without the kernel in the data path. A producer writes
  * a stream of bytes into a bounded ring buffer that lives in shared memory;
- * one consumer, in another thread (or, later, another process), reads it.
+ * one consumer, in another thread or another process, reads it.
  *
  * Memory is strictly bounded. The ring never holds more than `capacity`
  * bytes, exactly as asked. When it is full the writer sleeps in the kernel
- * (a futex) until the reader frees space; when it is empty the reader sleeps
- * until data arrives. Each side wakes the other only when the other is
- * actually asleep, so a transfer in which both sides keep up makes no system
- * call at all.
+ * until the reader frees space; when it is empty the reader sleeps until
+ * data arrives. Each side wakes the other only when the other actually
+ * waits, so a transfer in which both sides keep up makes no system call at
+ * all. A waiting side sleeps on a doorbell (a pipe) that only its peer can
+ * ring, so it learns at once when the peer's process dies, and an event loop
+ * can wait for it with poll(2) or epoll alongside its sockets (see
+ * shmpipe_reader_pollfd).
  *
  * The semantics are pipe(2)'s: a write blocks while the ring is full and
  * returns only once every byte is in the ring; closing the write end is end
@@ -35,9 +38,12 @@
  * Signals: a blocking call interrupted by a signal handler returns what it
  * had already transferred, or -EINTR if that was nothing, as read(2) and
  * write(2) do on a pipe; calling it again continues. As on a pipe, a handler
- * installed with SA_RESTART lets an untimed call (timeout -1) go on instead.
- * A call with a positive timeout is never restarted (nor is poll(2)), so it
- * returns the count or -EINTR whatever the handler's flags.
+ * installed with SA_RESTART lets an untimed call (timeout -1) go on instead:
+ * it waits in one read(2), which the kernel restarts. A call with a positive
+ * timeout waits in poll(2), which is never restarted, so it returns the
+ * count or -EINTR whatever the handler's flags; so does the end that created
+ * a named (or passed) pipe while the other end has not yet opened it, since
+ * it also watches for that end's arrival.
  */
 #ifndef SHMPIPE_H
 #define SHMPIPE_H
@@ -442,8 +448,11 @@ SHMPIPE_API int shmpipe_reader_set_spin(shmpipe_reader *r, int spin_us);
  * close: interrupt, wait for the call to return, then close.
  *
  * The only function that may be called on an end while another thread is
- * inside a call on it. It must not race with closing the end, and makes at
- * most one system call (a futex wake). Returns 0, or -EINVAL for NULL.
+ * inside a call on it. It must not race with closing the end. It writes a
+ * byte into the end's doorbell through a descriptor it opens for the
+ * purpose from /proc/self/fd (three system calls). Returns 0, -EINVAL for
+ * NULL, or -errno if the doorbell could not be written (/proc not mounted):
+ * a waiting call then takes the interrupt only when it next wakes.
  */
 SHMPIPE_API int shmpipe_writer_interrupt(shmpipe_writer *w);
 SHMPIPE_API int shmpipe_reader_interrupt(shmpipe_reader *r);
@@ -459,12 +468,17 @@ SHMPIPE_API int shmpipe_reader_interrupt(shmpipe_reader *r);
  * writer gone (closed, aborted or died); for a writer, room for what it last
  * asked for (one byte for a stream write, the framed size of a record), or
  * the reader gone. A peer process that dies makes it readable at once.
- * Level-triggered, it stays readable until a call returns -EAGAIN again, so
- * one call per event never stalls; edge-triggered (EPOLLET), each -EAGAIN
- * re-arms it, so calling until -EAGAIN never misses an event. A new end's
+ * Level-triggered, it stays readable while a call could make progress: it
+ * goes quiet only when a call finds it cannot, which that call reports with
+ * -EAGAIN, or, as a non-blocking write(2) to a full pipe does, with a short
+ * count (the ring filled). So one call per event never stalls. Edge-
+ * triggered (EPOLLET), each such call re-arms it, so calling until -EAGAIN
+ * (or a write's short count) never misses an event; a read's short count
+ * is no such call. A new end's
  * descriptor starts readable, so a loop may wait before its first call.
  * Spurious readiness is possible (a call then returns -EAGAIN); no event is
- * ever lost.
+ * ever lost. The descriptor serves calls made with timeout 0; a blocking
+ * call on the same end may take a readiness meant for the loop.
  *
  * The descriptor belongs to the handle: do not read, write or close it. It
  * stays the same for the handle's life and is closed by the end's close or

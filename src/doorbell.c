@@ -14,7 +14,8 @@
  *
  * An event loop waits on pollfd, an epoll instance holding bell, so that the
  * descriptor it was given stays the same even while the creating end also
- * waits for its peer to meet it.
+ * waits for its peer to meet it. It also holds note, an eventfd through
+ * which the end tells its own loop to call again (wait.c says when).
  *
  * Meeting. The two ends of a pair are made together and exchange their
  * doorbells directly. The ends of a named pipe (or of one passed as a
@@ -58,24 +59,42 @@ int shmpipe__doorbell_init(struct shmpipe__end *e)
 		return err;
 	e->bell = fds[0];
 	e->own_ring = fds[1];
-	/*
-	 * A new end's doorbell starts rung, so that an event loop that waits
-	 * before its first call is told to make it; that call, if it finds
-	 * nothing to do, drains the byte and arms the descriptor.
-	 */
-	shmpipe__os_ring(e->own_ring);
 	err = shmpipe__os_poller(e->bell);
+	if (err >= 0) {
+		e->pollfd = err;
+		err = shmpipe__os_note();
+	}
+	if (err >= 0) {
+		e->note = err;
+		err = shmpipe__os_poller_add(e->pollfd, e->note);
+	}
 	if (err < 0) {
 		shmpipe__doorbell_close(e);
 		return err;
 	}
-	e->pollfd = err;
+	/*
+	 * A new end's descriptor starts readable, so that an event loop that
+	 * waits before its first call is told to make it; that call, if it
+	 * finds nothing to do, clears the note and arms the doorbell.
+	 */
+	shmpipe__note(e, true);
 	return 0;
+}
+
+void shmpipe__note(struct shmpipe__end *e, bool set)
+{
+	/* Only this end's calls set and clear it: the flag saves the calls. */
+	if (set && !e->note_set)
+		shmpipe__os_note_set(e->note);
+	else if (!set && e->note_set)
+		shmpipe__os_note_clear(e->note);
+	e->note_set = set;
 }
 
 void shmpipe__doorbell_close(struct shmpipe__end *e)
 {
 	close_fd(&e->pollfd);
+	close_fd(&e->note);
 	close_fd(&e->listener);
 	close_fd(&e->conn);
 	close_fd(&e->own_ring);
@@ -115,7 +134,7 @@ int shmpipe__listen(uint8_t *token)
 	return err;
 }
 
-int shmpipe__listen_attach(struct shmpipe__end *e, int listener)
+int shmpipe__listen_attach(struct shmpipe__end *e, int listener, const uint8_t *token)
 {
 	int err = shmpipe__os_poller_add(e->pollfd, listener);
 
@@ -124,6 +143,8 @@ int shmpipe__listen_attach(struct shmpipe__end *e, int listener)
 		return err;
 	}
 	e->listener = listener;
+	memcpy(e->token, token, sizeof(e->token));
+	shmpipe__store32_relaxed(&e->listening, 1);
 	return 0;
 }
 
@@ -179,24 +200,28 @@ static bool proof_ok(const struct shmpipe__end *e, int proof)
 	       shmpipe__os_lock_held(e->fd, e->peer_lock) == 1;
 }
 
-/* The creating end: takes one connection and, if it is the peer's, meets it. */
-static bool accept_one(struct shmpipe__end *e)
+/*
+ * The creating end: takes one connection (waiting for it if wait) and, if it
+ * is the peer's, meets it. 1 if a connection was taken, 0 if none was
+ * there, -EINTR.
+ */
+static int accept_one(struct shmpipe__end *e, bool wait)
 {
-	int s = shmpipe__os_accept(e->listener);
+	int s = shmpipe__os_accept(e->listener, wait);
 	int in[3], out[2] = {e->own_ring, e->bell};
 
 	if (s < 0)
-		return false;
+		return s == -EINTR ? s : 0;
 	if (shmpipe__os_recv_fds(s, in, 3, SHMPIPE__HELLO_WAIT_MS) < 0) {
 		shmpipe__os_close(s);
-		return true;
+		return 1;
 	}
 	if (!proof_ok(e, in[0]) || !doorbell_ok(in[1], in[2]) ||
 	    shmpipe__os_send_fds(s, out, 2) < 0) {
 		for (int i = 0; i < 3; i++)
 			shmpipe__os_close(in[i]);
 		shmpipe__os_close(s);
-		return true;
+		return 1;
 	}
 	shmpipe__os_close(in[0]);
 	e->peer_bell = in[1];
@@ -205,8 +230,9 @@ static bool accept_one(struct shmpipe__end *e)
 	close_fd(&e->own_ring);
 	shmpipe__os_poller_del(e->pollfd, e->listener);
 	close_fd(&e->listener);
+	shmpipe__store32_relaxed(&e->listening, 0);
 	shmpipe__os_close(s);
-	return true;
+	return 1;
 }
 
 void shmpipe__meet(struct shmpipe__end *e)
@@ -216,7 +242,7 @@ void shmpipe__meet(struct shmpipe__end *e)
 	 * connecting cost us a little time, never a hang.
 	 */
 	for (int i = 0; i < 8 && e->listener >= 0; i++) {
-		if (!accept_one(e))
+		if (accept_one(e, false) <= 0)
 			break;
 	}
 	if (e->conn >= 0) {
@@ -234,6 +260,35 @@ void shmpipe__meet(struct shmpipe__end *e)
 		}
 		close_fd(&e->conn);
 	}
+}
+
+void shmpipe__meet_never(struct shmpipe__end *e)
+{
+	uint32_t s = shmpipe__load32_acquire(e->peer_state);
+
+	if (e->own_ring < 0 || s == SHMPIPE__END_ABSENT)
+		return;
+	/*
+	 * A peer that closed, aborted or died before we met can never ring us
+	 * (each end is taken once). Let go of our doorbell's write side: it
+	 * then hangs up for good, so pollfd stays readable, as a pipe's does
+	 * at end of stream or when its other end is gone.
+	 */
+	if (s == SHMPIPE__END_OPEN && shmpipe__os_lock_held(e->fd, e->peer_lock) != 0)
+		return;
+	close_fd(&e->own_ring);
+	if (e->listener >= 0) {
+		shmpipe__os_poller_del(e->pollfd, e->listener);
+		close_fd(&e->listener);
+		shmpipe__store32_relaxed(&e->listening, 0);
+	}
+}
+
+int shmpipe__meet_wait(struct shmpipe__end *e)
+{
+	int err = accept_one(e, true);
+
+	return err < 0 ? err : 0;
 }
 
 void shmpipe__ring(struct shmpipe__end *e)

@@ -67,7 +67,9 @@ struct shmpipe__end {
 	unsigned peer_lock; /* the byte whose lock says the peer is alive */
 	/*
 	 * The doorbells (doorbell.c). bell: the read side of ours, which only
-	 * the peer can ring. peer_bell: the write side of the peer's, -1 until
+	 * the peer can ring. note: what this end rings for its own event
+	 * loop, when a call that took a ring away made progress after all
+	 * (wait.c). peer_bell: the write side of the peer's, -1 until
 	 * the ends have met; peer_guard: a read side of it, held so that a
 	 * ring never raises SIGPIPE. own_ring: the write side of ours, held
 	 * only until it is handed to the peer (while we hold it, the peer's
@@ -77,12 +79,16 @@ struct shmpipe__end {
 	 * the creator's doorbell is picked up.
 	 */
 	int bell;
+	int note;       /* readable while note_set: "call again" (doorbell.c) */
+	bool note_set;
 	int peer_bell;
 	int peer_guard;
 	int own_ring;
 	int pollfd;
 	int listener;
 	int conn;
+	uint8_t token[SHMPIPE__TOKEN_LEN]; /* the listener's name, to knock on it */
+	shmpipe__u32 listening; /* 1 while listener is open: read by interrupts */
 	shmpipe__u32 *peer_state;
 	shmpipe__u32 *peer_flags;
 	shmpipe__u32 *event; /* the word this end sleeps on */
@@ -143,16 +149,24 @@ SHMPIPE__INTERNAL void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event
  * end. An opening end: dial connects to the header's token before the end
  * is taken (the socket, -1 if nobody listens, or -errno), hello sends our
  * doorbell once it is. meet makes what progress the rendezvous can without
- * blocking; ring rings the peer's doorbell; doorbell_close closes all of it.
+ * blocking; meet_wait (a creating end still listening) waits for one
+ * connection and takes it: 0, or -EINTR. meet_never gives up meeting a
+ * peer that is gone (our doorbell then hangs up for good). ring rings the
+ * peer's doorbell; note sets or clears the end's note to its event loop;
+ * doorbell_close closes all of it.
  */
 SHMPIPE__INTERNAL int shmpipe__doorbell_init(struct shmpipe__end *e);
 SHMPIPE__INTERNAL int shmpipe__pair_meet(struct shmpipe__end *w, struct shmpipe__end *r);
 SHMPIPE__INTERNAL int shmpipe__listen(uint8_t *token);
-SHMPIPE__INTERNAL int shmpipe__listen_attach(struct shmpipe__end *e, int listener);
+SHMPIPE__INTERNAL int shmpipe__listen_attach(struct shmpipe__end *e, int listener,
+					     const uint8_t *token);
 SHMPIPE__INTERNAL int shmpipe__dial(const uint8_t *token);
 SHMPIPE__INTERNAL void shmpipe__hello(struct shmpipe__end *e, int s);
 SHMPIPE__INTERNAL void shmpipe__meet(struct shmpipe__end *e);
+SHMPIPE__INTERNAL int shmpipe__meet_wait(struct shmpipe__end *e);
+SHMPIPE__INTERNAL void shmpipe__meet_never(struct shmpipe__end *e);
 SHMPIPE__INTERNAL void shmpipe__ring(struct shmpipe__end *e);
+SHMPIPE__INTERNAL void shmpipe__note(struct shmpipe__end *e, bool set);
 SHMPIPE__INTERNAL void shmpipe__doorbell_close(struct shmpipe__end *e);
 
 /*

@@ -140,6 +140,14 @@ int shmpipe__os_doorbell_wait(int fd, int poll_fd, const struct timespec *deadli
 int shmpipe__os_kick(int fd);
 
 /*
+ * A note an end leaves for its own event loop (Linux: an eventfd): note
+ * makes one, note_set makes it readable, note_clear not.
+ */
+int shmpipe__os_note(void);
+void shmpipe__os_note_set(int fd);
+void shmpipe__os_note_clear(int fd);
+
+/*
  * The descriptor an event loop waits on (Linux: an epoll instance, itself
  * pollable): readable while any descriptor added to it is.
  */
@@ -153,8 +161,10 @@ int shmpipe__os_random(void *buf, size_t len);
 /*
  * The rendezvous of a named or passed pipe (Linux: an abstract AF_UNIX
  * stream socket named after a token, so no file is ever left behind).
- * listen binds and listens (non-blocking); connect connects, retrying a full
- * backlog for about half a second; accept takes one connection or -EAGAIN.
+ * listen binds and listens; connect connects, retrying a full backlog for
+ * about half a second; accept takes one connection, waiting for it if wait
+ * (restarted under SA_RESTART, -EINTR otherwise), else -EAGAIN if none is
+ * there; knock connects and hangs up at once, to end a waiting accept.
  * send_fds sends a tagged message carrying n descriptors; recv_fds receives
  * one carrying exactly n (waiting up to wait_ms for it to come), or
  * -EAGAIN, or -EBADMSG, closing whatever else came.
@@ -162,7 +172,8 @@ int shmpipe__os_random(void *buf, size_t len);
 #define SHMPIPE__OS_FDS_MAX 4
 int shmpipe__os_listen(const uint8_t *token, size_t len);
 int shmpipe__os_connect(const uint8_t *token, size_t len);
-int shmpipe__os_accept(int listener);
+int shmpipe__os_accept(int listener, int wait);
+void shmpipe__os_knock(const uint8_t *token, size_t len);
 int shmpipe__os_send_fds(int sock, const int *fds, int n);
 int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -83,8 +84,9 @@ int shmpipe__os_drain(int fd)
 			return 1;
 		if (r < 0)
 			return errno == EINTR ? 0 : -errno;
+		/* Emptied: hung up too if poll said so (the bytes came first). */
 		if ((size_t)r < sizeof(buf))
-			return 0;
+			return (p.revents & POLLHUP) ? 1 : 0;
 	}
 	return 0;
 }
@@ -146,6 +148,29 @@ int shmpipe__os_kick(int fd)
 		err = -errno;
 	close(w);
 	return err;
+}
+
+int shmpipe__os_note(void)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+void shmpipe__os_note_set(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+void shmpipe__os_note_clear(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
 }
 
 int shmpipe__os_poller(int fd)
@@ -216,7 +241,8 @@ int shmpipe__os_listen(const uint8_t *token, size_t len)
 {
 	struct sockaddr_un a;
 	socklen_t alen = rendezvous_addr(&a, token, len);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Blocking: an untimed wait for the peer is one accept(2) (restartable). */
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (s < 0)
 		return -errno;
@@ -254,13 +280,35 @@ int shmpipe__os_connect(const uint8_t *token, size_t len)
 	}
 }
 
-int shmpipe__os_accept(int listener)
+int shmpipe__os_accept(int listener, int wait)
 {
-	int s = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+	int s;
 
+	if (!wait) {
+		struct pollfd p = {.fd = listener, .events = POLLIN};
+		int n = poll(&p, 1, 0);
+
+		if (n <= 0)
+			return n < 0 && errno != EINTR ? -errno : -EAGAIN;
+		/* Only this end accepts: poll said accept will not block. */
+	}
+	s = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 	if (s < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return s;
+}
+
+void shmpipe__os_knock(const uint8_t *token, size_t len)
+{
+	struct sockaddr_un a;
+	socklen_t alen = rendezvous_addr(&a, token, len);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	/* A connection that says nothing: the accept it ends reads end of file. */
+	if (s < 0)
+		return;
+	(void)connect(s, (struct sockaddr *)&a, alen);
+	close(s);
 }
 
 /* Every rendezvous message: this tag, then the descriptors. */

@@ -210,8 +210,9 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->peer_flags = writer ? &m->hdr->reader_flags : &m->hdr->writer_flags;
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
 	atomic_init(&e->interrupt, 0);
-	e->bell = e->peer_bell = e->peer_guard = e->own_ring = -1;
+	e->bell = e->note = e->peer_bell = e->peer_guard = e->own_ring = -1;
 	e->pollfd = e->listener = e->conn = -1;
+	atomic_init(&e->listening, 0);
 }
 
 /*
@@ -376,7 +377,7 @@ static int create_end(struct shmpipe__end **out, size_t handle_size, const char 
 		shmpipe__os_close(fd);
 	}
 	if (err == 0) {
-		err = shmpipe__listen_attach(*out, listener);
+		err = shmpipe__listen_attach(*out, listener, token);
 		if (err < 0) {
 			if (writer)
 				shmpipe_writer_close((shmpipe_writer *)*out);
@@ -606,6 +607,14 @@ static int set_spin(struct shmpipe__end *e, int spin_us)
 static int interrupt_end(struct shmpipe__end *e)
 {
 	shmpipe__store32_sc(&e->interrupt, 1);
+	/*
+	 * A creating end that still waits for its peer waits in accept(2):
+	 * knock on the rendezvous too. (The flag may be stale by the time we
+	 * knock, and a knock on a closed name is harmless; the token does not
+	 * change while the flag is set.)
+	 */
+	if (shmpipe__load32_relaxed(&e->listening))
+		shmpipe__os_knock(e->token, sizeof(e->token));
 	return shmpipe__os_kick(e->bell);
 }
 

@@ -129,8 +129,13 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		int err, hup;
 		bool blind;
 
-		/* A peer that has come to meet us brings its doorbell. */
+		/*
+		 * A peer that has come to meet us brings its doorbell; one
+		 * that is gone without meeting us never will.
+		 */
 		shmpipe__meet(e);
+		if (e->own_ring >= 0)
+			shmpipe__meet_never(e);
 
 		/*
 		 * Drain before announcing: a ring that lands after this stays
@@ -140,6 +145,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * the doorbell empties only here, when nothing can be done.
 		 */
 		hup = shmpipe__os_drain(e->bell);
+		shmpipe__note(e, false);
 
 		/* Announce; pairs with the signaller's load of the word. */
 		uint32_t w = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER) | SHMPIPE__WAITER;
@@ -173,6 +179,16 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		if (ready(e)) {
 			/* Withdraw so that the peer does not ring for nothing. */
 			withdraw(event, w);
+			/*
+			 * The drain above may have taken the ring that made an
+			 * event loop call us, or the news came before our
+			 * announcement and rang nothing; either way this call
+			 * makes progress and may leave more to do, so the
+			 * descriptor must stay readable until a call returns
+			 * -EAGAIN (level-triggered): say so with the note.
+			 */
+			if (e->timeout_ms == 0)
+				shmpipe__note(e, true);
 			return 0;
 		}
 
@@ -210,12 +226,18 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 				until = &slice;
 		}
 		/*
-		 * Untimed, met and seeing: one blocking read(2) of the
-		 * doorbell, which the kernel restarts under SA_RESTART as it
-		 * does a pipe's. Otherwise poll(2), on pollfd while a peer may
-		 * still come to meet us.
+		 * Untimed and seeing: one blocking system call, which the
+		 * kernel restarts under SA_RESTART as it does a pipe's read:
+		 * read(2) of the doorbell, or, while the peer has not come to
+		 * meet us (nothing else can happen before it does), accept(2)
+		 * on the rendezvous. Otherwise poll(2), on pollfd while a
+		 * peer may still come.
 		 */
-		err = shmpipe__os_doorbell_wait(e->bell, e->listener >= 0 ? e->pollfd : -1, until);
+		if (!until && e->listener >= 0)
+			err = shmpipe__meet_wait(e);
+		else
+			err = shmpipe__os_doorbell_wait(e->bell, e->listener >= 0 ? e->pollfd : -1,
+							until);
 		if (err == -ETIMEDOUT && until == &slice)
 			err = 0; /* only the slice ended: look again */
 		if (ready(e)) {
