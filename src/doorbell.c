@@ -96,6 +96,7 @@ void shmpipe__doorbell_close(struct shmpipe__end *e)
 	close_fd(&e->pollfd);
 	close_fd(&e->note);
 	close_fd(&e->listener);
+	close_fd(&e->pending);
 	close_fd(&e->conn);
 	close_fd(&e->own_ring);
 	close_fd(&e->peer_bell);
@@ -201,42 +202,89 @@ static bool proof_ok(const struct shmpipe__end *e, int proof)
 }
 
 /*
- * The creating end: takes one connection (waiting for it if wait) and, if it
- * is the peer's, meets it. 1 if a connection was taken, 0 if none was
- * there, -EINTR.
+ * The creating end: what came on connection s (which this takes over). If
+ * it is the peer's hello, meets the peer and stops listening.
  */
-static int accept_one(struct shmpipe__end *e, bool wait)
+static void greet(struct shmpipe__end *e, int s, int *in)
 {
-	int s = shmpipe__os_accept(e->listener, wait);
-	int in[3], out[2] = {e->own_ring, e->bell};
+	int out[2] = {e->own_ring, e->bell};
 
-	if (s < 0)
-		return s == -EINTR ? s : 0;
-	if (shmpipe__os_recv_fds(s, in, 3, SHMPIPE__HELLO_WAIT_MS) < 0) {
-		shmpipe__os_close(s);
-		return 1;
-	}
 	if (!proof_ok(e, in[0]) || !doorbell_ok(in[1], in[2]) ||
 	    shmpipe__os_send_fds(s, out, 2) < 0) {
 		for (int i = 0; i < 3; i++)
 			shmpipe__os_close(in[i]);
 		shmpipe__os_close(s);
-		return 1;
+		return;
 	}
 	shmpipe__os_close(in[0]);
+	shmpipe__os_nonblock(in[1]);
 	e->peer_bell = in[1];
 	e->peer_guard = in[2];
 	/* Ours is the peer's now (in the reply until it picks it up). */
 	close_fd(&e->own_ring);
+	close_fd(&e->pending);
 	shmpipe__os_poller_del(e->pollfd, e->listener);
 	close_fd(&e->listener);
 	shmpipe__store32_relaxed(&e->listening, 0);
 	shmpipe__os_close(s);
+}
+
+/*
+ * Keeps a connection whose hello has not come yet, watched by pollfd, in
+ * the one place there is for it: a stranger's connection that takes it
+ * from the peer's costs the peer its doorbell only if it comes between the
+ * peer's connect and its hello, microseconds apart.
+ */
+static void keep_pending(struct shmpipe__end *e, int s)
+{
+	if (e->pending >= 0)
+		shmpipe__os_poller_del(e->pollfd, e->pending);
+	close_fd(&e->pending);
+	if (shmpipe__os_poller_add(e->pollfd, s) < 0) {
+		shmpipe__os_close(s);
+		return;
+	}
+	e->pending = s;
+}
+
+/*
+ * The creating end: takes one connection (waiting for it if wait) and
+ * greets it. A blocking wait also waits a little for the hello; a look
+ * that must not block keeps the connection pending instead. 1 if a
+ * connection was taken, 0 if none was there, -EINTR.
+ */
+static int accept_one(struct shmpipe__end *e, bool wait)
+{
+	int s = shmpipe__os_accept(e->listener, wait);
+	int in[3], err;
+
+	if (s < 0)
+		return s == -EINTR ? s : 0;
+	err = shmpipe__os_recv_fds(s, in, 3, wait ? SHMPIPE__HELLO_WAIT_MS : 0);
+	if (err == 0)
+		greet(e, s, in);
+	else if (err == -EAGAIN && !wait)
+		keep_pending(e, s);
+	else
+		shmpipe__os_close(s);
 	return 1;
 }
 
 void shmpipe__meet(struct shmpipe__end *e)
 {
+	if (e->pending >= 0) {
+		int in[3], s = e->pending;
+		int err = shmpipe__os_recv_fds(s, in, 3, 0);
+
+		if (err != -EAGAIN) {
+			shmpipe__os_poller_del(e->pollfd, s);
+			e->pending = -1;
+			if (err == 0)
+				greet(e, s, in);
+			else
+				shmpipe__os_close(s);
+		}
+	}
 	/*
 	 * A bounded number of connections per look: strangers who keep
 	 * connecting cost us a little time, never a hang.
@@ -252,6 +300,7 @@ void shmpipe__meet(struct shmpipe__end *e)
 		if (err == -EAGAIN)
 			return; /* not accepted yet */
 		if (err == 0 && doorbell_ok(in[0], in[1])) {
+			shmpipe__os_nonblock(in[0]);
 			e->peer_bell = in[0];
 			e->peer_guard = in[1];
 		} else if (err == 0) {
@@ -277,6 +326,7 @@ void shmpipe__meet_never(struct shmpipe__end *e)
 	if (s == SHMPIPE__END_OPEN && shmpipe__os_lock_held(e->fd, e->peer_lock) != 0)
 		return;
 	close_fd(&e->own_ring);
+	close_fd(&e->pending);
 	if (e->listener >= 0) {
 		shmpipe__os_poller_del(e->pollfd, e->listener);
 		close_fd(&e->listener);

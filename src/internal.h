@@ -86,6 +86,7 @@ struct shmpipe__end {
 	int own_ring;
 	int pollfd;
 	int listener;
+	int pending; /* an accepted connection whose hello has not come yet */
 	int conn;
 	uint8_t token[SHMPIPE__TOKEN_LEN]; /* the listener's name, to knock on it */
 	shmpipe__u32 listening; /* 1 while listener is open: read by interrupts */

@@ -179,6 +179,11 @@ int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms);
 
 /* Whether two descriptors name the same file (1), not (0), or -errno. */
 int shmpipe__os_same_file(int a, int b);
+/*
+ * Makes fd's open file description non-blocking (a doorbell received from a
+ * peer: ring never blocks on it even where the kernel ignores RWF_NOWAIT).
+ */
+void shmpipe__os_nonblock(int fd);
 /* A new descriptor (close-on-exec) of the same open file description. */
 int shmpipe__os_dup(int fd);
 /* Whether fd is a pipe (1), not (0), or -errno. */

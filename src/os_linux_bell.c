@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,14 +50,32 @@ int shmpipe__os_doorbell(int fds[2])
 void shmpipe__os_ring(int fd)
 {
 	char b = 0;
+	struct iovec v = {.iov_base = &b, .iov_len = 1};
+	ssize_t n;
 
 	/*
 	 * EAGAIN: the doorbell is full, so rung already. The caller holds a
 	 * read side of this pipe too, so there is always a reader and a write
-	 * never raises SIGPIPE.
+	 * never raises SIGPIPE. RWF_NOWAIT: the write side came from the peer,
+	 * which could make its description blocking again to hang us in a
+	 * full pipe; kernels that refuse the flag for pipes get a plain write
+	 * on the description made non-blocking when it came.
 	 */
-	while (write(fd, &b, 1) < 0 && errno == EINTR)
-		;
+	do
+		n = pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+		while (write(fd, &b, 1) < 0 && errno == EINTR)
+			;
+	}
+}
+
+void shmpipe__os_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 int shmpipe__os_drain(int fd)
