@@ -92,6 +92,7 @@ struct end {
 	uv_loop_t *loop;
 	int loop_fd; /* uv_backend_fd(loop), or -1 */
 	int sync_ep; /* the epoll set of synchronous waits, or -1 */
+	bool loop_news; /* the last synchronous wait ended for news on the loop */
 
 	uv_poll_t *poll; /* made at the first asynchronous wait */
 	uv_idle_t *idle; /* made when a write first stops with room left */
@@ -361,11 +362,15 @@ static void spin_until_ready(const struct end *e, size_t need)
  * triggered: worker.terminate() ends with uv_async_send to the worker's
  * loop, which makes that descriptor report a new event even though nobody
  * runs the loop while we sleep, and the call returns at once, where V8 then
- * stops the worker. Other news (a message for this thread) costs one trip
- * to JavaScript and back. Edges from before this wait are thrown away; if
- * the loop already has events waiting (then a termination might find its
- * wake-up pending already and make no new edge), the sleep is cut into
- * SYNC_SLICE_MS slices instead, as it was before the descriptor existed.
+ * stops the worker. Other news (a message for this thread, or news from
+ * before this wait) costs one trip to JavaScript and back.
+ *
+ * After such news the loop may hold events that nobody takes while this
+ * thread stays in JavaScript, and a termination could then find its wake-up
+ * already pending and make no new edge. So until the loop's descriptor is
+ * seen quiet again, the sleep is cut into SYNC_SLICE_MS slices, as it was
+ * before the descriptor existed. In the steady state a wait is one
+ * epoll_wait.
  */
 static int sync_wait(struct end *e, int timeout_ms)
 {
@@ -389,16 +394,13 @@ static int sync_wait(struct end *e, int timeout_ms)
 			e->loop_fd = -1;
 		e->sync_ep = ep;
 	}
-	n = epoll_wait(e->sync_ep, ev, 2, 0);
-	for (int i = 0; i < n; i++)
-		if (ev[i].data.u32 == 0)
-			return 0;
 	if (e->loop_fd < 0) {
 		slice = SYNC_SLICE_MS;
-	} else {
+	} else if (e->loop_news) {
 		struct pollfd p = {.fd = e->loop_fd, .events = POLLIN};
 
-		if (poll(&p, 1, 0) > 0)
+		e->loop_news = poll(&p, 1, 0) > 0;
+		if (e->loop_news)
 			slice = SYNC_SLICE_MS;
 	}
 	if (timeout_ms >= 0 && timeout_ms < slice)
@@ -408,9 +410,12 @@ static int sync_wait(struct end *e, int timeout_ms)
 		return -errno;
 	if (n == 0)
 		return slice == timeout_ms ? -ETIMEDOUT : -EINTR;
-	for (int i = 0; i < n; i++)
-		if (ev[i].data.u32 == 1)
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u32 == 1) {
+			e->loop_news = true;
 			return -EINTR;
+		}
+	}
 	return 0;
 }
 

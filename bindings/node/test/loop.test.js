@@ -308,3 +308,30 @@ test('a Buffer detached while its write waits fails that write (EFAULT), never w
   assert.strictEqual(got.bytes, 4096);
   assert.strictEqual(got.how, 'ECONNRESET');
 });
+
+test('a worker waiting in a sync call with messages it has not taken: no spinning, terminate() at once', async () => {
+  const w = shm.createSyncWriter({ capacity: 4096 });
+  const worker = new Worker(`
+    const { workerData, parentPort } = require('node:worker_threads');
+    parentPort.on('message', () => {});
+    const r = require(${JSON.stringify(path.join(__dirname, '..'))}).openSyncReader(workerData);
+    parentPort.postMessage('waiting');
+    r.read();
+  `, { eval: true, workerData: w.endpoint() });
+  await once(worker, 'message');
+  await sleep(30);
+  // News on the worker's loop that nobody takes while it waits: its wait
+  // goes back to JavaScript once, then sleeps again (edge-triggered).
+  for (let i = 0; i < 5; i++) worker.postMessage(i);
+  await sleep(20);
+  const cpu0 = process.cpuUsage();
+  await sleep(300);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const t0 = performance.now();
+  await worker.terminate();
+  const ms = performance.now() - t0;
+  w.close();
+  assert.ok(cpuMs < 100, `${cpuMs.toFixed(1)} ms of CPU in 300 ms while waiting`);
+  assert.ok(ms < 150, `terminate() took ${ms.toFixed(1)} ms`);
+});
