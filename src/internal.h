@@ -79,6 +79,7 @@ struct shmpipe__end {
 	 * the creator's doorbell is picked up.
 	 */
 	int bell;
+	bool hung;      /* bell reported end of file: no write side is left */
 	int note;       /* readable while note_set: "call again" (doorbell.c) */
 	bool note_set;
 	int peer_bell;

@@ -126,7 +126,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 	for (;;) {
 		struct timespec slice;
 		const struct timespec *until = e->timeout_ms > 0 ? &dl->ts : NULL;
-		int err, hup;
+		int err;
 		bool blind;
 
 		/*
@@ -143,9 +143,15 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * so none is lost; one drained after the announcement could be
 		 * the answer to it. Level-triggered pollers rely on this too:
 		 * the doorbell empties only here, when nothing can be done.
+		 * A wait that will be a blocking read takes the bytes itself:
+		 * a stale one only makes it look once more, so it saves the
+		 * system call.
 		 */
-		hup = shmpipe__os_drain(e->bell);
-		shmpipe__note(e, false);
+		if (e->timeout_ms >= 0 || e->listener >= 0 || e->own_ring >= 0 || e->hung) {
+			if (shmpipe__os_drain(e->bell) > 0)
+				e->hung = true;
+			shmpipe__note(e, false);
+		}
 
 		/* Announce; pairs with the signaller's load of the word. */
 		uint32_t w = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER) | SHMPIPE__WAITER;
@@ -198,7 +204,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * our doorbell's write side (not met yet), or it closed its
 		 * write side while alive. Then the lock is the truth.
 		 */
-		blind = blind || hup != 0 || e->own_ring >= 0;
+		blind = blind || e->hung || e->own_ring >= 0;
 		if (blind && shmpipe__peer_died(e)) {
 			withdraw(event, w);
 			return ready(e) ? 0 : -ECONNRESET;
@@ -238,6 +244,8 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		else
 			err = shmpipe__os_doorbell_wait(e->bell, e->listener >= 0 ? e->pollfd : -1,
 							until);
+		if (err == 1)
+			e->hung = true; /* the peer's write side is gone: look at the lock */
 		if (err == -ETIMEDOUT && until == &slice)
 			err = 0; /* only the slice ended: look again */
 		if (ready(e)) {
