@@ -16,7 +16,7 @@
 #include "xproc.h"
 #include "layout.h"
 
-#define CAP 4096
+#define CAP  4096
 #define SEED 0x5e1d
 
 static int name_k;
