@@ -134,9 +134,15 @@ test('zero-copy: peek views the ring until consume detaches it', async () => {
       seen.push(r.stats().queueDepth);
     }
   })();
+  // Each write once the loop has taken the one before: a busy machine
+  // must not make two writes show as one view.
   for (const s of ['a', 'bb', 'ccc']) {
+    const before = seen.length;
     w.write(s);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let k = 0; seen.length === before; k++) {
+      assert.ok(k < 400, `no view of '${s}' within 2 s`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
   w.close();
   await it;
