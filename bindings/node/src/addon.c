@@ -680,10 +680,12 @@ static int job_slice(struct end *e, napi_value arr)
 		have += len;
 	}
 	rc = pump(e, &c, j->unit, ASYNC_SLICE);
-	j->i += c.i;
-	j->skip = c.skip;
 	if (rc < 0)
 		return (int)rc;
+	if (c.i == 0 && c.skip == j->skip && j->i < j->n)
+		return -EAGAIN; /* no step forward: wait for the descriptor, do not spin */
+	j->i += c.i;
+	j->skip = c.skip;
 	return j->i >= j->n ? 0 : 1;
 }
 
