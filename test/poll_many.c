@@ -178,7 +178,8 @@ int main(void)
 	threads0 = tp_count_threads();
 	if (threads0 < 0)
 		TEST_SKIP("no /proc/self/task");
-	ASSERT_EQ(threads0, 1);
+	/* A sanitizer's runtime may have a thread of its own: count from here. */
+	ASSERT_GE(threads0, 1);
 	raise_nofile();
 	ep = tp_epoll_create();
 	fds0 = test_count_fds();
@@ -193,7 +194,7 @@ int main(void)
 	}
 	printf("%d pipes, %d ends: %d descriptors (%.1f a pipe), created in %.1f ms\n", PAIRS, ENDS,
 	       fds1 - fds0, (double)(fds1 - fds0) / PAIRS, tp_ms(test_now_ns() - t0));
-	ASSERT_EQ(tp_count_threads(), 1);
+	ASSERT_EQ(tp_count_threads(), threads0);
 
 	/* New ends: all readable. */
 	n = collect(ep, got);
@@ -226,7 +227,7 @@ int main(void)
 
 	extra += wake_half(ep, 0);
 	extra += wake_half(ep, 1);
-	ASSERT_EQ(tp_count_threads(), 1);
+	ASSERT_EQ(tp_count_threads(), threads0);
 	printf("one byte through each of %d pipes, each reader woken by its descriptor "
 	       "(%d spurious readiness(es)); 1 thread throughout\n",
 	       PAIRS, extra);
@@ -238,7 +239,7 @@ int main(void)
 		ASSERT_OK(shmpipe_reader_close(rs[i]));
 	}
 	ASSERT_EQ(test_count_fds(), fds0);
-	ASSERT_EQ(tp_count_threads(), 1);
+	ASSERT_EQ(tp_count_threads(), threads0);
 	close(ep);
 	return T_PASS;
 }
