@@ -20,10 +20,10 @@
 /*
  * How long a wait keeps looking before it sleeps, unless set_spin says
  * otherwise. A peer running on another core usually answers within
- * microseconds (it is copying a chunk); spinning that long saves a futex wait
- * and the peer's futex wake. The bound is time, not iterations, because the
- * cost of the pause hint varies tenfold between processors. A slow peer costs
- * at most this much CPU per sleep.
+ * microseconds (it is copying a chunk); spinning that long saves a sleep on
+ * the doorbell and the peer's ring, a system call on each side. The bound is
+ * time, not iterations, because the cost of the pause hint varies tenfold
+ * between processors. A slow peer costs at most this much CPU per sleep.
  */
 #ifndef SHMPIPE__SPIN_NS
 #define SHMPIPE__SPIN_NS 30000
@@ -120,11 +120,12 @@ struct shmpipe_reader {
 };
 
 /*
- * The wait/wake protocol (wait.c). A waiter sleeps on its end's event word
- * (e->event) until ready(e) holds; a signaller calls shmpipe__signal after
- * publishing the change that makes it hold. docs/design.md has the argument. shmpipe__wait
- * returns 0 once ready(e) holds, -EAGAIN (timeout 0), -ETIMEDOUT, -EINTR,
- * or -ECONNRESET if the peer died without closing and ready(e) is false.
+ * The wait/wake protocol (wait.c). A waiter announces itself on its end's
+ * event word (e->event) and waits on its doorbell until ready(e) holds; a
+ * signaller calls shmpipe__signal after publishing the change that makes it
+ * hold. docs/design.md has the argument. shmpipe__wait returns 0 once
+ * ready(e) holds, -EAGAIN (timeout 0), -ETIMEDOUT, -EINTR, or -ECONNRESET if
+ * the peer died without closing and ready(e) is false.
  */
 typedef bool (*shmpipe__ready_fn)(const struct shmpipe__end *e);
 

@@ -3,8 +3,9 @@
  * a memfd mapped MAP_SHARED). The parent writes 64 MiB through a 4099-byte
  * ring and closes its write end; the child, a real separate process, reads
  * and checks every byte up to end of stream. Both sides keep meeting a full
- * or an empty ring, so each wakes a sleeper in the other process: a futex
- * that was process-private would lose those wake-ups and hang.
+ * or an empty ring, so each wakes a sleeper in the other process, by ringing
+ * its doorbell (a pipe, inherited across fork): a wake-up that reached only
+ * the threads of its own process would be lost, and the test would hang.
  */
 #include <sys/wait.h>
 
