@@ -133,7 +133,7 @@ enum {
 	FZ_OP_RECLEN,	/* u8 mode FZ_RL_*, u64 value: the next frame's length */
 	FZ_OP_SCRIBBLE, /* u16 offset, u8 length: junk into the data region */
 	FZ_OP_HEADER,	/* u8 field FZ_HF_*, u64 value: identity and reader fields */
-	FZ_OP_TIMEOUT,	/* u8: 1 modulo 8 = 1 ms (the futex path), else 0 */
+	FZ_OP_TIMEOUT,	/* u8: 1 modulo 8 = 1 ms (a timed wait), else 0 */
 	FZ_OP_ARGS,	/* none: NULL and out-of-range arguments */
 	FZ_OP_COUNT
 };

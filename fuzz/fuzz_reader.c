@@ -456,7 +456,7 @@ static void check_status(struct fz *f, ssize_t ret, size_t emsgsize_len, const c
 			 call, shmpipe_strerror((int)ret), ws, w, f->rpos);
 		break;
 	case -EINTR:
-		/* libFuzzer's timer signal may cut a timed futex wait short. */
+		/* libFuzzer's timer signal may cut a timed wait (poll(2)) short. */
 		FZ_CHECK(f->timeout_ms > 0, "%s: -EINTR with timeout %d", call, f->timeout_ms);
 		break;
 	case -ECONNRESET:
@@ -696,7 +696,9 @@ static void op_windex(struct fz *f, struct fz_in *in)
 
 /*
  * The writer's state, and its life: closing the descriptor that holds its
- * liveness lock is what its death looks like to the reader.
+ * liveness lock is what its death looks like to the reader (this writer
+ * never meets the reader, so there is no doorbell to hang up: the reader
+ * asks the lock).
  */
 static void op_wstate(struct fz *f, struct fz_in *in)
 {
@@ -818,8 +820,9 @@ static void op_header(struct fz *f, struct fz_in *in)
 static void op_timeout(struct fz *f, struct fz_in *in)
 {
 	/*
-	 * 1 ms takes the futex path and the liveness check; every blocking
-	 * call then costs a millisecond, so only one value in eight asks it.
+	 * 1 ms takes the timed wait (poll(2) of the doorbell) and the check of
+	 * the writer's lock; every blocking call then costs a millisecond, so
+	 * only one value in eight asks it.
 	 */
 	int t = fz_u8(in) % 8 == 1;
 
