@@ -5,11 +5,16 @@
  * the round trip through epoll on both sides; and how soon a descriptor
  * tells that the peer process was killed.
  *
- *   poll --test bulk|records --impl shmpipe|pipe|socketpair [--side read|write]
- *        [--pipes N] [--producers P] [--ring BYTES] [--write BYTES]
- *        [--bytes BYTES] [--count N] [--et]
- *   poll --test rtt --impl shmpipe|pipe [--loop first|lt] [--trips N]
+ *   poll --test bulk|records --impl shmpipe|shmpipe_fenced|pipe|socketpair
+ *        [--side read|write] [--pipes N] [--producers P] [--ring BYTES]
+ *        [--write BYTES] [--bytes BYTES] [--count N] [--et]
+ *   poll --test rtt --impl shmpipe|shmpipe_fenced|pipe [--loop first|lt] [--trips N]
  *   poll --test deadpeer --impl shmpipe|pipe [--reps N]
+ *
+ * shmpipe_fenced is shmpipe with SHMPIPE_NO_BARRIER=1: both ends publish
+ * with a full fence instead of leaving it to the waiter's membarrier(2),
+ * which every call that returns -EAGAIN (so every event-loop wake-up)
+ * otherwise pays.
  *
  * bulk, records: the epoll thread holds one end of each of N pipes and P
  * other threads (default 1) hold the other ends, pipe i in thread i % P, and
@@ -74,6 +79,7 @@ enum test { BULK, RECORDS, RTT, DEADPEER };
 #define STALL_MS 10000
 
 static enum impl impl;
+static const char *iname; /* as given: shmpipe_fenced is SHMPIPE, fenced */
 static enum test test;
 static int side_write; /* the epoll thread writes */
 static int npipes = 1;
@@ -425,7 +431,6 @@ static int serve(struct chan *c, unsigned char *src, unsigned char *buf, size_t 
 
 static void run_throughput(void)
 {
-	static const char *names[] = {"shmpipe", "pipe", "socketpair"};
 	char note[128] = "-";
 	unsigned char *src = new_src();
 	size_t buflen = test == RECORDS ? RECORD : ring;
@@ -497,10 +502,10 @@ static void run_throughput(void)
 		moved += chans[i].total;
 	}
 	if (test == RECORDS)
-		bench_emit("poll", names[impl], (double)moved / (t1 - t0) / 1e6, "Mrec/s",
+		bench_emit("poll", iname, (double)moved / (t1 - t0) / 1e6, "Mrec/s",
 			   "records side=%s pipes=%d", side_write ? "write" : "read", npipes);
 	else
-		bench_emit("poll", names[impl], (double)moved / (t1 - t0) / 1e9, "GB/s",
+		bench_emit("poll", iname, (double)moved / (t1 - t0) / 1e9, "GB/s",
 			   "bulk side=%s pipes=%d", side_write ? "write" : "read", npipes);
 	bench_note(note);
 	close(ep);
@@ -583,7 +588,6 @@ static int cmp_double(const void *a, const void *b)
 
 static void run_rtt(void)
 {
-	static const char *names[] = {"shmpipe", "pipe"};
 	shmpipe_writer *w[2];
 	shmpipe_reader *r[2];
 	int fds[2][2];
@@ -632,10 +636,10 @@ static void run_rtt(void)
 	pthread_join(t, NULL);
 	qsort(rtt, (size_t)trips, sizeof(*rtt), cmp_double);
 	const char *loop = loop_lt ? "lt" : "first";
-	bench_emit("pollrtt", names[impl], rtt[trips / 2] * 1e6, "us", "%s p50", loop);
+	bench_emit("pollrtt", iname, rtt[trips / 2] * 1e6, "us", "%s p50", loop);
 	bench_note(loop_lt ? "wait, then one call per event (level-triggered)"
 			   : "call first, wait on EAGAIN (edge-triggered)");
-	bench_emit("pollrtt", names[impl], rtt[trips * 99 / 100] * 1e6, "us", "%s p99", loop);
+	bench_emit("pollrtt", iname, rtt[trips * 99 / 100] * 1e6, "us", "%s p99", loop);
 	bench_note("-");
 	for (int i = 0; i < 2; i++) {
 		if (impl == SHMPIPE) {
@@ -839,7 +843,6 @@ static double deadpeer_once(int writer, int blocked)
 
 static void run_deadpeer(void)
 {
-	static const char *names[] = {"shmpipe", "pipe"};
 	double *ms = malloc((size_t)reps * sizeof(*ms));
 	char note[96];
 
@@ -859,10 +862,9 @@ static void run_deadpeer(void)
 				   *how = blocked ? "blocked" : "poll";
 
 			snprintf(note, sizeof(note), "median of %d, min %.3f", reps, ms[0]);
-			bench_emit("deadpeer", names[impl], ms[reps / 2], "ms", "%s %s", who, how);
+			bench_emit("deadpeer", iname, ms[reps / 2], "ms", "%s %s", who, how);
 			bench_note(note);
-			bench_emit("deadpeer", names[impl], ms[reps - 1], "ms", "%s %s max", who,
-				   how);
+			bench_emit("deadpeer", iname, ms[reps - 1], "ms", "%s %s max", who, how);
 			bench_note("-");
 		}
 	}
@@ -873,7 +875,7 @@ int main(int argc, char **argv)
 {
 	static const char *impls[] = {"shmpipe", "pipe", "socketpair"};
 	static const char *tests[] = {"bulk", "records", "rtt", "deadpeer"};
-	const char *iname = NULL, *tname = NULL;
+	const char *tname = NULL;
 	int bad = 0;
 
 	for (int i = 1; i < argc && !bad; i++) {
@@ -918,6 +920,11 @@ int main(int argc, char **argv)
 	for (impl = SHMPIPE; iname && impl <= SOCKETPAIR; impl++)
 		if (!strcmp(iname, impls[impl]))
 			break;
+	if (iname && !strcmp(iname, "shmpipe_fenced")) {
+		/* Before the library's first call, which reads it once. */
+		setenv("SHMPIPE_NO_BARRIER", "1", 1);
+		impl = SHMPIPE;
+	}
 	for (test = BULK; tname && test <= DEADPEER; test++)
 		if (!strcmp(tname, tests[test]))
 			break;
@@ -926,10 +933,12 @@ int main(int argc, char **argv)
 	    nproducers > npipes) {
 		fprintf(
 		    stderr,
-		    "usage: poll --test bulk|records --impl shmpipe|pipe|socketpair\n"
+		    "usage: poll --test bulk|records --impl "
+		    "shmpipe|shmpipe_fenced|pipe|socketpair\n"
 		    "            [--side read|write] [--pipes N] [--producers P] [--ring BYTES]\n"
 		    "            [--write BYTES (16..RING)] [--bytes BYTES] [--count N] [--et]\n"
-		    "       poll --test rtt --impl shmpipe|pipe [--loop first|lt] [--trips N]\n"
+		    "       poll --test rtt --impl shmpipe|shmpipe_fenced|pipe [--loop first|lt]\n"
+		    "            [--trips N]\n"
 		    "       poll --test deadpeer --impl shmpipe|pipe [--reps N]\n");
 		return 2;
 	}

@@ -220,10 +220,11 @@ for round in $(seq "$rounds"); do
 	want big && run_big
 	# One thread with epoll over N pipes (64 KiB each), calling until EAGAIN
 	# on every event; one thread with blocking calls on the other ends.
+	# shmpipe_fenced: the same with SHMPIPE_NO_BARRIER=1 (no membarrier).
 	want poll && for t in bulk records; do
 		for side in read write; do
 			for n in 1 8 64; do
-				for impl in shmpipe pipe socketpair; do
+				for impl in shmpipe shmpipe_fenced pipe socketpair; do
 					run "$bin/poll" --test $t --impl $impl --side $side --pipes $n \
 						--et --bytes "$poll_bytes" --count "$poll_recs"
 				done
@@ -231,7 +232,7 @@ for round in $(seq "$rounds"); do
 		done
 	done
 	want poll && for loop in first lt; do
-		for impl in shmpipe pipe; do
+		for impl in shmpipe shmpipe_fenced pipe; do
 			run "$bin/poll" --test rtt --impl $impl --loop $loop --trips $trips
 		done
 	done
