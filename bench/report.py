@@ -480,7 +480,7 @@ def plot_poll(plots, q, d, out):
     plots.append('set output "%s"' % q("poll.png"))
     plots.append('set multiplot layout 2,2 title "One thread with epoll over N pipes '
                  '(median, min–max)"')
-    plots.append("set logscale x 2; set logscale y; set grid; set key bottom right")
+    plots.append("set logscale x 2; set logscale y; set grid; set key below horizontal")
     plots.append('set xlabel "pipes"; set xtics (1, 8, 64); set xrange [0.7:90]')
     for name, title, unit in panels:
         series = []
