@@ -2,26 +2,62 @@
  * wakeup.pml - a Promela model of shmpipe's wait/wake protocol.
  *
  * One producer and one consumer share a ring of CAP slots and move N items
- * through it. A side that cannot go on sleeps on a 32-bit event word (bit 0
- * = WAITER, bits 1..31 = wake count); the other side wakes it only if the
- * WAITER bit is set. The model follows src/wait.c (shmpipe__wait,
- * shmpipe__signal), src/ring.c (shmpipe_write, shmpipe_read) and the close
- * functions of src/setup.c step by step; docs/design.md explains the mapping.
+ * through it. A side that cannot go on announces itself on a 32-bit event
+ * word (bit 0 = WAITER, bits 1..31 = wake count) and waits on its doorbell,
+ * a pipe that only the other side rings, by writing one byte, and only if
+ * the WAITER bit is set. The model follows src/wait.c (shmpipe__wait,
+ * shmpipe__signal, shmpipe__wake), src/ring.c (shmpipe_write, shmpipe_read)
+ * and the close functions of src/setup.c step by step; docs/design.md
+ * explains the mapping.
+ *
+ * How a side waits (one kind per run, the same for both sides; -D to pick):
+ *   default   the sleeper, a blocking call: drain the doorbell without
+ *             blocking, announce (fetch_or WAITER), re-check, and if still
+ *             not ready block in a read of the doorbell, which consumes the
+ *             byte(s); then look again, and loop;
+ *   WAIT_POLL the poller, a call with timeout 0 in an event loop: drain,
+ *             announce, re-check; if not ready return EAGAIN leaving WAITER
+ *             set. The loop calls until EAGAIN, then waits until the
+ *             doorbell holds a byte (poll, epoll: level-triggered), without
+ *             consuming it, and calls again;
+ *   WAIT_LT   the same calls, but the loop makes one call per readiness
+ *             event and each call moves at most one item: between any two
+ *             calls it waits until the doorbell is readable, whatever the
+ *             previous call returned (a libuv-style callback);
+ *   WAIT_ET   the same calls, with the loop waiting edge-triggered
+ *             (EPOLLET): it is told only of a doorbell that went from empty
+ *             to non-empty since it was last told, and calls until EAGAIN.
+ *             Linux reports an edge for every write to a pipe (some
+ *             kernels only for the transition from empty); the model
+ *             reports only the transition, which covers both, since an
+ *             extra edge only adds a call, as a spurious wake-up of the
+ *             loop does (SPURIOUS).
+ * A poll call that finds the condition true after draining and withdraws
+ * its announcement before any signaller took it puts one byte back into its
+ * own doorbell (through the write side an interrupt uses): the drain may
+ * have taken the byte that a level-triggered loop still needs, and with the
+ * bit withdrawn no signaller would ring again (MUTANT_NO_RESTORE).
  *
  * What spin checks, exhaustively, for every interleaving:
- *   - no lost wake-up: no state in which a process is blocked in futex_wait
- *     and nobody is left to wake it (spin: "invalid end state");
+ *   - no lost wake-up: no state in which a side waits on an empty doorbell
+ *     (in a blocking read, or in its event loop) and nobody is left to ring
+ *     it (spin: "invalid end state"). For WAIT_LT this is the level-
+ *     triggered promise: the loop never waits on an empty doorbell while an
+ *     item, room or the end of stream is there for its next call;
  *   - the ring: every item read is the one written at that position, the
  *     producer never overwrites an unread slot, the depth never exceeds CAP,
  *     and at end of stream the consumer has read all N items;
  *   - closing: a consumer whose writer closed drains the ring and then sees
  *     end of stream; a producer whose reader closed (at any moment) gets
- *     EPIPE instead of sleeping forever;
- *   - no needless wake: futex_wake is called only while the waiter is inside
- *     its wait (it has set WAITER and has not yet withdrawn or returned);
- *     every way out of the wait withdraws the bit;
+ *     EPIPE instead of waiting forever;
+ *   - no needless ring: a signaller rings only a waiter that has announced
+ *     itself and has neither withdrawn nor been rung since;
  *   - no busy waiting (the -DNP build, pan -l): the model has no cycle, so
  *     no process can wait by going round a loop on its own.
+ * Stray bytes: a new end's doorbell starts with one byte in it ("call
+ * me"), and with -DSTRAY=1 another thread's interrupt, or a hostile process
+ * holding a write side, may ring either doorbell once, at any moment.
+ * Neither may do more than cause a spurious wake-up.
  *
  * Memory model: spin interleaves whole steps, i.e. sequential consistency,
  * except where the code relies on less. Two modes, as in the code:
@@ -37,32 +73,44 @@
  * The ring data and the cached peer positions are ordered by release/acquire
  * in the code; here they are simply part of the interleaving (the data is
  * written before the position is buffered, so no reader can see a position
- * before its data).
+ * before its data). A doorbell is a pipe: a ring and a drain are each one
+ * step, and its bytes stay until a read takes them.
  *
  * Mutants: spin -DMUTANT_x -a wakeup.pml builds a broken protocol, and
  * test/model_check.sh requires that spin finds the error in each:
- *   MUTANT_NO_RECHECK             the waiter sleeps without looking at the
+ *   MUTANT_NO_RECHECK             the waiter waits without looking at the
  *                                 condition again after setting WAITER
  *   MUTANT_SIGNAL_BEFORE_PUBLISH  the signaller loads the event word before
  *                                 it stores the new index or state (what a
  *                                 release store instead of store_sc allows)
+ *   MUTANT_RING_BEFORE_PUBLISH    the signaller does all of its part (look,
+ *                                 take the bit, ring) before it stores
+ *   MUTANT_DRAIN_LATE             the waiter drains its doorbell after
+ *                                 announcing and re-checking, where it can
+ *                                 eat the ring that answers the announcement
+ *   MUTANT_RING_NOT_KEPT          a ring reaches only a side already blocked
+ *                                 on the doorbell (as a futex wake without
+ *                                 the futex's compare, or a condition
+ *                                 variable without its predicate, would)
  *   MUTANT_NO_WAKE_ON_CLOSE       closing an end does not signal the peer
- *   MUTANT_NO_FUTEX_CHECK         the sleep does not compare the word with
- *                                 the announced value (a sleep without the
- *                                 futex's atomic check)
  *   MUTANT_EOF_NO_REREAD          the reader decides end of stream from the
  *                                 write_index it read before it saw
  *                                 writer_state CLOSED
- *   MUTANT_ALWAYS_WAKE            the signaller calls futex_wake after every
+ *   MUTANT_ALWAYS_WAKE            the signaller rings after every
  *                                 publication, as the seed notifies
  *   MUTANT_NO_WITHDRAW            a waiter that finds the condition true
  *                                 after announcing leaves WAITER set
+ *   MUTANT_NO_RESTORE             a poll call that drained and withdrew
+ *                                 does not put a byte back (WAIT_LT)
+ *   MUTANT_NO_DRAIN               a poll call never drains, so no later
+ *                                 ring is an edge (WAIT_ET)
  *   MUTANT_BUSY_WAIT              the waiter polls instead of sleeping
  *                                 (found by the -DNP run)
  *   MUTANT_NO_BARRIER             fenceless publishing, but the waiter
  *                                 does not issue the process-wide barrier
  *
- * Sizes can be changed with -DCAP=, -DN=, -DSPURIOUS= (N < 120).
+ * Sizes can be changed with -DCAP=, -DN=, -DSPURIOUS= (N < 120); -DSTRAY=1
+ * adds the third party, which multiplies the states by about five.
  */
 
 #ifndef CAP
@@ -72,7 +120,14 @@
 #define N 4 /* items the producer writes */
 #endif
 #ifndef SPURIOUS
-#define SPURIOUS 1 /* early returns from futex_wait in one run */
+#define SPURIOUS 1 /* early returns from a wait in one run */
+#endif
+#ifndef STRAY
+#define STRAY 0 /* 1: a third party may ring a doorbell once */
+#endif
+
+#if defined(WAIT_POLL) || defined(WAIT_LT) || defined(WAIT_ET)
+#define POLLER 1 /* calls with timeout 0 from an event loop */
 #endif
 
 #define WAITER 1
@@ -80,8 +135,8 @@
 #define OPEN 1
 #define CLOSED 2
 
-#define DATA 0  /* data_event: the consumer sleeps here, the producer signals */
-#define SPACE 1 /* space_event: the producer sleeps here, the consumer signals */
+#define DATA 0  /* data_event: the consumer waits here, the producer signals */
+#define SPACE 1 /* space_event: the producer waits here, the consumer signals */
 
 /* The shared header (struct shmpipe__hdr). Positions count items. */
 byte widx;          /* write_index: stored by the producer only */
@@ -91,6 +146,31 @@ byte rstate = OPEN; /* reader_state */
 byte buf[CAP];      /* the data region */
 byte need = 1;      /* room the writer waits for: e->want (1, or a whole record) */
 byte ev[2];         /* data_event, space_event */
+
+/*
+ * The doorbells, private to the two processes and the kernel: bell[e] says
+ * whether the pipe of the side that waits on ev[e] (the consumer's for DATA,
+ * the producer's for SPACE) holds a byte. How many does not matter: a drain
+ * takes them all, and a wait that takes only some is followed by a drain
+ * before the next announcement.
+ *
+ * A new end's doorbell holds one byte, so that an event loop may wait
+ * before its first call. A sleeper drains its doorbell before it first
+ * looks at it, and nothing rings it before its first announcement, so
+ * there the byte would change nothing but the number of states and is left
+ * out.
+ *
+ * edge[e]: an edge-triggered event that epoll has queued and not yet
+ * reported.
+ */
+#ifdef POLLER
+bool bell[2] = true;
+#else
+bool bell[2];
+#endif
+#ifdef WAIT_ET
+bool edge[2] = true;
+#endif
 
 /*
  * Store buffers (fenceless mode): a position stored by its owner but not yet
@@ -138,7 +218,7 @@ inline drain_signaller(e)
 }
 
 /* Buffers drain on their own, at any moment. */
-active proctype memory()
+proctype memory()
 {
 end:
 	do
@@ -147,51 +227,107 @@ end:
 	od
 }
 
-/* The kernel's futex queue: is the one waiter of ev[e] blocked in it? */
-bool sleeping[2];
-
-/* Spurious wake-ups, EINTR and timeouts left in this run. */
+/*
+ * Early returns left in this run: EINTR or a timeout that ends a blocking
+ * wait, or an event loop that calls without being told to (a timer, another
+ * descriptor). Each is chosen before the wait blocks, never while it is
+ * blocked: a blocked process must have no way out but a ring, or spin would
+ * not see a lost wake-up as an invalid end state.
+ */
 byte early = SPURIOUS;
 
 /*
- * Ghost state for the "no needless wake" check, read by assertions only.
+ * Ghost state for the "no needless ring" check, read by assertions only.
  * announced[e]: the waiter on ev[e] has set WAITER and has neither withdrawn
- * it nor returned.
+ * it nor been answered by a signaller's CAS.
  */
 bool announced[2];
 
-/*
- * futex(FUTEX_WAIT_BITSET) in shmpipe__os_wait: the kernel compares the word
- * with w and queues the caller in one atomic step, or returns at once
- * (EAGAIN, which os_wait reports as 0) if they differ. A queued caller stays
- * blocked until futex_wake, except that up to SPURIOUS times per run it may
- * return early: spuriously (fail = false) or with EINTR/ETIMEDOUT
- * (fail = true). Timeouts are never a way out of a lost wake-up: the budget
- * is small and spin explores the runs in which it is spent elsewhere.
- */
-inline futex_wait(e, w)
+#ifdef MUTANT_RING_NOT_KEPT
+bool blocked[2]; /* the side is blocked in a read of its doorbell */
+#endif
+
+/* write(2) of one byte to the doorbell of the side waiting on ev[e]. */
+inline ring(e)
 {
 	atomic {
-#ifdef MUTANT_NO_FUTEX_CHECK
-		sleeping[e] = true
-#else
+#ifdef MUTANT_RING_NOT_KEPT
 		if
-		:: ev[e] == w -> sleeping[e] = true
-		:: else -> skip
+		:: blocked[e] -> bell[e] = true /* lost unless read at once */
+		:: else
 		fi
+#else
+#ifdef WAIT_ET
+		if
+		:: !bell[e] -> edge[e] = true /* empty to non-empty */
+		:: else
+		fi;
+#endif
+		bell[e] = true
 #endif
 	}
+}
+
+/* A non-blocking read of everything in the doorbell (shmpipe__os_drain). */
+inline drain_bell(e)
+{
+#ifdef MUTANT_NO_DRAIN
+	skip
+#else
+	bell[e] = false
+#endif
+}
+
+/*
+ * The blocking wait of a sleeper (shmpipe__os_doorbell_wait): a read of the
+ * doorbell that returns with the byte(s) in it, or (fail = true) an early
+ * return with EINTR or ETIMEDOUT.
+ */
+inline sleep_on_bell(e)
+{
 	if
-	:: !sleeping[e] -> fail = false /* woken, or never slept */
-	:: atomic { early > 0 && sleeping[e] -> early--; sleeping[e] = false; fail = false }
-	:: atomic { early > 0 && sleeping[e] -> early--; sleeping[e] = false; fail = true }
+	:: atomic { early > 0 -> early--; fail = true }
+	:: true ->
+#ifdef MUTANT_RING_NOT_KEPT
+		blocked[e] = true;
+		atomic { bell[e] -> bell[e] = false; blocked[e] = false }
+#else
+		atomic { bell[e] -> bell[e] = false }
+#endif
 	fi
 }
 
-/* futex(FUTEX_WAKE, 1) in shmpipe__os_wake: unblock the waiter if queued. */
-inline futex_wake(e)
+/*
+ * The event loop's wait between calls (poll or epoll_wait on pollfd): it
+ * returns once the doorbell is readable and leaves the byte(s) in it. Edge-
+ * triggered, it returns for an edge that epoll has queued, and takes it,
+ * but only while the doorbell is readable: epoll looks at the descriptor
+ * again before it reports an edge, so one queued before a drain emptied the
+ * doorbell is reported only once a new byte comes.
+ */
+inline loop_wait(e)
 {
-	sleeping[e] = false
+	if
+	:: atomic { early > 0 -> early-- }
+	:: true ->
+#if defined(WAIT_ET)
+		atomic { edge[e] && bell[e] -> edge[e] = false }
+#else
+		bell[e]
+#endif
+	fi
+}
+
+/*
+ * A third party (an interrupt from another thread, which writes into the
+ * end's own doorbell, or a hostile process holding a write side) rings
+ * doorbell e once, at any moment. init starts it, for either doorbell, or
+ * does not: a process that might still ring would let a side blocked by a
+ * lost wake-up out, so runs without it are needed to see that as an error.
+ */
+proctype stray(byte e)
+{
+	ring(e)
 }
 
 /*
@@ -218,15 +354,19 @@ inline ready(e, pos, r)
 	fi
 }
 
-/* cas_sc(&ev, w, w & ~WAITER): take the announcement back, if still there. */
+/*
+ * cas_sc(&ev, w, w & ~WAITER): take the announcement back, if still there.
+ * withdrew: the CAS succeeded, so no signaller took the bit, and none will
+ * ring for this announcement.
+ */
 inline withdraw(e, w)
 {
 	atomic {
 		drain_waiter(e);
 #ifndef MUTANT_NO_WITHDRAW
 		if
-		:: ev[e] == w -> ev[e] = w & ~WAITER
-		:: else /* the signaller bumped the word first: nothing to withdraw */
+		:: ev[e] == w -> ev[e] = w & ~WAITER; withdrew = true
+		:: else /* the signaller bumped the word first: it rings */
 		fi;
 #endif
 		announced[e] = false
@@ -235,19 +375,29 @@ inline withdraw(e, w)
 
 /*
  * shmpipe__wait: returns with err = false once ready() holds, or with
- * err = true after EINTR/ETIMEDOUT while it still does not (the caller then
- * returns -EINTR or the partial count, and the application calls again).
+ * err = true when it still does not: for a sleeper after EINTR/ETIMEDOUT
+ * (the caller then returns -EINTR or the partial count, and the
+ * application calls again), for a poll call at once (EAGAIN, or the partial
+ * count), leaving WAITER set so that the signaller rings the doorbell.
  */
 inline wait_for(e, pos)
 {
 	err = false;
-	ready(e, pos, r); /* spin_until_ready: a bounded spin only repeats ready() */
+	/* The sleeper's bounded spin, or the poll call's own look: ready() only. */
+	ready(e, pos, r);
 	do
 	:: r -> break
 	:: else ->
 #ifdef MUTANT_BUSY_WAIT
 		ready(e, pos, r)
 #else
+		/*
+		 * Drain first: a ring that lands after the drain answers this
+		 * announcement or a later one, and stays for the wait.
+		 */
+#ifndef MUTANT_DRAIN_LATE
+		drain_bell(e);
+#endif
 		atomic { /* w = fetch_or_sc(&ev, WAITER) | WAITER */
 			drain_waiter(e);
 			w = ev[e] | WAITER;
@@ -263,10 +413,31 @@ inline wait_for(e, pos)
 #ifndef MUTANT_NO_RECHECK
 		ready(e, pos, r); /* the last look, after announcing */
 #endif
+#ifdef MUTANT_DRAIN_LATE
+		drain_bell(e);
+#endif
 		if
-		:: r -> withdraw(e, w)
+		:: r ->
+			withdraw(e, w);
+#if defined(POLLER) && !defined(MUTANT_NO_RESTORE)
+			/*
+			 * The drain may have emptied a doorbell that a level-
+			 * triggered loop waits on before its next call, and
+			 * nobody will ring a withdrawn announcement: put the
+			 * byte back (shmpipe__os_kick), unless a signaller
+			 * took the bit and rings anyway.
+			 */
+			if
+			:: withdrew -> ring(e)
+			:: else
+			fi
+#endif
 		:: else ->
-			futex_wait(e, w);
+#ifdef POLLER
+			err = true; /* EAGAIN: WAITER stays set */
+			r = true
+#else
+			sleep_on_bell(e);
 			ready(e, pos, r);
 			if
 			:: r -> withdraw(e, w)
@@ -280,8 +451,10 @@ inline wait_for(e, pos)
 				:: else
 				fi
 			fi
+#endif
 		fi;
 		w = 0;
+		withdrew = false;
 		fail = false
 #endif
 	od;
@@ -289,16 +462,16 @@ inline wait_for(e, pos)
 }
 
 /*
- * shmpipe__signal, after the caller's store_sc of an index or a state:
- * sw = load_sc(&ev); while WAITER is set, cas_sc(&ev, &sw, sw + 1) clears it
- * and counts one wake-up, and only a successful CAS calls futex_wake.
+ * shmpipe__signal, after the caller's store of an index or a state:
+ * sw = load(&ev); while WAITER is set, cas_sc(&ev, &sw, sw + 1) clears it
+ * and counts one wake-up, and only a successful CAS rings the doorbell.
  */
 inline signal_rest(e)
 {
 #ifdef MUTANT_ALWAYS_WAKE
 	atomic {
-		assert(announced[e]); /* a futex_wake nobody needs */
-		futex_wake(e)
+		assert(announced[e]); /* a ring nobody needs */
+		ring(e)
 	}
 #else
 	do
@@ -307,8 +480,9 @@ inline signal_rest(e)
 			drain_signaller(e);
 			if
 			:: ev[e] == sw ->
-				assert(announced[e]); /* a futex_wake nobody needs */
+				assert(announced[e]); /* a ring nobody needs */
 				ev[e] = sw + 1;
+				announced[e] = false;
 				cas_ok = true
 			:: else ->
 				sw = ev[e]; /* a failed CAS reloads: the waiter withdrew */
@@ -316,7 +490,7 @@ inline signal_rest(e)
 			fi
 		}
 		if
-		:: cas_ok -> futex_wake(e); break
+		:: cas_ok -> ring(e); break
 		:: else
 		fi
 	:: else -> break
@@ -332,14 +506,19 @@ inline signal_rest(e)
  */
 inline publish(var, val, e)
 {
-#ifdef MUTANT_SIGNAL_BEFORE_PUBLISH
+#if defined(MUTANT_SIGNAL_BEFORE_PUBLISH)
 	sw = ev[e];
 	atomic { drain_signaller(e); var = val };
+	signal_rest(e)
+#elif defined(MUTANT_RING_BEFORE_PUBLISH)
+	sw = ev[e];
+	signal_rest(e);
+	atomic { drain_signaller(e); var = val }
 #else
 	atomic { drain_signaller(e); var = val };
 	sw = ev[e];
-#endif
 	signal_rest(e)
+#endif
 }
 
 /*
@@ -352,14 +531,17 @@ inline publish_pos(sbuf, spend, var, val, e)
 {
 #ifdef FENCED
 	publish(var, val, e)
-#else
-#ifdef MUTANT_SIGNAL_BEFORE_PUBLISH
+#elif defined(MUTANT_SIGNAL_BEFORE_PUBLISH)
 	sw = ev[e];
 	atomic { sbuf = val; spend = true };
+	signal_rest(e)
+#elif defined(MUTANT_RING_BEFORE_PUBLISH)
+	sw = ev[e];
+	signal_rest(e);
+	atomic { sbuf = val; spend = true }
 #else
 	atomic { sbuf = val; spend = true };
 	sw = ev[e];
-#endif
 	signal_rest(e)
 #endif
 }
@@ -374,27 +556,49 @@ inline close_end(state, e)
 #endif
 }
 
-/* The application: write items 1..N in calls of any length, then close. */
-active proctype producer()
+/*
+ * The application: write items 1..N in calls of any length, then close.
+ * A poller waits on its doorbell after a call that returned EAGAIN; with
+ * WAIT_LT before every call, the first too (the new doorbell's byte lets it
+ * through, as it lets an event loop that polls before calling).
+ */
+proctype producer()
 {
 	byte wpos = 0;   /* e->pos: the writer's own position, private */
 	byte rcache = 0; /* e->peer: read_index as last read */
 	byte want, sent, n, i, w, sw;
-	bool r, err, fail, cas_ok;
+	bool r, err, fail, cas_ok, withdrew;
+#ifdef POLLER
+	bool again = false; /* the last call returned EAGAIN */
+#endif
 
 	do
 	:: wpos == N -> break
 	:: else ->
+#ifdef POLLER
+#ifdef WAIT_LT
+		loop_wait(SPACE);
+#else
+		if
+		:: again -> loop_wait(SPACE)
+		:: else
+		fi;
+#endif
+		again = false;
+#endif
 		/* shmpipe_write of "want" items; "sent" is its "done" */
 		if
 		:: rstate == CLOSED -> goto epipe /* reader_gone() */
 		:: else
 		fi;
+		/* Any number of items; one in a level-triggered loop (WAIT_LT). */
 		want = 1;
+#ifndef WAIT_LT
 		do
 		:: want < N - wpos -> want++
 		:: break
 		od;
+#endif
 		/*
 		 * A stream write waits for room for one item at a time; a record
 		 * (or a reserve of want items) waits for room for all of it and
@@ -416,7 +620,7 @@ active proctype producer()
 			:: CAP - (wpos - rcache) < need ->
 				wait_for(SPACE, wpos);
 				if
-				:: err -> break /* -EINTR or the partial count */
+				:: err -> break /* -EINTR, -EAGAIN or the partial count */
 				:: else
 				fi;
 				if
@@ -447,6 +651,9 @@ active proctype producer()
 				publish_pos(wbuf, wpend, widx, wpos, DATA)
 			fi
 		od;
+#ifdef POLLER
+		again = err && sent == 0;
+#endif
 		want = 0;
 		sent = 0;
 		err = false
@@ -456,14 +663,28 @@ epipe:
 }
 
 /* The application: read until end of stream, or close the read end early. */
-active proctype consumer()
+proctype consumer()
 {
 	byte rpos = 0;   /* e->pos: the reader's own position, private */
 	byte wcache = 0; /* e->peer: write_index as last read */
 	byte k, i, w, sw;
-	bool r, err, fail, cas_ok;
+	bool r, err, fail, cas_ok, withdrew;
+#ifdef POLLER
+	bool again = false; /* the last call returned EAGAIN */
+#endif
 
 read_call:
+#ifdef POLLER
+#ifdef WAIT_LT
+	loop_wait(DATA);
+#else
+	if
+	:: again -> loop_wait(DATA)
+	:: else
+	fi;
+#endif
+	again = false;
+#endif
 	if
 	:: goto close_early /* the reader may close at any time */
 	:: skip
@@ -490,17 +711,27 @@ read_call:
 		fi;
 		wait_for(DATA, rpos);
 		if
-		:: err -> err = false; goto read_call /* -EINTR: called again */
+		:: err -> /* -EINTR, or -EAGAIN: called again */
+			err = false;
+#ifdef POLLER
+			again = true;
+#endif
+			goto read_call
 		:: else
 		fi
 	od;
 	assert(wcache - rpos <= CAP);
-	/* memcpy out: 1..available items (a read may ask for less) */
+	/*
+	 * memcpy out: 1..available items (a read may ask for less); one in a
+	 * level-triggered loop (WAIT_LT).
+	 */
 	k = 1;
+#ifndef WAIT_LT
 	do
 	:: k < wcache - rpos -> k++
 	:: break
 	od;
+#endif
 	atomic {
 		i = 0;
 		do
@@ -519,4 +750,24 @@ eof:
 	assert(rpos == N);
 close_early:
 	close_end(rstate, SPACE)
+}
+
+/*
+ * Everything starts in one step, so that no run differs from another only
+ * in when the third party was chosen.
+ */
+init
+{
+	atomic {
+#if STRAY
+		if
+		:: run stray(DATA)
+		:: run stray(SPACE)
+		:: skip
+		fi;
+#endif
+		run memory();
+		run producer();
+		run consumer()
+	}
 }

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Description: checks the wait/wake protocol model (model/wakeup.pml) with
 # spin. The correct protocol must pass an exhaustive safety search (no lost
-# wake-up, no needless wake, ring contents, closing) and a non-progress-cycle
-# search (no busy waiting), in the fenceless mode (store buffers and the
-# waiter's process-wide barrier) and the safety search also fenced; each mutant, a deliberately broken protocol, must
-# be caught, which shows that the checks are not vacuous.
+# wake-up, no needless ring, ring contents, closing) for each way of
+# waiting: the sleeper (a blocking call), the poller (timeout-0 calls from an
+# event loop), a level-triggered loop that makes one call per readiness
+# event, and an edge-triggered one; each in both publishing modes, fenceless
+# (store buffers and the waiter's process-wide barrier) and fenced. A
+# non-progress-cycle search (no busy waiting) runs fenceless for each way of
+# waiting. Each mutant, a deliberately broken protocol, must be caught, which
+# shows that the checks are not vacuous.
 #
 # Usage: sh test/model_check.sh [model-dir]    (default: ../model from here)
 # Exit status: 0 pass, 1 fail, 77 skip (spin or cc missing).
@@ -32,13 +36,14 @@ trap 'rm -rf "$tmp"' EXIT
 trap '[ -n "$pids" ] && kill $pids 2>/dev/null; exit 1' HUP INT PIPE TERM
 cp "$model" "$tmp/wakeup.pml" || exit 1
 
-# The searches are small (about a million states at most): compiling pan.c
-# with optimisation costs more time than it saves, so -O0. The depth bound
-# must never be reached: a truncated search of the correct model is a
-# failure, not a pass.
+# The searches are small (a few million states at most, a few seconds
+# each): compiling pan.c with optimisation costs more time than it saves,
+# so -O0. The depth bound must never be reached: a truncated search of the
+# correct model is a failure, not a pass. A hash table of 2^23 slots keeps
+# the chains short for the largest searches.
 cflags=${MODEL_CFLAGS:--O0}
 depth=${MODEL_DEPTH:-100000}
-hash=21
+hash=23
 start=$(date +%s)
 failed=0
 
@@ -85,8 +90,8 @@ states() {
 	sed -n 's/^ *\([0-9][0-9e.+]*\) states, stored.*/\1/p' "$tmp/$1/pan.out"
 }
 
-# check_ok NAME MODE WHAT: the correct model must pass a complete search.
-# check_ok NAME MODE DESCRIPTION [SPIN-FLAGS]
+# check_ok NAME MODE DESCRIPTION [SPIN-FLAGS]: the correct model must pass
+# a complete search.
 check_ok() {
 	build "$1" "$2" "${4:-}" && search "$1" "$2" || return 1
 	if grep -q 'errors: 0$' "$tmp/$1/pan.out"; then
@@ -96,63 +101,100 @@ check_ok() {
 		echo "FAIL: correct protocol, $3: spin found an error"
 		grep -e '^pan' -e 'errors:' "$tmp/$1/pan.out" | head -10
 		if [ "$2" = np ]; then m=-DNP l=' -l'; else m=-DSAFETY l=; fi
-		echo "  replay in a scratch copy of the model: spin -a wakeup.pml &&" \
-			"cc $m -o pan pan.c && ./pan$l && spin -t -p -g -l wakeup.pml"
+		f=${4:+ $4}
+		echo "  replay in a scratch copy of the model: spin$f -a wakeup.pml &&" \
+			"cc $m -o pan pan.c && ./pan$l && spin$f -t -p -g -l wakeup.pml"
 		return 1
 	fi
 }
 
-# check_caught NAME MODE PATTERN WHAT: the mutant (built with -DMUTANT_NAME)
+# check_caught NAME MUTANT MODE PATTERN WHAT [SPIN-FLAGS]: the model built
+# with -DMUTANT_<MUTANT> (and the flags, which choose the way of waiting)
 # must fail, with the error that pan reports as "pan:1: PATTERN...".
 check_caught() {
-	macro=MUTANT_$(echo "$1" | tr '[:lower:]' '[:upper:]')
-	build "$1" "$2" "-D$macro" && search "$1" "$2" || return 1
-	if grep -qF "pan:1: $3" "$tmp/$1/pan.out"; then
-		echo "ok: mutant $1 caught: $4"
+	build "$1" "$3" "-DMUTANT_$2 ${6:-}" && search "$1" "$3" || return 1
+	if grep -qF "pan:1: $4" "$tmp/$1/pan.out"; then
+		echo "ok: mutant $1 caught: $5"
 	else
-		echo "FAIL: mutant $1 not caught (wanted: $4)"
+		echo "FAIL: mutant $1 not caught (wanted: $5)"
 		grep -e '^pan' -e 'errors:' "$tmp/$1/pan.out" | head -10
 		return 1
 	fi
 }
 
 lost="invalid end state (a lost wake-up)"
-needless="assertion violated (a futex_wake with no sleeper)"
+needless="assertion violated (a ring with no waiter)"
+stuck="invalid end state"
+unasked="assertion violated announced"
 
 # Two lanes of checks run side by side (two cores; and under load, two
-# processes get twice the share of one). Each check writes its lines to
-# NAME.res; they are printed in a fixed order at the end.
+# processes get twice the share of one), of about equal cost. Each check
+# writes its lines to NAME.res; they are printed in a fixed order at the end.
 lane1() {
 	rc=0
-	check_ok correct safety "fenceless, no lost wake-up, no needless wake, ring and close checks" \
-		>"$tmp/correct.res" 2>&1 || rc=1
-	check_ok correct_fenced safety "fenced, no lost wake-up, no needless wake, ring and close checks" \
-		-DFENCED >"$tmp/correct_fenced.res" 2>&1 || rc=1
-	check_caught no_recheck safety "invalid end state" "$lost" \
+	check_ok sleep safety "sleeper, fenceless, no lost wake-up, no needless ring, ring and close checks" \
+		>"$tmp/sleep.res" 2>&1 || rc=1
+	check_ok sleep_fenced safety "sleeper, fenced, the same checks" \
+		-DFENCED >"$tmp/sleep_fenced.res" 2>&1 || rc=1
+	check_ok poll safety "poller, fenceless, the same checks" \
+		-DWAIT_POLL >"$tmp/poll.res" 2>&1 || rc=1
+	check_ok poll_fenced safety "poller, fenced, the same checks" \
+		"-DWAIT_POLL -DFENCED" >"$tmp/poll_fenced.res" 2>&1 || rc=1
+	check_ok lt safety "level-triggered loop, one call per event, fenceless, the same checks" \
+		-DWAIT_LT >"$tmp/lt.res" 2>&1 || rc=1
+	check_ok lt_fenced safety "level-triggered loop, one call per event, fenced, the same checks" \
+		"-DWAIT_LT -DFENCED" >"$tmp/lt_fenced.res" 2>&1 || rc=1
+	check_ok lt_stray safety "level-triggered loop, fenceless, a third party rings a doorbell" \
+		"-DWAIT_LT -DSTRAY=1" >"$tmp/lt_stray.res" 2>&1 || rc=1
+	check_ok et safety "edge-triggered loop, fenceless, the same checks" \
+		-DWAIT_ET >"$tmp/et.res" 2>&1 || rc=1
+	check_ok et_fenced safety "edge-triggered loop, fenced, the same checks" \
+		"-DWAIT_ET -DFENCED" >"$tmp/et_fenced.res" 2>&1 || rc=1
+	check_ok poll_np np "poller, no non-progress cycle" \
+		-DWAIT_POLL >"$tmp/poll_np.res" 2>&1 || rc=1
+	check_caught no_recheck NO_RECHECK safety "$stuck" "$lost" \
 		>"$tmp/no_recheck.res" 2>&1 || rc=1
-	check_caught signal_before_publish safety "invalid end state" "$lost" \
+	check_caught no_recheck_poll NO_RECHECK safety "$stuck" "$lost" \
+		-DWAIT_POLL >"$tmp/no_recheck_poll.res" 2>&1 || rc=1
+	check_caught signal_before_publish SIGNAL_BEFORE_PUBLISH safety "$stuck" "$lost" \
 		>"$tmp/signal_before_publish.res" 2>&1 || rc=1
-	check_caught no_wake_on_close safety "invalid end state" "$lost" \
+	check_caught ring_before_publish_poll RING_BEFORE_PUBLISH safety "$stuck" "$lost" \
+		-DWAIT_POLL >"$tmp/ring_before_publish_poll.res" 2>&1 || rc=1
+	check_caught drain_late_poll DRAIN_LATE safety "$stuck" "$lost" \
+		-DWAIT_POLL >"$tmp/drain_late_poll.res" 2>&1 || rc=1
+	check_caught no_wake_on_close NO_WAKE_ON_CLOSE safety "$stuck" "$lost" \
 		>"$tmp/no_wake_on_close.res" 2>&1 || rc=1
-	check_caught no_futex_check safety "invalid end state" "$lost" \
-		>"$tmp/no_futex_check.res" 2>&1 || rc=1
-	check_caught no_barrier safety "invalid end state" "$lost" \
-		>"$tmp/no_barrier.res" 2>&1 || rc=1
+	check_caught ring_not_kept RING_NOT_KEPT safety "$stuck" "$lost" \
+		>"$tmp/ring_not_kept.res" 2>&1 || rc=1
 	return $rc
 }
 
 lane2() {
 	rc=0
-	check_ok correct_np np "no non-progress cycle" \
-		>"$tmp/correct_np.res" 2>&1 || rc=1
-	check_caught eof_no_reread safety "assertion violated (rpos==" \
+	check_ok sleep_np np "sleeper, no non-progress cycle" \
+		>"$tmp/sleep_np.res" 2>&1 || rc=1
+	check_ok lt_np np "level-triggered loop, no non-progress cycle" \
+		-DWAIT_LT >"$tmp/lt_np.res" 2>&1 || rc=1
+	check_ok et_np np "edge-triggered loop, no non-progress cycle" \
+		-DWAIT_ET >"$tmp/et_np.res" 2>&1 || rc=1
+	check_caught no_barrier NO_BARRIER safety "$stuck" "$lost" \
+		>"$tmp/no_barrier.res" 2>&1 || rc=1
+	check_caught no_barrier_poll NO_BARRIER safety "$stuck" "$lost" \
+		-DWAIT_POLL >"$tmp/no_barrier_poll.res" 2>&1 || rc=1
+	check_caught eof_no_reread EOF_NO_REREAD safety "assertion violated (rpos==" \
 		"assertion violated (end of stream before all items were read)" \
 		>"$tmp/eof_no_reread.res" 2>&1 || rc=1
-	check_caught always_wake safety "assertion violated announced" "$needless" \
+	check_caught always_wake ALWAYS_WAKE safety "$unasked" "$needless" \
 		>"$tmp/always_wake.res" 2>&1 || rc=1
-	check_caught no_withdraw safety "assertion violated announced" "$needless" \
+	check_caught no_withdraw NO_WITHDRAW safety "$unasked" "$needless" \
 		>"$tmp/no_withdraw.res" 2>&1 || rc=1
-	check_caught busy_wait np "non-progress cycle" "non-progress cycle (busy waiting)" \
+	check_caught no_restore_lt NO_RESTORE safety "$stuck" \
+		"invalid end state (a level-triggered loop waits on an empty doorbell with work to do)" \
+		-DWAIT_LT >"$tmp/no_restore_lt.res" 2>&1 || rc=1
+	check_caught no_drain_et NO_DRAIN safety "$stuck" \
+		"invalid end state (an edge-triggered loop waits for an edge that never comes)" \
+		-DWAIT_ET >"$tmp/no_drain_et.res" 2>&1 || rc=1
+	check_caught busy_wait BUSY_WAIT np "non-progress cycle" "non-progress cycle (busy waiting)" \
 		>"$tmp/busy_wait.res" 2>&1 || rc=1
 	return $rc
 }
@@ -166,8 +208,11 @@ wait "$pid1" || failed=1
 wait "$pid2" || failed=1
 pids=
 
-for name in correct correct_fenced correct_np no_recheck signal_before_publish \
-	no_wake_on_close no_futex_check no_barrier eof_no_reread always_wake no_withdraw busy_wait; do
+for name in sleep sleep_fenced poll poll_fenced lt lt_fenced lt_stray et et_fenced \
+	sleep_np poll_np lt_np et_np \
+	no_recheck no_recheck_poll signal_before_publish ring_before_publish_poll \
+	drain_late_poll no_wake_on_close ring_not_kept no_barrier no_barrier_poll \
+	eof_no_reread always_wake no_withdraw no_restore_lt no_drain_et busy_wait; do
 	if [ -s "$tmp/$name.res" ]; then
 		cat "$tmp/$name.res"
 	else
