@@ -102,8 +102,9 @@ typedef struct shmpipe_stats {
 	uint64_t read_index;     /* bytes consumed since creation (seed: readIndex) */
 	uint64_t produced;       /* writes / records committed   (seed: producedCount) */
 	uint64_t consumed;       /* reads / records consumed     (seed: consumedCount) */
-	uint64_t producer_waits; /* times the writer had to sleep (seed: producerWaits) */
-	uint64_t consumer_waits; /* times the reader had to sleep (seed: consumerWaits) */
+	uint64_t producer_waits; /* times the writer had to wait: slept, or, with timeout 0,
+				    armed its descriptor (seed: producerWaits) */
+	uint64_t consumer_waits; /* times the reader had to wait, likewise (seed: consumerWaits) */
 } shmpipe_stats;
 
 /*

@@ -154,7 +154,8 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		}
 
 		/* Announce; pairs with the signaller's load of the word. */
-		uint32_t w = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER) | SHMPIPE__WAITER;
+		uint32_t was = shmpipe__fetch_or32_sc(event, SHMPIPE__WAITER);
+		uint32_t w = was | SHMPIPE__WAITER;
 
 		/*
 		 * The slow side of the asymmetric fence: a peer that publishes
@@ -214,8 +215,15 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * Non-blocking: the word keeps WAITER, so the peer rings the
 		 * doorbell, and pollfd turns readable, once we may go on.
 		 */
-		if (e->timeout_ms == 0)
+		if (e->timeout_ms == 0) {
+			/*
+			 * An event loop's wait: counted once per announcement,
+			 * not once per call that finds the bit still set.
+			 */
+			if (!(was & SHMPIPE__WAITER))
+				shmpipe__store_relaxed(waits, shmpipe__load_relaxed(waits) + 1);
 			return -EAGAIN;
+		}
 
 		/*
 		 * One wait counted per call that sleeps, however many times it

@@ -127,8 +127,12 @@ static void test_every_length(size_t cap)
 		ASSERT_ERR(shmpipe_peek(r, &rb), -EAGAIN);
 	}
 	s = test_rstats(r);
+	/*
+	 * The writer never had to wait; the reader's last peek of each round
+	 * armed its descriptor and the next record rang it: one wait a length.
+	 */
 	ASSERT_EQ(s.producer_waits, 0);
-	ASSERT_EQ(s.consumer_waits, 0);
+	ASSERT_EQ(s.consumer_waits, max);
 	printf("capacity %zu: every length 1..%" PRIu64 ", %" PRIu64 " ring bytes\n", cap, max,
 	       space);
 	ASSERT_OK(shmpipe_writer_close(w));

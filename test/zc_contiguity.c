@@ -140,8 +140,13 @@ static void check_every_offset(size_t cap)
 	s = test_wstats(w);
 	ASSERT_EQ(s.write_index, pos);
 	ASSERT_EQ(s.read_index, pos);
-	ASSERT_EQ(s.producer_waits, 0);
-	ASSERT_EQ(s.consumer_waits, 0);
+	/*
+	 * Never slept: every call had timeout 0. Each refusal that armed a
+	 * descriptor counts one wait, which the next ring disarmed: at most
+	 * one a call, and the counters stay within the calls made.
+	 */
+	ASSERT_LE(s.producer_waits, s.produced);
+	ASSERT_LE(s.consumer_waits, s.consumed);
 	printf("capacity %zu (data region %zu): full spans at all %zu offsets, "
 	       "%" PRIu64 " bytes\n",
 	       cap, ds, ds, pos);
@@ -201,7 +206,11 @@ static void test_reserve_sizes(void)
 	ASSERT_OK(shmpipe_commit(w, 0));
 	s = test_wstats(w);
 	ASSERT_EQ(s.write_index, 4146);
-	ASSERT_EQ(s.producer_waits, 0);
+	/*
+	 * Two waits: a refusal arms the descriptor, and the reads that ring
+	 * it disarm it, twice; the refusals in between find it armed.
+	 */
+	ASSERT_EQ(s.producer_waits, 2);
 
 	/* What was committed is what was put there, in order. */
 	ASSERT_EQ(shmpipe_read(r, buf, sizeof(buf)), 4095);
@@ -382,7 +391,7 @@ static void test_timeouts(void)
 	ASSERT_OK(shmpipe_reader_set_timeout(r, 0));
 	ASSERT_ERR(shmpipe_peek(r, &rb), -EAGAIN);
 	s = test_rstats(r);
-	ASSERT_EQ(s.consumer_waits, 0);
+	ASSERT_EQ(s.consumer_waits, 1); /* not asleep: its descriptor armed */
 	ASSERT_OK(shmpipe_reader_set_timeout(r, 100));
 	t0 = test_now_ms();
 	ASSERT_ERR(shmpipe_peek(r, &rb), -ETIMEDOUT);
@@ -403,7 +412,7 @@ static void test_timeouts(void)
 	ASSERT_ERR(shmpipe_reserve(w, &wb, 0), -EAGAIN);
 	ASSERT_ERR(shmpipe_reserve(w, &wb, 1), -EAGAIN);
 	s = test_wstats(w);
-	ASSERT_EQ(s.producer_waits, 0);
+	ASSERT_EQ(s.producer_waits, 1); /* armed by the first refusal only */
 	ASSERT_OK(shmpipe_writer_set_timeout(w, 100));
 	t0 = test_now_ms();
 	ASSERT_ERR(shmpipe_reserve(w, &wb, 1), -ETIMEDOUT);
