@@ -289,8 +289,11 @@ test('worker.terminate() stops a thread waiting in a sync call at once', async (
   }
   t.diagnostic(Object.entries(times).map(([k, v]) => `${k} ${v.map((x) => x.toFixed(1)).join(' ')} ms`).join('; '));
   for (const [role, v] of Object.entries(times)) {
-    // Sleeping in 100 ms slices, as before the descriptor, takes 50 ms on average.
-    assert.ok(Math.max(...v) < 40, `${role}: terminate() took ${v.map((x) => x.toFixed(1)).join(', ')} ms`);
+    // Sleeping in 100 ms slices, as before the descriptor, takes 50 ms on
+    // average: the median of three rounds tells the two apart on a loaded
+    // machine, where one round may wait for a processor.
+    const median = [...v].sort((a, b) => a - b)[1];
+    assert.ok(median < 40, `${role}: terminate() took ${v.map((x) => x.toFixed(1)).join(', ')} ms`);
   }
 });
 
