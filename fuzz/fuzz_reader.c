@@ -450,7 +450,7 @@ static void check_status(struct fz *f, ssize_t ret, size_t emsgsize_len, const c
 		/* No data, and a writer that may still send some. */
 		FZ_CHECK((ret == -EAGAIN) == (f->timeout_ms == 0), "%s: %zd with timeout %d", call,
 			 ret, f->timeout_ms);
-		FZ_CHECK(w == f->rpos && ws != SHMPIPE__END_CLOSED,
+		FZ_CHECK(w == f->rpos && ws != SHMPIPE__END_CLOSED && ws != SHMPIPE__END_ABORTED,
 			 "%s: %s with writer_state %" PRIu32 ", write_index %" PRIu64
 			 ", reader at %" PRIu64,
 			 call, shmpipe_strerror((int)ret), ws, w, f->rpos);
@@ -460,8 +460,13 @@ static void check_status(struct fz *f, ssize_t ret, size_t emsgsize_len, const c
 		FZ_CHECK(f->timeout_ms > 0, "%s: -EINTR with timeout %d", call, f->timeout_ms);
 		break;
 	case -ECONNRESET:
-		/* The writer died (its state says open, nobody holds its lock), all read. */
-		FZ_CHECK(ws == SHMPIPE__END_OPEN && f->wlock_fd < 0 && w == f->rpos,
+		/*
+		 * The writer died (its state says open, nobody holds its lock)
+		 * or aborted, and everything was read.
+		 */
+		FZ_CHECK(((ws == SHMPIPE__END_OPEN && f->wlock_fd < 0) ||
+			  ws == SHMPIPE__END_ABORTED) &&
+				 w == f->rpos,
 			 "%s: -ECONNRESET with writer_state %" PRIu32
 			 ", lock %s, write_index %" PRIu64 ", reader at %" PRIu64,
 			 call, ws, f->wlock_fd < 0 ? "free" : "held", w, f->rpos);

@@ -433,8 +433,12 @@ static int reader_refresh(struct shmpipe__end *e)
 /* The reader may go on: there is data, or the writer has closed. */
 static bool data_or_eof(const struct shmpipe__end *e)
 {
-	return shmpipe__load_sc(&e->hdr->write_index) != e->pos ||
-	       shmpipe__load32_sc(&e->hdr->writer_state) >= SHMPIPE__END_CLOSED;
+	uint32_t ws;
+
+	if (shmpipe__load_sc(&e->hdr->write_index) != e->pos)
+		return true;
+	ws = shmpipe__load32_sc(&e->hdr->writer_state);
+	return ws == SHMPIPE__END_CLOSED || ws == SHMPIPE__END_ABORTED;
 }
 
 /*
@@ -463,13 +467,14 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 		 * End of stream: the writer closed after its last publish
 		 * (store_sc of writer_state after that of write_index), so
 		 * once we see it closed, one more look at write_index finds
-		 * everything it ever wrote. A writer that aborted (or wrote a
-		 * state beyond) gets no end of stream: its reader learns of
-		 * the failure once it has every committed byte.
+		 * everything it ever wrote. A writer that aborted gets no end
+		 * of stream: its reader learns of the failure once it has
+		 * every committed byte. (A state no writer writes is no end:
+		 * the reader waits, as for a writer that writes nothing.)
 		 */
 		uint32_t ws = shmpipe__load32_acquire(&e->hdr->writer_state);
 
-		if (ws >= SHMPIPE__END_CLOSED) {
+		if (ws == SHMPIPE__END_CLOSED || ws == SHMPIPE__END_ABORTED) {
 			err = reader_refresh(e);
 			if (err < 0)
 				return err;
