@@ -19,7 +19,7 @@
 #                parses (the ctest smoke test), not a measurement
 #   --out DIR    where results go (default DIR/bench-results)
 #   --only GROUPS  a comma-separated subset of bulk, items, records, latency,
-#                backpressure, big (futex count and memory), node, poll (one
+#                backpressure, big (system calls and memory), node, poll (one
 #                thread with epoll over 1, 8, 64 pipes, the round trip
 #                through epoll, the notice of a killed peer): for
 #                iterating on one part of the library
@@ -112,14 +112,20 @@ have_ck=1
 "$bin/items" --impl ck --items 1 >/dev/null 2>&1
 [ $? = 77 ] && have_ck=0
 have_perf=0
-command -v perf >/dev/null && perf stat -x, -e syscalls:sys_enter_futex true >/dev/null 2>&1 && have_perf=1
+# The system calls a wait or a wake-up can make: futex, the doorbell's
+# write (pwritev2), read and poll, and the waiter's membarrier.
+wake_events=syscalls:sys_enter_futex,syscalls:sys_enter_pwritev2,syscalls:sys_enter_write
+wake_events=$wake_events,syscalls:sys_enter_read,syscalls:sys_enter_poll,syscalls:sys_enter_membarrier
+command -v perf >/dev/null &&
+	perf stat -x, -e raw_syscalls:sys_enter,syscalls:sys_enter_sched_yield,$wake_events true \
+		>/dev/null 2>&1 && have_perf=1
 node_script=bench/node/int32.js
 have_node=0
 command -v node >/dev/null && [ -f "$node_script" ] && have_node=1
 {
 	[ "$have_ck" = 1 ] || echo "ck_ring: not built (no ck_ring.h; Debian: libck-dev)"
 	[ "$have_boost" = 1 ] || echo "boost spsc_queue: not built (no C++ compiler or boost/lockfree; Debian: g++ libboost-dev)"
-	[ "$have_perf" = 1 ] || echo "futex calls per GiB: n/a (perf with the syscalls:sys_enter_futex tracepoint is not available)"
+	[ "$have_perf" = 1 ] || echo "system calls per GiB: n/a (perf with the raw_syscalls and syscalls tracepoints is not available)"
 	[ "$have_node" = 1 ] || echo "Node.js rows: skipped (node or $node_script not found)"
 } >"$out/skipped.txt"
 
@@ -139,16 +145,36 @@ run() {
 # The futex count of a long steady-state transfer, with its peak RSS: 64 KiB
 # writes and reads through a 1 MiB ring, both sides keeping up.
 run_big() {
-	local perfout=$out/perf.tmp lines calls
+	local perfout=$out/perf.tmp lines
 	if [ "$have_perf" = 1 ]; then
-		lines=$(perf stat -x, -o "$perfout" -e syscalls:sys_enter_futex \
+		lines=$(perf stat -x, -o "$perfout" \
+			-e raw_syscalls:sys_enter,syscalls:sys_enter_sched_yield,$wake_events \
 			"$bin/bulk" --impl shmpipe --ring 1M --write 64K --bytes "$big" --rss 2>"$out/stderr.tmp") ||
 			{ echo "round $round: big transfer failed: $(tail -3 "$out/stderr.tmp")" >>"$errors"; return; }
-		calls=$(grep sys_enter_futex "$perfout" | cut -d, -f1)
-		echo "$calls" | grep -qE '^[0-9]+$' &&
-			awk -v r="$round" -v c="$calls" -v b="$(numfmt --from=iec "$big")" 'BEGIN {
+		# futex calls (the wake-ups of old), every wait or wake-up system
+		# call, and every system call at all (mostly the spin's yields).
+		awk -F, -v r="$round" -v b="$(numfmt --from=iec "$big")" '
+			$3 ~ /^(raw_)?syscalls:/ && $1 ~ /^[0-9]+$/ {
+				n[$3] = $1
+				if ($3 != "raw_syscalls:sys_enter" && $3 != "syscalls:sys_enter_sched_yield")
+					wake += $1
+			}
+			END {
+				if (!("raw_syscalls:sys_enter" in n)) exit
+				gib = b / 1073741824; mib = b / 1048576
 				printf "%s\tfutex\tshmpipe\tring=1M write=64K\t%.6g\tcalls/GiB\t%d calls in %.0f MiB\n",
-					r, c / (b / 1073741824), c, b / 1048576 }' >>"$raw"
+					r, n["syscalls:sys_enter_futex"] / gib, n["syscalls:sys_enter_futex"], mib
+				printf "%s\tsyscalls\tshmpipe\twake-ups ring=1M write=64K\t%.6g\tcalls/GiB\t" \
+					"futex %d, doorbell writes %d, reads %d, polls %d, membarrier %d in %.0f MiB\n",
+					r, wake / gib, n["syscalls:sys_enter_futex"],
+					n["syscalls:sys_enter_pwritev2"] + n["syscalls:sys_enter_write"],
+					n["syscalls:sys_enter_read"], n["syscalls:sys_enter_poll"],
+					n["syscalls:sys_enter_membarrier"], mib
+				printf "%s\tsyscalls\tshmpipe\tall ring=1M write=64K\t%.6g\tcalls/GiB\t%d in %.0f MiB\n",
+					r, n["raw_syscalls:sys_enter"] / gib, n["raw_syscalls:sys_enter"], mib
+				printf "%s\tsyscalls\tshmpipe\tsched_yield ring=1M write=64K\t%.6g\tcalls/GiB\t%d in %.0f MiB\n",
+					r, n["syscalls:sys_enter_sched_yield"] / gib, n["syscalls:sys_enter_sched_yield"], mib
+			}' "$perfout" >>"$raw"
 	else
 		lines=$("$bin/bulk" --impl shmpipe --ring 1M --write 64K --bytes "$big" --rss 2>"$out/stderr.tmp") ||
 			{ echo "round $round: big transfer failed" >>"$errors"; return; }
