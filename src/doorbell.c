@@ -50,6 +50,16 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* Closes every pending connection. */
+static void drop_pending(struct shmpipe__end *e)
+{
+	for (int i = 0; i < SHMPIPE__PENDING; i++) {
+		if (e->pending[i] >= 0)
+			shmpipe__os_poller_del(e->pollfd, e->pending[i]);
+		close_fd(&e->pending[i]);
+	}
+}
+
 int shmpipe__doorbell_init(struct shmpipe__end *e)
 {
 	int fds[2];
@@ -96,7 +106,7 @@ void shmpipe__doorbell_close(struct shmpipe__end *e)
 	close_fd(&e->pollfd);
 	close_fd(&e->note);
 	close_fd(&e->listener);
-	close_fd(&e->pending);
+	drop_pending(e);
 	close_fd(&e->conn);
 	close_fd(&e->own_ring);
 	close_fd(&e->peer_bell);
@@ -222,7 +232,7 @@ static void greet(struct shmpipe__end *e, int s, int *in)
 	e->peer_guard = in[2];
 	/* Ours is the peer's now (in the reply until it picks it up). */
 	close_fd(&e->own_ring);
-	close_fd(&e->pending);
+	drop_pending(e);
 	shmpipe__os_poller_del(e->pollfd, e->listener);
 	close_fd(&e->listener);
 	shmpipe__store32_relaxed(&e->listening, 0);
@@ -230,21 +240,34 @@ static void greet(struct shmpipe__end *e, int s, int *in)
 }
 
 /*
- * Keeps a connection whose hello has not come yet, watched by pollfd, in
- * the one place there is for it: a stranger's connection that takes it
- * from the peer's costs the peer its doorbell only if it comes between the
- * peer's connect and its hello, microseconds apart.
+ * Keeps a connection whose hello has not come yet, watched by pollfd. When
+ * all the places are taken the oldest goes: strangers' connections take the
+ * peer's place only if SHMPIPE__PENDING of them come between the peer's
+ * connect and its hello, microseconds apart.
  */
 static void keep_pending(struct shmpipe__end *e, int s)
 {
-	if (e->pending >= 0)
-		shmpipe__os_poller_del(e->pollfd, e->pending);
-	close_fd(&e->pending);
+	int n = SHMPIPE__PENDING - 1;
+
+	if (e->pending[0] >= 0 && e->pending[n] >= 0) {
+		shmpipe__os_poller_del(e->pollfd, e->pending[0]);
+		close_fd(&e->pending[0]);
+	}
+	/* Oldest first: close the gaps, then take the last free place. */
+	for (int i = 0, j = 0; i < SHMPIPE__PENDING; i++) {
+		int fd = e->pending[i];
+
+		e->pending[i] = -1;
+		if (fd >= 0)
+			e->pending[j++] = fd;
+	}
+	while (n > 0 && e->pending[n - 1] < 0)
+		n--;
 	if (shmpipe__os_poller_add(e->pollfd, s) < 0) {
 		shmpipe__os_close(s);
 		return;
 	}
-	e->pending = s;
+	e->pending[n] = s;
 }
 
 /*
@@ -270,20 +293,32 @@ static int accept_one(struct shmpipe__end *e, bool wait)
 	return 1;
 }
 
+bool shmpipe__pending(const struct shmpipe__end *e)
+{
+	for (int i = 0; i < SHMPIPE__PENDING; i++) {
+		if (e->pending[i] >= 0)
+			return true;
+	}
+	return false;
+}
+
 void shmpipe__meet(struct shmpipe__end *e)
 {
-	if (e->pending >= 0) {
-		int in[3], s = e->pending;
-		int err = shmpipe__os_recv_fds(s, in, 3, 0);
+	for (int i = 0; i < SHMPIPE__PENDING && e->listener >= 0; i++) {
+		int in[3], s = e->pending[i];
+		int err;
 
-		if (err != -EAGAIN) {
-			shmpipe__os_poller_del(e->pollfd, s);
-			e->pending = -1;
-			if (err == 0)
-				greet(e, s, in);
-			else
-				shmpipe__os_close(s);
-		}
+		if (s < 0)
+			continue;
+		err = shmpipe__os_recv_fds(s, in, 3, 0);
+		if (err == -EAGAIN)
+			continue;
+		shmpipe__os_poller_del(e->pollfd, s);
+		e->pending[i] = -1;
+		if (err == 0)
+			greet(e, s, in);
+		else
+			shmpipe__os_close(s);
 	}
 	/*
 	 * A bounded number of connections per look: strangers who keep
@@ -326,7 +361,7 @@ void shmpipe__meet_never(struct shmpipe__end *e)
 	if (s == SHMPIPE__END_OPEN && shmpipe__os_lock_held(e->fd, e->peer_lock) != 0)
 		return;
 	close_fd(&e->own_ring);
-	close_fd(&e->pending);
+	drop_pending(e);
 	if (e->listener >= 0) {
 		shmpipe__os_poller_del(e->pollfd, e->listener);
 		close_fd(&e->listener);

@@ -29,6 +29,13 @@
 #define SHMPIPE__SPIN_NS 30000
 #endif
 
+/*
+ * How many accepted connections whose hello has not come yet a creating end
+ * keeps: strangers must crowd all of them out between the peer's connect
+ * and its hello (microseconds) to keep it from meeting us.
+ */
+#define SHMPIPE__PENDING 4
+
 /* Rings of at least four times this publish big copies in quarters (e->slice). */
 #define SHMPIPE__SLICE_MIN 4096u
 
@@ -87,7 +94,8 @@ struct shmpipe__end {
 	int own_ring;
 	int pollfd;
 	int listener;
-	int pending; /* an accepted connection whose hello has not come yet */
+	/* Accepted connections whose hello has not come yet, oldest first. */
+	int pending[SHMPIPE__PENDING];
 	int conn;
 	uint8_t token[SHMPIPE__TOKEN_LEN]; /* the listener's name, to knock on it */
 	shmpipe__u32 listening; /* 1 while listener is open: read by interrupts */
@@ -154,7 +162,8 @@ SHMPIPE__INTERNAL void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event
  * doorbell once it is. meet makes what progress the rendezvous can without
  * blocking; meet_wait (a creating end still listening) waits for one
  * connection and takes it: 0, or -EINTR. meet_never gives up meeting a
- * peer that is gone (our doorbell then hangs up for good). ring rings the
+ * peer that is gone (our doorbell then hangs up for good); pending says
+ * whether connections wait for their hello. ring rings the
  * peer's doorbell; note sets or clears the end's note to its event loop;
  * doorbell_close closes all of it.
  */
@@ -168,6 +177,7 @@ SHMPIPE__INTERNAL void shmpipe__hello(struct shmpipe__end *e, int s);
 SHMPIPE__INTERNAL void shmpipe__meet(struct shmpipe__end *e);
 SHMPIPE__INTERNAL int shmpipe__meet_wait(struct shmpipe__end *e);
 SHMPIPE__INTERNAL void shmpipe__meet_never(struct shmpipe__end *e);
+SHMPIPE__INTERNAL bool shmpipe__pending(const struct shmpipe__end *e);
 SHMPIPE__INTERNAL void shmpipe__ring(struct shmpipe__end *e);
 SHMPIPE__INTERNAL void shmpipe__note(struct shmpipe__end *e, bool set);
 SHMPIPE__INTERNAL void shmpipe__doorbell_close(struct shmpipe__end *e);

@@ -128,8 +128,8 @@ int shmpipe__os_barrier(void);
  * without blocking: 0, 1 if no write side is left, or -errno. doorbell_wait
  * waits for a byte (consuming some) or the hang-up: with no deadline and
  * poll_fd < 0 it is one blocking read(2), restarted under SA_RESTART;
- * otherwise poll(2) on poll_fd (or fd) until the absolute monotonic
- * deadline. 0 (woken), 1 (hung up), -ETIMEDOUT, -EINTR. kick writes one byte
+ * otherwise poll(2) on poll_fd (or fd; or on nothing, a plain sleep, if both
+ * are -1) until the absolute monotonic deadline. 0 (woken), 1 (hung up), -ETIMEDOUT, -EINTR. kick writes one byte
  * into the end's own doorbell, from any thread, through a write side opened
  * for the purpose.
  */

@@ -114,7 +114,7 @@ int shmpipe__os_doorbell_wait(int fd, int poll_fd, const struct timespec *deadli
 {
 	char buf[64];
 
-	if (!deadline && poll_fd < 0) {
+	if (!deadline && poll_fd < 0 && fd >= 0) {
 		/* Restarted by the kernel under SA_RESTART, -EINTR otherwise. */
 		ssize_t r = read(fd, buf, sizeof(buf));
 
@@ -127,6 +127,7 @@ int shmpipe__os_doorbell_wait(int fd, int poll_fd, const struct timespec *deadli
 		/* Non-blocking after all (it should not be): poll instead. */
 	}
 	struct pollfd p = {.fd = poll_fd >= 0 ? poll_fd : fd, .events = POLLIN};
+	nfds_t nfds = p.fd >= 0 ? 1 : 0; /* none: only sleep until the deadline */
 	int ms = -1;
 
 	if (deadline) {
@@ -140,7 +141,7 @@ int shmpipe__os_doorbell_wait(int fd, int poll_fd, const struct timespec *deadli
 			return -ETIMEDOUT;
 		ms = left > 1000000 ? 1000000 : (int)left;
 	}
-	int n = poll(&p, 1, ms);
+	int n = poll(nfds ? &p : NULL, nfds, ms);
 
 	if (n < 0)
 		return -errno;

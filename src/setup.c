@@ -211,7 +211,9 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
 	atomic_init(&e->interrupt, 0);
 	e->bell = e->note = e->peer_bell = e->peer_guard = e->own_ring = -1;
-	e->pollfd = e->listener = e->pending = e->conn = -1;
+	e->pollfd = e->listener = e->conn = -1;
+	for (int i = 0; i < SHMPIPE__PENDING; i++)
+		e->pending[i] = -1;
 	atomic_init(&e->listening, 0);
 }
 

@@ -245,13 +245,16 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * read(2) of the doorbell, or, while the peer has not come to
 		 * meet us (nothing else can happen before it does), accept(2)
 		 * on the rendezvous. Otherwise poll(2), on pollfd while a
-		 * peer may still come.
+		 * peer may still come (a connection we took may still bring
+		 * its hello: accept would not see it), and on nothing at all
+		 * in slices once the doorbell has hung up (it would answer at
+		 * once, for ever).
 		 */
-		if (!until && e->listener >= 0)
+		if (!until && e->listener >= 0 && !shmpipe__pending(e))
 			err = shmpipe__meet_wait(e);
 		else
-			err = shmpipe__os_doorbell_wait(e->bell, e->listener >= 0 ? e->pollfd : -1,
-							until);
+			err = shmpipe__os_doorbell_wait(e->hung ? -1 : e->bell,
+							e->listener >= 0 ? e->pollfd : -1, until);
 		if (err == 1)
 			e->hung = true; /* the peer's write side is gone: look at the lock */
 		if (err == -ETIMEDOUT && until == &slice)

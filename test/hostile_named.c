@@ -795,6 +795,88 @@ static void test_hostile_reader(int ahead)
 	       ahead ? "beyond write_index" : "backwards");
 }
 
+/*
+ * A live writer in another process closes its copy of our doorbell's write
+ * side: the doorbell hangs up for good, though the writer lives (it holds
+ * its lock). We must neither take that for its death nor spin: a timed read
+ * on the empty ring waits its time in slices, using little CPU, and returns
+ * -ETIMEDOUT; bytes the writer commits after are still read.
+ */
+static void test_writer_drops_doorbell(void)
+{
+	char name[XP_NAME_MAX];
+	struct xp_chan up, down;
+	shmpipe_reader *r;
+	uint8_t buf[64];
+	int64_t cpu0, t0, cpu_ms, ms;
+	pid_t pid;
+
+	xp_name(name, sizeof(name), ++name_k);
+	xp_chan_open(&up);
+	xp_chan_open(&down);
+	ASSERT_OK(shmpipe_reader_create(&r, name, NULL));
+	pid = xp_fork();
+	if (pid == 0) {
+		shmpipe_writer *w;
+		struct shmpipe__end *e;
+		uint8_t one = 7;
+
+		/*
+		 * Our copy, from fork, of the reader's own write side: held, it
+		 * would keep the doorbell from hanging up at all.
+		 */
+		close(((struct shmpipe_reader *)r)->e.own_ring);
+		ASSERT_OK(shmpipe_writer_open(&w, name));
+		e = &((struct shmpipe_writer *)w)->e;
+		ASSERT_EQ(shmpipe_write(w, &one, 1), 1);
+		xp_send(&up, 'w');
+		xp_recv(&down, 10000);
+		/* The reader has met us: pick up its reply, then drop the doorbell. */
+		for (int i = 0; i < 1000 && e->peer_bell < 0; i++) {
+			shmpipe__meet(e);
+			test_sleep_ms(1);
+		}
+		ASSERT_GE(e->peer_bell, 0);
+		close(e->peer_bell);
+		close(e->peer_guard);
+		e->peer_bell = e->peer_guard = -1;
+		xp_send(&up, 'c');
+		xp_recv(&down, 10000);
+		ASSERT_EQ(shmpipe_write(w, &one, 1), 1);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(xp_recv(&up, 10000), 'w');
+	test_read_exact(r, buf, 1);
+	/* A call that finds nothing meets the writer (accepts its hello). */
+	ASSERT_OK(shmpipe_reader_set_timeout(r, 0));
+	ASSERT_ERR(shmpipe_read(r, buf, sizeof(buf)), -EAGAIN);
+	xp_send(&down, 'g');
+	ASSERT_EQ(xp_recv(&up, 10000), 'c');
+	ASSERT_OK(shmpipe_reader_set_timeout(r, 300));
+	cpu0 = test_thread_cpu_ns();
+	t0 = test_now_ns();
+	ASSERT_ERR(shmpipe_read(r, buf, sizeof(buf)), -ETIMEDOUT);
+	cpu_ms = (test_thread_cpu_ns() - cpu0) / 1000000;
+	ms = (test_now_ns() - t0) / 1000000;
+	ASSERT_GE(ms, 250);
+	ASSERT_LT(cpu_ms, 100 * TEST_SLOW);
+	/* Still alive, and still read: its next byte comes in a slice. */
+	xp_send(&down, 'g');
+	ASSERT_OK(shmpipe_reader_set_timeout(r, 5000 * TEST_SLOW));
+	test_read_exact(r, buf, 1);
+	ASSERT_EQ(kill(pid, SIGKILL), 0);
+	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+	ASSERT_ERR(shmpipe_read(r, buf, sizeof(buf)), -ECONNRESET);
+	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_OK(shmpipe_unlink(name));
+	xp_chan_close(&up);
+	xp_chan_close(&down);
+	printf("a live writer closes our doorbell: a 300 ms read waits %" PRId64
+	       " ms on %" PRId64 " ms of CPU, -ETIMEDOUT; its next byte is read\n",
+	       ms, cpu_ms);
+}
+
 static int body(int argc, char **argv)
 {
 	int seeds = (int)test_env_long("SHMPIPE_HOSTILE_SEEDS", 300);
@@ -819,6 +901,7 @@ static int body(int argc, char **argv)
 	test_hostile_writer(0);
 	test_hostile_reader(1);
 	test_hostile_reader(0);
+	test_writer_drops_doorbell();
 	return T_PASS;
 }
 
