@@ -39,11 +39,12 @@
  * had already transferred, or -EINTR if that was nothing, as read(2) and
  * write(2) do on a pipe; calling it again continues. As on a pipe, a handler
  * installed with SA_RESTART lets an untimed call (timeout -1) go on instead:
- * it waits in one read(2), which the kernel restarts. A call with a positive
+ * it waits in one read(2) of its doorbell (or, for the end that created a
+ * named or passed pipe while the other end has not yet come, one accept(2)
+ * on their rendezvous), which the kernel restarts. A call with a positive
  * timeout waits in poll(2), which is never restarted, so it returns the
- * count or -EINTR whatever the handler's flags; so does the end that created
- * a named (or passed) pipe while the other end has not yet opened it, since
- * it also watches for that end's arrival.
+ * count or -EINTR whatever the handler's flags; so does an untimed call in
+ * the rare states where it must poll (design.md, "Signals").
  */
 #ifndef SHMPIPE_H
 #define SHMPIPE_H
