@@ -68,8 +68,10 @@ struct shmpipe__end {
 	bool records;       /* SHMPIPE_RECORDS */
 	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
 	uint32_t spin_ns;   /* how long a wait looks before it sleeps */
-	bool barrier;       /* this end issues a process-wide barrier before sleeping */
+	bool registered;    /* our process takes part in process-wide barriers */
+	bool barrier;       /* this end promised, and issues, a barrier before each wait */
 	bool peer_barrier;  /* the peer does: publish without a fence (wait.c) */
+	shmpipe__u32 *flags; /* this end's flags word, where it promises */
 	int fd;             /* this end's own open file description of the object */
 	unsigned peer_lock; /* the byte whose lock says the peer is alive */
 	/*
@@ -196,14 +198,14 @@ SHMPIPE__INTERNAL void shmpipe__doorbell_close(struct shmpipe__end *e);
  *    compiler is kept from reordering, and a waiter that is about to sleep
  *    issues a barrier that orders this side's processor for it (wait.c).
  *
- * Fenceless needs our process registered (e->barrier) and the peer's
- * promise to issue the barrier before it sleeps (its flag, set once and
- * never cleared, so it is read until seen and then cached). A peer that
- * lies about it can only lose its own wake-ups.
+ * Fenceless needs our process registered (e->registered) and the peer's
+ * promise to issue the barrier before it waits (its flag, set once, before
+ * its first sleep, and never cleared, so it is read until seen and then
+ * cached). A peer that lies about it can only lose its own wake-ups.
  */
 static inline bool shmpipe__fenceless(struct shmpipe__end *e)
 {
-	if (!e->peer_barrier && e->barrier)
+	if (!e->peer_barrier && e->registered)
 		e->peer_barrier = (shmpipe__load32_relaxed(e->peer_flags) & SHMPIPE__END_BARRIER) != 0;
 	return e->peer_barrier;
 }

@@ -208,6 +208,7 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->peer_lock = writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK;
 	e->peer_state = writer ? &m->hdr->reader_state : &m->hdr->writer_state;
 	e->peer_flags = writer ? &m->hdr->reader_flags : &m->hdr->writer_flags;
+	e->flags = writer ? &m->hdr->writer_flags : &m->hdr->reader_flags;
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
 	atomic_init(&e->interrupt, 0);
 	e->bell = e->note = e->peer_bell = e->peer_guard = e->own_ring = -1;
@@ -250,16 +251,11 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m, const struct
 	atomic_store_explicit(writer ? &h->writer_pid : &h->reader_pid, shmpipe__os_pid(),
 			      memory_order_relaxed);
 	/*
-	 * And only the winner may promise barriers for the end: set after the
-	 * CAS, so a refused opener never speaks for the holder. A peer that
-	 * reads the flag before this store fences its publishes, which is
-	 * always safe; from here on our waits issue the barrier (wait.c).
+	 * And only the winner may promise barriers for the end, which it does
+	 * before its first sleep (wait.c): a refused opener never speaks for
+	 * the holder.
 	 */
-	if (shmpipe__os_barrier_register() == 0) {
-		e->barrier = true;
-		shmpipe__store32_relaxed(writer ? &h->writer_flags : &h->reader_flags,
-					 SHMPIPE__END_BARRIER);
-	}
+	e->registered = shmpipe__os_barrier_register() == 0;
 	return 0;
 }
 

@@ -118,6 +118,21 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 
 	if (e->timeout_ms != 0 && e->spin_ns && spin_until_ready(e, ready))
 		return 0;
+
+	/*
+	 * About to sleep: promise the peer a barrier before each of our waits
+	 * from now on, so that it may publish without a fence. Made only here,
+	 * not when the end is taken: an end that only an event loop drives
+	 * (timeout 0) waits after every burst, and a barrier each time costs
+	 * it more (an interrupt to every other processor) than its peer's
+	 * fences cost the peer. A peer that has not seen the flag fences, and
+	 * our waits pay the barrier from this one on, so it may see it at any
+	 * moment.
+	 */
+	if (e->timeout_ms != 0 && e->registered && !e->barrier) {
+		e->barrier = true;
+		shmpipe__store32_relaxed(e->flags, SHMPIPE__END_BARRIER);
+	}
 	if (e->timeout_ms > 0 && !dl->set) {
 		shmpipe__os_deadline(&dl->ts, e->timeout_ms);
 		dl->set = true;
