@@ -38,22 +38,6 @@
  * have taken the byte that a level-triggered loop still needs, and with the
  * bit withdrawn no signaller would ring again (MUTANT_NO_RESTORE).
  *
- * The poll call's fast path (every kind of event loop): a call whose end's
- * last EAGAIN left the word armed with value A (WAITER set, the count as it
- * was) and that finds nothing to do compares the word with A, drains the
- * doorbell, compares again and looks at the condition once more; if the
- * word is still A and the condition still false it returns EAGAIN without
- * announcing again and without the barrier. Otherwise, and whenever the
- * code chooses to (the model lets any call take the full path), it goes
- * through the full path as above. The drain is needed: the ring for an
- * announcement that the waiter withdrew too late can land only after the
- * drain of its next call, and a byte left in the doorbell keeps a level-
- * triggered loop calling for ever and hides the next edge
- * (MUTANT_FAST_NO_DRAIN). So is the second look at the word: a ring
- * drained by the fast path may be for news that an earlier call has taken
- * already, or for room that is not yet enough, and the bit is gone with it
- * (MUTANT_FAST_NO_RELOAD).
- *
  * What spin checks, exhaustively, for every interleaving:
  *   - no lost wake-up: no state in which a side waits on an empty doorbell
  *     (in a blocking read, or in its event loop) and nobody is left to ring
@@ -68,8 +52,6 @@
  *     EPIPE instead of waiting forever;
  *   - no needless ring: a signaller rings only a waiter that has announced
  *     itself and has neither withdrawn nor been rung since;
- *   - the fast path: whenever a poll call finds the word as its last EAGAIN
- *     left it, that announcement is still in place;
  *   - no busy waiting (the -DNP build, pan -l): the model has no cycle, so
  *     no process can wait by going round a loop on its own.
  * Stray bytes: a new end's doorbell starts with one byte in it ("call
@@ -122,13 +104,6 @@
  *                                 does not put a byte back (WAIT_LT)
  *   MUTANT_NO_DRAIN               a poll call never drains, so no later
  *                                 ring is an edge (WAIT_ET)
- *   MUTANT_FAST_NO_RELOAD         the fast path does not look at the word
- *                                 again after its drain, which may have
- *                                 taken a ring (WAIT_POLL, WAIT_LT)
- *   MUTANT_FAST_NO_DRAIN          the fast path does not drain: a late
- *                                 ring stays in the doorbell (WAIT_ET: no
- *                                 later ring is an edge; WAIT_LT, -DNP:
- *                                 the loop calls for ever)
  *   MUTANT_BUSY_WAIT              the waiter polls instead of sleeping
  *                                 (found by the -DNP run)
  *   MUTANT_NO_BARRIER             fenceless publishing, but the waiter
@@ -399,130 +374,6 @@ inline withdraw(e, w)
 }
 
 /*
- * One turn of shmpipe__wait's full path: drain, announce, barrier, the last
- * look; then withdraw (a poll call puts back the byte its drain may have
- * taken), or return EAGAIN with WAITER set, or sleep and look again.
- */
-inline full_path(e, pos)
-{
-	/*
-	 * Drain first: a ring that lands after the drain answers this
-	 * announcement or a later one, and stays for the wait.
-	 */
-#ifndef MUTANT_DRAIN_LATE
-	drain_bell(e);
-#endif
-	atomic { /* w = fetch_or_sc(&ev, WAITER) | WAITER */
-		drain_waiter(e);
-		w = ev[e] | WAITER;
-		ev[e] = w;
-		announced[e] = true
-	}
-#if !defined(FENCED) && !defined(MUTANT_NO_BARRIER)
-	atomic { /* shmpipe__os_barrier(): every running thread fences */
-		drain_w();
-		drain_r()
-	}
-#endif
-#ifndef MUTANT_NO_RECHECK
-	ready(e, pos, r); /* the last look, after announcing */
-#endif
-#ifdef MUTANT_DRAIN_LATE
-	drain_bell(e);
-#endif
-	if
-	:: r ->
-		withdraw(e, w);
-#ifdef POLLER
-		armed = 0;
-#ifndef MUTANT_NO_RESTORE
-		/*
-		 * The drain may have emptied a doorbell that a level-triggered
-		 * loop waits on before its next call, and nobody will ring a
-		 * withdrawn announcement: put the byte back (shmpipe__os_kick),
-		 * unless a signaller took the bit and rings anyway.
-		 */
-		if
-		:: withdrew -> ring(e)
-		:: else
-		fi
-#endif
-#endif
-	:: else ->
-#ifdef POLLER
-		err = true; /* EAGAIN: WAITER stays set */
-		armed = w;
-		r = true
-#else
-		sleep_on_bell(e);
-		ready(e, pos, r);
-		if
-		:: r -> withdraw(e, w)
-		:: else ->
-			if
-			:: fail ->
-				withdraw(e, w);
-				ready(e, pos, r);
-				err = !r;
-				r = true
-			:: else
-			fi
-		fi
-#endif
-	fi
-}
-
-/*
- * fast = (load(&ev) == armed): the word is as the last EAGAIN left it, so
- * that announcement is still in place (no signaller has taken the bit).
- */
-inline same_word(e)
-{
-	atomic {
-		fast = (ev[e] == armed);
-		assert(!fast || announced[e]) /* the arming holds */
-	}
-}
-
-/*
- * The poll call's fast path. armed: the word as this end's last EAGAIN left
- * it, with WAITER set (0: none since the end last withdrew). While the word
- * still has that value, the announcement made then holds: no signaller has
- * taken the bit, so any publication the last look of that call did not see
- * will find WAITER and ring. The call compares the word with armed, drains
- * the doorbell (a ring drained here followed a CAS that the second look
- * sees), compares again, and looks at the condition once more: if the word
- * is unchanged and the condition still false, it returns EAGAIN without
- * announcing and without the barrier (fast = true). Otherwise it takes the
- * full path, which the code may also do at any time for reasons of its own.
- */
-inline fast_path(e, pos)
-{
-	if
-	:: armed != 0 ->
-		same_word(e);
-		if
-		:: fast ->
-#ifndef MUTANT_FAST_NO_DRAIN
-			drain_bell(e);
-#endif
-#ifndef MUTANT_FAST_NO_RELOAD
-			same_word(e);
-#endif
-			if
-			:: fast ->
-				ready(e, pos, r);
-				fast = !r;
-				r = false
-			:: else
-			fi
-		:: else
-		fi
-	:: true
-	fi
-}
-
-/*
  * shmpipe__wait: returns with err = false once ready() holds, or with
  * err = true when it still does not: for a sleeper after EINTR/ETIMEDOUT
  * (the caller then returns -EINTR or the partial count, and the
@@ -540,18 +391,68 @@ inline wait_for(e, pos)
 #ifdef MUTANT_BUSY_WAIT
 		ready(e, pos, r)
 #else
-#ifdef POLLER
-		fast_path(e, pos);
-		if
-		:: fast -> /* EAGAIN at once, WAITER still set */
-			err = true;
-			r = true
-		:: else -> full_path(e, pos)
-		fi;
-		fast = false;
-#else
-		full_path(e, pos);
+		/*
+		 * Drain first: a ring that lands after the drain answers this
+		 * announcement or a later one, and stays for the wait.
+		 */
+#ifndef MUTANT_DRAIN_LATE
+		drain_bell(e);
 #endif
+		atomic { /* w = fetch_or_sc(&ev, WAITER) | WAITER */
+			drain_waiter(e);
+			w = ev[e] | WAITER;
+			ev[e] = w;
+			announced[e] = true
+		}
+#if !defined(FENCED) && !defined(MUTANT_NO_BARRIER)
+		atomic { /* shmpipe__os_barrier(): every running thread fences */
+			drain_w();
+			drain_r()
+		}
+#endif
+#ifndef MUTANT_NO_RECHECK
+		ready(e, pos, r); /* the last look, after announcing */
+#endif
+#ifdef MUTANT_DRAIN_LATE
+		drain_bell(e);
+#endif
+		if
+		:: r ->
+			withdraw(e, w);
+#if defined(POLLER) && !defined(MUTANT_NO_RESTORE)
+			/*
+			 * The drain may have emptied a doorbell that a level-
+			 * triggered loop waits on before its next call, and
+			 * nobody will ring a withdrawn announcement: put the
+			 * byte back (shmpipe__os_kick), unless a signaller
+			 * took the bit and rings anyway.
+			 */
+			if
+			:: withdrew -> ring(e)
+			:: else
+			fi
+#endif
+		:: else ->
+#ifdef POLLER
+			err = true; /* EAGAIN: WAITER stays set */
+			r = true
+#else
+			sleep_on_bell(e);
+			ready(e, pos, r);
+			if
+			:: r -> withdraw(e, w)
+			:: else ->
+				if
+				:: fail ->
+					withdraw(e, w);
+					ready(e, pos, r);
+					err = !r;
+					r = true
+				:: else
+				fi
+			fi
+#endif
+		fi;
 		w = 0;
 		withdrew = false;
 		fail = false
@@ -669,8 +570,6 @@ proctype producer()
 	bool r, err, fail, cas_ok, withdrew;
 #ifdef POLLER
 	bool again = false; /* the last call returned EAGAIN */
-	byte armed = 0;     /* the word as the last EAGAIN left it (fast path) */
-	bool fast;
 #endif
 
 	do
@@ -772,8 +671,6 @@ proctype consumer()
 	bool r, err, fail, cas_ok, withdrew;
 #ifdef POLLER
 	bool again = false; /* the last call returned EAGAIN */
-	byte armed = 0;     /* the word as the last EAGAIN left it (fast path) */
-	bool fast;
 #endif
 
 read_call:
