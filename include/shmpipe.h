@@ -148,13 +148,18 @@ SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpi
  * existing pipe. Returns 0, -ENOENT if there is no such pipe, -EBUSY if that
  * end is taken (held by a live process, or held before and given up: an end
  * is taken once), -EPROTO if the shared object is not a shmpipe this version
- * understands (bad magic, version, geometry or size), -EACCES.
+ * understands (bad magic, version, geometry or size), -EACCES. The two ends
+ * meet to exchange their doorbells (see the model above) through an
+ * abstract UNIX socket of the creating end: -ECONNREFUSED, and nothing
+ * taken, if it cannot be reached though it lives (another network
+ * namespace); -EAGAIN, and nothing taken, if others crowd it for half a
+ * second (try again later). The same holds for shmpipe_*_open_fd.
  *
  * Either side may attach first: a writer may fill the ring before a reader
  * comes, and a reader waits for a writer (both subject to their timeout).
  * The peer is not trusted: every value read from the shared object is
  * checked before use, and a corrupt one gives -EPROTO, never a wild access.
- * A peer that dies is noticed within a fraction of a second by an end that
+ * A peer that dies is noticed at once (well under 10 ms) by an end that
  * waits for it: the writer gets -EPIPE, the reader gets every byte that was
  * committed, then -ECONNRESET (not the 0 of a clean close).
  */

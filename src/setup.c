@@ -390,6 +390,25 @@ static int create_end(struct shmpipe__end **out, size_t handle_size, const char 
 	return err;
 }
 
+/*
+ * Whether the end we would take is still free while the other one is held
+ * by a live process, on a pipe with a rendezvous (a token: the library's
+ * creating ends always draw one): then that end listens for us (doorbell.c).
+ */
+static bool peer_unreachable(const struct shmpipe__hdr *h, const uint8_t *token, int fd,
+			     bool writer)
+{
+	static const uint8_t none[SHMPIPE__TOKEN_LEN];
+	const shmpipe__u32 *mine = writer ? &h->writer_state : &h->reader_state;
+	const shmpipe__u32 *other = writer ? &h->reader_state : &h->writer_state;
+
+	return memcmp(token, none, sizeof(none)) != 0 &&
+	       shmpipe__load32_acquire(mine) == SHMPIPE__END_ABSENT &&
+	       shmpipe__load32_acquire(other) == SHMPIPE__END_OPEN &&
+	       shmpipe__os_lock_held(fd, writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK) ==
+		       1;
+}
+
 /* Attaches to the pipe behind fd (which this takes over) as one end. */
 static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd, bool writer)
 {
@@ -412,6 +431,15 @@ static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd,
 	 */
 	memcpy(token, m->hdr->token, sizeof(token));
 	s = shmpipe__dial(token);
+	/*
+	 * Nobody listens, yet the other end is held and ours is free: the
+	 * creating end listens until it has met ours, so its socket is out of
+	 * our reach (another network namespace shares /dev/shm with us, or the
+	 * token was tampered with). Without doorbells nothing could ring it:
+	 * refuse, with nothing taken, rather than leave it waiting for ever.
+	 */
+	if (s == -1 && peer_unreachable(m->hdr, token, fd, writer))
+		s = -ECONNREFUSED;
 	if (s < -1) {
 		shmpipe__os_close(fd);
 		shmpipe__map_put(m);

@@ -85,7 +85,11 @@ static void make_template(uint8_t *out, unsigned flags)
 	ASSERT_EQ(GET32(out, header_size), page);
 	ASSERT_EQ(GET64(out, capacity), CAP);
 	tmpl_data_size = GET64(out, data_size);
-	/* As if nobody had attached yet. */
+	/*
+	 * As if nobody had attached yet, and made without a creating end: no
+	 * rendezvous to meet at (the ends then open without doorbells).
+	 */
+	memset(out + offsetof(struct shmpipe__hdr, token), 0, SHMPIPE__TOKEN_LEN);
 	SET32(out, reader_state, SHMPIPE__END_ABSENT);
 	SET32(out, writer_state, SHMPIPE__END_ABSENT);
 	SET32(out, reader_pid, 0);

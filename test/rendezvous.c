@@ -9,6 +9,8 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -300,6 +302,50 @@ static void test_backlog(void)
 	       n, ms);
 }
 
+/*
+ * An opener in another network namespace (a container that shares
+ * /dev/shm but not the network) cannot reach the abstract socket: it must
+ * fail cleanly, taking nothing, rather than take an end that nothing can
+ * ring. Skipped where a namespace cannot be made (not root).
+ */
+static void test_other_netns(void)
+{
+	shmpipe_options o = test_opts(CAP);
+	char name[XP_NAME_MAX];
+	shmpipe_reader *r;
+	shmpipe_writer *w;
+	shmpipe_info in;
+	int status;
+	pid_t pid;
+
+	xp_name(name, sizeof(name), ++name_k);
+	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		shmpipe_writer *cw;
+
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(77);
+		_exit(shmpipe_writer_open(&cw, name) == -ECONNREFUSED ? 0 : 1);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		printf("another network namespace: skipped (unshare: not permitted)\n");
+	} else {
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+		ASSERT_OK(shmpipe_inspect(name, &in));
+		ASSERT_EQ(in.writer.state, SHMPIPE_END_ABSENT);
+		printf("an opener in another network namespace: -ECONNREFUSED, nothing taken\n");
+	}
+	ASSERT_OK(shmpipe_writer_open(&w, name));
+	check_met(r, w);
+	ASSERT_OK(shmpipe_writer_close(w));
+	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_OK(shmpipe_unlink(name));
+}
+
 static int body(int argc, char **argv)
 {
 	int fds0;
@@ -312,6 +358,7 @@ static int body(int argc, char **argv)
 	test_forged();
 	test_fd_flood();
 	test_backlog();
+	test_other_netns();
 	ASSERT_EQ(test_count_fds(), fds0);
 	return T_PASS;
 }
