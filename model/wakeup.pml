@@ -31,7 +31,11 @@
  *             kernels only for the transition from empty); the model
  *             reports only the transition, which covers both, since an
  *             extra edge only adds a call, as a spurious wake-up of the
- *             loop does (SPURIOUS).
+ *             loop does (SPURIOUS);
+ *   WAIT_MIX  each call of either side chooses its timeout: 0, as the
+ *             poller's (the loop waits on the doorbell only after an
+ *             EAGAIN), or a sleep, as the sleeper's (after an early return
+ *             the application calls again at once).
  * A poll call that finds the condition true after draining and withdraws
  * its announcement before any signaller took it puts one byte back into its
  * own doorbell (through the write side an interrupt uses): the drain may
@@ -60,16 +64,32 @@
  * Neither may do more than cause a spurious wake-up.
  *
  * Memory model: spin interleaves whole steps, i.e. sequential consistency,
- * except where the code relies on less. Two modes, as in the code:
- *   - fenceless (the default here; the code's mode when both ends take part
- *     in process-wide barriers): the producer's store of write_index and the
- *     consumer's store of read_index go into a store buffer of their own
- *     (x86-TSO: a later load may pass them), which drains at any moment, and
- *     at once when that side executes a locked instruction (fetch_or, cas,
- *     store_sc). A waiter, between announcing and its last look, issues the
- *     process-wide barrier, which drains both buffers in one step;
- *   - -DFENCED: the hot-path stores are store_sc and the signaller's look a
- *     load_sc, so every access modelled here is sequentially consistent.
+ * except where the code relies on less. Each direction has two modes, as in
+ * the code, and may switch from the first to the second at any moment:
+ *   - fenced: the hot-path store is store_sc and the signaller's look a
+ *     load_sc, so every access modelled here is sequentially consistent;
+ *   - fenceless: the producer's store of write_index and the consumer's
+ *     store of read_index go into a store buffer of their own (x86-TSO: a
+ *     later load may pass them), which drains at any moment, and at once
+ *     when that side executes a locked instruction (fetch_or, cas,
+ *     store_sc); the look at the word is a plain load. A waiter, between
+ *     announcing and its last look, issues the process-wide barrier, which
+ *     drains both buffers in one step.
+ * The switch (shmpipe__fenceless, and the promise in shmpipe__wait): each
+ * end's flag (promised[]) starts clear. A sleeping call whose spin failed
+ * sets it, once, before its announcement (a relaxed store, visible to the
+ * peer at once); from that call on the end issues the barrier in every
+ * wait, sleeping or polling, and before it never does. A signaller
+ * publishes fenced until a publication reads the waiter's flag set, then
+ * fenceless for good (fl caches it). The read of the flag is part of the
+ * step that stores the position: a read made earlier could only have seen
+ * it clear where this one sees it set, and a fenceless publication can do
+ * all that a fenced one does (its buffer may drain at once), so no
+ * behaviour is lost. Pure event loops (WAIT_POLL, WAIT_LT, WAIT_ET) never
+ * promise, so their runs are fenced; with -DPROMISED init sets either flag
+ * or not before the run (an end that slept before), which gives the loops
+ * fenceless runs, polling calls with the barrier. -DFENCED: the processes
+ * are not registered, no end ever promises, and all is fenced.
  * The ring data and the cached peer positions are ordered by release/acquire
  * in the code; here they are simply part of the interleaving (the data is
  * written before the position is buffered, so no reader can see a position
@@ -108,9 +128,18 @@
  *                                 (found by the -DNP run)
  *   MUTANT_NO_BARRIER             fenceless publishing, but the waiter
  *                                 does not issue the process-wide barrier
+ *   MUTANT_BARRIER_LATE           the waiter sets its flag but issues the
+ *                                 barrier only from the next call on, not
+ *                                 in the call that set it
+ *   MUTANT_POLL_NO_BARRIER        a poll call on an end whose flag is set
+ *                                 skips the barrier (WAIT_MIX, PROMISED)
+ *   MUTANT_EAGER_FENCELESS        the signaller publishes fenceless from
+ *                                 the start (its process is registered),
+ *                                 ignoring the peer's flag
  *
  * Sizes can be changed with -DCAP=, -DN=, -DSPURIOUS= (N < 120); -DSTRAY=1
- * adds the third party, which multiplies the states by about five.
+ * adds the third party, which multiplies the states by about five. WAIT_MIX
+ * with N=4 has several times the states of N=3.
  */
 
 #ifndef CAP
@@ -126,11 +155,44 @@
 #define STRAY 0 /* 1: a third party may ring a doorbell once */
 #endif
 
-#if defined(WAIT_POLL) || defined(WAIT_LT) || defined(WAIT_ET)
-#define POLLER 1 /* calls with timeout 0 from an event loop */
+#if defined(WAIT_POLL) || defined(WAIT_LT) || defined(WAIT_ET) || \
+	defined(WAIT_MIX)
+#define POLLER 1 /* calls with timeout 0 from an event loop (some, WAIT_MIX) */
 #endif
 
 #define WAITER 1
+
+/*
+ * The locals of a side, as waiter and as signaller. slp: this call sleeps
+ * (a timeout other than 0), else it returns EAGAIN. bar: the waiter's
+ * e->barrier, its own flag as it set it. fl: the signaller's
+ * e->peer_barrier, which MUTANT_EAGER_FENCELESS sets from the start (the
+ * process is registered, and the peer's flag is ignored). fresh: the
+ * current wait promised the barrier (MUTANT_BARRIER_LATE only).
+ */
+#ifdef POLLER
+#define SLP_INIT false
+#else
+#define SLP_INIT true
+#endif
+#ifdef MUTANT_EAGER_FENCELESS
+#define FL_INIT true
+#else
+#define FL_INIT false
+#endif
+#if defined(MUTANT_BARRIER_LATE)
+#define BARRIER_DUE (bar && !fresh) /* not in the wait that promised */
+#elif defined(MUTANT_POLL_NO_BARRIER)
+#define BARRIER_DUE (bar && slp) /* not in a poll call */
+#else
+#define BARRIER_DUE bar
+#endif
+#ifdef MUTANT_BARRIER_LATE
+#define WAITER_LOCALS(e) \
+	bool slp = SLP_INIT, fl = FL_INIT, bar = promised[e], fresh;
+#else
+#define WAITER_LOCALS(e) bool slp = SLP_INIT, fl = FL_INIT, bar = promised[e];
+#endif
 
 #define OPEN 1
 #define CLOSED 2
@@ -226,6 +288,17 @@ end:
 	:: atomic { rpend -> ridx = rbuf; rpend = false }
 	od
 }
+
+/*
+ * The ends' flags words (writer_flags, reader_flags): promised[e] says that
+ * the side waiting on ev[e] (the consumer for DATA, the producer for SPACE)
+ * has set SHMPIPE__END_BARRIER, "I issue the process-wide barrier before
+ * every wait from now on". Only that side stores it; its private copy,
+ * e->barrier, is its local bar. It starts clear, or with -DPROMISED either
+ * clear or set, chosen by init for each end (an end that slept before this
+ * run, now driven by an event loop).
+ */
+bool promised[2];
 
 /*
  * Early returns left in this run: EINTR or a timeout that ends a blocking
@@ -385,6 +458,22 @@ inline wait_for(e, pos)
 	err = false;
 	/* The sleeper's bounded spin, or the poll call's own look: ready() only. */
 	ready(e, pos, r);
+#if !defined(FENCED) && !defined(MUTANT_BUSY_WAIT)
+	/*
+	 * About to sleep for the first time: promise the barrier (a relaxed
+	 * store of the flag, which the peer may see at once or later).
+	 */
+	if
+	:: !r && slp && !bar ->
+		bar = true;
+		promised[e] = true
+#ifdef MUTANT_BARRIER_LATE
+		;
+		fresh = true /* only the mutant needs to remember it */
+#endif
+	:: else
+	fi;
+#endif
 	do
 	:: r -> break
 	:: else ->
@@ -404,11 +493,20 @@ inline wait_for(e, pos)
 			ev[e] = w;
 			announced[e] = true
 		}
-#if !defined(FENCED) && !defined(MUTANT_NO_BARRIER)
-		atomic { /* shmpipe__os_barrier(): every running thread fences */
-			drain_w();
-			drain_r()
-		}
+#ifndef MUTANT_NO_BARRIER
+		/*
+		 * shmpipe__os_barrier(): every running thread fences. Issued
+		 * in every wait of an end that has promised it, the wait that
+		 * promised it included, sleeping or polling.
+		 */
+		if
+		:: BARRIER_DUE ->
+			atomic {
+				drain_w();
+				drain_r()
+			}
+		:: else
+		fi;
 #endif
 #ifndef MUTANT_NO_RECHECK
 		ready(e, pos, r); /* the last look, after announcing */
@@ -425,18 +523,17 @@ inline wait_for(e, pos)
 			 * triggered loop waits on before its next call, and
 			 * nobody will ring a withdrawn announcement: put the
 			 * byte back (shmpipe__os_kick), unless a signaller
-			 * took the bit and rings anyway.
+			 * took the bit and rings anyway. Poll calls only.
 			 */
 			if
-			:: withdrew -> ring(e)
+			:: withdrew && !slp -> ring(e)
 			:: else
 			fi
 #endif
-		:: else ->
-#ifdef POLLER
+		:: !r && !slp ->
 			err = true; /* EAGAIN: WAITER stays set */
 			r = true
-#else
+		:: else ->
 			sleep_on_bell(e);
 			ready(e, pos, r);
 			if
@@ -451,13 +548,15 @@ inline wait_for(e, pos)
 				:: else
 				fi
 			fi
-#endif
 		fi;
 		w = 0;
 		withdrew = false;
 		fail = false
 #endif
 	od;
+#ifdef MUTANT_BARRIER_LATE
+	fresh = false;
+#endif
 	r = false
 }
 
@@ -522,25 +621,40 @@ inline publish(var, val, e)
 }
 
 /*
- * shmpipe__publish + shmpipe__signal_peer: a new position. Fenced, it is
- * publish() above; fenceless, the store goes into the owner's buffer and the
- * look at the word is a plain load, which may see memory before the store
- * leaves the buffer.
+ * shmpipe__publish + shmpipe__signal_peer: a new position. The mode is
+ * shmpipe__fenceless: fl, the signaller's e->peer_barrier, caches the
+ * waiter's flag once it has been read set; until then each publication
+ * reads the flag (a relaxed load, in the step of the store: see the memory
+ * model above). Fenced, the store is a store_sc, as in publish() above;
+ * fenceless, it goes into the owner's buffer, and the look at the word, a
+ * plain load, may see memory before the store leaves the buffer.
  */
+inline store_pos(sbuf, spend, var, val, e)
+{
+	atomic {
+		if
+		:: !fl -> fl = promised[e]
+		:: else
+		fi;
+		if
+		:: fl -> sbuf = val; spend = true
+		:: else -> drain_signaller(e); var = val
+		fi
+	}
+}
+
 inline publish_pos(sbuf, spend, var, val, e)
 {
-#ifdef FENCED
-	publish(var, val, e)
-#elif defined(MUTANT_SIGNAL_BEFORE_PUBLISH)
+#if defined(MUTANT_SIGNAL_BEFORE_PUBLISH)
 	sw = ev[e];
-	atomic { sbuf = val; spend = true };
+	store_pos(sbuf, spend, var, val, e);
 	signal_rest(e)
 #elif defined(MUTANT_RING_BEFORE_PUBLISH)
 	sw = ev[e];
 	signal_rest(e);
-	atomic { sbuf = val; spend = true }
+	store_pos(sbuf, spend, var, val, e)
 #else
-	atomic { sbuf = val; spend = true };
+	store_pos(sbuf, spend, var, val, e);
 	sw = ev[e];
 	signal_rest(e)
 #endif
@@ -568,6 +682,7 @@ proctype producer()
 	byte rcache = 0; /* e->peer: read_index as last read */
 	byte want, sent, n, i, w, sw;
 	bool r, err, fail, cas_ok, withdrew;
+	WAITER_LOCALS(SPACE)
 #ifdef POLLER
 	bool again = false; /* the last call returned EAGAIN */
 #endif
@@ -585,6 +700,13 @@ proctype producer()
 		fi;
 #endif
 		again = false;
+#endif
+#ifdef WAIT_MIX
+		/* This call's timeout: 0, or a sleep (set_timeout between calls). */
+		if
+		:: slp = true
+		:: slp = false
+		fi;
 #endif
 		/* shmpipe_write of "want" items; "sent" is its "done" */
 		if
@@ -652,7 +774,7 @@ proctype producer()
 			fi
 		od;
 #ifdef POLLER
-		again = err && sent == 0;
+		again = err && sent == 0 && !slp;
 #endif
 		want = 0;
 		sent = 0;
@@ -669,6 +791,7 @@ proctype consumer()
 	byte wcache = 0; /* e->peer: write_index as last read */
 	byte k, i, w, sw;
 	bool r, err, fail, cas_ok, withdrew;
+	WAITER_LOCALS(DATA)
 #ifdef POLLER
 	bool again = false; /* the last call returned EAGAIN */
 #endif
@@ -689,6 +812,12 @@ read_call:
 	:: goto close_early /* the reader may close at any time */
 	:: skip
 	fi;
+#ifdef WAIT_MIX
+	if /* this call's timeout: 0, or a sleep */
+	:: slp = true
+	:: slp = false
+	fi;
+#endif
 	/* shmpipe_read */
 	do
 	:: wcache != rpos -> break
@@ -714,7 +843,7 @@ read_call:
 		:: err -> /* -EINTR, or -EAGAIN: called again */
 			err = false;
 #ifdef POLLER
-			again = true;
+			again = !slp; /* EAGAIN: wait in the loop; EINTR: call again */
 #endif
 			goto read_call
 		:: else
@@ -763,6 +892,16 @@ init
 		if
 		:: run stray(DATA)
 		:: run stray(SPACE)
+		:: skip
+		fi;
+#endif
+#ifdef PROMISED
+		if
+		:: promised[DATA] = true
+		:: skip
+		fi;
+		if
+		:: promised[SPACE] = true
 		:: skip
 		fi;
 #endif

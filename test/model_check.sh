@@ -4,11 +4,26 @@
 # wake-up, no needless ring, ring contents, closing) for each way of
 # waiting: the sleeper (a blocking call), the poller (timeout-0 calls from an
 # event loop), a level-triggered loop that makes one call per readiness
-# event, and an edge-triggered one; each in both publishing modes, fenceless
-# (store buffers and the waiter's process-wide barrier) and fenced. A
-# non-progress-cycle search (no busy waiting) runs fenceless for each way of
-# waiting. Each mutant, a deliberately broken protocol, must be caught, which
-# shows that the checks are not vacuous.
+# event, an edge-triggered one, and ends that mix sleeping and polling calls.
+# Each end's barrier flag starts clear and is set before its first sleep, and
+# each signaller publishes fenced until it has read the flag, then fenceless
+# (store buffers and the waiter's process-wide barrier), so the sleeper and
+# the mixed ends switch mode mid-run; pure event loops never promise and
+# stay fenced, and the level-triggered run also starts with flags already
+# set (-DPROMISED); -DFENCED (processes not registered) is the sleeper that
+# never promises. A non-progress-cycle search (no busy waiting) runs for the
+# sleeper (-DFENCED: the promise is made once and the barrier is one step,
+# so neither can close a cycle), the poller and the two loops. Each mutant,
+# a deliberately broken protocol, must be caught, which shows that the
+# checks are not vacuous.
+#
+# By hand only (tens of seconds each, or more): the mixed ends with N=4,
+# the edge-triggered loop and the level-triggered loop with a third party
+# with -DPROMISED, and the non-progress searches of the switching sleeper
+# (the default build) and of the mixed ends, e.g.
+#   spin -DWAIT_MIX -a wakeup.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w26
+#   spin -DWAIT_ET -DPROMISED -a wakeup.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w24
+#   spin -DWAIT_MIX -DN=3 -a wakeup.pml && cc -O2 -DNP -o pan pan.c && ./pan -l -w24
 #
 # Usage: sh test/model_check.sh [model-dir]    (default: ../model from here)
 # Exit status: 0 pass, 1 fail, 77 skip (spin or cc missing).
@@ -132,26 +147,20 @@ unasked="assertion violated announced"
 # writes its lines to NAME.res; they are printed in a fixed order at the end.
 lane1() {
 	rc=0
-	check_ok sleep safety "sleeper, fenceless, no lost wake-up, no needless ring, ring and close checks" \
+	check_ok sleep safety "sleeper, the flags set before the first sleep, no lost wake-up, no needless ring, ring and close checks" \
 		>"$tmp/sleep.res" 2>&1 || rc=1
-	check_ok sleep_fenced safety "sleeper, fenced, the same checks" \
+	check_ok sleep_fenced safety "sleeper, processes not registered (fenced), the same checks" \
 		-DFENCED >"$tmp/sleep_fenced.res" 2>&1 || rc=1
-	check_ok poll safety "poller, fenceless, the same checks" \
+	check_ok poll safety "poller, never promises (fenced), the same checks" \
 		-DWAIT_POLL >"$tmp/poll.res" 2>&1 || rc=1
-	check_ok poll_fenced safety "poller, fenced, the same checks" \
-		"-DWAIT_POLL -DFENCED" >"$tmp/poll_fenced.res" 2>&1 || rc=1
-	check_ok lt safety "level-triggered loop, one call per event, fenceless, the same checks" \
-		-DWAIT_LT >"$tmp/lt.res" 2>&1 || rc=1
-	check_ok lt_fenced safety "level-triggered loop, one call per event, fenced, the same checks" \
-		"-DWAIT_LT -DFENCED" >"$tmp/lt_fenced.res" 2>&1 || rc=1
-	check_ok lt_stray safety "level-triggered loop, fenceless, a third party rings a doorbell" \
+	check_ok lt safety "level-triggered loop, one call per event, flags set or not from the start, the same checks" \
+		"-DWAIT_LT -DPROMISED" >"$tmp/lt.res" 2>&1 || rc=1
+	check_ok lt_stray safety "level-triggered loop, fenced, a third party rings a doorbell" \
 		"-DWAIT_LT -DSTRAY=1" >"$tmp/lt_stray.res" 2>&1 || rc=1
-	check_ok et safety "edge-triggered loop, fenceless, the same checks" \
+	check_ok et safety "edge-triggered loop, never promises (fenced), the same checks" \
 		-DWAIT_ET >"$tmp/et.res" 2>&1 || rc=1
-	check_ok et_fenced safety "edge-triggered loop, fenced, the same checks" \
-		"-DWAIT_ET -DFENCED" >"$tmp/et_fenced.res" 2>&1 || rc=1
-	check_ok poll_np np "poller, no non-progress cycle" \
-		-DWAIT_POLL >"$tmp/poll_np.res" 2>&1 || rc=1
+	check_ok mix safety "ends that sleep or poll on each call, N=3, switching mid-run, the same checks" \
+		"-DWAIT_MIX -DN=3" >"$tmp/mix.res" 2>&1 || rc=1
 	check_caught no_recheck NO_RECHECK safety "$stuck" "$lost" \
 		>"$tmp/no_recheck.res" 2>&1 || rc=1
 	check_caught no_recheck_poll NO_RECHECK safety "$stuck" "$lost" \
@@ -166,21 +175,6 @@ lane1() {
 		>"$tmp/no_wake_on_close.res" 2>&1 || rc=1
 	check_caught ring_not_kept RING_NOT_KEPT safety "$stuck" "$lost" \
 		>"$tmp/ring_not_kept.res" 2>&1 || rc=1
-	return $rc
-}
-
-lane2() {
-	rc=0
-	check_ok sleep_np np "sleeper, no non-progress cycle" \
-		>"$tmp/sleep_np.res" 2>&1 || rc=1
-	check_ok lt_np np "level-triggered loop, no non-progress cycle" \
-		-DWAIT_LT >"$tmp/lt_np.res" 2>&1 || rc=1
-	check_ok et_np np "edge-triggered loop, no non-progress cycle" \
-		-DWAIT_ET >"$tmp/et_np.res" 2>&1 || rc=1
-	check_caught no_barrier NO_BARRIER safety "$stuck" "$lost" \
-		>"$tmp/no_barrier.res" 2>&1 || rc=1
-	check_caught no_barrier_poll NO_BARRIER safety "$stuck" "$lost" \
-		-DWAIT_POLL >"$tmp/no_barrier_poll.res" 2>&1 || rc=1
 	check_caught eof_no_reread EOF_NO_REREAD safety "assertion violated (rpos==" \
 		"assertion violated (end of stream before all items were read)" \
 		>"$tmp/eof_no_reread.res" 2>&1 || rc=1
@@ -188,6 +182,29 @@ lane2() {
 		>"$tmp/always_wake.res" 2>&1 || rc=1
 	check_caught no_withdraw NO_WITHDRAW safety "$unasked" "$needless" \
 		>"$tmp/no_withdraw.res" 2>&1 || rc=1
+	return $rc
+}
+
+lane2() {
+	rc=0
+	check_ok sleep_np np "sleeper, processes not registered, no non-progress cycle" \
+		-DFENCED >"$tmp/sleep_np.res" 2>&1 || rc=1
+	check_ok poll_np np "poller, no non-progress cycle" \
+		-DWAIT_POLL >"$tmp/poll_np.res" 2>&1 || rc=1
+	check_ok lt_np np "level-triggered loop, no non-progress cycle" \
+		-DWAIT_LT >"$tmp/lt_np.res" 2>&1 || rc=1
+	check_ok et_np np "edge-triggered loop, no non-progress cycle" \
+		-DWAIT_ET >"$tmp/et_np.res" 2>&1 || rc=1
+	check_caught no_barrier NO_BARRIER safety "$stuck" "$lost" \
+		>"$tmp/no_barrier.res" 2>&1 || rc=1
+	check_caught no_barrier_poll NO_BARRIER safety "$stuck" "$lost" \
+		"-DWAIT_POLL -DPROMISED" >"$tmp/no_barrier_poll.res" 2>&1 || rc=1
+	check_caught barrier_late BARRIER_LATE safety "$stuck" "$lost" \
+		>"$tmp/barrier_late.res" 2>&1 || rc=1
+	check_caught poll_no_barrier_mix POLL_NO_BARRIER safety "$stuck" "$lost" \
+		"-DWAIT_MIX -DN=3" >"$tmp/poll_no_barrier_mix.res" 2>&1 || rc=1
+	check_caught eager_fenceless_poll EAGER_FENCELESS safety "$stuck" "$lost" \
+		-DWAIT_POLL >"$tmp/eager_fenceless_poll.res" 2>&1 || rc=1
 	check_caught no_restore_lt NO_RESTORE safety "$stuck" \
 		"invalid end state (a level-triggered loop waits on an empty doorbell with work to do)" \
 		-DWAIT_LT >"$tmp/no_restore_lt.res" 2>&1 || rc=1
@@ -208,10 +225,11 @@ wait "$pid1" || failed=1
 wait "$pid2" || failed=1
 pids=
 
-for name in sleep sleep_fenced poll poll_fenced lt lt_fenced lt_stray et et_fenced \
+for name in sleep sleep_fenced poll lt lt_stray et mix \
 	sleep_np poll_np lt_np et_np \
 	no_recheck no_recheck_poll signal_before_publish ring_before_publish_poll \
 	drain_late_poll no_wake_on_close ring_not_kept no_barrier no_barrier_poll \
+	barrier_late poll_no_barrier_mix eager_fenceless_poll \
 	eof_no_reread always_wake no_withdraw no_restore_lt no_drain_et busy_wait; do
 	if [ -s "$tmp/$name.res" ]; then
 		cat "$tmp/$name.res"
