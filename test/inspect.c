@@ -171,7 +171,11 @@ static void test_killed_asleep(void)
 		for (;;)
 			ASSERT_EQ(shmpipe_write(w, rec, sizeof(rec)), (ssize_t)sizeof(rec));
 	}
-	for (int i = 0; !xp_name_exists(name); i++) {
+	/*
+	 * Until the child's header is out, inspect says -EPROTO at once (it
+	 * does not wait, by design): wait for a header, as stat does.
+	 */
+	for (int i = 0; !xp_name_exists(name) || shmpipe_stat(name, &in.stats) < 0; i++) {
 		ASSERT_LT(i, 5000 * TEST_WATCHDOG_SCALE);
 		test_sleep_ms(1);
 	}
