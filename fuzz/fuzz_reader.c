@@ -464,12 +464,12 @@ static void check_status(struct fz *f, ssize_t ret, size_t emsgsize_len, const c
 		 * The writer died (its state says open, nobody holds its lock)
 		 * or aborted, and everything was read.
 		 */
-		FZ_CHECK(((ws == SHMPIPE__END_OPEN && f->wlock_fd < 0) ||
-			  ws == SHMPIPE__END_ABORTED) &&
-				 w == f->rpos,
-			 "%s: -ECONNRESET with writer_state %" PRIu32
-			 ", lock %s, write_index %" PRIu64 ", reader at %" PRIu64,
-			 call, ws, f->wlock_fd < 0 ? "free" : "held", w, f->rpos);
+		FZ_CHECK(
+		    ((ws == SHMPIPE__END_OPEN && f->wlock_fd < 0) || ws == SHMPIPE__END_ABORTED) &&
+			w == f->rpos,
+		    "%s: -ECONNRESET with writer_state %" PRIu32 ", lock %s, write_index %" PRIu64
+		    ", reader at %" PRIu64,
+		    call, ws, f->wlock_fd < 0 ? "free" : "held", w, f->rpos);
 		break;
 	case -EMSGSIZE: {
 		uint64_t flen = ring_get_u64(f->data, f->dsize, f->rpos);

@@ -103,7 +103,6 @@ uint64_t shmpipe__os_now_ns(void);
  */
 void shmpipe__os_deadline(struct timespec *out, int timeout_ms);
 
-
 /*
  * Process-wide barriers (Linux: membarrier(2), GLOBAL_EXPEDITED). register
  * makes the calling process take part: from then on, every barrier issued
@@ -129,9 +128,9 @@ int shmpipe__os_barrier(void);
  * waits for a byte (consuming some) or the hang-up: with no deadline and
  * poll_fd < 0 it is one blocking read(2), restarted under SA_RESTART;
  * otherwise poll(2) on poll_fd (or fd; or on nothing, a plain sleep, if both
- * are -1) until the absolute monotonic deadline. 0 (woken), 1 (hung up), -ETIMEDOUT, -EINTR. kick writes one byte
- * into the end's own doorbell, from any thread, through a write side opened
- * for the purpose.
+ * are -1) until the absolute monotonic deadline. 0 (woken), 1 (hung up), -ETIMEDOUT, -EINTR. kick
+ * writes one byte into the end's own doorbell, from any thread, through a write side opened for the
+ * purpose.
  */
 int shmpipe__os_doorbell(int fds[2]);
 void shmpipe__os_ring(int fd);

@@ -16,8 +16,8 @@
 #include <stddef.h>
 
 /* The handle types used here (values from UV_HANDLE_TYPE_MAP) and the poll event. */
-#define SHMPIPE_UV_IDLE 6
-#define SHMPIPE_UV_POLL 8
+#define SHMPIPE_UV_IDLE	    6
+#define SHMPIPE_UV_POLL	    8
 #define SHMPIPE_UV_READABLE 1
 
 #ifndef SHMPIPE_UV_CHECK
