@@ -6,6 +6,7 @@
  * turning -1/errno into -errno.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -331,12 +332,13 @@ void shmpipe__os_knock(const uint8_t *token, size_t len)
 	close(s);
 }
 
-/* Every rendezvous message: this tag, then the descriptors. */
-static const char rendezvous_tag[8] = "shmpipe1";
-
-int shmpipe__os_send_fds(int sock, const int *fds, int n)
+/*
+ * Sends len bytes of data with n descriptors (SCM_RIGHTS): 0, or -errno
+ * (-EIO if the bytes did not all go).
+ */
+static int send_with_fds(int sock, const void *data, size_t len, const int *fds, int n, int flags)
 {
-	struct iovec iov = {.iov_base = (void *)rendezvous_tag, .iov_len = sizeof(rendezvous_tag)};
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int) * SHMPIPE__OS_FDS_MAX)];
@@ -357,17 +359,24 @@ int shmpipe__os_send_fds(int sock, const int *fds, int n)
 	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
 	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
 	do
-		r = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		r = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
-	return r == (ssize_t)sizeof(rendezvous_tag) ? 0 : -EIO;
+	return r == (ssize_t)len ? 0 : -EIO;
 }
 
-int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms)
+/*
+ * Receives one message of at most len bytes into data, and up to n of the
+ * descriptors it carries into fds (*got of them; any beyond are closed: a
+ * sender cannot make us leak them). Returns the bytes received (0 at end of
+ * file), or -errno (-EAGAIN for MSG_DONTWAIT with nothing there); a
+ * truncated message sets *truncated.
+ */
+static ssize_t recv_with_fds(int sock, void *data, size_t len, int *fds, int n, int flags, int *got,
+			     bool *truncated)
 {
-	char tag[sizeof(rendezvous_tag)];
-	struct iovec iov = {.iov_base = tag, .iov_len = sizeof(tag)};
+	struct iovec iov = {.iov_base = data, .iov_len = len};
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int) * SHMPIPE__OS_FDS_MAX)];
@@ -378,25 +387,13 @@ int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms)
 			     .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *c;
 	ssize_t r;
-	int got = 0;
 
-	if (n < 1 || n > SHMPIPE__OS_FDS_MAX)
-		return -EINVAL;
-	if (wait_ms > 0) {
-		struct pollfd p = {.fd = sock, .events = POLLIN};
-
-		if (poll(&p, 1, wait_ms) == 0)
-			return -EAGAIN;
-	}
+	*got = 0;
 	do
-		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	/*
-	 * Whatever came, every descriptor received is either handed back or
-	 * closed: a sender cannot make us leak them.
-	 */
 	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -406,16 +403,68 @@ int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms)
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (got < n)
-				fds[got] = fd;
+			if (*got < n)
+				fds[(*got)++] = fd;
 			else
 				close(fd);
-			got++;
 		}
 	}
-	if (r != (ssize_t)sizeof(tag) || memcmp(tag, rendezvous_tag, sizeof(tag)) != 0 ||
-	    (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || got != n) {
-		for (int i = 0; i < got && i < n; i++)
+	*truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
+	return r;
+}
+
+int shmpipe__os_send_fd(int sock, int fd)
+{
+	return send_with_fds(sock, "F", 1, &fd, 1, 0);
+}
+
+int shmpipe__os_recv_fd(int sock)
+{
+	char byte;
+	bool truncated;
+	int fd, got;
+	ssize_t r = recv_with_fds(sock, &byte, 1, &fd, 1, 0, &got, &truncated);
+
+	if (r < 0)
+		return (int)r;
+	if (r == 0 || got != 1) {
+		if (got)
+			close(fd);
+		return -EBADMSG;
+	}
+	return fd;
+}
+
+/* Every rendezvous message: this tag, then the descriptors. */
+static const char rendezvous_tag[8] = "shmpipe1";
+
+int shmpipe__os_send_fds(int sock, const int *fds, int n)
+{
+	return send_with_fds(sock, rendezvous_tag, sizeof(rendezvous_tag), fds, n, MSG_DONTWAIT);
+}
+
+int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms)
+{
+	char tag[sizeof(rendezvous_tag) + 1];
+	bool truncated;
+	ssize_t r;
+	int got;
+
+	if (n < 1 || n > SHMPIPE__OS_FDS_MAX)
+		return -EINVAL;
+	if (wait_ms > 0) {
+		struct pollfd p = {.fd = sock, .events = POLLIN};
+
+		if (poll(&p, 1, wait_ms) == 0)
+			return -EAGAIN;
+	}
+	/* One byte more than the tag: a longer message is not ours. */
+	r = recv_with_fds(sock, tag, sizeof(tag), fds, n, MSG_DONTWAIT, &got, &truncated);
+	if (r < 0)
+		return (int)r;
+	if (r != (ssize_t)sizeof(rendezvous_tag) ||
+	    memcmp(tag, rendezvous_tag, sizeof(rendezvous_tag)) != 0 || truncated || got != n) {
+		for (int i = 0; i < got; i++)
 			close(fds[i]);
 		return -EBADMSG;
 	}
