@@ -237,6 +237,15 @@ static void greet(struct shmpipe__end *e, int s, int *in)
 	close_fd(&e->listener);
 	shmpipe__store32_relaxed(&e->listening, 0);
 	shmpipe__os_close(s);
+	/*
+	 * The peer may have rung before we met, into nothing (shmpipe__ring),
+	 * and what made our descriptor readable meanwhile, the listener or
+	 * this connection, is gone. A meeting in our wait looks at the
+	 * condition after this; one in our ring comes in a call that makes
+	 * progress and will not look again, so an event loop must be told to
+	 * call once more: the next call that finds nothing to do clears this.
+	 */
+	shmpipe__note(e, true);
 }
 
 /*
