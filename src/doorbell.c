@@ -281,9 +281,12 @@ static void keep_pending(struct shmpipe__end *e, int s)
 
 /*
  * The creating end: takes one connection (waiting for it if wait) and
- * greets it. A blocking wait also waits a little for the hello; a look
- * that must not block keeps the connection pending instead. 1 if a
- * connection was taken, 0 if none was there, -EINTR.
+ * greets it. A blocking wait also waits a little for the hello, so that it
+ * usually meets its peer in one call; a hello that is not there (yet) keeps
+ * the connection pending, watched by pollfd. Closing it instead would lose
+ * a peer that was slow between its connect and its hello: it would never
+ * meet us, and its rings would go nowhere. 1 if a connection was taken, 0
+ * if none was there, -EINTR.
  */
 static int accept_one(struct shmpipe__end *e, bool wait)
 {
@@ -295,7 +298,7 @@ static int accept_one(struct shmpipe__end *e, bool wait)
 	err = shmpipe__os_recv_fds(s, in, 3, wait ? SHMPIPE__HELLO_WAIT_MS : 0);
 	if (err == 0)
 		greet(e, s, in);
-	else if (err == -EAGAIN && !wait)
+	else if (err == -EAGAIN)
 		keep_pending(e, s);
 	else
 		shmpipe__os_close(s);

@@ -14,15 +14,47 @@
  *     otherwise. The reader is rung, and both go on to the end.
  * (b) The same with the roles turned: the creating reader, the opening
  *     writer that fills the ring.
+ * (c) The opening end is slow between its connect and its hello (its
+ *     sendmsg is held back here), while the creating end waits in a
+ *     blocking read. It must still meet it and get every byte: a creator
+ *     that gave up on the silent connection would sleep for ever, and the
+ *     opener's rings would go nowhere.
  *
- *   poll_meet [letters of the cases to run]   (default: ab)
+ *   poll_meet [letters of the cases to run]   (default: abc)
  */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
 #include "pollfd.h"
 #include "xproc.h"
 
 #define CAP	 4096
 #define SEED	 0x3ee7
 #define STALL_MS (5000 * TEST_WATCHDOG_SCALE)
+
+/*
+ * The hello is the opening end's only sendmsg(2): a thread that asks for it
+ * has its sends held back this long. Defined here, it takes the library's
+ * calls (linked statically) in place of the C library's.
+ */
+static _Thread_local int hold_sendmsg_ms;
+
+typedef ssize_t sendmsg_fn(int, const struct msghdr *, int);
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	static sendmsg_fn *real;
+
+	if (!real)
+		real = (sendmsg_fn *)dlsym(RTLD_NEXT, "sendmsg");
+	if (!real)
+		TEST_FAIL("sendmsg: %s", dlerror());
+	if (hold_sendmsg_ms > 0)
+		test_sleep_ms(hold_sendmsg_ms);
+	return real(fd, msg, flags);
+}
 
 static int readable(int fd)
 {
@@ -159,9 +191,77 @@ static void test_creator_reads(void)
 	ASSERT_OK(shmpipe_unlink(name));
 }
 
+/* (c) a slow hello, met by a creating end in a blocking read. */
+struct slow_opener {
+	char name[XP_NAME_MAX];
+	uint64_t total;
+	atomic_int done;
+};
+
+static void *slow_opener(void *arg)
+{
+	struct slow_opener *s = arg;
+	shmpipe_writer *w;
+	uint8_t buf[1000];
+	int64_t t0;
+
+	/* Far longer than the creating end waits for a hello in one go. */
+	hold_sendmsg_ms = 300;
+	ASSERT_OK(shmpipe_writer_open(&w, s->name));
+	hold_sendmsg_ms = 0;
+	for (uint64_t off = 0; off < s->total;) {
+		size_t k = sizeof(buf);
+		ssize_t n;
+
+		if (k > s->total - off)
+			k = (size_t)(s->total - off);
+		test_pattern_fill(buf, k, SEED, off);
+		n = shmpipe_write(w, buf, k);
+		ASSERT_GT(n, 0);
+		off += (uint64_t)n;
+	}
+	ASSERT_OK(shmpipe_writer_close(w));
+	/* The reader must get it all: a bound here rather than a hang. */
+	t0 = test_now_ms();
+	while (!atomic_load(&s->done)) {
+		if (test_now_ms() - t0 > STALL_MS)
+			TEST_FAIL("the creating end never got the data of a slow opener");
+		test_sleep_ms(5);
+	}
+	return NULL;
+}
+
+static void test_slow_hello(void)
+{
+	struct slow_opener s = {.total = 10 * CAP};
+	shmpipe_options o = test_opts(CAP);
+	shmpipe_reader *r;
+	pthread_t t;
+	uint8_t buf[333];
+	uint64_t off = 0;
+
+	xp_name(s.name, sizeof(s.name), 3);
+	ASSERT_OK(shmpipe_reader_create(&r, s.name, &o));
+	ASSERT_EQ(pthread_create(&t, NULL, slow_opener, &s), 0);
+	for (;;) {
+		ssize_t n = shmpipe_read(r, buf, sizeof(buf));
+
+		ASSERT_GE(n, 0);
+		if (n == 0)
+			break;
+		ASSERT_PATTERN(buf, (size_t)n, SEED, off);
+		off += (uint64_t)n;
+	}
+	ASSERT_EQ(off, s.total);
+	atomic_store(&s.done, 1);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_OK(shmpipe_unlink(s.name));
+}
+
 static int body(int argc, char **argv)
 {
-	const char *only = argc > 1 ? argv[1] : "ab";
+	const char *only = argc > 1 ? argv[1] : "abc";
 
 	test_watchdog(20);
 	if (strchr(only, 'a')) {
@@ -171,6 +271,10 @@ static int body(int argc, char **argv)
 	if (strchr(only, 'b')) {
 		test_creator_reads();
 		printf("ok - a creating reader whose lost ring is made up for when it meets\n");
+	}
+	if (strchr(only, 'c')) {
+		test_slow_hello();
+		printf("ok - a creating end in a blocking read meets a slow opener\n");
 	}
 	return T_PASS;
 }
