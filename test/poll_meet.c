@@ -19,12 +19,16 @@
  *     blocking read. It must still meet it and get every byte: a creator
  *     that gave up on the silent connection would sleep for ever, and the
  *     opener's rings would go nowhere.
+ * (d) The same, but a call with timeout 0 took the opening end's connection
+ *     before its hello came; then the blocking read begins. It must watch
+ *     that connection, not wait in accept(2) for another one.
  *
- *   poll_meet [letters of the cases to run]   (default: abc)
+ *   poll_meet [letters of the cases to run]   (default: abcd)
  */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include "pollfd.h"
@@ -231,7 +235,7 @@ static void *slow_opener(void *arg)
 	return NULL;
 }
 
-static void test_slow_hello(void)
+static void test_slow_hello(bool taken)
 {
 	struct slow_opener s = {.total = 10 * CAP};
 	shmpipe_options o = test_opts(CAP);
@@ -240,9 +244,20 @@ static void test_slow_hello(void)
 	uint8_t buf[333];
 	uint64_t off = 0;
 
-	xp_name(s.name, sizeof(s.name), 3);
+	xp_name(s.name, sizeof(s.name), taken ? 4 : 3);
 	ASSERT_OK(shmpipe_reader_create(&r, s.name, &o));
+	if (taken) {
+		/* Quiet the new end's descriptor, so that it tells of the connect. */
+		ASSERT_OK(shmpipe_reader_set_timeout(r, 0));
+		ASSERT_ERR(shmpipe_read(r, buf, 1), -EAGAIN);
+	}
 	ASSERT_EQ(pthread_create(&t, NULL, slow_opener, &s), 0);
+	if (taken) {
+		/* A call with timeout 0 takes the connection, whose hello is held back. */
+		ASSERT_EQ(tp_readable(shmpipe_reader_pollfd(r), STALL_MS), 1);
+		ASSERT_ERR(shmpipe_read(r, buf, 1), -EAGAIN);
+		ASSERT_OK(shmpipe_reader_set_timeout(r, -1));
+	}
 	for (;;) {
 		ssize_t n = shmpipe_read(r, buf, sizeof(buf));
 
@@ -261,7 +276,7 @@ static void test_slow_hello(void)
 
 static int body(int argc, char **argv)
 {
-	const char *only = argc > 1 ? argv[1] : "abc";
+	const char *only = argc > 1 ? argv[1] : "abcd";
 
 	test_watchdog(20);
 	if (strchr(only, 'a')) {
@@ -273,8 +288,12 @@ static int body(int argc, char **argv)
 		printf("ok - a creating reader whose lost ring is made up for when it meets\n");
 	}
 	if (strchr(only, 'c')) {
-		test_slow_hello();
+		test_slow_hello(false);
 		printf("ok - a creating end in a blocking read meets a slow opener\n");
+	}
+	if (strchr(only, 'd')) {
+		test_slow_hello(true);
+		printf("ok - a blocking read meets a slow opener whose connection was taken\n");
 	}
 	return T_PASS;
 }
