@@ -136,6 +136,14 @@
  *   MUTANT_EAGER_FENCELESS        the signaller publishes fenceless from
  *                                 the start (its process is registered),
  *                                 ignoring the peer's flag
+ *   MUTANT_MEET_NO_NOTE           a creating end that meets its peer in
+ *                                 its own ring does not tell its loop to
+ *                                 call again (-DMEET, WAIT_LT)
+ *   MUTANT_HELLO_GIVE_UP          a creating end woken in accept(2) before
+ *                                 the hello closes the connection (-DMEET)
+ *
+ * -DMEET=DATA or -DMEET=SPACE: the ends of a named pipe meet during the run
+ * (see "The meeting" below), the consumer or the producer having created it.
  *
  * Sizes can be changed with -DCAP=, -DN=, -DSPURIOUS= (N < 120); -DSTRAY=1
  * adds the third party, which multiplies the states by about five. WAIT_MIX
@@ -232,6 +240,29 @@ bool bell[2];
 #endif
 #ifdef WAIT_ET
 bool edge[2] = true;
+#endif
+
+/*
+ * The meeting: the ends of a named pipe (-DMEET=DATA: the consumer created the
+ * pipe, the producer opens it; -DMEET=SPACE: the other way round). The
+ * opening end connects to the creating end's rendezvous, then sends its
+ * hello (with its doorbell), before any call of its own. Until the creating
+ * end has greeted it (met), the opening end has no doorbell to ring: its
+ * rings go nowhere, and the creating end's descriptor is readable through
+ * the rendezvous instead (RDV). The creating end meets its peer at the top
+ * of every round of a wait, and in a ring of its own (shmpipe__ring), which
+ * then also sets the note, so that the loop calls once more.
+ * MUTANT_HELLO_GIVE_UP: a creating end that wakes in accept(2) before the
+ * hello closes the connection, and can never meet its peer.
+ */
+#ifdef MEET
+bool conn;   /* the opening end has connected */
+bool hello;  /* ... and sent its hello */
+bool met;    /* the creating end has greeted it */
+bool gaveup; /* MUTANT_HELLO_GIVE_UP: the connection was closed unmet */
+#define RDV(e) (e == MEET && !met && hello)
+#else
+#define RDV(e) false
 #endif
 
 /*
@@ -341,6 +372,75 @@ inline ring(e)
 	}
 }
 
+/* shmpipe__meet on the creating end: greets the peer once its hello is there. */
+#ifdef MEET
+inline meet()
+{
+	atomic {
+		if
+		:: !met && hello && !gaveup -> met = true
+		:: else
+		fi
+	}
+}
+#endif
+
+/*
+ * The ring of a signaller that took the waiter's bit (shmpipe__ring). The
+ * opening end's ring reaches the creating end only once they have met; the
+ * creating end meets the opening end first if it has not yet, and then
+ * sets its own note: its descriptor was readable through the rendezvous,
+ * which the meeting ends, while a ring it will never get may have told of
+ * work to do, and this call, which makes progress, does not look again.
+ */
+inline signal_ring(e)
+{
+#ifdef MEET
+	atomic {
+		if
+		:: e != MEET && !met ->
+			meet();
+#ifndef MUTANT_MEET_NO_NOTE
+			if
+			:: met -> ring(MEET)
+			:: else
+			fi
+#endif
+		:: else
+		fi;
+		if
+		:: met -> ring(e)
+		:: else /* the opening end's ring, before the meeting: nowhere */
+		fi
+	}
+#else
+	ring(e)
+#endif
+}
+
+/*
+ * The opening end's first steps, before any call: it connects, then says
+ * hello (an edge on the creating end's descriptor, edge-triggered).
+ */
+inline open_end(own)
+{
+#ifdef MEET
+	if
+	:: own != MEET ->
+		conn = true;
+		atomic {
+			hello = true;
+#ifdef WAIT_ET
+			edge[MEET] = true
+#endif
+		}
+	:: else
+	fi
+#else
+	skip
+#endif
+}
+
 /* A non-blocking read of everything in the doorbell (shmpipe__os_drain). */
 inline drain_bell(e)
 {
@@ -361,11 +461,20 @@ inline sleep_on_bell(e)
 	if
 	:: atomic { early > 0 -> early--; fail = true }
 	:: true ->
-#ifdef MUTANT_RING_NOT_KEPT
+#if defined(MUTANT_RING_NOT_KEPT)
 		blocked[e] = true;
 		atomic { bell[e] -> bell[e] = false; blocked[e] = false }
+#elif defined(MUTANT_HELLO_GIVE_UP)
+		atomic {
+			bell[e] || (e == MEET && !met && conn && !gaveup) ->
+			bell[e] = false;
+			if
+			:: e == MEET && !met && !hello -> gaveup = true
+			:: else
+			fi
+		}
 #else
-		atomic { bell[e] -> bell[e] = false }
+		atomic { bell[e] || RDV(e) -> bell[e] = false }
 #endif
 	fi
 }
@@ -384,9 +493,9 @@ inline loop_wait(e)
 	:: atomic { early > 0 -> early-- }
 	:: true ->
 #if defined(WAIT_ET)
-		atomic { edge[e] && bell[e] -> edge[e] = false }
+		atomic { edge[e] && (bell[e] || RDV(e)) -> edge[e] = false }
 #else
-		bell[e]
+		bell[e] || RDV(e)
 #endif
 	fi
 }
@@ -480,6 +589,13 @@ inline wait_for(e, pos)
 #ifdef MUTANT_BUSY_WAIT
 		ready(e, pos, r)
 #else
+#ifdef MEET
+		/* The creating end meets a peer that has said hello. */
+		if
+		:: e == MEET -> meet()
+		:: else
+		fi;
+#endif
 		/*
 		 * Drain first: a ring that lands after the drain answers this
 		 * announcement or a later one, and stays for the wait.
@@ -589,7 +705,7 @@ inline signal_rest(e)
 			fi
 		}
 		if
-		:: cas_ok -> ring(e); break
+		:: cas_ok -> signal_ring(e); break
 		:: else
 		fi
 	:: else -> break
@@ -687,6 +803,7 @@ proctype producer()
 	bool again = false; /* the last call returned EAGAIN */
 #endif
 
+	open_end(SPACE);
 	do
 	:: wpos == N -> break
 	:: else ->
@@ -796,6 +913,7 @@ proctype consumer()
 	bool again = false; /* the last call returned EAGAIN */
 #endif
 
+	open_end(DATA);
 read_call:
 #ifdef POLLER
 #ifdef WAIT_LT

@@ -11,11 +11,14 @@
 # the mixed ends switch mode mid-run; pure event loops never promise and
 # stay fenced, and the level-triggered run also starts with flags already
 # set (-DPROMISED); -DFENCED (processes not registered) is the sleeper that
-# never promises. A non-progress-cycle search (no busy waiting) runs for the
-# sleeper (-DFENCED: the promise is made once and the barrier is one step,
-# so neither can close a cycle), the poller and the two loops. Each mutant,
-# a deliberately broken protocol, must be caught, which shows that the
-# checks are not vacuous.
+# never promises. The ends of a named pipe meeting (-DMEET: the opening
+# end's rings go nowhere until the creating end has greeted it) are checked
+# for the sleeper, the poller and both loops, with either end creating. A
+# non-progress-cycle search (no busy waiting) runs for the sleeper
+# (-DFENCED: the promise is made once and the barrier is one step, so
+# neither can close a cycle), the poller and the two loops. Each mutant, a
+# deliberately broken protocol, must be caught, which shows that the checks
+# are not vacuous.
 #
 # By hand only (tens of seconds each, or more): the mixed ends with N=4,
 # the edge-triggered loop and the level-triggered loop with a third party
@@ -182,6 +185,12 @@ lane1() {
 		>"$tmp/always_wake.res" 2>&1 || rc=1
 	check_caught no_withdraw NO_WITHDRAW safety "$unasked" "$needless" \
 		>"$tmp/no_withdraw.res" 2>&1 || rc=1
+	check_ok meet_sleep safety "sleeper, a named pipe's ends meeting (the consumer created it), the same checks" \
+		-DMEET=DATA >"$tmp/meet_sleep.res" 2>&1 || rc=1
+	check_ok meet_lt safety "level-triggered loop, ends meeting (the producer created it), flags set or not, the same checks" \
+		"-DWAIT_LT -DMEET=SPACE -DPROMISED" >"$tmp/meet_lt.res" 2>&1 || rc=1
+	check_ok meet_et safety "edge-triggered loop, ends meeting (the producer created it), the same checks" \
+		"-DWAIT_ET -DMEET=SPACE" >"$tmp/meet_et.res" 2>&1 || rc=1
 	return $rc
 }
 
@@ -213,6 +222,16 @@ lane2() {
 		-DWAIT_ET >"$tmp/no_drain_et.res" 2>&1 || rc=1
 	check_caught busy_wait BUSY_WAIT np "non-progress cycle" "non-progress cycle (busy waiting)" \
 		>"$tmp/busy_wait.res" 2>&1 || rc=1
+	check_ok meet_poll safety "poller, ends meeting (the consumer created it), the same checks" \
+		"-DWAIT_POLL -DMEET=DATA" >"$tmp/meet_poll.res" 2>&1 || rc=1
+	check_ok meet_lt_np np "level-triggered loop, ends meeting, no non-progress cycle" \
+		"-DWAIT_LT -DMEET=DATA" >"$tmp/meet_lt_np.res" 2>&1 || rc=1
+	check_caught meet_no_note_lt MEET_NO_NOTE safety "$stuck" \
+		"invalid end state (a loop waits for a ring lost before the ends met)" \
+		"-DWAIT_LT -DMEET=DATA" >"$tmp/meet_no_note_lt.res" 2>&1 || rc=1
+	check_caught hello_give_up HELLO_GIVE_UP safety "$stuck" \
+		"invalid end state (the creating end gave up on a slow hello and never meets its peer)" \
+		-DMEET=DATA >"$tmp/hello_give_up.res" 2>&1 || rc=1
 	return $rc
 }
 
@@ -226,11 +245,13 @@ wait "$pid2" || failed=1
 pids=
 
 for name in sleep sleep_fenced poll lt lt_stray et mix \
-	sleep_np poll_np lt_np et_np \
+	meet_sleep meet_poll meet_lt meet_et \
+	sleep_np poll_np lt_np et_np meet_lt_np \
 	no_recheck no_recheck_poll signal_before_publish ring_before_publish_poll \
 	drain_late_poll no_wake_on_close ring_not_kept no_barrier no_barrier_poll \
 	barrier_late poll_no_barrier_mix eager_fenceless_poll \
-	eof_no_reread always_wake no_withdraw no_restore_lt no_drain_et busy_wait; do
+	eof_no_reread always_wake no_withdraw no_restore_lt no_drain_et busy_wait \
+	meet_no_note_lt hello_give_up; do
 	if [ -s "$tmp/$name.res" ]; then
 		cat "$tmp/$name.res"
 	else
