@@ -19,6 +19,14 @@
 size_t shmpipe__os_page_size(void);
 
 /*
+ * What a system call that makes a descriptor returned, made safe to keep:
+ * fd itself if it is above 2, else a duplicate above 2 (and fd closed), so
+ * that the library never holds descriptor 0, 1 or 2; -errno for fd < 0.
+ * Every descriptor the library makes or receives goes through it.
+ */
+int shmpipe__os_high(int fd);
+
+/*
  * Creates an anonymous shared memory object of size bytes (zero-filled),
  * which can be mapped by this process and inherited by fork(2) or passed as
  * a descriptor. Returns the descriptor (close-on-exec) or -errno.

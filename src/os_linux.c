@@ -28,12 +28,32 @@ size_t shmpipe__os_page_size(void)
 	return p > 0 ? (size_t)p : 4096;
 }
 
-int shmpipe__os_shm_anon(const char *name, uint64_t size)
+int shmpipe__os_high(int fd)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int nfd, err;
 
+	/*
+	 * Never 0, 1 or 2. A process started with one of them closed would
+	 * otherwise get our object under that number, and what it means for
+	 * its standard input, output or error would come from or go into the
+	 * pipe (as shm_open, pipe2 and the rest take the lowest free number).
+	 */
 	if (fd < 0)
 		return -errno;
+	if (fd > 2)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	err = -errno;
+	close(fd);
+	return nfd < 0 ? err : nfd;
+}
+
+int shmpipe__os_shm_anon(const char *name, uint64_t size)
+{
+	int fd = shmpipe__os_high(memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+
+	if (fd < 0)
+		return fd;
 	if (size > (uint64_t)INT64_MAX || ftruncate(fd, (off_t)size) < 0) {
 		int err = size > (uint64_t)INT64_MAX ? -EINVAL : -errno;
 
@@ -60,6 +80,11 @@ int shmpipe__os_shm_create(const char *name, uint64_t size, unsigned mode)
 
 	if (fd < 0)
 		return -errno;
+	fd = shmpipe__os_high(fd);
+	if (fd < 0) {
+		shm_unlink(name);
+		return fd;
+	}
 	/* Exactly the bits asked for: shm_open filtered them through umask. */
 	if (fchmod(fd, mode) < 0 || size > (uint64_t)INT64_MAX ||
 	    ftruncate(fd, (off_t)size) < 0) {
@@ -73,9 +98,7 @@ int shmpipe__os_shm_create(const char *name, uint64_t size, unsigned mode)
 
 int shmpipe__os_shm_open(const char *name, int readonly)
 {
-	int fd = shm_open(name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
-
-	return fd < 0 ? -errno : fd;
+	return shmpipe__os_high(shm_open(name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0));
 }
 
 int shmpipe__os_shm_unlink(const char *name)
@@ -90,7 +113,7 @@ int shmpipe__os_reopen(int fd)
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	nfd = open(path, O_RDWR | O_CLOEXEC);
-	return nfd < 0 ? -errno : nfd;
+	return shmpipe__os_high(nfd);
 }
 
 int shmpipe__os_shrinkable(int fd)

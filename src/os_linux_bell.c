@@ -36,6 +36,17 @@ int shmpipe__os_doorbell(int fds[2])
 	 */
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	p[0] = shmpipe__os_high(p[0]);
+	p[1] = shmpipe__os_high(p[1]);
+	if (p[0] < 0 || p[1] < 0) {
+		int err = p[0] < 0 ? p[0] : p[1];
+
+		if (p[0] >= 0)
+			close(p[0]);
+		if (p[1] >= 0)
+			close(p[1]);
+		return err;
+	}
 	if (fcntl(p[1], F_SETFL, O_NONBLOCK) < 0) {
 		int err = -errno;
 
@@ -162,9 +173,9 @@ int shmpipe__os_kick(int fd)
 	 * end of file only once every write side is closed).
 	 */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	w = shmpipe__os_high(open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC));
 	if (w < 0)
-		return -errno;
+		return w;
 	if (write(w, &b, 1) < 0 && errno != EAGAIN)
 		err = -errno;
 	close(w);
@@ -173,9 +184,7 @@ int shmpipe__os_kick(int fd)
 
 int shmpipe__os_note(void)
 {
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-	return fd < 0 ? -errno : fd;
+	return shmpipe__os_high(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 }
 
 void shmpipe__os_note_set(int fd)
@@ -196,10 +205,10 @@ void shmpipe__os_note_clear(int fd)
 
 int shmpipe__os_poller(int fd)
 {
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int ep = shmpipe__os_high(epoll_create1(EPOLL_CLOEXEC));
 
 	if (ep < 0)
-		return -errno;
+		return ep;
 	if (shmpipe__os_poller_add(ep, fd) < 0) {
 		int err = -errno;
 
@@ -263,10 +272,10 @@ int shmpipe__os_listen(const uint8_t *token, size_t len)
 	struct sockaddr_un a;
 	socklen_t alen = rendezvous_addr(&a, token, len);
 	/* Blocking: an untimed wait for the peer is one accept(2) (restartable). */
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = shmpipe__os_high(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 
 	if (s < 0)
-		return -errno;
+		return s;
 	if (bind(s, (struct sockaddr *)&a, alen) < 0 || listen(s, 16) < 0) {
 		int err = -errno;
 
@@ -280,10 +289,10 @@ int shmpipe__os_connect(const uint8_t *token, size_t len)
 {
 	struct sockaddr_un a;
 	socklen_t alen = rendezvous_addr(&a, token, len);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int s = shmpipe__os_high(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 
 	if (s < 0)
-		return -errno;
+		return s;
 	/*
 	 * A full backlog answers EAGAIN at once: the listener's end has not
 	 * accepted yet, or others crowd it. Try for a while, then give up.
@@ -316,14 +325,14 @@ int shmpipe__os_accept(int listener, int wait)
 	s = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 	if (s < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return s;
+	return shmpipe__os_high(s);
 }
 
 void shmpipe__os_knock(const uint8_t *token, size_t len)
 {
 	struct sockaddr_un a;
 	socklen_t alen = rendezvous_addr(&a, token, len);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int s = shmpipe__os_high(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 
 	/* A connection that says nothing: the accept it ends reads end of file. */
 	if (s < 0)
@@ -403,10 +412,10 @@ static ssize_t recv_with_fds(int sock, void *data, size_t len, int *fds, int n, 
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*got < n)
-				fds[(*got)++] = fd;
-			else
+			if (*got >= n)
 				close(fd);
+			else if ((fd = shmpipe__os_high(fd)) >= 0)
+				fds[(*got)++] = fd;
 		}
 	}
 	*truncated = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
@@ -491,7 +500,7 @@ int shmpipe__os_is_pipe(int fd)
 
 int shmpipe__os_dup(int fd)
 {
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 
 	return nfd < 0 ? -errno : nfd;
 }
