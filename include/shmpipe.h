@@ -139,8 +139,10 @@ SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpi
  * shmpipe_writer_create / shmpipe_reader_create create the shared object
  * (O_CREAT | O_EXCL, with exactly the permission bits opts->mode, or 0600;
  * the umask does not apply, -EINVAL for bits outside 0777) and take the
- * write or read end. Returns 0, -EEXIST if the name is taken, -EINVAL, -EACCES,
- * -ENOMEM. A NULL name creates an anonymous pipe (a memfd), whose other end
+ * write or read end. The ring's memory is reserved at once (fallocate):
+ * -ENOSPC if /dev/shm cannot hold it (no name is left), -ENOMEM if the
+ * memory cannot. Returns 0, -EEXIST if the name is taken, -EINVAL, -EACCES,
+ * -ENOSPC, -ENOMEM. A NULL name creates an anonymous pipe (a memfd), whose other end
  * is reached through its descriptor (shmpipe_*_fd below), e.g. after fork(2)
  * or over a UNIX socket.
  *

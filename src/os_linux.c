@@ -48,25 +48,45 @@ int shmpipe__os_high(int fd)
 	return nfd < 0 ? err : nfd;
 }
 
+/*
+ * Gives the object its size, with every page of it reserved now: a tmpfs
+ * (/dev/shm is one, 64 MiB in a default Docker container) or the memory
+ * behind a memfd that cannot hold it says so here, as -ENOSPC or -ENOMEM,
+ * rather than as a SIGBUS in the middle of a write once the ring wraps
+ * into pages nobody could provide.
+ */
+static int reserve(int fd, uint64_t size)
+{
+	int err;
+
+	if (size > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	do
+		err = fallocate(fd, 0, 0, (off_t)size);
+	while (err < 0 && errno == EINTR);
+	if (err == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	/* A file system that cannot reserve: only the size, as before. */
+	return ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+}
+
 int shmpipe__os_shm_anon(const char *name, uint64_t size)
 {
 	int fd = shmpipe__os_high(memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+	int err;
 
 	if (fd < 0)
 		return fd;
-	if (size > (uint64_t)INT64_MAX || ftruncate(fd, (off_t)size) < 0) {
-		int err = size > (uint64_t)INT64_MAX ? -EINVAL : -errno;
-
-		close(fd);
-		return err;
-	}
 	/*
 	 * Nobody may shrink the object under a mapping (a shrunk file turns
 	 * accesses into SIGBUS) or grow it: seal its size for good.
 	 */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		int err = -errno;
-
+	err = reserve(fd, size);
+	if (err == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		err = -errno;
+	if (err < 0) {
 		close(fd);
 		return err;
 	}
@@ -86,9 +106,8 @@ int shmpipe__os_shm_create(const char *name, uint64_t size, unsigned mode)
 		return fd;
 	}
 	/* Exactly the bits asked for: shm_open filtered them through umask. */
-	if (fchmod(fd, mode) < 0 || size > (uint64_t)INT64_MAX ||
-	    ftruncate(fd, (off_t)size) < 0) {
-		err = size > (uint64_t)INT64_MAX ? -EINVAL : -errno;
+	err = fchmod(fd, mode) < 0 ? -errno : reserve(fd, size);
+	if (err < 0) {
 		close(fd);
 		shm_unlink(name);
 		return err;
