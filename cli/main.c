@@ -1,9 +1,9 @@
 /*
  * shmpipe(1): the command-line face of the library. This file holds what
  * every command shares: dispatch, help and usage messages, option parsing,
- * pipe names, and the signal guard that removes a half-done pipe's name.
- * The commands live in transfer.c (write, read, buffer) and observe.c
- * (stat, ls, rm).
+ * and the signal guard that removes a half-done pipe's name. The commands
+ * live in transfer.c (write, read, buffer) and observe.c (stat, ls, rm);
+ * what is done to their NAME operands, in names.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -152,19 +152,6 @@ static void command_help(const struct command *c)
 	    strcmp(c->name, "buffer") == 0)
 		fputs(common_help, stdout);
 	printf("  -h, --help          this help\n\n%s", exit_help);
-}
-
-int cli_name(const char *arg, char *buf, size_t len)
-{
-	const char *s = arg[0] == '/' ? arg + 1 : arg;
-	size_t n = strlen(s);
-
-	/* The library's rule: 1 to 200 characters, none of them '/'. */
-	if (n == 0 || n > 200 || strchr(s, '/') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
-	    n + 2 > len)
-		return -EINVAL;
-	snprintf(buf, len, "/%s", s);
-	return 0;
 }
 
 int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o)
