@@ -181,7 +181,9 @@ SHMPIPE_API int shmpipe_unlink(const char *name);
 
 /*
  * shmpipe_stat - the counters of a named pipe, read without taking an end
- * (the object is mapped read-only). Returns 0, -ENOENT, -EINVAL, -EPROTO.
+ * (copied with pread, never mapped: whoever owns the object may resize it
+ * meanwhile). Returns 0, -ENOENT, -EINVAL, -EPROTO (also for anything that
+ * is not a regular shared memory object, such as a FIFO).
  */
 SHMPIPE_API int shmpipe_stat(const char *name, shmpipe_stats *out);
 

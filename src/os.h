@@ -40,7 +40,10 @@ int shmpipe__os_shm_anon(const char *name, uint64_t size);
  */
 int shmpipe__os_shm_create(const char *name, uint64_t size, unsigned mode);
 
-/* Opens an existing named object, read-write or read-only. */
+/*
+ * Opens an existing named object, read-write or read-only, without waiting:
+ * -EPROTO if it is not a regular file (a FIFO, a device), -errno.
+ */
 int shmpipe__os_shm_open(const char *name, int readonly);
 
 /* Removes a name. */
@@ -71,8 +74,12 @@ int64_t shmpipe__os_size(int fd);
 int shmpipe__os_lock(int fd, unsigned byte);
 int shmpipe__os_lock_held(int fd, unsigned byte);
 
-/* Maps len bytes of the object read-only (for observers), or -errno. */
-int shmpipe__os_map_ro(int fd, size_t len, void **base);
+/*
+ * Reads len bytes at offset off of the object: a copy that cannot fault,
+ * however its owner resizes it meanwhile. 0, -EPROTO if the object ends
+ * before, or -errno.
+ */
+int shmpipe__os_read_at(int fd, void *buf, size_t len, uint64_t off);
 
 /* Sends / receives one descriptor over a UNIX socket (SCM_RIGHTS). */
 int shmpipe__os_send_fd(int sock, int fd);

@@ -117,7 +117,25 @@ int shmpipe__os_shm_create(const char *name, uint64_t size, unsigned mode)
 
 int shmpipe__os_shm_open(const char *name, int readonly)
 {
-	return shmpipe__os_high(shm_open(name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0));
+	/*
+	 * Non-blocking: anyone may put a FIFO in /dev/shm under a pipe's name,
+	 * and opening it to read would wait for a writer that never comes.
+	 * Only a regular file is a shared memory object.
+	 */
+	int fd = shmpipe__os_high(
+	    shm_open(name, (readonly ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC, 0));
+	struct stat st;
+
+	if (fd < 0)
+		return fd == -ENXIO ? -EPROTO : fd; /* a FIFO without a reader */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int err = S_ISREG(st.st_mode) ? -errno : -EPROTO;
+
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 int shmpipe__os_shm_unlink(const char *name)
@@ -197,13 +215,21 @@ int shmpipe__os_lock_held(int fd, unsigned byte)
 	return fl.l_type != F_UNLCK;
 }
 
-int shmpipe__os_map_ro(int fd, size_t len, void **base)
+int shmpipe__os_read_at(int fd, void *buf, size_t len, uint64_t off)
 {
-	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	size_t done = 0;
 
-	if (p == MAP_FAILED)
-		return -errno;
-	*base = p;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPROTO; /* shrunk under us */
+		done += (size_t)n;
+	}
 	return 0;
 }
 

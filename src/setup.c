@@ -155,28 +155,35 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct geom
 
 /*
  * Reads the geometry of the object behind fd, waiting up to about wait_ms
- * for a creator that has made the object but not yet its header.
+ * for a creator that has made the object but not yet its header. The header
+ * is read with a copy (into h, for the caller), never through a mapping:
+ * whoever owns the object may shrink it at any moment, and a mapping would
+ * turn our next look into SIGBUS.
  */
-static int object_check(int fd, struct geometry *g, int wait_ms)
+static int object_check(int fd, struct geometry *g, int wait_ms, struct shmpipe__hdr *h)
 {
 	uint64_t page = shmpipe__os_page_size();
 
 	for (int waited = 0;; waited++) {
 		int64_t size = shmpipe__os_size(fd);
-		void *p;
 		int err;
 
 		if (size < 0)
 			return (int)size;
 		if ((uint64_t)size >= page) {
-			err = shmpipe__os_map_ro(fd, page, &p);
+			/*
+			 * The creator writes the magic last, with release. One
+			 * copy need not read its bytes in order; a second one,
+			 * made after the first saw the magic, sees all that came
+			 * before it.
+			 */
+			err = shmpipe__os_read_at(fd, h, sizeof(*h), 0);
+			if (err == 0 && h->magic != 0)
+				err = shmpipe__os_read_at(fd, h, sizeof(*h), 0);
 			if (err < 0)
 				return err;
-			err = header_check(p, (uint64_t)size, g);
-			bool blank = atomic_load_explicit((_Atomic uint64_t *)&((struct shmpipe__hdr *)p)->magic,
-							  memory_order_acquire) == 0;
-			shmpipe__os_unmap(p, page);
-			if (err == 0 || !blank)
+			err = header_check(h, (uint64_t)size, g);
+			if (err == 0 || h->magic != 0)
 				return err;
 		}
 		if (waited >= wait_ms)
@@ -414,8 +421,9 @@ static int open_end_owned(struct shmpipe__end **out, size_t handle_size, int fd,
 {
 	struct shmpipe__map *m = NULL; /* set by map_new; gcc 12 -O2 cannot tell */
 	struct geometry g;
+	struct shmpipe__hdr h;
 	uint8_t token[SHMPIPE__TOKEN_LEN];
-	int err = object_check(fd, &g, SHMPIPE__INIT_WAIT_MS);
+	int err = object_check(fd, &g, SHMPIPE__INIT_WAIT_MS, &h);
 	int s = -1;
 
 	if (err == 0)
@@ -730,11 +738,13 @@ int shmpipe_reader_stats(const shmpipe_reader *r, shmpipe_stats *out)
 
 /*
  * Opens a named pipe as an observer: read-only, its header checked (waiting
- * up to wait_ms for a creator still writing it) and mapped, no end taken. On
- * success the caller unmaps *p (g->header_size bytes) and closes *fd.
+ * up to wait_ms for a creator still writing it), no end taken. Never mapped:
+ * the object may belong to anyone, who could shrink it under a mapping and
+ * kill us with SIGBUS. On success the caller closes *fd.
  */
-static int observe(const char *name, int wait_ms, int *fd, struct geometry *g, void **p)
+static int observe(const char *name, int wait_ms, int *fd, struct geometry *g)
 {
+	struct shmpipe__hdr h;
 	int err;
 
 	if (check_name(name) < 0)
@@ -742,29 +752,66 @@ static int observe(const char *name, int wait_ms, int *fd, struct geometry *g, v
 	*fd = shmpipe__os_shm_open(name, 1);
 	if (*fd < 0)
 		return *fd;
-	err = object_check(*fd, g, wait_ms);
-	if (err == 0)
-		err = shmpipe__os_map_ro(*fd, g->header_size, p);
+	err = object_check(*fd, g, wait_ms, &h);
 	if (err < 0)
 		shmpipe__os_close(*fd);
 	return err;
 }
 
+/*
+ * snapshot() for an observer, on copies of the header read one after the
+ * other: the counters and read_index from one, write_index and read_index
+ * again from the next (a copy reads in ascending offsets, so each value is
+ * read after those that snapshot() reads before it). The last copy is left
+ * in *h for the rest of what the observer reports.
+ */
+static int observe_snapshot(int fd, uint64_t capacity, shmpipe_stats *out, struct shmpipe__hdr *h)
+{
+	struct shmpipe__hdr a;
+	uint64_t r1 = 0, w = 0;
+	int err;
+
+	for (int i = 0;; i++) {
+		err = shmpipe__os_read_at(fd, &a, sizeof(a), 0);
+		if (err == 0)
+			err = shmpipe__os_read_at(fd, h, sizeof(*h), 0);
+		if (err < 0)
+			return err;
+		r1 = a.read_index;
+		w = h->write_index;
+		if (r1 == h->read_index && r1 <= w && w - r1 <= capacity)
+			break;
+		if (i == 1000) {
+			r1 = h->read_index < w ? h->read_index : w;
+			if (w - r1 > capacity)
+				r1 = w - capacity;
+			break;
+		}
+	}
+	out->produced = a.produced;
+	out->consumed = a.consumed;
+	out->capacity = capacity;
+	out->write_index = w;
+	out->read_index = r1;
+	out->producer_waits = h->producer_waits;
+	out->consumer_waits = h->consumer_waits;
+	return 0;
+}
+
 int shmpipe_stat(const char *name, shmpipe_stats *out)
 {
+	struct shmpipe__hdr h;
 	struct geometry g;
-	void *p;
 	int fd, err;
 
 	if (!out)
 		return -EINVAL;
-	err = observe(name, SHMPIPE__INIT_WAIT_MS, &fd, &g, &p);
+	err = observe(name, SHMPIPE__INIT_WAIT_MS, &fd, &g);
 	if (err < 0)
 		return err;
+	err = observe_snapshot(fd, g.capacity, out, &h);
 	shmpipe__os_close(fd);
-	snapshot(p, g.capacity, out);
-	shmpipe__os_unmap(p, g.header_size);
-	return 0;
+	return err;
 }
 
 _Static_assert(SHMPIPE_END_ABSENT == SHMPIPE__END_ABSENT && SHMPIPE_END_OPEN == SHMPIPE__END_OPEN &&
@@ -772,53 +819,51 @@ _Static_assert(SHMPIPE_END_ABSENT == SHMPIPE__END_ABSENT && SHMPIPE_END_OPEN == 
 	       "the public end states are the shared header's");
 
 /*
- * One end as an observer sees it. The state and pid are only reported; the
- * liveness comes from the kernel's lock table, not from the peer, and the
- * waiter bit of the event the end sleeps on counts only while it is alive (a
- * process killed in its sleep leaves the bit set).
+ * One end as an observer sees it, from a copy of the header. The state and
+ * pid are only reported; the liveness comes from the kernel's lock table,
+ * not from the peer, and the waiter bit of the event the end sleeps on
+ * counts only while it is alive (a process killed in its sleep leaves the
+ * bit set).
  */
-static int end_info(shmpipe_end_info *out, int fd, const shmpipe__u32 *state,
-		    const shmpipe__u32 *pid, const shmpipe__u32 *event, unsigned lock)
+static int end_info(shmpipe_end_info *out, int fd, uint32_t state, uint32_t pid, uint32_t event,
+		    unsigned lock)
 {
-	uint32_t s = shmpipe__load32_acquire(state);
 	int held;
 
-	if (s > SHMPIPE__END_ABORTED)
+	if (state > SHMPIPE__END_ABORTED)
 		return -EPROTO;
 	held = shmpipe__os_lock_held(fd, lock);
 	if (held < 0)
 		return held;
-	out->state = (int)s;
-	out->pid = atomic_load_explicit(pid, memory_order_relaxed);
+	out->state = (int)state;
+	out->pid = pid;
 	out->alive = held;
-	out->asleep = held && (shmpipe__load32_sc(event) & SHMPIPE__WAITER) != 0;
+	out->asleep = held && (event & SHMPIPE__WAITER) != 0;
 	return 0;
 }
 
 int shmpipe_inspect(const char *name, shmpipe_info *out)
 {
-	const struct shmpipe__hdr *h;
+	struct shmpipe__hdr h;
 	struct geometry g;
-	void *p;
 	int fd, err;
 
 	if (!out)
 		return -EINVAL;
 	/* No wait: an observer scanning many objects must not stall on each. */
-	err = observe(name, 0, &fd, &g, &p);
+	err = observe(name, 0, &fd, &g);
 	if (err < 0)
 		return err;
-	h = p;
 	memset(out, 0, sizeof(*out));
-	snapshot(h, g.capacity, &out->stats);
+	err = observe_snapshot(fd, g.capacity, &out->stats, &h);
 	out->flags = g.flags;
 	/* The writer sleeps on space_event, the reader on data_event. */
-	err = end_info(&out->writer, fd, &h->writer_state, &h->writer_pid, &h->space_event,
-		       SHMPIPE__WRITER_LOCK);
 	if (err == 0)
-		err = end_info(&out->reader, fd, &h->reader_state, &h->reader_pid,
-			       &h->data_event, SHMPIPE__READER_LOCK);
-	shmpipe__os_unmap(p, g.header_size);
+		err = end_info(&out->writer, fd, h.writer_state, h.writer_pid, h.space_event,
+			       SHMPIPE__WRITER_LOCK);
+	if (err == 0)
+		err = end_info(&out->reader, fd, h.reader_state, h.reader_pid, h.data_event,
+			       SHMPIPE__READER_LOCK);
 	shmpipe__os_close(fd);
 	return err;
 }
