@@ -41,6 +41,13 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Whether standard descriptor fd (0, 1 or 2) was closed when the program
+ * started. It is /dev/null now, so that nothing else can take its number;
+ * a command that would read or write through it refuses to run instead.
+ */
+int cli_std_closed(int fd);
+
 /* The one-line synopsis of a command ("write", "read", ...), or NULL. */
 const char *cli_synopsis(const char *cmd);
 

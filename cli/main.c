@@ -1,9 +1,10 @@
 /*
  * shmpipe(1): the command-line face of the library. This file holds what
  * every command shares: dispatch, help and usage messages, option parsing,
- * and the signal guard that removes a half-done pipe's name. The commands
- * live in transfer.c (write, read, buffer) and observe.c (stat, ls, rm);
- * what is done to their NAME operands, in names.c.
+ * standard descriptors the program was started without, and the signal
+ * guard that removes a half-done pipe's name. The commands live in
+ * transfer.c (write, read, buffer) and observe.c (stat, ls, rm); what is
+ * done to their NAME operands, in names.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,7 +81,8 @@ static const char exit_help[] =
     "1024). Exit status: 0 success, 1 failure during the transfer (the peer died\n"
     "or went away, an I/O error, a timeout), 2 bad usage or arguments (unknown\n"
     "command or option, bad size or name, no such pipe, name or end taken, a FILE\n"
-    "that cannot be opened); nothing is created then.\n";
+    "that cannot be opened, standard input or output needed and closed); nothing\n"
+    "is created then.\n";
 
 static const struct command *find(const char *name)
 {
@@ -343,10 +345,53 @@ void cli_block_signals(int block)
 	pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
+/* ---- standard descriptors ----------------------------------------------- */
+
+static int std_closed[3];
+
+int cli_std_closed(int fd)
+{
+	return fd >= 0 && fd <= 2 && std_closed[fd];
+}
+
+/*
+ * A program started with descriptor 0, 1 or 2 closed would give that number
+ * to the next thing it opens: a pipe's shared memory, a socket, an output
+ * FILE. Its standard input would then come from it, or its output, progress
+ * and messages go into it. /dev/null takes each closed one first; the
+ * commands that need one that was closed then refuse to run
+ * (cli_std_closed). Returns 0, or -errno if /dev/null cannot be opened.
+ */
+static int fill_std(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		int nfd;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free number: fd itself, as those below it are open. */
+		nfd = open("/dev/null", O_RDWR);
+		if (nfd < 0)
+			return -errno;
+		if (nfd != fd) {
+			close(nfd);
+			return -EBADF;
+		}
+		std_closed[fd] = 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *c;
+	int err = fill_std();
 
+	if (err < 0) {
+		/* Said on standard error if that is open; nothing is safe to do. */
+		cli_error("cannot open /dev/null: %s", strerror(-err));
+		return CLI_FAILED;
+	}
 	if (argc < 2)
 		return cli_usage(NULL, "no command given");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -147,6 +147,8 @@ int cli_stat(int argc, char **argv)
 		return cli_usage("stat", "no pipe NAME given");
 	if (n > 1)
 		return cli_usage("stat", "too many operands ('%s')", argv[2]);
+	if (cli_std_closed(STDOUT_FILENO))
+		return cli_usage("stat", "standard output is closed");
 	if (cli_name(argv[1], name, sizeof(name)) < 0)
 		return cli_usage(
 		    "stat", "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
@@ -221,6 +223,8 @@ int cli_ls(int argc, char **argv)
 		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
 	if (n > 0)
 		return cli_usage("ls", "no operands expected ('%s')", argv[1]);
+	if (cli_std_closed(STDOUT_FILENO))
+		return cli_usage("ls", "standard output is closed");
 	d = opendir(SHM_DIR);
 	if (!d) {
 		cli_error("ls: %s: %s", SHM_DIR, strerror(errno));

@@ -145,6 +145,8 @@ int cli_write(int argc, char **argv)
 		return cli_usage(
 		    "write",
 		    "--open takes the pipe as it was created: no --size, --records or --mode");
+	if ((n < 2 || strcmp(argv[2], "-") == 0) && cli_std_closed(STDIN_FILENO))
+		return cli_usage("write", "standard input is closed");
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		file = argv[2];
 		in = open(file, O_RDONLY | O_CLOEXEC);
@@ -229,6 +231,8 @@ int cli_read(int argc, char **argv)
 		    argv[1]);
 	if (!o.create && (o.size || o.records || o.mode))
 		return cli_usage("read", "--size, --records and --mode go with --create");
+	if ((n < 2 || strcmp(argv[2], "-") == 0) && cli_std_closed(STDOUT_FILENO))
+		return cli_usage("read", "standard output is closed");
 	snprintf(what, sizeof(what), "read %s", name);
 	/* A missing pipe is bad input: say so before creating an output file. */
 	if (!o.create) {
@@ -346,6 +350,10 @@ int cli_buffer(int argc, char **argv)
 		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
 	if (n > 0)
 		return cli_usage("buffer", "no operands expected ('%s')", argv[1]);
+	if (cli_std_closed(STDIN_FILENO))
+		return cli_usage("buffer", "standard input is closed");
+	if (cli_std_closed(STDOUT_FILENO))
+		return cli_usage("buffer", "standard output is closed");
 	memset(&so, 0, sizeof(so));
 	so.capacity = o.size ? (size_t)o.size : BUFFER_DEFAULT_SIZE;
 	err = shmpipe_pair(&f.w, &r, &so);

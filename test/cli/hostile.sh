@@ -1,0 +1,105 @@
+# Description: the program against what a hostile caller or a hostile local
+# user can set up. Started with standard input, output or error closed, it
+# never puts its own objects under those numbers: a command that needs the
+# closed one refuses (exit 2) and creates nothing, and a transfer that does
+# not need it moves the data intact.
+source "$(dirname "$0")/lib.sh"
+
+# bounded CMD...: CMD, killed if it outlives a generous bound (a program
+# that reads from its own ring could wait forever).
+bounded() {
+	timeout -s KILL $((20 * SLOW)) "$@"
+}
+
+# refused WHAT CMD... (with the redirection closing a descriptor done by the
+# caller): exit 2, "WHAT is closed" on stderr, nothing on stdout, no name.
+refused() {
+	local what=$1 got
+	shift
+	bounded "$SHMPIPE" "$@" >"$TMP/out" 2>"$TMP/err"
+	got=$?
+	[ "$got" = 2 ] || fail "shmpipe $* with $what closed exited $got, want 2: $(cat "$TMP/err")"
+	expect_err ": $what is closed$"
+	[ ! -s "$TMP/out" ] || fail "shmpipe $* with $what closed wrote: $(od -c "$TMP/out" | head -3)"
+}
+
+gen 4 >"$TMP/src"
+N=$(name closed)
+
+# ---- standard input closed ----
+exec 3<&0
+exec 0<&-
+refused "standard input" buffer
+refused "standard input" write "$N"
+refused "standard input" write "$N" -
+expect_clean
+exec 0<&3 3<&-
+
+# buffer with standard output closed: stdout of refused() is a file, so
+# close it inside.
+closed_out() {
+	bounded "$SHMPIPE" "$@" </dev/null 2>"$TMP/err" >&-
+}
+for cmd in buffer ls "stat $N"; do
+	closed_out $cmd
+	got=$?
+	[ "$got" = 2 ] || fail "shmpipe $cmd with standard output closed exited $got: $(cat "$TMP/err")"
+	expect_err ": standard output is closed$"
+done
+expect_clean
+
+# A reader waits; a writer with its standard input closed is refused and
+# leaves the write end free, for a writer that reads a FILE with standard
+# input closed: the reader gets every byte.
+"$SHMPIPE" read --quiet --create "$N" "$TMP/dst" &
+R=$!
+wait_for 10 exists "$N" || fail "no pipe"
+refused "standard input" write --open "$N" <&-
+bounded "$SHMPIPE" write --quiet --open "$N" "$TMP/src" <&- 2>"$TMP/err" ||
+	fail "write --open FILE with standard input closed: $(cat "$TMP/err")"
+wait $R || fail "the reader exited $?"
+cmp "$TMP/src" "$TMP/dst" || fail "the copy differs"
+expect_clean
+
+# ---- standard output closed ----
+"$SHMPIPE" write --quiet "$N" "$TMP/src" &
+W=$!
+wait_for 10 exists "$N" || fail "no pipe"
+bounded "$SHMPIPE" read "$N" 2>"$TMP/err" >&-
+got=$?
+[ "$got" = 2 ] || fail "read with standard output closed exited $got: $(cat "$TMP/err")"
+expect_err "read: standard output is closed$"
+exists "$N" || fail "a refused read removed the name"
+# The refused read took nothing: a read into a FILE, standard output closed,
+# gets every byte.
+bounded "$SHMPIPE" read --quiet "$N" "$TMP/dst" 2>"$TMP/err" >&- ||
+	fail "read FILE with standard output closed: $(cat "$TMP/err")"
+wait $W || fail "the writer exited $?"
+cmp "$TMP/src" "$TMP/dst" || fail "the copy differs"
+bounded "$SHMPIPE" read --create "$N" 2>"$TMP/err" >&-
+[ $? = 2 ] || fail "read --create with standard output closed: $(cat "$TMP/err")"
+expect_clean
+
+# ---- standard error closed ----
+# The progress line and the messages are lost, never written into the
+# pipe or into the reader's FILE.
+rm -f "$TMP/dst"
+"$SHMPIPE" read --quiet --create "$N" "$TMP/dst" 2>/dev/null &
+R=$!
+wait_for 10 exists "$N" || fail "no pipe"
+bounded "$SHMPIPE" write --progress --open "$N" <"$TMP/src" 2>&- || fail "write --progress 2>&- exited $?"
+wait $R || fail "the reader exited $?"
+cmp "$TMP/src" "$TMP/dst" || fail "the copy differs (write --progress, stderr closed)"
+"$SHMPIPE" write --quiet "$N" "$TMP/src" &
+W=$!
+wait_for 10 exists "$N" || fail "no pipe"
+bounded "$SHMPIPE" read --progress "$N" "$TMP/dst" 2>&- || fail "read --progress 2>&- exited $?"
+wait $W || fail "the writer exited $?"
+cmp "$TMP/src" "$TMP/dst" || fail "the copy differs (read --progress, stderr closed)"
+bounded "$SHMPIPE" buffer --progress <"$TMP/src" 2>&- >"$TMP/dst" || fail "buffer 2>&- exited $?"
+cmp "$TMP/src" "$TMP/dst" || fail "the copy differs (buffer --progress, stderr closed)"
+# A refusal with standard error closed still exits 2 and creates nothing.
+bounded "$SHMPIPE" write "$N" <&- 2>&-
+[ $? = 2 ] || fail "write with standard input and error closed exited $?"
+expect_clean
+exit 0
