@@ -150,7 +150,9 @@ SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpi
  * existing pipe. Returns 0, -ENOENT if there is no such pipe, -EBUSY if that
  * end is taken (held by a live process, or held before and given up: an end
  * is taken once), -EPROTO if the shared object is not a shmpipe this version
- * understands (bad magic, version, geometry or size), -EACCES. The two ends
+ * understands (bad magic, version, geometry or size), -EACCES (also when a
+ * process that may only read the object keeps the free end from us with a
+ * read lock: a pipe whose mode lets others read it). The two ends
  * meet to exchange their doorbells (see the model above) through an
  * abstract UNIX socket of the creating end: -ECONNREFUSED, and nothing
  * taken, if it cannot be reached though it lives (another network

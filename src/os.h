@@ -68,8 +68,10 @@ int64_t shmpipe__os_size(int fd);
  * Liveness locks: an end holds an exclusive lock on one byte of the object
  * for as long as its open file description exists, so the kernel releases
  * it when the holder closes or dies, whatever its pid becomes. lock takes it
- * (-EBUSY if another description holds it); held tells whether another
- * description holds it (1), not (0), or -errno.
+ * (-EBUSY if another description holds it, -EACCES if only read locks,
+ * which any reader of the object may take, keep us from it); held tells
+ * whether another description holds a write lock on it (1), not (0), or
+ * -errno: read locks never count.
  */
 int shmpipe__os_lock(int fd, unsigned byte);
 int shmpipe__os_lock_held(int fd, unsigned byte);

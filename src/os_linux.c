@@ -200,19 +200,35 @@ int shmpipe__os_lock(int fd, unsigned byte)
 	 * go away only when its last descriptor is closed, by close or death.
 	 */
 	struct flock fl = lock_byte(F_WRLCK, byte);
+	int held;
 
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
-	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	if (errno != EAGAIN && errno != EACCES)
+		return -errno;
+	/*
+	 * Held by an end (a write lock), or blocked by a read lock, which
+	 * anyone who may read the object can take: not an end, and it proves
+	 * nothing, but it keeps us from holding ours.
+	 */
+	held = shmpipe__os_lock_held(fd, byte);
+	return held == 0 ? -EACCES : held < 0 ? held : -EBUSY;
 }
 
 int shmpipe__os_lock_held(int fd, unsigned byte)
 {
-	struct flock fl = lock_byte(F_WRLCK, byte);
+	/*
+	 * Only a write lock is an end's: asked as a read lock would be, the
+	 * kernel reports only locks that conflict with one, and read locks do
+	 * not. A process that may only read the object can take read locks,
+	 * even queue one for the moment an end's holder dies, and would
+	 * otherwise make a dead end look held.
+	 */
+	struct flock fl = lock_byte(F_RDLCK, byte);
 
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
 		return -errno;
-	return fl.l_type != F_UNLCK;
+	return fl.l_type == F_WRLCK;
 }
 
 int shmpipe__os_read_at(int fd, void *buf, size_t len, uint64_t off)
