@@ -152,7 +152,10 @@ SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpi
  * is taken once), -EPROTO if the shared object is not a shmpipe this version
  * understands (bad magic, version, geometry or size), -EACCES (also when a
  * process that may only read the object keeps the free end from us with a
- * read lock: a pipe whose mode lets others read it). The two ends
+ * read lock: a pipe whose mode lets others read it), -EPERM if the object
+ * belongs to a user other than us and root (anyone may create a name
+ * first: to share a pipe with another user on purpose, open the object
+ * yourself and use shmpipe_*_open_fd, which checks no owner). The two ends
  * meet to exchange their doorbells (see the model above) through an
  * abstract UNIX socket of the creating end: -ECONNREFUSED, and nothing
  * taken, if it cannot be reached though it lives (another network

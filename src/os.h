@@ -61,6 +61,9 @@ int shmpipe__os_reopen(int fd);
  */
 int shmpipe__os_shrinkable(int fd);
 
+/* Whether the object behind fd belongs to our effective user or to root. */
+bool shmpipe__os_owner_trusted(int fd);
+
 /* The size of the object behind fd, or -errno. */
 int64_t shmpipe__os_size(int fd);
 

@@ -471,6 +471,17 @@ static int open_end(struct shmpipe__end **out, size_t handle_size, const char *n
 	fd = shmpipe__os_shm_open(name, 0);
 	if (fd < 0)
 		return fd;
+	/*
+	 * A name is only a name: any local user may have created the object
+	 * first, with a mode that lets us in, to read what we write or feed
+	 * us what we read. Take an end only of our own pipes or root's, as
+	 * ssh trusts only its own files; a program that means to share with
+	 * another user opens the object itself and uses *_open_fd.
+	 */
+	if (!shmpipe__os_owner_trusted(fd)) {
+		shmpipe__os_close(fd);
+		return -EPERM;
+	}
 	return open_end_owned(out, handle_size, fd, writer);
 }
 

@@ -11,8 +11,14 @@
  *     mapped it would die of SIGBUS on its next look; shmpipe_stat and
  *     shmpipe_inspect, thousands of times while it changes, return 0 or
  *     -EPROTO and never fault.
+ * (c) A pipe that another user created first under the name (squatting):
+ *     taking an end by name refuses it with -EPERM, taking nothing, unless
+ *     the owner is us or root; a program that means to share with that
+ *     user opens the object itself and takes the end with *_open_fd. The
+ *     other user is played by giving our pipe away with fchown (as root;
+ *     skipped otherwise).
  *
- *   hostile_objects [letters of the cases to run]   (default: ab)
+ *   hostile_objects [letters of the cases to run]   (default: abc)
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -121,9 +127,42 @@ static void test_resized(void)
 	       ok, proto);
 }
 
+static void test_squatter(void)
+{
+	char name[XP_NAME_MAX], path[XP_NAME_MAX + 16];
+	shmpipe_options o = test_opts(4096);
+	shmpipe_writer *w, *w2;
+	shmpipe_reader *r;
+	shmpipe_info info;
+	char c;
+	int fd;
+
+	xp_name(name, sizeof(name), 3);
+	o.mode = 0666;
+	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
+	shm_path(path, sizeof(path), name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(fchown(fd, 4242, 4242), 0);
+	/* Root's pipes and our own are trusted; this one is nobody's we know. */
+	ASSERT_ERR(shmpipe_writer_open(&w, name), -EPERM);
+	ASSERT_OK(shmpipe_inspect(name, &info));
+	ASSERT_EQ(info.writer.state, SHMPIPE_END_ABSENT);
+	ASSERT_EQ(info.writer.alive, 0);
+	/* Opened on purpose: the end is taken through the descriptor. */
+	ASSERT_OK(shmpipe_writer_open_fd(&w2, fd));
+	close(fd);
+	ASSERT_EQ(shmpipe_write(w2, "y", 1), 1);
+	ASSERT_OK(shmpipe_writer_close(w2));
+	ASSERT_EQ(shmpipe_read(r, &c, 1), 1);
+	ASSERT_EQ(c, 'y');
+	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_OK(shmpipe_unlink(name));
+}
+
 static int body(int argc, char **argv)
 {
-	const char *only = argc > 1 ? argv[1] : "ab";
+	const char *only = argc > 1 ? argv[1] : "abc";
 
 	test_watchdog(60);
 	if (strchr(only, 'a')) {
@@ -133,6 +172,12 @@ static int body(int argc, char **argv)
 	if (strchr(only, 'b')) {
 		test_resized();
 		printf("ok - observers never fault on an object resized under them\n");
+	}
+	if (strchr(only, 'c')) {
+		if (geteuid() != 0)
+			TEST_SKIP("giving a pipe to another user needs root");
+		test_squatter();
+		printf("ok - another user's pipe is refused by name, taken by descriptor\n");
 	}
 	return T_PASS;
 }
