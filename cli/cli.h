@@ -57,6 +57,21 @@ const char *cli_synopsis(const char *cmd);
  */
 int cli_name(const char *arg, char *buf, size_t len);
 
+/* For a NAME that cli_name refused: the message, escaped. Returns CLI_USAGE. */
+int cli_bad_name(const char *cmd, const char *arg);
+
+/*
+ * A name fit to print on a terminal, in buf (CLI_SHOWN_MAX bytes hold any
+ * pipe's): a backslash as \\, a newline, tab or carriage return as \n, \t,
+ * \r, and as \xHH each other byte of a control character (C0, DEL, C1,
+ * and Unicode's line separators and direction controls), each byte that is
+ * not part of valid UTF-8, and each byte from 0x80 up if the locale's
+ * character set is not UTF-8. A longer name is cut at a whole escape.
+ * Returns buf.
+ */
+#define CLI_SHOWN_MAX 1024
+const char *cli_shown(char *buf, size_t len, const char *name);
+
 /* Human units (units.c). Each returns 0, or -EINVAL for a bad value. */
 int cli_parse_size(const char *s, uint64_t *out);	    /* 64K, 16M, 1G, 1T, bytes */
 int cli_parse_duration(const char *s, int *out_ms);	    /* 250ms, 10s, 5m, 1h, seconds */

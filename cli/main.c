@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -387,6 +388,8 @@ int main(int argc, char **argv)
 	const struct command *c;
 	int err = fill_std();
 
+	/* Only to know whether names may be printed as UTF-8 (names.c). */
+	setlocale(LC_CTYPE, "");
 	if (err < 0) {
 		/* Said on standard error if that is open; nothing is safe to do. */
 		cli_error("cannot open /dev/null: %s", strerror(-err));

@@ -100,13 +100,14 @@ static void text_pipe(FILE *f, const char *name, const shmpipe_info *in, double 
 {
 	const shmpipe_stats *s = &in->stats;
 	const int rec = (in->flags & SHMPIPE_RECORDS) != 0;
-	char a[32], b[32], c[32], d[32];
+	char a[32], b[32], c[32], d[32], shown[CLI_SHOWN_MAX];
 
 	cli_format_bytes(a, sizeof(a), (double)s->capacity);
 	cli_format_bytes(b, sizeof(b), (double)s->write_index);
 	cli_format_bytes(c, sizeof(c), (double)s->read_index);
 	cli_format_bytes(d, sizeof(d), (double)(s->write_index - s->read_index));
-	fprintf(f, "%-9s %s (%s)\n", "pipe", name, rec ? "records" : "stream");
+	fprintf(f, "%-9s %s (%s)\n", "pipe", cli_shown(shown, sizeof(shown), name),
+		rec ? "records" : "stream");
 	fprintf(f, "%-9s %s (%llu bytes)\n", "capacity", a, (unsigned long long)s->capacity);
 	fprintf(f, "%-9s %s (%llu bytes) in %llu %s\n", "written", b,
 		(unsigned long long)s->write_index, (unsigned long long)s->produced,
@@ -134,7 +135,7 @@ static void sleep_ms(int ms)
 
 int cli_stat(int argc, char **argv)
 {
-	char name[256];
+	char name[256], shown[CLI_SHOWN_MAX];
 	struct cli_opts o;
 	shmpipe_info prev, cur;
 	double t_prev, t_cur, rate;
@@ -150,17 +151,16 @@ int cli_stat(int argc, char **argv)
 	if (cli_std_closed(STDOUT_FILENO))
 		return cli_usage("stat", "standard output is closed");
 	if (cli_name(argv[1], name, sizeof(name)) < 0)
-		return cli_usage(
-		    "stat", "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
-		    argv[1]);
+		return cli_bad_name("stat", argv[1]);
+	cli_shown(shown, sizeof(shown), name);
 	err = shmpipe_inspect(name, &prev);
 	if (err == -ENOENT)
-		return cli_usage("stat", "%s: no such pipe", name);
+		return cli_usage("stat", "%s: no such pipe", shown);
 	if (err == -EPROTO)
 		return cli_usage("stat", "%s: not a shmpipe (or not one this version understands)",
-				 name);
+				 shown);
 	if (err < 0) {
-		cli_error("stat %s: %s", name, shmpipe_strerror(err));
+		cli_error("stat %s: %s", shown, shmpipe_strerror(err));
 		return err == -EACCES ? CLI_USAGE : CLI_FAILED;
 	}
 	t_prev = cli_now();
@@ -174,11 +174,11 @@ int cli_stat(int argc, char **argv)
 		if (err == -ENOENT && o.watch && !first) {
 			/* The reader removes the name when it is done. */
 			if (!o.json)
-				printf("%s: gone\n", name);
+				printf("%s: gone\n", shown);
 			return CLI_OK;
 		}
 		if (err < 0) {
-			cli_error("stat %s: %s", name,
+			cli_error("stat %s: %s", shown,
 				  err == -ENOENT ? "the pipe went away" : shmpipe_strerror(err));
 			return CLI_FAILED;
 		}
@@ -256,7 +256,7 @@ int cli_ls(int argc, char **argv)
 		fputc('[', stdout);
 	for (size_t i = 0; i < count; i++) {
 		shmpipe_info in;
-		char cap_s[32], q[32], wr[40], rd[40];
+		char cap_s[32], q[32], wr[40], rd[40], nm[CLI_SHOWN_MAX];
 
 		/* Whatever is not a shmpipe we may read is not ours to list. */
 		if (shmpipe_inspect(names[i], &in) < 0)
@@ -276,8 +276,9 @@ int cli_ls(int argc, char **argv)
 				 end_word(&in.writer));
 			snprintf(rd, sizeof(rd), in.reader.pid ? "%u %s" : "%.0u%s", in.reader.pid,
 				 end_word(&in.reader));
-			printf("%-24s %10s %10s %4d%%  %-16s %s\n", names[i], cap_s, q,
-			       percent(&in.stats), wr, rd);
+			printf("%-24s %10s %10s %4d%%  %-16s %s\n",
+			       cli_shown(nm, sizeof(nm), names[i]), cap_s, q, percent(&in.stats),
+			       wr, rd);
 		}
 		shown++;
 	}
@@ -301,33 +302,32 @@ int cli_rm(int argc, char **argv)
 		return cli_usage("rm", "no pipe NAME given");
 	/* Check every name before removing any: bad input changes nothing. */
 	for (int i = 1; i <= n; i++) {
-		char name[256];
+		char name[256], shown[CLI_SHOWN_MAX];
 		shmpipe_info in;
 		int err;
 
 		if (cli_name(argv[i], name, sizeof(name)) < 0)
-			return cli_usage(
-			    "rm",
-			    "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
-			    argv[i]);
+			return cli_bad_name("rm", argv[i]);
+		cli_shown(shown, sizeof(shown), name);
 		err = shmpipe_inspect(name, &in);
 		if (err == -ENOENT && !o.force)
-			return cli_usage("rm", "%s: no such pipe", name);
+			return cli_usage("rm", "%s: no such pipe", shown);
 		if (err == -EPROTO)
-			return cli_usage("rm", "%s: not a shmpipe: not removed", name);
+			return cli_usage("rm", "%s: not a shmpipe: not removed", shown);
 		if (err < 0 && err != -ENOENT) {
-			cli_error("rm %s: %s", name, shmpipe_strerror(err));
+			cli_error("rm %s: %s", shown, shmpipe_strerror(err));
 			return err == -EACCES ? CLI_USAGE : CLI_FAILED;
 		}
 	}
 	for (int i = 1; i <= n; i++) {
-		char name[256];
+		char name[256], shown[CLI_SHOWN_MAX];
 		int err;
 
 		cli_name(argv[i], name, sizeof(name));
 		err = shmpipe_unlink(name);
 		if (err < 0 && !(err == -ENOENT && o.force)) {
-			cli_error("rm %s: %s", name, shmpipe_strerror(err));
+			cli_error("rm %s: %s", cli_shown(shown, sizeof(shown), name),
+				  shmpipe_strerror(err));
 			status = CLI_FAILED;
 		}
 	}

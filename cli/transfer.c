@@ -121,7 +121,7 @@ static ssize_t tty_stop_reason(shmpipe_writer *w, int timeout_ms)
 
 int cli_write(int argc, char **argv)
 {
-	char name[256], what[300];
+	char name[256], shown[CLI_SHOWN_MAX], what[CLI_SHOWN_MAX + 8];
 	const char *file = NULL;
 	struct cli_opts o;
 	shmpipe_options so;
@@ -138,9 +138,8 @@ int cli_write(int argc, char **argv)
 	if (n > 2)
 		return cli_usage("write", "too many operands ('%s')", argv[3]);
 	if (cli_name(argv[1], name, sizeof(name)) < 0)
-		return cli_usage(
-		    "write", "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
-		    argv[1]);
+		return cli_bad_name("write", argv[1]);
+	cli_shown(shown, sizeof(shown), name);
 	if (o.open && (o.size || o.records || o.mode))
 		return cli_usage(
 		    "write",
@@ -153,7 +152,7 @@ int cli_write(int argc, char **argv)
 		if (in < 0)
 			return cli_usage("write", "cannot open '%s': %s", file, strerror(errno));
 	}
-	snprintf(what, sizeof(what), "write %s", name);
+	snprintf(what, sizeof(what), "write %s", shown);
 
 	/* No signal between making the name and knowing it is ours to remove. */
 	cli_guard_signals();
@@ -167,7 +166,7 @@ int cli_write(int argc, char **argv)
 	if (err < 0) {
 		cli_block_signals(0);
 		if (attach_status(err) == CLI_USAGE)
-			return cli_usage("write", "%s: %s", name, attach_why(err, 1));
+			return cli_usage("write", "%s: %s", shown, attach_why(err, 1));
 		cli_error("%s: %s", what, shmpipe_strerror(err));
 		return CLI_FAILED;
 	}
@@ -206,7 +205,7 @@ int cli_write(int argc, char **argv)
 
 int cli_read(int argc, char **argv)
 {
-	char name[256], what[300];
+	char name[256], shown[CLI_SHOWN_MAX], what[CLI_SHOWN_MAX + 8];
 	const char *file = NULL;
 	struct cli_opts o;
 	shmpipe_options so;
@@ -226,21 +225,20 @@ int cli_read(int argc, char **argv)
 	if (n > 2)
 		return cli_usage("read", "too many operands ('%s')", argv[3]);
 	if (cli_name(argv[1], name, sizeof(name)) < 0)
-		return cli_usage(
-		    "read", "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
-		    argv[1]);
+		return cli_bad_name("read", argv[1]);
+	cli_shown(shown, sizeof(shown), name);
 	if (!o.create && (o.size || o.records || o.mode))
 		return cli_usage("read", "--size, --records and --mode go with --create");
 	if ((n < 2 || strcmp(argv[2], "-") == 0) && cli_std_closed(STDOUT_FILENO))
 		return cli_usage("read", "standard output is closed");
-	snprintf(what, sizeof(what), "read %s", name);
+	snprintf(what, sizeof(what), "read %s", shown);
 	/* A missing pipe is bad input: say so before creating an output file. */
 	if (!o.create) {
 		err = shmpipe_inspect(name, &info);
 		if (err == -ENOENT || err == -EPROTO || err == -EACCES)
-			return cli_usage("read", "%s: %s", name, attach_why(err, 0));
+			return cli_usage("read", "%s: %s", shown, attach_why(err, 0));
 		if (err == 0 && info.reader.state != SHMPIPE_END_ABSENT)
-			return cli_usage("read", "%s: %s", name, attach_why(-EBUSY, 0));
+			return cli_usage("read", "%s: %s", shown, attach_why(-EBUSY, 0));
 	}
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		file = argv[2];
@@ -269,7 +267,7 @@ int cli_read(int argc, char **argv)
 		if (made_file)
 			unlink(file); /* nothing half-created: not even the output */
 		if (attach_status(err) == CLI_USAGE)
-			return cli_usage("read", "%s: %s", name, attach_why(err, 0));
+			return cli_usage("read", "%s: %s", shown, attach_why(err, 0));
 		cli_error("%s: %s", what, shmpipe_strerror(err));
 		return CLI_FAILED;
 	}

@@ -2,7 +2,9 @@
 # user can set up. Started with standard input, output or error closed, it
 # never puts its own objects under those numbers: a command that needs the
 # closed one refuses (exit 2) and creates nothing, and a transfer that does
-# not need it moves the data intact.
+# not need it moves the data intact. Pipes named to fool a terminal (a
+# newline, an escape sequence, a direction override, bytes that are not
+# UTF-8) are printed escaped by ls and stat.
 source "$(dirname "$0")/lib.sh"
 
 # bounded CMD...: CMD, killed if it outlives a generous bound (a program
@@ -101,5 +103,71 @@ cmp "$TMP/src" "$TMP/dst" || fail "the copy differs (buffer --progress, stderr c
 # A refusal with standard error closed still exits 2 and creates nothing.
 bounded "$SHMPIPE" write "$N" <&- 2>&-
 [ $? = 2 ] || fail "write with standard input and error closed exited $?"
+expect_clean
+
+# ---- names made to fool a terminal ----
+# Each name, and how ls and stat must print it (in a UTF-8 locale).
+names=(
+	$'nl\nforged  1.00 MiB   0 B  0%  1 running  2 running'
+	$'esc\e[31mred\e[2J'
+	$'ff\xffx'
+	$'bs\\x41'
+	$'rlo\u202eevil'
+	$'csi\u009b2J'
+	$'del\x7f'
+	$'caf\xc3\xa9'
+)
+shown=(
+	'nl\nforged  1.00 MiB   0 B  0%  1 running  2 running'
+	'esc\x1b[31mred\x1b[2J'
+	'ff\xffx'
+	'bs\\x41'
+	'rlo\xe2\x80\xaeevil'
+	'csi\xc2\x9b2J'
+	'del\x7f'
+	$'caf\xc3\xa9'
+)
+for n in "${names[@]}"; do
+	echo data | "$SHMPIPE" write "$(name "$n")" 2>"$TMP/err" || fail "write $n: $(cat "$TMP/err")"
+done
+# no_controls FILE: no byte of a control character, nor one that is not
+# UTF-8, in FILE.
+no_controls() {
+	! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f\xff]' "$1" &&
+		! grep -qF $'\u202e' "$1" && ! grep -qF $'\u009b' "$1"
+}
+if locale -a 2>/dev/null | grep -Eqx 'C\.(UTF-8|utf8)'; then
+	utf8=C.UTF-8
+else
+	utf8=
+fi
+for loc in C $utf8; do
+	LC_ALL=$loc "$SHMPIPE" ls >"$TMP/ls" 2>"$TMP/err" || fail "ls: $(cat "$TMP/err")"
+	no_controls "$TMP/ls" || fail "ls ($loc) printed controls: $(od -c "$TMP/ls")"
+	# One row per pipe, no forged one.
+	[ "$(grep -c "^/$PREFIX-" "$TMP/ls")" = ${#names[@]} ] || fail "ls ($loc) rows: $(cat "$TMP/ls")"
+	[ "$(grep -c -- "$PREFIX" "$TMP/ls")" = ${#names[@]} ] || fail "ls ($loc) rows: $(cat "$TMP/ls")"
+	for i in "${!names[@]}"; do
+		want=${shown[$i]}
+		# Where the locale is not UTF-8, no byte from 0x80 up goes out as is.
+		[ "$loc" = C ] && want=${want//$'\xc3\xa9'/'\xc3\xa9'}
+		grep -qF "/$PREFIX-$want " "$TMP/ls" || fail "ls ($loc): no row for '$want': $(cat "$TMP/ls")"
+		LC_ALL=$loc "$SHMPIPE" stat --interval 10ms "$(name "${names[$i]}")" >"$TMP/stat" 2>"$TMP/err" ||
+			fail "stat ${names[$i]}: $(cat "$TMP/err")"
+		no_controls "$TMP/stat" || fail "stat ($loc) printed controls: $(od -c "$TMP/stat")"
+		[ "$(head -1 "$TMP/stat")" = "pipe      /$PREFIX-$want (stream)" ] ||
+			fail "stat ($loc): $(head -1 "$TMP/stat"), want /$PREFIX-$want"
+	done
+done
+# Messages too: a missing name and a bad one are escaped.
+expect_status 2 "$SHMPIPE" stat $'/missing\e[2J\n'
+expect_err "stat: /missing.x1b\[2J.n: no such pipe"
+no_controls "$TMP/err" || fail "stat's message printed controls: $(od -c "$TMP/err")"
+expect_status 2 "$SHMPIPE" rm $'/bad\e[2J/\n'
+expect_err "bad pipe name '/bad.x1b\[2J/.n'"
+no_controls "$TMP/err" || fail "rm's message printed controls: $(od -c "$TMP/err")"
+for n in "${names[@]}"; do
+	"$SHMPIPE" rm "$(name "$n")" || fail "rm $n"
+done
 expect_clean
 exit 0
