@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "shmpipe.h"
@@ -71,6 +72,14 @@ int cli_bad_name(const char *cmd, const char *arg);
  */
 #define CLI_SHOWN_MAX 1024
 const char *cli_shown(char *buf, size_t len, const char *name);
+
+/*
+ * A name as a JSON string, quotes included, on f: always valid JSON in
+ * UTF-8. Control characters (as cli_shown has them) are escaped as \uXXXX,
+ * and each byte that is not part of valid UTF-8 is replaced by U+FFFD: a
+ * name with U+FFFD in it may not be the name as it is.
+ */
+void cli_print_json_name(FILE *f, const char *name);
 
 /* Human units (units.c). Each returns 0, or -EINVAL for a bad value. */
 int cli_parse_size(const char *s, uint64_t *out);	    /* 64K, 16M, 1G, 1T, bytes */

@@ -5,9 +5,9 @@
  * A name in /dev/shm is whatever its maker chose: any bytes but '/' and
  * NUL. Printed as they are, a newline forges a row of ls, an escape
  * sequence rewrites the screen, a right-to-left override turns the rest of
- * the line around. So a name is printed with every byte that is not plain
- * text escaped, and a name on the command line is checked before the
- * library sees it.
+ * the line around; and JSON must be valid UTF-8. So a name is printed with
+ * every byte that is not plain text escaped, and a name on the command line
+ * is checked before the library sees it.
  */
 #include <errno.h>
 #include <langinfo.h>
@@ -147,4 +147,28 @@ const char *cli_shown(char *buf, size_t len, const char *name)
 		p++;
 	}
 	return buf;
+}
+
+void cli_print_json_name(FILE *f, const char *name)
+{
+	const unsigned char *p = (const unsigned char *)name;
+
+	fputc('"', f);
+	while (*p) {
+		uint32_t c = 0;
+		int n = utf8_char(p, &c);
+
+		if (n == 0) {
+			fputs("\\ufffd", f);
+			n = 1;
+		} else if (c == '"' || c == '\\') {
+			fprintf(f, "\\%c", (int)c);
+		} else if (is_control(c)) {
+			fprintf(f, "\\u%04x", (unsigned)c);
+		} else {
+			fwrite(p, 1, (size_t)n, f);
+		}
+		p += n;
+	}
+	fputc('"', f);
 }

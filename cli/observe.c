@@ -15,22 +15,6 @@
 
 #define SHM_DIR "/dev/shm"
 
-static void print_json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 /* An end in words: running, asleep, closed, aborted, dead, or not taken yet. */
 static const char *end_word(const shmpipe_end_info *e)
 {
@@ -68,7 +52,7 @@ static void json_pipe(FILE *f, const char *name, const shmpipe_info *in, double 
 	const shmpipe_stats *s = &in->stats;
 
 	fputs("{\"name\":", f);
-	print_json_string(f, name);
+	cli_print_json_name(f, name);
 	fprintf(f,
 		",\"records\":%s,\"capacity\":%llu,\"write_index\":%llu,\"read_index\":%llu,"
 		"\"produced\":%llu,\"consumed\":%llu,\"producer_waits\":%llu,"

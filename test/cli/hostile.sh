@@ -4,7 +4,7 @@
 # closed one refuses (exit 2) and creates nothing, and a transfer that does
 # not need it moves the data intact. Pipes named to fool a terminal (a
 # newline, an escape sequence, a direction override, bytes that are not
-# UTF-8) are printed escaped by ls and stat.
+# UTF-8) are printed escaped by ls and stat, and their JSON is valid.
 source "$(dirname "$0")/lib.sh"
 
 # bounded CMD...: CMD, killed if it outlives a generous bound (a program
@@ -159,6 +159,38 @@ for loc in C $utf8; do
 			fail "stat ($loc): $(head -1 "$TMP/stat"), want /$PREFIX-$want"
 	done
 done
+# JSON: valid, in UTF-8, with each name as it is, but for a byte that is
+# not UTF-8: U+FFFD.
+if command -v python3 >/dev/null; then
+	json_names() {
+		python3 - "$1" "/$PREFIX-" "${names[@]}" <<'EOF'
+import json, re, sys
+path, prefix, *names = sys.argv[1:]
+with open(path, encoding="utf-8") as f:
+    text = f.read()
+got = []
+for line in text.splitlines():
+    v = json.loads(line)
+    got += [p["name"] for p in (v if isinstance(v, list) else [v])]
+got = sorted(n for n in got if n.startswith(prefix))
+want = sorted(re.sub("[\udc80-\udcff]", "\ufffd", prefix + n) for n in names)
+if got != want:
+    sys.exit("got %r\nwant %r" % (got, want))
+EOF
+	}
+	"$SHMPIPE" ls --json >"$TMP/json" 2>"$TMP/err" || fail "ls --json: $(cat "$TMP/err")"
+	no_controls "$TMP/json" || fail "ls --json printed controls: $(od -c "$TMP/json")"
+	json_names "$TMP/json" 2>"$TMP/err" || fail "ls --json: $(cat "$TMP/err"): $(cat "$TMP/json")"
+	: >"$TMP/json"
+	for n in "${names[@]}"; do
+		"$SHMPIPE" stat --json --interval 10ms "$(name "$n")" >>"$TMP/json" || fail "stat $n"
+	done
+	no_controls "$TMP/json" || fail "stat --json printed controls: $(od -c "$TMP/json")"
+	json_names "$TMP/json" 2>"$TMP/err" || fail "stat --json: $(cat "$TMP/err"): $(cat "$TMP/json")"
+else
+	echo "$TEST: no python3: the JSON is not checked" >&2
+fi
+
 # Messages too: a missing name and a bad one are escaped.
 expect_status 2 "$SHMPIPE" stat $'/missing\e[2J\n'
 expect_err "stat: /missing.x1b\[2J.n: no such pipe"
