@@ -58,6 +58,14 @@ const char *cli_synopsis(const char *cmd);
  */
 int cli_name(const char *arg, char *buf, size_t len);
 
+/*
+ * For a NAME that exists and is not a regular file (a symbolic link, a
+ * directory, a FIFO...): "not a shmpipe", before the library opens it and
+ * says less (ELOOP, EISDIR, EINVAL), or waits forever for a FIFO's writer.
+ * Returns 0, or CLI_USAGE after the message.
+ */
+int cli_check_kind(const char *cmd, const char *name);
+
 /* For a NAME that cli_name refused: the message, escaped. Returns CLI_USAGE. */
 int cli_bad_name(const char *cmd, const char *arg);
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -36,6 +37,29 @@ int cli_bad_name(const char *cmd, const char *arg)
 
 	return cli_usage(cmd, "bad pipe name '%s' (want /name, 1 to 200 characters, no other '/')",
 			 cli_shown(shown, sizeof(shown), arg));
+}
+
+int cli_check_kind(const char *cmd, const char *name)
+{
+	char path[300], shown[CLI_SHOWN_MAX];
+	const char *kind;
+	struct stat st;
+
+	/* Linux keeps POSIX shared memory objects as files in /dev/shm. */
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	if (lstat(path, &st) < 0 || S_ISREG(st.st_mode))
+		return 0; /* absent, or for the library to judge */
+	if (S_ISLNK(st.st_mode))
+		kind = "a symbolic link";
+	else if (S_ISDIR(st.st_mode))
+		kind = "a directory";
+	else if (S_ISFIFO(st.st_mode))
+		kind = "a FIFO";
+	else if (S_ISSOCK(st.st_mode))
+		kind = "a socket";
+	else
+		kind = "a device";
+	return cli_usage(cmd, "%s: not a shmpipe: %s", cli_shown(shown, sizeof(shown), name), kind);
 }
 
 /*

@@ -137,10 +137,12 @@ int cli_stat(int argc, char **argv)
 	if (cli_name(argv[1], name, sizeof(name)) < 0)
 		return cli_bad_name("stat", argv[1]);
 	cli_shown(shown, sizeof(shown), name);
+	if (cli_check_kind("stat", name) != 0)
+		return CLI_USAGE;
 	err = shmpipe_inspect(name, &prev);
 	if (err == -ENOENT)
 		return cli_usage("stat", "%s: no such pipe", shown);
-	if (err == -EPROTO)
+	if (err == -EPROTO || err == -ELOOP || err == -EISDIR)
 		return cli_usage("stat", "%s: not a shmpipe (or not one this version understands)",
 				 shown);
 	if (err < 0) {
@@ -293,10 +295,12 @@ int cli_rm(int argc, char **argv)
 		if (cli_name(argv[i], name, sizeof(name)) < 0)
 			return cli_bad_name("rm", argv[i]);
 		cli_shown(shown, sizeof(shown), name);
+		if (cli_check_kind("rm", name) != 0)
+			return CLI_USAGE;
 		err = shmpipe_inspect(name, &in);
 		if (err == -ENOENT && !o.force)
 			return cli_usage("rm", "%s: no such pipe", shown);
-		if (err == -EPROTO)
+		if (err == -EPROTO || err == -ELOOP || err == -EISDIR)
 			return cli_usage("rm", "%s: not a shmpipe: not removed", shown);
 		if (err < 0 && err != -ENOENT) {
 			cli_error("rm %s: %s", shown, shmpipe_strerror(err));

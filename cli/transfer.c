@@ -39,6 +39,8 @@ static int attach_status(int err)
 	case -EPROTO:
 	case -EACCES:
 	case -EINVAL:
+	case -ELOOP:
+	case -EISDIR:
 		return CLI_USAGE;
 	default:
 		return CLI_FAILED;
@@ -57,6 +59,10 @@ static const char *attach_why(int err, int writer)
 		return writer ? "its write end is taken" : "its read end is taken";
 	case -EPROTO:
 		return "not a shmpipe (or not one this version understands)";
+	case -ELOOP:
+		return "not a shmpipe: a symbolic link";
+	case -EISDIR:
+		return "not a shmpipe: a directory";
 	default:
 		return shmpipe_strerror(err);
 	}
@@ -146,6 +152,8 @@ int cli_write(int argc, char **argv)
 		    "--open takes the pipe as it was created: no --size, --records or --mode");
 	if ((n < 2 || strcmp(argv[2], "-") == 0) && cli_std_closed(STDIN_FILENO))
 		return cli_usage("write", "standard input is closed");
+	if (cli_check_kind("write", name) != 0)
+		return CLI_USAGE;
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
 		file = argv[2];
 		in = open(file, O_RDONLY | O_CLOEXEC);
@@ -231,11 +239,14 @@ int cli_read(int argc, char **argv)
 		return cli_usage("read", "--size, --records and --mode go with --create");
 	if ((n < 2 || strcmp(argv[2], "-") == 0) && cli_std_closed(STDOUT_FILENO))
 		return cli_usage("read", "standard output is closed");
+	if (cli_check_kind("read", name) != 0)
+		return CLI_USAGE;
 	snprintf(what, sizeof(what), "read %s", shown);
 	/* A missing pipe is bad input: say so before creating an output file. */
 	if (!o.create) {
 		err = shmpipe_inspect(name, &info);
-		if (err == -ENOENT || err == -EPROTO || err == -EACCES)
+		if (err == -ENOENT || err == -EPROTO || err == -EACCES || err == -ELOOP ||
+		    err == -EISDIR)
 			return cli_usage("read", "%s: %s", shown, attach_why(err, 0));
 		if (err == 0 && info.reader.state != SHMPIPE_END_ABSENT)
 			return cli_usage("read", "%s: %s", shown, attach_why(-EBUSY, 0));

@@ -4,7 +4,9 @@
 # closed one refuses (exit 2) and creates nothing, and a transfer that does
 # not need it moves the data intact. Pipes named to fool a terminal (a
 # newline, an escape sequence, a direction override, bytes that are not
-# UTF-8) are printed escaped by ls and stat, and their JSON is valid.
+# UTF-8) are printed escaped by ls and stat, and their JSON is valid. A
+# symbolic link, a directory, a FIFO or a socket in /dev/shm is refused as
+# not a shmpipe (exit 2), whatever the command, and left alone.
 source "$(dirname "$0")/lib.sh"
 
 # bounded CMD...: CMD, killed if it outlives a generous bound (a program
@@ -201,5 +203,58 @@ no_controls "$TMP/err" || fail "rm's message printed controls: $(od -c "$TMP/err
 for n in "${names[@]}"; do
 	"$SHMPIPE" rm "$(name "$n")" || fail "rm $n"
 done
+expect_clean
+
+# ---- what is in /dev/shm and is not a pipe ----
+# refused_kind KIND NAME: every command that takes NAME exits 2, says it is
+# not a shmpipe but KIND, prints nothing on stdout, and leaves it there.
+refused_kind() {
+	local kind=$1 n=$2 got
+	for cmd in "stat" "read" "read --create" "write" "write --open" "rm" "rm --force"; do
+		bounded "$SHMPIPE" $cmd "$n" </dev/null >"$TMP/out" 2>"$TMP/err"
+		got=$?
+		[ "$got" = 2 ] || fail "shmpipe $cmd on $kind exited $got, want 2: $(cat "$TMP/err")"
+		expect_err "^shmpipe: ${cmd%% *}: $n: not a shmpipe: $kind$"
+		expect_err '^usage: shmpipe '
+		[ ! -s "$TMP/out" ] || fail "shmpipe $cmd on $kind wrote to standard output"
+		[ -e "/dev/shm$n" ] || [ -L "/dev/shm$n" ] || fail "shmpipe $cmd removed $kind"
+	done
+}
+# A symbolic link, to a file and to a live pipe.
+L=$(name link)
+echo keep >"$TMP/target"
+ln -s "$TMP/target" "/dev/shm$L"
+refused_kind "a symbolic link" "$L"
+[ "$(cat "$TMP/target")" = keep ] || fail "the link's target changed"
+P=$(name linked)
+echo data | "$SHMPIPE" write "$P" || fail "write $P"
+rm "/dev/shm$L"
+ln -s "/dev/shm$P" "/dev/shm$L"
+refused_kind "a symbolic link" "$L"
+[ "$("$SHMPIPE" read "$P")" = data ] || fail "the linked pipe lost its data"
+rm "/dev/shm$L"
+# A directory, a FIFO (opening it would wait for a writer) and a socket.
+D=$(name dir)
+mkdir "/dev/shm$D"
+refused_kind "a directory" "$D"
+rmdir "/dev/shm$D"
+F=$(name fifo)
+mkfifo "/dev/shm$F"
+refused_kind "a FIFO" "$F"
+rm "/dev/shm$F"
+if command -v python3 >/dev/null; then
+	S=$(name sock)
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "/dev/shm$S"
+	refused_kind "a socket" "$S"
+	rm "/dev/shm$S"
+fi
+# ls shows none of them.
+mkdir "/dev/shm$D"
+mkfifo "/dev/shm$F"
+ln -s "$TMP/target" "/dev/shm$L"
+bounded "$SHMPIPE" ls >"$TMP/ls" || fail "ls exited $?"
+! grep -qF "$PREFIX" "$TMP/ls" || fail "ls lists what is not a pipe: $(cat "$TMP/ls")"
+rmdir "/dev/shm$D"
+rm "/dev/shm$F" "/dev/shm$L"
 expect_clean
 exit 0

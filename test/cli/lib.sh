@@ -20,7 +20,7 @@ cleanup() {
 	pids="$(jobs -p) $(cat /proc/$$/task/*/children 2>/dev/null)"
 	[ -n "${pids// /}" ] && kill -9 $pids 2>/dev/null
 	wait 2>/dev/null
-	rm -f /dev/shm/"$PREFIX"-* 2>/dev/null
+	rm -rf /dev/shm/"$PREFIX"-* 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
