@@ -122,10 +122,12 @@ typedef struct shmpipe_stats {
  * The ring's memory is released when both ends are closed.
  *
  * Unlike pipe(2)'s descriptors, a handle copied by fork(2) is the same end
- * in both processes: closing it in either closes that end for both. To
- * share a pipe with a child, create one end with shmpipe_writer_create(&w,
- * NULL, opts) (or the reader) and let the child take the other with
- * shmpipe_reader_open_fd(&r, shmpipe_writer_fd(w)).
+ * in both processes: closing it in either closes that end for both. After
+ * a fork, each process drops (shmpipe_*_drop) the end it will not use, as
+ * it would close a pipe's unused descriptor. Or create one end with
+ * shmpipe_writer_create(&w, NULL, opts) (or the reader) and let the child
+ * take the other with shmpipe_reader_open_fd(&r, shmpipe_writer_fd(w)),
+ * dropping its copy of the first.
  */
 SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *opts);
 
@@ -329,6 +331,28 @@ SHMPIPE_API int shmpipe_commit(shmpipe_writer *w, size_t len);
  * call w is no longer valid. Returns 0, or -EINVAL for a NULL handle.
  */
 SHMPIPE_API int shmpipe_writer_close(shmpipe_writer *w);
+
+/*
+ * shmpipe_writer_drop / shmpipe_reader_drop - let go of this process's copy
+ * of an end without closing it; frees the handle.
+ *
+ * A handle copied by fork(2) is the same end in both processes, held by
+ * both: closing it in either closes it for both, and a process that keeps
+ * a copy it does not use keeps the end alive for the peer (which then
+ * notices no death). After a fork, each process drops the copies it will
+ * not use, as each closes the pipe(2) descriptors it will not use: the end
+ * stays open for the other, and lives exactly as long as the process that
+ * uses it. Dropping an end that no other process holds leaves it as if
+ * its holder had died (the peer gets -EPIPE or -ECONNRESET). After the
+ * call the handle is no longer valid. Returns 0, or -EINVAL for NULL.
+ *
+ * A writer whose end another process has closed refuses to go on: its
+ * writes return -EBADF (no byte may follow the end of stream). A reader
+ * that has returned end of stream returns it for ever, whatever a writer
+ * kept alive elsewhere publishes after the close.
+ */
+SHMPIPE_API int shmpipe_writer_drop(shmpipe_writer *w);
+SHMPIPE_API int shmpipe_reader_drop(shmpipe_reader *r);
 
 /*
  * shmpipe_read - read up to len bytes from the pipe (read end, blocking).

@@ -66,6 +66,7 @@ struct shmpipe__end {
 	uint64_t lent;      /* bytes handed out by reserve or peek, 0 if none */
 	uint64_t slice;     /* most bytes one copy publishes or releases at once */
 	bool records;       /* SHMPIPE_RECORDS */
+	bool ended;         /* a read returned end of stream: every later one does */
 	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
 	uint32_t spin_ns;   /* how long a wait looks before it sleeps */
 	bool registered;    /* our process takes part in process-wide barriers */
@@ -102,6 +103,7 @@ struct shmpipe__end {
 	uint8_t token[SHMPIPE__TOKEN_LEN]; /* the listener's name, to knock on it */
 	shmpipe__u32 listening; /* 1 while listener is open: read by interrupts */
 	shmpipe__u32 *peer_state;
+	shmpipe__u32 *state; /* this end's state word: OPEN while we hold it */
 	shmpipe__u32 *peer_flags;
 	shmpipe__u32 *event; /* the word this end sleeps on */
 	/* Set by shmpipe_*_interrupt from any thread, taken by the next sleep. */

@@ -106,6 +106,21 @@ static bool reader_gone(const struct shmpipe__end *e)
 }
 
 /*
+ * Whether a write may begin: -EPIPE once the reader has closed, and -EBADF
+ * once our own end is closed by another process that holds a copy of this
+ * handle (a fork): no byte may follow the end of stream it made. The two
+ * states share a cache line, which the first load brings.
+ */
+static int write_refused(const struct shmpipe__end *e)
+{
+	if (shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_CLOSED)
+		return -EPIPE;
+	if (shmpipe__load32_relaxed(e->state) != SHMPIPE__END_OPEN)
+		return -EBADF;
+	return 0;
+}
+
+/*
  * Waits until at least want bytes of the ring are free and returns how many
  * are, or -EPIPE, -EAGAIN, -ETIMEDOUT, -EINTR, -EPROTO. want <= capacity.
  */
@@ -200,8 +215,10 @@ ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
 	if (len > SSIZE_MAX)
 		return -EINVAL; /* the count could not be returned */
 	e = &w->e;
-	if (reader_gone(e))
-		return -EPIPE;
+	int refused = write_refused(e);
+
+	if (refused < 0)
+		return refused;
 	e->lent = 0; /* a write ends any reservation */
 	if (e->records)
 		return write_record(e, buf, len);
@@ -312,8 +329,10 @@ ssize_t shmpipe_writev(shmpipe_writer *w, const struct iovec *iov, int iovcnt)
 	if (total == 0)
 		return 0;
 	e = &w->e;
-	if (reader_gone(e))
-		return -EPIPE;
+	int refused = write_refused(e);
+
+	if (refused < 0)
+		return refused;
 	e->lent = 0;
 	if (e->records)
 		return writev_records(e, iov, iovcnt);
@@ -360,8 +379,10 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 		return -EMSGSIZE;
 	if (min_len == 0)
 		min_len = 1;
-	if (reader_gone(e))
-		return -EPIPE;
+	int refused = write_refused(e);
+
+	if (refused < 0)
+		return refused;
 	e->lent = 0;
 	want = e->records ? shmpipe__record_space(min_len) : min_len;
 	/*
@@ -405,8 +426,10 @@ int shmpipe_commit(shmpipe_writer *w, size_t len)
 	e->lent = 0;
 	if (len == 0)
 		return 0;
-	if (reader_gone(e))
-		return -EPIPE;
+	int refused = write_refused(e);
+
+	if (refused < 0)
+		return refused;
 	if (e->records) {
 		record_frame(e, e->off, len);
 		writer_publish(e, shmpipe__record_space(len), 1);
@@ -452,6 +475,14 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 	struct shmpipe__deadline dl = {0};
 	int err;
 
+	/*
+	 * End of stream is for good: a writer that a forked copy of its
+	 * handle kept alive may publish after the close, and those bytes
+	 * must not follow the end.
+	 */
+	if (e->ended)
+		return 0;
+
 	if (e->peer != e->pos && e->peer - e->pos < len) {
 		err = reader_refresh(e);
 		if (err < 0)
@@ -478,8 +509,18 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 			err = reader_refresh(e);
 			if (err < 0)
 				return err;
+			if (e->peer == e->pos && ws == SHMPIPE__END_CLOSED) {
+				/*
+				 * No slice: the fast path of shmpipe_read, which
+				 * looks at no state, never runs again, and every
+				 * read comes here to see ended.
+				 */
+				e->ended = true;
+				e->slice = 0;
+				return 0;
+			}
 			if (e->peer == e->pos)
-				return ws == SHMPIPE__END_CLOSED ? 0 : -ECONNRESET;
+				return -ECONNRESET;
 			break;
 		}
 		err = shmpipe__wait(e, data_or_eof, &e->hdr->consumer_waits, &dl);

@@ -214,6 +214,7 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m, const struc
 	e->fd = fd;
 	e->peer_lock = writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK;
 	e->peer_state = writer ? &m->hdr->reader_state : &m->hdr->writer_state;
+	e->state = writer ? &m->hdr->writer_state : &m->hdr->reader_state;
 	e->peer_flags = writer ? &m->hdr->reader_flags : &m->hdr->writer_flags;
 	e->flags = writer ? &m->hdr->writer_flags : &m->hdr->reader_flags;
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
@@ -325,13 +326,24 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 		return rfd;
 	}
 	err = attach(&we, sizeof(shmpipe_writer), m, &g, fd, true);
+	shmpipe__map_put(m); /* the writer holds its reference */
 	if (err < 0) {
 		shmpipe__os_close(rfd);
-		shmpipe__map_put(m);
 		return err;
 	}
-	err = attach(&re, sizeof(shmpipe_reader), m, &g, rfd, false);
-	shmpipe__map_put(m); /* the ends hold their references */
+	/*
+	 * The reader maps the object through its own description too: a
+	 * mapping keeps its description, and so its lock, alive, and a
+	 * process that keeps only the reader (after a fork, the other end
+	 * dropped) must not keep the writer's.
+	 */
+	err = map_new(&m, rfd, &g);
+	if (err < 0) {
+		shmpipe__os_close(rfd);
+	} else {
+		err = attach(&re, sizeof(shmpipe_reader), m, &g, rfd, false);
+		shmpipe__map_put(m);
+	}
 	if (err == 0) {
 		err = shmpipe__pair_meet(we, re);
 		if (err < 0)
@@ -573,6 +585,20 @@ bool shmpipe__peer_died(const struct shmpipe__end *e)
 }
 
 /*
+ * Lets go of this process's copy of an end and leaves the end as it is: its
+ * doorbells, its description (whose last reference keeps its lock), its
+ * mapping.
+ */
+static int end_drop(struct shmpipe__end *e)
+{
+	shmpipe__doorbell_close(e);
+	shmpipe__os_close(e->fd);
+	shmpipe__map_put(e->map);
+	free(e);
+	return 0;
+}
+
+/*
  * Ends an end: its state (CLOSED, or ABORTED), a wake-up for the peer, its
  * doorbells, its lock and mapping.
  */
@@ -586,11 +612,21 @@ static int end_close(struct shmpipe__end *e, shmpipe__u32 *state, uint32_t how,
 	 */
 	shmpipe__store32_sc(state, how);
 	shmpipe__signal(e, peer_event);
-	shmpipe__doorbell_close(e);
-	shmpipe__os_close(e->fd); /* releases the liveness lock */
-	shmpipe__map_put(e->map);
-	free(e);
-	return 0;
+	return end_drop(e); /* the last reference releases the liveness lock */
+}
+
+int shmpipe_writer_drop(shmpipe_writer *w)
+{
+	if (!w)
+		return -EINVAL;
+	return end_drop(&w->e);
+}
+
+int shmpipe_reader_drop(shmpipe_reader *r)
+{
+	if (!r)
+		return -EINVAL;
+	return end_drop(&r->e);
 }
 
 int shmpipe_writer_close(shmpipe_writer *w)
