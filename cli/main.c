@@ -81,9 +81,9 @@ static const char exit_help[] =
     "out); the pipe is the file /dev/shm/backup. SIZE takes K, M, G, T (powers of\n"
     "1024). Exit status: 0 success, 1 failure during the transfer (the peer died\n"
     "or went away, an I/O error, a timeout), 2 bad usage or arguments (unknown\n"
-    "command or option, bad size or name, no such pipe, name or end taken, a FILE\n"
-    "that cannot be opened, standard input or output needed and closed); nothing\n"
-    "is created then.\n";
+    "command or option, bad size or name, no such pipe, name or end taken, a pipe\n"
+    "not this user's to open or remove, a FILE that cannot be opened, standard\n"
+    "input or output needed and closed); nothing is created or removed then.\n";
 
 static const struct command *find(const char *name)
 {

@@ -5,9 +5,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -145,9 +147,11 @@ int cli_stat(int argc, char **argv)
 	if (err == -EPROTO || err == -ELOOP || err == -EISDIR)
 		return cli_usage("stat", "%s: not a shmpipe (or not one this version understands)",
 				 shown);
+	if (err == -EACCES)
+		return cli_usage("stat", "%s: permission denied", shown);
 	if (err < 0) {
 		cli_error("stat %s: %s", shown, shmpipe_strerror(err));
-		return err == -EACCES ? CLI_USAGE : CLI_FAILED;
+		return CLI_FAILED;
 	}
 	t_prev = cli_now();
 	tty = isatty(STDOUT_FILENO);
@@ -276,6 +280,25 @@ int cli_ls(int argc, char **argv)
 	return CLI_OK;
 }
 
+/*
+ * Whether unlink(2) would let this process remove the name: it must write
+ * in /dev/shm and, as that directory is sticky, own the name or the
+ * directory, or be root. Asked of every name before any is removed.
+ */
+static int may_remove(const char *name)
+{
+	char path[300];
+	struct stat dir, st;
+	uid_t me = geteuid();
+
+	snprintf(path, sizeof(path), SHM_DIR "%s", name);
+	if (stat(SHM_DIR, &dir) < 0 || lstat(path, &st) < 0)
+		return 1; /* unlink(2) will say what is wrong */
+	if (faccessat(AT_FDCWD, SHM_DIR, W_OK, AT_EACCESS) < 0)
+		return 0;
+	return !(dir.st_mode & S_ISVTX) || me == 0 || me == st.st_uid || me == dir.st_uid;
+}
+
 int cli_rm(int argc, char **argv)
 {
 	struct cli_opts o;
@@ -302,9 +325,11 @@ int cli_rm(int argc, char **argv)
 			return cli_usage("rm", "%s: no such pipe", shown);
 		if (err == -EPROTO || err == -ELOOP || err == -EISDIR)
 			return cli_usage("rm", "%s: not a shmpipe: not removed", shown);
+		if (err == -EACCES || (err == 0 && !may_remove(name)))
+			return cli_usage("rm", "%s: permission denied: not removed", shown);
 		if (err < 0 && err != -ENOENT) {
 			cli_error("rm %s: %s", shown, shmpipe_strerror(err));
-			return err == -EACCES ? CLI_USAGE : CLI_FAILED;
+			return CLI_FAILED;
 		}
 	}
 	for (int i = 1; i <= n; i++) {
@@ -314,9 +339,13 @@ int cli_rm(int argc, char **argv)
 		cli_name(argv[i], name, sizeof(name));
 		err = shmpipe_unlink(name);
 		if (err < 0 && !(err == -ENOENT && o.force)) {
+			/* Another process changed the name or its owner since the check. */
+			int st = err == -EACCES || err == -EPERM ? CLI_USAGE : CLI_FAILED;
+
 			cli_error("rm %s: %s", cli_shown(shown, sizeof(shown), name),
 				  shmpipe_strerror(err));
-			status = CLI_FAILED;
+			if (st > status)
+				status = st;
 		}
 	}
 	return status;

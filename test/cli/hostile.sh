@@ -6,7 +6,8 @@
 # newline, an escape sequence, a direction override, bytes that are not
 # UTF-8) are printed escaped by ls and stat, and their JSON is valid. A
 # symbolic link, a directory, a FIFO or a socket in /dev/shm is refused as
-# not a shmpipe (exit 2), whatever the command, and left alone.
+# not a shmpipe (exit 2), whatever the command, and left alone. Another
+# user's pipe: stat and rm both exit 2, and rm removes no name at all.
 source "$(dirname "$0")/lib.sh"
 
 # bounded CMD...: CMD, killed if it outlives a generous bound (a program
@@ -256,5 +257,37 @@ bounded "$SHMPIPE" ls >"$TMP/ls" || fail "ls exited $?"
 ! grep -qF "$PREFIX" "$TMP/ls" || fail "ls lists what is not a pipe: $(cat "$TMP/ls")"
 rmdir "/dev/shm$D"
 rm "/dev/shm$F" "/dev/shm$L"
+expect_clean
+
+# ---- another user's pipes ----
+# A user who may not open a pipe, or may not remove its name from the
+# sticky /dev/shm, gets status 2 from stat and rm alike, and rm removes
+# nothing, not even the names that are the user's own.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+	# A copy of the program that nobody may run, wherever the build is.
+	BIN=$(mktemp -d "${TMPDIR:-/tmp}/$PREFIX-bin.XXXXXX")
+	trap 'cleanup; rm -rf "$BIN"' EXIT
+	cp "$SHMPIPE" "$BIN/shmpipe"
+	chmod 755 "$BIN" "$BIN/shmpipe"
+	as_nobody() {
+		setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
+			"$BIN/shmpipe" "$@"
+	}
+	open_p=$(name readable) closed_p=$(name private) own=$(name own)
+	echo data | "$SHMPIPE" write --mode 644 "$open_p" || fail "write $open_p"
+	echo data | "$SHMPIPE" write "$closed_p" || fail "write $closed_p"
+	echo data | as_nobody write "$own" || fail "nobody's write"
+	expect_status 2 as_nobody stat "$closed_p"
+	expect_err "^shmpipe: stat: $closed_p: permission denied$"
+	expect_err '^usage: shmpipe stat'
+	for args in "$closed_p" "$open_p" "--force $open_p" "$own $open_p" "$own $closed_p"; do
+		expect_status 2 as_nobody rm $args
+		expect_err "^shmpipe: rm: /[^:]*: permission denied: not removed$"
+		expect_err '^usage: shmpipe rm'
+	done
+	exists "$open_p" && exists "$closed_p" && exists "$own" || fail "a refused rm removed a name"
+	expect_status 0 as_nobody rm "$own"
+	"$SHMPIPE" rm "$open_p" "$closed_p" || fail "rm"
+fi
 expect_clean
 exit 0
