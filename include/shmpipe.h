@@ -168,6 +168,12 @@ SHMPIPE_API int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpi
  * comes, and a reader waits for a writer (both subject to their timeout).
  * The peer is not trusted: every value read from the shared object is
  * checked before use, and a corrupt one gives -EPROTO, never a wild access.
+ * A named object cannot be sealed against shrinking, so a peer could cut
+ * it under our mapping: the first end of such an object installs a SIGBUS
+ * handler for the process, which turns a fault in a pipe's mapping into
+ * -EPROTO for that end and passes every other SIGBUS to the handler it
+ * replaced (or the default action). A program that installs its own SIGBUS
+ * handler afterwards should pass on the faults that are not its own.
  * A peer that dies is noticed at once (well under 10 ms) by an end that
  * waits for it: the writer gets -EPIPE, the reader gets every byte that was
  * committed, then -ECONNRESET (not the 0 of a clean close).

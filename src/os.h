@@ -111,6 +111,16 @@ int shmpipe__os_map_ring(int fd, size_t hdr_size, size_t data_size, void **base)
 /* Undoes shmpipe__os_map_ring. */
 void shmpipe__os_unmap(void *base, size_t len);
 
+/*
+ * The SIGBUS guard (os_linux_guard.c): guard registers a mapping of an
+ * object that may shrink under us (installing the process's SIGBUS handler
+ * the first time); a fault in it replaces it with private memory whose
+ * header page holds no valid position or state, so the end fails its next
+ * check with -EPROTO instead of dying. 0, or -errno. unguard forgets it.
+ */
+int shmpipe__os_guard(void *base, size_t len, size_t hdr_size);
+void shmpipe__os_unguard(void *base);
+
 /* Gives the processor to another runnable thread, if any (sched_yield). */
 void shmpipe__os_yield(void);
 

@@ -279,7 +279,7 @@ int shmpipe__os_map_ring(int fd, size_t hdr_size, size_t data_size, void **base)
 {
 	size_t len = hdr_size + 2 * data_size;
 	uint8_t *p, *q;
-	int err;
+	int err, seals;
 
 	/* Reserve the whole range first so both copies land back to back. */
 	p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -292,6 +292,18 @@ int shmpipe__os_map_ring(int fd, size_t hdr_size, size_t data_size, void **base)
 		 MAP_SHARED | MAP_FIXED, fd, (off_t)hdr_size);
 	if (q == MAP_FAILED)
 		goto fail;
+	/*
+	 * An object that may shrink under us (anything but a memfd sealed
+	 * against it) is guarded: a fault in it becomes -EPROTO, not death.
+	 */
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+		err = shmpipe__os_guard(p, len, hdr_size);
+		if (err < 0) {
+			munmap(p, len);
+			return err;
+		}
+	}
 	*base = p;
 	return 0;
 fail:
@@ -302,6 +314,7 @@ fail:
 
 void shmpipe__os_unmap(void *base, size_t len)
 {
+	shmpipe__os_unguard(base);
 	munmap(base, len);
 }
 

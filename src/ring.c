@@ -113,10 +113,13 @@ static bool reader_gone(const struct shmpipe__end *e)
  */
 static int write_refused(const struct shmpipe__end *e)
 {
+	uint32_t own;
+
 	if (shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_CLOSED)
 		return -EPIPE;
-	if (shmpipe__load32_relaxed(e->state) != SHMPIPE__END_OPEN)
-		return -EBADF;
+	own = shmpipe__load32_relaxed(e->state);
+	if (own != SHMPIPE__END_OPEN)
+		return own == SHMPIPE__END_CLOSED || own == SHMPIPE__END_ABORTED ? -EBADF : -EPROTO;
 	return 0;
 }
 
