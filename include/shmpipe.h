@@ -114,6 +114,8 @@ typedef struct shmpipe_stats {
  * Like pipe(2): on success *w is the write end and *r the read end, to be
  * used by two threads of this process. The ring lives in a memfd, so the same
  * pipe also survives fork(2). opts may be NULL (a 1 MiB byte stream).
+ * Without /proc (which the second end needs to open the memfd again), the
+ * ring lives in a shared memory object whose name is removed at once.
  *
  * Returns 0, or -EINVAL (NULL handle pointers, capacity above
  * SHMPIPE_MAX_CAPACITY, unknown flags, a record-mode capacity below 16),
@@ -251,7 +253,8 @@ SHMPIPE_API int shmpipe_inspect(const char *name, shmpipe_info *out);
  * receiver takes the other end with shmpipe_writer_open_fd or
  * shmpipe_reader_open_fd, which attach to the pipe behind fd (the caller
  * keeps fd and may close it afterwards) with the errors of the *_open
- * functions.
+ * functions, and -EBADF if fd is not open, -EOPNOTSUPP if /proc is not
+ * mounted (the end opens its own description of the object through it).
  *
  * shmpipe_send_fd sends a descriptor over a connected UNIX socket
  * (SCM_RIGHTS); shmpipe_recv_fd receives one and returns it (close-on-exec)
@@ -497,8 +500,9 @@ SHMPIPE_API int shmpipe_reader_set_spin(shmpipe_reader *r, int spin_us);
  * inside a call on it. It must not race with closing the end. It writes a
  * byte into the end's doorbell through a descriptor it opens for the
  * purpose from /proc/self/fd (three system calls). Returns 0, -EINVAL for
- * NULL, or -errno if the doorbell could not be written (/proc not mounted):
- * a waiting call then takes the interrupt only when it next wakes.
+ * NULL, -EOPNOTSUPP if /proc is not mounted, or -errno if the doorbell
+ * could not be written: a waiting call then takes the interrupt only when
+ * it next wakes.
  */
 SHMPIPE_API int shmpipe_writer_interrupt(shmpipe_writer *w);
 SHMPIPE_API int shmpipe_reader_interrupt(shmpipe_reader *r);

@@ -50,10 +50,24 @@ int shmpipe__os_shm_open(const char *name, int readonly);
 int shmpipe__os_shm_unlink(const char *name);
 
 /*
+ * A new open file description of what fd refers to, opened through
+ * /proc/self/fd with flags: the descriptor, -EOPNOTSUPP if there is no
+ * /proc, or -errno (-ENOENT: fd is not open).
+ */
+int shmpipe__os_proc_open(int fd, int flags);
+
+/*
  * A new open file description of the object behind fd (not a dup: locks
  * taken through it are its own). Returns the descriptor or -errno.
  */
 int shmpipe__os_reopen(int fd);
+
+/*
+ * For a pair where there is no /proc: a new object of size bytes, reserved,
+ * opened twice (returns one descriptor, *rfd the other), its name already
+ * gone. Not sealed: its mappings are guarded. -errno on failure.
+ */
+int shmpipe__os_shm_pair(uint64_t size, int *rfd);
 
 /*
  * Whether fd is a memfd that can still be shrunk (not sealed against it).

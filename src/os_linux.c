@@ -143,14 +143,53 @@ int shmpipe__os_shm_unlink(const char *name)
 	return shm_unlink(name) < 0 ? -errno : 0;
 }
 
-int shmpipe__os_reopen(int fd)
+int shmpipe__os_proc_open(int fd, int flags)
 {
 	char path[64];
 	int nfd;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, O_RDWR | O_CLOEXEC);
-	return shmpipe__os_high(nfd);
+	nfd = shmpipe__os_high(open(path, flags | O_CLOEXEC));
+	/* No /proc at all (a chroot, a bare container): say so, not "no such fd". */
+	if (nfd == -ENOENT && access("/proc/self/fd", F_OK) < 0)
+		return -EOPNOTSUPP;
+	return nfd;
+}
+
+int shmpipe__os_reopen(int fd)
+{
+	return shmpipe__os_proc_open(fd, O_RDWR);
+}
+
+int shmpipe__os_shm_pair(uint64_t size, int *rfd)
+{
+	char name[64];
+	uint8_t r[8];
+	int fd = -EEXIST;
+
+	/*
+	 * Without /proc a memfd cannot be opened twice, and each end needs
+	 * its own open file description for its lock: make the object by a
+	 * name nobody can guess, open it twice, and take the name away.
+	 */
+	for (int i = 0; i < 8 && fd == -EEXIST; i++) {
+		int err = shmpipe__os_random(r, sizeof(r));
+
+		if (err < 0)
+			return err;
+		snprintf(name, sizeof(name), "/shmpipe-pair-%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
+			 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+		fd = shmpipe__os_shm_create(name, size, 0600);
+	}
+	if (fd < 0)
+		return fd;
+	*rfd = shmpipe__os_shm_open(name, 0);
+	shm_unlink(name);
+	if (*rfd < 0) {
+		close(fd);
+		return *rfd;
+	}
+	return fd;
 }
 
 int shmpipe__os_shrinkable(int fd)

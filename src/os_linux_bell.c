@@ -164,7 +164,7 @@ int shmpipe__os_doorbell_wait(int fd, int poll_fd, const struct timespec *deadli
 
 int shmpipe__os_kick(int fd)
 {
-	char path[64], b = 0;
+	char b = 0;
 	int w, err = 0;
 
 	/*
@@ -172,8 +172,7 @@ int shmpipe__os_kick(int fd)
 	 * one for good would hide the peer's death (the read side reports
 	 * end of file only once every write side is closed).
 	 */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	w = shmpipe__os_high(open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+	w = shmpipe__os_proc_open(fd, O_WRONLY | O_NONBLOCK);
 	if (w < 0)
 		return w;
 	if (write(w, &b, 1) < 0 && errno != EAGAIN)

@@ -312,19 +312,26 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 	fd = shmpipe__os_shm_anon("shmpipe", g.header_size + g.data_size);
 	if (fd < 0)
 		return fd;
+	/* Each end its own open file description, for its own lock. */
+	rfd = shmpipe__os_reopen(fd);
+	if (rfd == -EOPNOTSUPP) {
+		/* No /proc to open the memfd again: a name, for a moment. */
+		shmpipe__os_close(fd);
+		fd = shmpipe__os_shm_pair(g.header_size + g.data_size, &rfd);
+		if (fd < 0)
+			return fd;
+	}
+	if (rfd < 0) {
+		shmpipe__os_close(fd);
+		return rfd;
+	}
 	err = map_new(&m, fd, &g);
 	if (err < 0) {
 		shmpipe__os_close(fd);
+		shmpipe__os_close(rfd);
 		return err;
 	}
 	header_init(m->hdr, &g, NULL);
-	/* Each end its own open file description, for its own lock. */
-	rfd = shmpipe__os_reopen(fd);
-	if (rfd < 0) {
-		shmpipe__os_close(fd);
-		shmpipe__map_put(m);
-		return rfd;
-	}
 	err = attach(&we, sizeof(shmpipe_writer), m, &g, fd, true);
 	shmpipe__map_put(m); /* the writer holds its reference */
 	if (err < 0) {
@@ -511,7 +518,7 @@ static int open_end_fd(struct shmpipe__end **out, size_t handle_size, int fd, bo
 	/* Our own description: a dup would share the sender's lock. */
 	fd = shmpipe__os_reopen(fd);
 	if (fd < 0)
-		return fd == -ENOENT ? -EBADF : fd;
+		return fd == -ENOENT ? -EBADF : fd; /* -EOPNOTSUPP: no /proc */
 	return open_end_owned(out, handle_size, fd, writer);
 }
 
