@@ -28,6 +28,8 @@
 #define TRANSFER_DEFAULT_SIZE SHMPIPE_DEFAULT_CAPACITY
 /* buffer's default: enough to ride out a consumer's pause of a fraction of a second. */
 #define BUFFER_DEFAULT_SIZE ((uint64_t)16 << 20)
+/* The smallest record ring the library makes: a frame and 8 bytes of payload. */
+#define RECORDS_MIN_SIZE 16
 
 /* Errors of attaching that come from the arguments rather than the system. */
 static int attach_status(int err)
@@ -150,6 +152,9 @@ int cli_write(int argc, char **argv)
 		return cli_usage(
 		    "write",
 		    "--open takes the pipe as it was created: no --size, --records or --mode");
+	if (o.records && o.size && o.size < RECORDS_MIN_SIZE)
+		return cli_usage("write", "--records needs a ring of at least %d bytes (--size)",
+				 RECORDS_MIN_SIZE);
 	if ((n < 2 || strcmp(argv[2], "-") == 0) && cli_std_closed(STDIN_FILENO))
 		return cli_usage("write", "standard input is closed");
 	if (cli_check_kind("write", name) != 0)
@@ -237,6 +242,9 @@ int cli_read(int argc, char **argv)
 	cli_shown(shown, sizeof(shown), name);
 	if (!o.create && (o.size || o.records || o.mode))
 		return cli_usage("read", "--size, --records and --mode go with --create");
+	if (o.records && o.size && o.size < RECORDS_MIN_SIZE)
+		return cli_usage("read", "--records needs a ring of at least %d bytes (--size)",
+				 RECORDS_MIN_SIZE);
 	if ((n < 2 || strcmp(argv[2], "-") == 0) && cli_std_closed(STDOUT_FILENO))
 		return cli_usage("read", "standard output is closed");
 	if (cli_check_kind("read", name) != 0)

@@ -108,6 +108,24 @@ bounded "$SHMPIPE" write "$N" <&- 2>&-
 [ $? = 2 ] || fail "write with standard input and error closed exited $?"
 expect_clean
 
+# ---- sizes and names at the edge ----
+# A record ring too small for a record says how big it must be.
+for size in 1 8 15; do
+	expect_status 2 "$SHMPIPE" write --records --size "$size" "$N" </dev/null
+	expect_err "write: --records needs a ring of at least 16 bytes"
+	expect_status 2 "$SHMPIPE" read --create --records --size "$size" "$N"
+	expect_err "read: --records needs a ring of at least 16 bytes"
+	expect_clean
+done
+# The smallest one takes records (a full ring waits for the reader).
+"$SHMPIPE" read --quiet --create --records --size 16 "$N" >"$TMP/out" &
+R=$!
+wait_for 10 exists "$N" || fail "no pipe"
+printf abc | bounded "$SHMPIPE" write --quiet --open "$N" || fail "write into a 16-byte record ring"
+wait $R || fail "read of a 16-byte record ring exited $?"
+[ "$(cat "$TMP/out")" = abc ] || fail "a 16-byte record ring lost its record: $(cat "$TMP/out")"
+expect_clean
+
 # ---- names made to fool a terminal ----
 # Each name, and how ls and stat must print it (in a UTF-8 locale).
 names=(
