@@ -126,6 +126,16 @@ wait $R || fail "read of a 16-byte record ring exited $?"
 [ "$(cat "$TMP/out")" = abc ] || fail "a 16-byte record ring lost its record: $(cat "$TMP/out")"
 expect_clean
 
+# Names that are a path of /dev/shm rather than a name in it are refused
+# before the library sees them.
+for n in /. /.. . .. // //x /./ /../x /x/ x/.. /x/y; do
+	for cmd in "write" "write --open" "read" "read --create" "stat" "rm" "rm --force"; do
+		expect_status 2 "$SHMPIPE" $cmd "$n" </dev/null
+		expect_err "^shmpipe: ${cmd%% *}: bad pipe name '"
+	done
+done
+expect_clean
+
 # ---- names made to fool a terminal ----
 # Each name, and how ls and stat must print it (in a UTF-8 locale).
 names=(
