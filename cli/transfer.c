@@ -40,6 +40,7 @@ static int attach_status(int err)
 	case -EBUSY:
 	case -EPROTO:
 	case -EACCES:
+	case -EPERM:
 	case -EINVAL:
 	case -ELOOP:
 	case -EISDIR:
@@ -61,6 +62,8 @@ static const char *attach_why(int err, int writer)
 		return writer ? "its write end is taken" : "its read end is taken";
 	case -EPROTO:
 		return "not a shmpipe (or not one this version understands)";
+	case -EPERM:
+		return "owned by another user (only this user's pipes and root's are opened)";
 	case -ELOOP:
 		return "not a shmpipe: a symbolic link";
 	case -EISDIR:

@@ -7,7 +7,8 @@
 # UTF-8) are printed escaped by ls and stat, and their JSON is valid. A
 # symbolic link, a directory, a FIFO or a socket in /dev/shm is refused as
 # not a shmpipe (exit 2), whatever the command, and left alone. Another
-# user's pipe: stat and rm both exit 2, and rm removes no name at all.
+# user's pipe: stat, rm, read and write --open all exit 2, and rm removes
+# no name at all.
 source "$(dirname "$0")/lib.sh"
 
 # bounded CMD...: CMD, killed if it outlives a generous bound (a program
@@ -290,7 +291,8 @@ expect_clean
 # ---- another user's pipes ----
 # A user who may not open a pipe, or may not remove its name from the
 # sticky /dev/shm, gets status 2 from stat and rm alike, and rm removes
-# nothing, not even the names that are the user's own.
+# nothing, not even the names that are the user's own. No end is taken of
+# another user's pipe (status 2).
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
 	# A copy of the program that nobody may run, wherever the build is.
 	BIN=$(mktemp -d "${TMPDIR:-/tmp}/$PREFIX-bin.XXXXXX")
@@ -314,6 +316,18 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/n
 		expect_err '^usage: shmpipe rm'
 	done
 	exists "$open_p" && exists "$closed_p" && exists "$own" || fail "a refused rm removed a name"
+	# Nor does anyone take an end of another user's pipe, open to all as it
+	# may be: the name could have been made to catch what we write.
+	expect_status 2 "$SHMPIPE" read "$own" "$TMP/theirs"
+	expect_err "^shmpipe: read: $own: owned by another user"
+	[ ! -e "$TMP/theirs" ] || fail "a refused read made its FILE"
+	setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
+		"$BIN/shmpipe" read --quiet --create --mode 666 "$(name trap)" >/dev/null 2>&1 &
+	wait_for 10 exists "$(name trap)" || fail "no pipe"
+	expect_status 2 "$SHMPIPE" write --open "$(name trap)" </dev/null
+	expect_err "^shmpipe: write: $(name trap): owned by another user"
+	kill $!
+	wait $! 2>/dev/null
 	expect_status 0 as_nobody rm "$own"
 	"$SHMPIPE" rm "$open_p" "$closed_p" || fail "rm"
 fi
