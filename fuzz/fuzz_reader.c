@@ -68,6 +68,7 @@ struct fz {
 	uint64_t lent;	   /* what the last peek showed and consume may release */
 	bool lent_known;   /* false after calls whose effect on it is unspecified */
 	uint64_t consumed; /* reads and consumes that released something */
+	bool ended;	   /* a read or peek returned end of stream: every later one must */
 	int timeout_ms;
 	uint8_t *scratch; /* dsize bytes: the expected contents of a span */
 };
@@ -439,11 +440,15 @@ static void check_status(struct fz *f, ssize_t ret, size_t emsgsize_len, const c
 
 	switch (ret) {
 	case 0:
-		/* End of stream: the writer closed and everything was read. */
-		FZ_CHECK(ws == SHMPIPE__END_CLOSED && w == f->rpos,
+		/*
+		 * End of stream: the writer closed and everything was read. It
+		 * is for good: what is published after it is never read.
+		 */
+		FZ_CHECK(f->ended || (ws == SHMPIPE__END_CLOSED && w == f->rpos),
 			 "%s: end of stream with writer_state %" PRIu32 ", write_index %" PRIu64
 			 ", reader at %" PRIu64,
 			 call, ws, w, f->rpos);
+		f->ended = true;
 		break;
 	case -EAGAIN:
 	case -ETIMEDOUT:
@@ -531,6 +536,7 @@ static void op_read(struct fz *f, struct fz_in *in)
 	memset(buf, 0xa5, len);
 	ret = shmpipe_read(f->r, buf, len);
 	trace("read(%zu) at %" PRIu64 ": %zd (%s)", len, f->rpos, ret, shmpipe_strerror((int)ret));
+	FZ_CHECK(!f->ended || ret == 0, "read after end of stream returned %zd", ret);
 	if (ret > 0) {
 		FZ_CHECK((size_t)ret <= len, "read of %zu returned %zd", len, ret);
 		check_data(f, buf, (uint64_t)ret, "read");
@@ -582,6 +588,7 @@ static void op_peek(struct fz *f, struct fz_in *in)
 
 	ret = shmpipe_peek(f->r, &p);
 	trace("peek at %" PRIu64 ": %zd (%s)", f->rpos, ret, shmpipe_strerror((int)ret));
+	FZ_CHECK(!f->ended || ret == 0, "peek after end of stream returned %zd", ret);
 	f->lent = 0;
 	f->lent_known = true;
 	if (ret <= 0) {
