@@ -64,10 +64,11 @@ int shmpipe__os_reopen(int fd);
 
 /*
  * For a pair where there is no /proc: a new object of size bytes, reserved,
- * opened twice (returns one descriptor, *rfd the other), its name already
- * gone. Not sealed: its mappings are guarded. -errno on failure.
+ * opened three times (returns one descriptor, *rfd and *mfd the others),
+ * its name already gone. Not sealed: its mappings are guarded. -errno on
+ * failure.
  */
-int shmpipe__os_shm_pair(uint64_t size, int *rfd);
+int shmpipe__os_shm_pair(uint64_t size, int *rfd, int *mfd);
 
 /*
  * Whether fd is a memfd that can still be shrunk (not sealed against it).

@@ -161,7 +161,7 @@ int shmpipe__os_reopen(int fd)
 	return shmpipe__os_proc_open(fd, O_RDWR);
 }
 
-int shmpipe__os_shm_pair(uint64_t size, int *rfd)
+int shmpipe__os_shm_pair(uint64_t size, int *rfd, int *mfd)
 {
 	char name[64];
 	uint8_t r[8];
@@ -184,10 +184,15 @@ int shmpipe__os_shm_pair(uint64_t size, int *rfd)
 	if (fd < 0)
 		return fd;
 	*rfd = shmpipe__os_shm_open(name, 0);
+	*mfd = *rfd < 0 ? *rfd : shmpipe__os_shm_open(name, 0);
 	shm_unlink(name);
-	if (*rfd < 0) {
+	if (*rfd < 0 || *mfd < 0) {
+		int err = *rfd < 0 ? *rfd : *mfd;
+
+		if (*rfd >= 0)
+			close(*rfd);
 		close(fd);
-		return *rfd;
+		return err;
 	}
 	return fd;
 }

@@ -302,7 +302,7 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 	struct shmpipe__end *we = NULL, *re = NULL;
 	struct shmpipe__map *m;
 	struct geometry g;
-	int fd, rfd, err;
+	int fd, rfd, mfd, err;
 
 	if (!w || !r)
 		return -EINVAL;
@@ -312,20 +312,32 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 	fd = shmpipe__os_shm_anon("shmpipe", g.header_size + g.data_size);
 	if (fd < 0)
 		return fd;
-	/* Each end its own open file description, for its own lock. */
+	/*
+	 * Each end its own open file description, for its own lock, and a
+	 * third one for the mapping both ends share: a mapping keeps its
+	 * description, and so any lock on it, alive, and a process that
+	 * keeps only one end (after a fork, the other dropped) must not keep
+	 * the other's. One mapping, not one per end: each shared word at one
+	 * address, as ThreadSanitizer needs to see the ends synchronize.
+	 */
 	rfd = shmpipe__os_reopen(fd);
+	mfd = rfd < 0 ? rfd : shmpipe__os_reopen(fd);
 	if (rfd == -EOPNOTSUPP) {
 		/* No /proc to open the memfd again: a name, for a moment. */
 		shmpipe__os_close(fd);
-		fd = shmpipe__os_shm_pair(g.header_size + g.data_size, &rfd);
+		fd = shmpipe__os_shm_pair(g.header_size + g.data_size, &rfd, &mfd);
 		if (fd < 0)
 			return fd;
 	}
-	if (rfd < 0) {
+	if (rfd < 0 || mfd < 0) {
+		err = rfd < 0 ? rfd : mfd;
 		shmpipe__os_close(fd);
-		return rfd;
+		if (rfd >= 0)
+			shmpipe__os_close(rfd);
+		return err;
 	}
-	err = map_new(&m, fd, &g);
+	err = map_new(&m, mfd, &g);
+	shmpipe__os_close(mfd);
 	if (err < 0) {
 		shmpipe__os_close(fd);
 		shmpipe__os_close(rfd);
@@ -333,24 +345,13 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 	}
 	header_init(m->hdr, &g, NULL);
 	err = attach(&we, sizeof(shmpipe_writer), m, &g, fd, true);
-	shmpipe__map_put(m); /* the writer holds its reference */
 	if (err < 0) {
 		shmpipe__os_close(rfd);
+		shmpipe__map_put(m);
 		return err;
 	}
-	/*
-	 * The reader maps the object through its own description too: a
-	 * mapping keeps its description, and so its lock, alive, and a
-	 * process that keeps only the reader (after a fork, the other end
-	 * dropped) must not keep the writer's.
-	 */
-	err = map_new(&m, rfd, &g);
-	if (err < 0) {
-		shmpipe__os_close(rfd);
-	} else {
-		err = attach(&re, sizeof(shmpipe_reader), m, &g, rfd, false);
-		shmpipe__map_put(m);
-	}
+	err = attach(&re, sizeof(shmpipe_reader), m, &g, rfd, false);
+	shmpipe__map_put(m); /* the ends hold their references */
 	if (err == 0) {
 		err = shmpipe__pair_meet(we, re);
 		if (err < 0)
