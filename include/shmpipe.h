@@ -550,6 +550,18 @@ SHMPIPE_API int shmpipe_writer_pollfd(shmpipe_writer *w);
 SHMPIPE_API int shmpipe_writer_abort(shmpipe_writer *w);
 
 /*
+ * shmpipe_writer_options / shmpipe_reader_options - what the pipe is, as its
+ * creator made it: *out gets its capacity, its flags (SHMPIPE_RECORDS) and,
+ * for a named pipe, its permission bits (0 for an anonymous one, or one
+ * whose name was removed). An end
+ * that opened a pipe takes its mode from here, not from what the opener
+ * assumed. Values checked at attach, never read again from shared memory.
+ * Returns 0, or -EINVAL for NULL.
+ */
+SHMPIPE_API int shmpipe_writer_options(const shmpipe_writer *w, shmpipe_options *out);
+SHMPIPE_API int shmpipe_reader_options(const shmpipe_reader *r, shmpipe_options *out);
+
+/*
  * Stats: a consistent snapshot of the pipe's counters (see shmpipe_stats),
  * readable from either end at any time, from any thread: read_index <=
  * write_index <= read_index + capacity always holds in the snapshot.

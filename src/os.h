@@ -76,6 +76,12 @@ int shmpipe__os_shm_pair(uint64_t size, int *rfd, int *mfd);
  */
 int shmpipe__os_shrinkable(int fd);
 
+/*
+ * The permission bits of the object behind fd, 0 if it has no name (a
+ * memfd, or a named object since unlinked), or -errno.
+ */
+int shmpipe__os_mode(int fd);
+
 /* Whether the object behind fd belongs to our effective user or to root. */
 bool shmpipe__os_owner_trusted(int fd);
 

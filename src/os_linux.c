@@ -215,6 +215,16 @@ int shmpipe__os_shrinkable(int fd)
 	return seals < 0 || !(seals & F_SEAL_SHRINK);
 }
 
+int shmpipe__os_mode(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* A memfd, or a named object since unlinked, has no name to guard. */
+	return st.st_nlink ? (int)(st.st_mode & 07777) : 0;
+}
+
 bool shmpipe__os_owner_trusted(int fd)
 {
 	struct stat st;

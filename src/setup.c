@@ -775,6 +775,31 @@ static void snapshot(const struct shmpipe__hdr *h, uint64_t capacity, shmpipe_st
 	out->consumer_waits = shmpipe__load_sc(&h->consumer_waits);
 }
 
+static int end_options(const struct shmpipe__end *e, shmpipe_options *out)
+{
+	int mode = shmpipe__os_mode(e->fd);
+
+	memset(out, 0, sizeof(*out));
+	out->capacity = (size_t)e->capacity;
+	out->flags = e->records ? SHMPIPE_RECORDS : 0;
+	out->mode = mode > 0 ? (unsigned)mode : 0;
+	return 0;
+}
+
+int shmpipe_writer_options(const shmpipe_writer *w, shmpipe_options *out)
+{
+	if (!w || !out)
+		return -EINVAL;
+	return end_options(&w->e, out);
+}
+
+int shmpipe_reader_options(const shmpipe_reader *r, shmpipe_options *out)
+{
+	if (!r || !out)
+		return -EINVAL;
+	return end_options(&r->e, out);
+}
+
 int shmpipe_writer_stats(const shmpipe_writer *w, shmpipe_stats *out)
 {
 	if (!w || !out)

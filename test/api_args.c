@@ -123,6 +123,14 @@ static void test_handle_args(void)
 	ASSERT_ERR(shmpipe_reader_stats(NULL, &s), -EINVAL);
 	ASSERT_ERR(shmpipe_reader_stats(r, NULL), -EINVAL);
 	ASSERT_ERR(shmpipe_reader_stats(NULL, NULL), -EINVAL);
+	{
+		shmpipe_options po;
+
+		ASSERT_ERR(shmpipe_writer_options(NULL, &po), -EINVAL);
+		ASSERT_ERR(shmpipe_writer_options(w, NULL), -EINVAL);
+		ASSERT_ERR(shmpipe_reader_options(NULL, &po), -EINVAL);
+		ASSERT_ERR(shmpipe_reader_options(r, NULL), -EINVAL);
+	}
 
 	ASSERT_ERR(shmpipe_writer_close(NULL), -EINVAL);
 	ASSERT_ERR(shmpipe_reader_close(NULL), -EINVAL);

@@ -730,6 +730,48 @@ static void test_slow_peer_not_dead(void)
 	printf("slow live peers are not taken for dead: ok\n");
 }
 
+/*
+ * An opener learns what the pipe is from the pipe (shmpipe_*_options), not
+ * from what it assumed: capacity, record mode, and the mode bits while it
+ * has a name; and a pair, which has none, says 0.
+ */
+static void test_options(void)
+{
+	char name[XP_NAME_MAX];
+	shmpipe_options o = opts_cap(10007, SHMPIPE_RECORDS), got;
+	shmpipe_writer *w;
+	shmpipe_reader *r;
+
+	o.mode = 0640;
+	xp_name(name, sizeof(name), 40);
+	ASSERT_OK(shmpipe_writer_create(&w, name, &o));
+	ASSERT_OK(shmpipe_reader_open(&r, name));
+	memset(&got, 0xa5, sizeof(got));
+	ASSERT_OK(shmpipe_reader_options(r, &got));
+	ASSERT_EQ(got.capacity, 10007);
+	ASSERT_EQ(got.flags, SHMPIPE_RECORDS);
+	ASSERT_EQ(got.mode, 0640);
+	ASSERT_OK(shmpipe_writer_options(w, &got));
+	ASSERT_EQ(got.capacity, 10007);
+	ASSERT_EQ(got.flags, SHMPIPE_RECORDS);
+	ASSERT_EQ(got.mode, 0640);
+	ASSERT_OK(shmpipe_unlink(name));
+	ASSERT_OK(shmpipe_reader_options(r, &got));
+	ASSERT_EQ(got.mode, 0); /* no name left to guard */
+	ASSERT_OK(shmpipe_writer_close(w));
+	ASSERT_OK(shmpipe_reader_close(r));
+
+	o = opts_cap(4096, 0);
+	ASSERT_OK(shmpipe_pair(&w, &r, &o));
+	ASSERT_OK(shmpipe_writer_options(w, &got));
+	ASSERT_EQ(got.capacity, 4096);
+	ASSERT_EQ(got.flags, 0);
+	ASSERT_EQ(got.mode, 0);
+	ASSERT_OK(shmpipe_writer_close(w));
+	ASSERT_OK(shmpipe_reader_close(r));
+	printf("options: an opened end reports the pipe's capacity, flags and mode\n");
+}
+
 static int body(int argc, char **argv)
 {
 	(void)argc;
@@ -748,6 +790,7 @@ static int body(int argc, char **argv)
 	test_writer_first();
 	test_prefill();
 	test_slow_peer_not_dead();
+	test_options();
 	return T_PASS;
 }
 
