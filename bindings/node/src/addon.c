@@ -1538,6 +1538,13 @@ static napi_value js_strerror(napi_env env, napi_callback_info info)
 	return s;
 }
 
+/*
+ * node_api.h's NAPI_MODULE_INIT defines an exported function of its own
+ * without a prototype; the library's warnings (-Wmissing-prototypes) would
+ * stop the build on a line that is not ours.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 {
 	static const struct {
@@ -1565,3 +1572,4 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 	set_num(env, exports, "DEFAULT_CAPACITY", SHMPIPE_DEFAULT_CAPACITY);
 	return exports;
 }
+#pragma GCC diagnostic pop
