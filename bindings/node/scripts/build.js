@@ -1,6 +1,8 @@
 'use strict';
 // Compiles the addon with the machine's C compiler (warnings are errors):
-// src/*.c here plus the library's sources, against the Node-API headers of
+// src/*.c here plus the library's sources (those src/sources.txt lists, from
+// vendor/ in a packed package, else from the repository: see sources.js),
+// against the Node-API headers of
 // the node-api-headers package (or, failing that, the headers installed
 // with Node). libuv needs no header: src/uv_min.h declares the few calls
 // made, and is checked against a uv.h when Node's headers have one. Nothing
@@ -9,8 +11,9 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
-const lib = process.env.SHMPIPE_SOURCE_DIR || path.resolve(root, '..', '..');
+const { root, sourceDir, listSources } = require('./sources');
+
+const lib = sourceDir();
 const out = path.join(root, 'build', 'shmpipe.node');
 
 function napiInclude() {
@@ -40,13 +43,16 @@ function uvInclude() {
   return null;
 }
 
+const libSources = listSources(lib);
+if (libSources === null || !fs.existsSync(path.join(lib, 'include', 'shmpipe.h'))) {
+  console.error(`shmpipe: the library's sources (src/sources.txt, include/shmpipe.h) are not in ${lib}: ` +
+    'set SHMPIPE_SOURCE_DIR to a shmpipe checkout');
+  process.exit(1);
+}
 const sources = [
   ...fs.readdirSync(path.join(root, 'src')).filter((f) => f.endsWith('.c')).map((f) => path.join(root, 'src', f)),
-  ...fs.readdirSync(path.join(lib, 'src')).filter((f) => f.endsWith('.c')).map((f) => path.join(lib, 'src', f)),
+  ...libSources.map((f) => path.join(lib, f)),
 ];
-if (!fs.existsSync(path.join(lib, 'include', 'shmpipe.h'))) {
-  throw new Error(`shmpipe sources not found in ${lib} (set SHMPIPE_SOURCE_DIR)`);
-}
 
 const args = [
   '-std=c11', '-O2', '-g', '-Wall', '-Wextra', '-Werror', '-fPIC', '-shared', '-pthread',
