@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,16 @@ test('import: a few bytes through a synchronous pair', () => {
   assert.equal(r.read().toString(), 'abc');
   assert.equal(r.read(), null);
   r.close();
+});
+
+test('a missing C compiler stops the build with one clear line', () => {
+  const r = spawnSync(process.execPath, [path.join(pkgRoot, 'scripts', 'build.js')], {
+    env: { ...process.env, CC: '/nonexistent/shmpipe-test-cc' },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^shmpipe: no C compiler found \(\/nonexistent\/shmpipe-test-cc\): install gcc or clang .*, or set CC\n$/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
 test('the installed copy is the one in use', { skip: process.env.SHMPIPE_TEST_INSTALLED !== '1' }, () => {
