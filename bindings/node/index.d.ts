@@ -31,15 +31,21 @@ export interface Stats {
 /**
  * A plain, cloneable object that opens the other end of a pipe: pass it in
  * workerData (anonymous pipes, same process) or, for a named pipe, use the
- * name in another process. Opening an anonymous endpoint uses up its
- * descriptor; discardEndpoint() frees one that will not be opened.
+ * name in another process. An anonymous endpoint owns a descriptor (fd) and
+ * opens once: the open uses it up, succeeded or failed, and a second open
+ * throws (code ERR_SHMPIPE_ENDPOINT); discardEndpoint() closes one that will
+ * not be opened. A target { fd } without id is a descriptor of the caller's,
+ * left open.
  */
 export interface Endpoint {
   end: 'reader' | 'writer';
   name: string | null;
   records: boolean;
   elementType: ElementType | null;
+  /** Anonymous pipes: the endpoint's own duplicate of the pipe's descriptor. */
   fd?: number;
+  /** Anonymous pipes: what the open checks, so that a used endpoint is refused. */
+  id?: number;
 }
 
 export interface PipeOptions {
@@ -133,13 +139,14 @@ export function createWriter(opts?: PipeOptions & EndOptions): PipeWriter;
 export function createReader(opts?: PipeOptions & EndOptions): PipeReader;
 export function createSyncWriter(opts?: PipeOptions & EndOptions): SyncWriter;
 export function createSyncReader(opts?: PipeOptions & EndOptions): SyncReader;
-export function openWriter(target: string | Endpoint, opts?: EndOptions): PipeWriter;
-export function openReader(target: string | Endpoint, opts?: EndOptions): PipeReader;
-export function openSyncWriter(target: string | Endpoint, opts?: EndOptions): SyncWriter;
-export function openSyncReader(target: string | Endpoint, opts?: EndOptions): SyncReader;
+export function openWriter(target: string | Endpoint | { fd: number }, opts?: EndOptions): PipeWriter;
+export function openReader(target: string | Endpoint | { fd: number }, opts?: EndOptions): PipeReader;
+export function openSyncWriter(target: string | Endpoint | { fd: number }, opts?: EndOptions): SyncWriter;
+export function openSyncReader(target: string | Endpoint | { fd: number }, opts?: EndOptions): SyncReader;
 /** Zero-copy async iteration: each Buffer views the ring until the loop moves on. */
 export function views(reader: SyncReader): AsyncGenerator<Buffer, void, undefined>;
 export function unlink(name: string): void;
 export function stat(name: string): Stats;
+/** Closes the descriptor of an endpoint that will not be opened; nothing for one already opened or discarded. */
 export function discardEndpoint(ep: Endpoint): void;
 export const ELEMENT_TYPES: ElementType[];

@@ -123,7 +123,10 @@ function shapeOf(opts) {
 // An endpoint: a plain, cloneable object that lets another thread or
 // process open the other end. Named pipes are found by name; anonymous ones
 // by a descriptor duplicated for that purpose, valid in this process (so
-// for worker_threads), which opening the endpoint closes.
+// for worker_threads), which the endpoint owns until it is opened or
+// discarded. Its id is what the addon checks before it touches the
+// descriptor: an endpoint opens once, and a descriptor number reused by
+// something else since is never taken for the endpoint's.
 function makeEndpoint(handle, shape, otherEnd) {
   const ep = {
     end: otherEnd,
@@ -131,7 +134,11 @@ function makeEndpoint(handle, shape, otherEnd) {
     records: shape.records,
     elementType: shape.elementType,
   };
-  if (!shape.name) ep.fd = native.dupFd(handle);
+  if (!shape.name) {
+    const d = native.endpointFd(handle);
+    ep.fd = d.fd;
+    ep.id = d.id;
+  }
   return ep;
 }
 
@@ -150,9 +157,15 @@ function resolveTarget(target, expectEnd) {
   if (!Number.isInteger(target.fd) || target.fd < 0) {
     throw new TypeError('endpoint needs a name or a descriptor');
   }
+  if (target.id !== undefined && (!Number.isInteger(target.id) || target.id < 1)) {
+    throw new TypeError('endpoint id must be a positive integer');
+  }
   return target;
 }
 
+// Opens an end by name, by endpoint (whose descriptor the open uses up,
+// whether it succeeds or not), or by a plain { fd }: a descriptor of the
+// caller's (inherited in stdio, say), which stays open.
 function openHandle(kind, target, opts) {
   const t = resolveTarget(target, kind === WRITER ? 'writer' : 'reader');
   const shape = {
@@ -161,13 +174,7 @@ function openHandle(kind, target, opts) {
     capacity: undefined,
     name: typeof t.name === 'string' ? t.name : null,
   };
-  let handle;
-  if (shape.name) {
-    handle = native.open(kind, shape.name, shape.records);
-  } else {
-    handle = native.open(kind, t.fd, shape.records);
-    native.closeFd(t.fd);
-  }
+  const handle = native.open(kind, shape.name ?? t.fd, shape.records, shape.name ? undefined : t.id);
   try {
     applySpin(handle, opts);
   } catch (err) {
@@ -740,9 +747,13 @@ module.exports = {
     checkName(name);
     return native.statName(name);
   },
-  // Closes the descriptor of an endpoint() that will never be opened.
+  // Closes the descriptor of an endpoint() that will never be opened; does
+  // nothing for one already opened or discarded, or a named pipe's.
   discardEndpoint(ep) {
-    if (ep && Number.isInteger(ep.fd) && ep.fd >= 0) native.closeFd(ep.fd);
+    if (ep === null || typeof ep !== 'object') throw new TypeError('discardEndpoint takes an endpoint object');
+    if (Number.isInteger(ep.fd) && ep.fd >= 0 && Number.isInteger(ep.id) && ep.id >= 1) {
+      native.discardEndpoint(ep.fd, ep.id);
+    }
   },
   PipeWriter,
   PipeReader,

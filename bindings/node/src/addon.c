@@ -6,9 +6,10 @@
  * ----------
  * Everything here runs on the thread of the end's JavaScript environment
  * (the main thread or a worker's): the addon starts no thread and takes no
- * lock. The library is always called with timeout 0; a call that returns
- * -EAGAIN has armed the end's pollfd, which polls readable once that call
- * may make progress.
+ * lock on a pipe's path (one mutex guards the process-wide record of
+ * endpoints, taken only to make, open or discard one). The library is
+ * always called with timeout 0; a call that returns -EAGAIN has armed the
+ * end's pollfd, which polls readable once that call may make progress.
  *
  * Asynchronous ends wait in the event loop: a libuv uv_poll_t watches the
  * pollfd, and its callback calls again. A write of any size takes no copy:
@@ -50,7 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -919,18 +922,182 @@ static napi_value js_create(napi_env env, napi_callback_info info)
 	}
 }
 
-/* open(kind, nameOrFd, records) -> handle */
+/*
+ * Endpoints
+ * ---------
+ * An anonymous pipe's endpoint() carries a duplicate of the pipe's
+ * descriptor, owned by the package until the endpoint is opened or
+ * discarded. A descriptor number alone cannot say which object it names:
+ * once closed, the number is reused by the next open. So each duplicate is
+ * recorded here, process-wide (workers share the descriptor table), with an
+ * id that the endpoint carries and the object's identity (st_dev, st_ino).
+ * Opening or discarding an endpoint claims its record first: a second open
+ * of the same endpoint, an open after a discard, or one through a number
+ * that now names something else finds no record (or another object) and is
+ * refused, and never closes a descriptor the package does not own.
+ */
+struct ep_slot {
+	int fd;
+	double id;
+	dev_t dev;
+	ino_t ino;
+};
+
+static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ep_slot *ep_slots;
+static size_t ep_count, ep_size;
+static double ep_next_id = 1;
+
+/* Records fd under a new id (0 if out of memory). A record of the same number is stale: drop it. */
+static double ep_record(int fd, const struct stat *st)
+{
+	double id = 0;
+
+	pthread_mutex_lock(&ep_lock);
+	for (size_t i = 0; i < ep_count; i++) {
+		if (ep_slots[i].fd == fd)
+			ep_slots[i--] = ep_slots[--ep_count];
+	}
+	if (ep_count == ep_size) {
+		size_t size = ep_size ? ep_size * 2 : 16;
+		struct ep_slot *more = realloc(ep_slots, size * sizeof(*more));
+
+		if (more) {
+			ep_slots = more;
+			ep_size = size;
+		}
+	}
+	if (ep_count < ep_size) {
+		id = ep_next_id++;
+		ep_slots[ep_count++] = (struct ep_slot){fd, id, st->st_dev, st->st_ino};
+	}
+	pthread_mutex_unlock(&ep_lock);
+	return id;
+}
+
+/*
+ * Claims the record of an endpoint: 0 if fd is the endpoint's descriptor,
+ * still open on the object it was made for (the record is then gone: the
+ * caller owns fd and must close it), -EBADF if the endpoint was already
+ * opened or discarded, -ESTALE if its number now names another object.
+ */
+static int ep_claim(int fd, double id)
+{
+	struct ep_slot slot = {.fd = -1};
+	struct stat st;
+
+	pthread_mutex_lock(&ep_lock);
+	for (size_t i = 0; i < ep_count; i++) {
+		if (ep_slots[i].id == id) {
+			slot = ep_slots[i];
+			ep_slots[i] = ep_slots[--ep_count];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ep_lock);
+	if (slot.fd < 0 || slot.fd != fd)
+		return -EBADF;
+	if (fstat(fd, &st) < 0 || st.st_dev != slot.dev || st.st_ino != slot.ino)
+		return -ESTALE;
+	return 0;
+}
+
+static bool get_endpoint(napi_env env, napi_value fdv, napi_value idv, int64_t *fd, double *id)
+{
+	if (!get_int(env, fdv, 0, INT_MAX, fd, "endpoint fd must be a descriptor"))
+		return false;
+	if (!is_type(env, idv, napi_number)) {
+		type_error(env, "endpoint id must be a number");
+		return false;
+	}
+	napi_get_value_double(env, idv, id);
+	return true;
+}
+
+static napi_value endpoint_error(napi_env env, int rc)
+{
+	napi_throw_error(env, "ERR_SHMPIPE_ENDPOINT",
+			 rc == -ESTALE ? "endpoint: its descriptor was closed by someone else"
+				       : "endpoint: already opened or discarded (an endpoint opens once)");
+	return NULL;
+}
+
+/* endpointFd(handle) -> { fd, id }: a close-on-exec duplicate of the pipe's descriptor, recorded. */
+static napi_value js_endpoint_fd(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], o;
+	struct end *e;
+	struct stat st;
+	int fd, nfd;
+	double id;
+
+	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	fd = e->w ? shmpipe_writer_fd(e->w) : e->r ? shmpipe_reader_fd(e->r) : -EBADF;
+	if (fd < 0)
+		return throw_rc(env, fd, "endpoint");
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (nfd < 0)
+		return throw_rc(env, -errno, "dup");
+	if (fstat(nfd, &st) < 0) {
+		int err = -errno;
+
+		close(nfd);
+		return throw_rc(env, err, "fstat");
+	}
+	id = ep_record(nfd, &st);
+	if (id == 0) {
+		close(nfd);
+		return throw_rc(env, -ENOMEM, "endpoint");
+	}
+	napi_create_object(env, &o);
+	napi_set_named_property(env, o, "fd", int_value(env, nfd));
+	napi_set_named_property(env, o, "id", int_value(env, (int64_t)id));
+	return o;
+}
+
+/* discardEndpoint(fd, id): closes an endpoint's descriptor, unless it was opened or discarded. */
+static napi_value js_discard_endpoint(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	int64_t fd;
+	double id;
+
+	if (!get_args(env, info, 2, argv) || !get_endpoint(env, argv[0], argv[1], &fd, &id))
+		return NULL;
+	if (ep_claim((int)fd, id) == 0)
+		close((int)fd);
+	return undefined(env);
+}
+
+/*
+ * open(kind, name, records) or open(kind, fd, records) -> handle;
+ * open(kind, fd, records, id) opens an
+ * endpoint: it claims the endpoint's descriptor (see Endpoints above) and
+ * closes it once the end is open or the open failed, so an endpoint opens
+ * once. A plain descriptor stays the caller's, open.
+ */
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
-	napi_value argv[3];
+	napi_value argv[4];
 	char name[256];
 	int64_t kind, fd = -1;
-	bool have = false, records = false;
+	double id = 0;
+	bool have = false, endpoint = false, records = false;
 	int rc;
 
-	if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], 0, 1, &kind, "bad end kind"))
+	if (!get_args(env, info, 4, argv) || !get_int(env, argv[0], 0, 1, &kind, "bad end kind"))
 		return NULL;
-	if (is_type(env, argv[1], napi_number)) {
+	if (is_type(env, argv[2], napi_boolean))
+		napi_get_value_bool(env, argv[2], &records);
+	if (!is_type(env, argv[3], napi_undefined)) {
+		if (!get_endpoint(env, argv[1], argv[3], &fd, &id))
+			return NULL;
+		rc = ep_claim((int)fd, id);
+		if (rc < 0)
+			return endpoint_error(env, rc);
+		endpoint = true;
+	} else if (is_type(env, argv[1], napi_number)) {
 		if (!get_int(env, argv[1], 0, INT_MAX, &fd, "fd must be a descriptor"))
 			return NULL;
 	} else if (!get_name(env, argv[1], name, sizeof(name), &have)) {
@@ -938,12 +1105,12 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	} else if (!have) {
 		return type_error(env, "a pipe name or descriptor is required");
 	}
-	if (is_type(env, argv[2], napi_boolean))
-		napi_get_value_bool(env, argv[2], &records);
 	if (kind == WRITER) {
 		shmpipe_writer *w;
 
 		rc = have ? shmpipe_writer_open(&w, name) : shmpipe_writer_open_fd(&w, (int)fd);
+		if (endpoint)
+			close((int)fd);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_writer_open");
 		return wrap_end(env, WRITER, w, NULL, records);
@@ -951,40 +1118,12 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		shmpipe_reader *r;
 
 		rc = have ? shmpipe_reader_open(&r, name) : shmpipe_reader_open_fd(&r, (int)fd);
+		if (endpoint)
+			close((int)fd);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_reader_open");
 		return wrap_end(env, READER, NULL, r, records);
 	}
-}
-
-/* dupFd(handle) -> a close-on-exec duplicate of the pipe's descriptor */
-static napi_value js_dup_fd(napi_env env, napi_callback_info info)
-{
-	napi_value argv[1];
-	struct end *e;
-	int fd, nfd;
-
-	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
-		return NULL;
-	fd = e->w ? shmpipe_writer_fd(e->w) : e->r ? shmpipe_reader_fd(e->r) : -EBADF;
-	nfd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
-	if (fd >= 0 && nfd < 0)
-		nfd = -errno;
-	if (nfd < 0)
-		return throw_rc(env, nfd, "dup");
-	return int_value(env, nfd);
-}
-
-/* closeFd(fd): for descriptors from dupFd that were never opened. */
-static napi_value js_close_fd(napi_env env, napi_callback_info info)
-{
-	napi_value argv[1];
-	int64_t fd;
-
-	if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], 0, INT_MAX, &fd, "bad fd"))
-		return NULL;
-	close((int)fd);
-	return undefined(env);
 }
 
 static napi_value js_unlink(napi_env env, napi_callback_info info)
@@ -1552,7 +1691,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		napi_callback fn;
 	} fns[] = {
 		{"create", js_create},     {"open", js_open},
-		{"dupFd", js_dup_fd},      {"closeFd", js_close_fd},
+		{"endpointFd", js_endpoint_fd}, {"discardEndpoint", js_discard_endpoint},
 		{"unlink", js_unlink},     {"close", js_close},
 		{"abort", js_abort},       {"write", js_write},
 		{"writeAsync", js_write_async}, {"wait", js_wait},
