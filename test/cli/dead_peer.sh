@@ -24,7 +24,8 @@ R=$!
 copied() {
 	[ "$(stat -c %s "$TMP/dst")" = "$(stat -c %s "$TMP/src")" ]
 }
-wait_for 10 copied || fail "the transfer does not run"
+wait_for 10 copied ||
+	fail "the transfer does not run: $(stat -c %s "$TMP/dst") of $(stat -c %s "$TMP/src") bytes; read: $(cat "$TMP/err"); $("$SHMPIPE" stat "$N" 2>&1 | tr '\n' ' ')"
 W_PID=$("$SHMPIPE" stat --json "$N" | sed -nE 's/.*"writer":\{"state":"open","pid":([0-9]+).*/\1/p')
 [ -n "$W_PID" ] || fail "no writer pid"
 t0=$(date +%s%N)
