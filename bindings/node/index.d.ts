@@ -72,7 +72,12 @@ export interface EndOptions {
    * before it sleeps (default 30; 0 on machines with two cores or fewer).
    */
   spin?: number;
+  /**
+   * When opening: checked against the pipe, whose own mode the end takes;
+   * a contradiction throws a TypeError (code ERR_INVALID_ARG_VALUE).
+   */
   records?: boolean;
+  /** When opening: a record pipe refuses one (TypeError); a byte stream takes it. */
   elementType?: ElementType;
 }
 
@@ -139,6 +144,11 @@ export function createWriter(opts?: PipeOptions & EndOptions): PipeWriter;
 export function createReader(opts?: PipeOptions & EndOptions): PipeReader;
 export function createSyncWriter(opts?: PipeOptions & EndOptions): SyncWriter;
 export function createSyncReader(opts?: PipeOptions & EndOptions): SyncReader;
+/**
+ * Open the other end of a pipe: by name, by endpoint (used up by the open),
+ * or by a descriptor of the caller's ({ fd }, left open). The end takes its
+ * mode and capacity from the pipe.
+ */
 export function openWriter(target: string | Endpoint | { fd: number }, opts?: EndOptions): PipeWriter;
 export function openReader(target: string | Endpoint | { fd: number }, opts?: EndOptions): PipeReader;
 export function openSyncWriter(target: string | Endpoint | { fd: number }, opts?: EndOptions): SyncWriter;

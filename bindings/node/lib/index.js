@@ -166,22 +166,45 @@ function resolveTarget(target, expectEnd) {
 // Opens an end by name, by endpoint (whose descriptor the open uses up,
 // whether it succeeds or not), or by a plain { fd }: a descriptor of the
 // caller's (inherited in stdio, say), which stays open.
+//
+// The end takes its mode and capacity from the pipe itself. An option that
+// contradicts the pipe (records: true on a byte stream; records: false or
+// an elementType on a record pipe) is a TypeError, found before the end is
+// taken when the pipe can tell (an endpoint says what its pipe is; a named
+// pipe is inspected), so the pipe's end stays free for a right open. Else
+// it is found once the end is open, which then closes it (a write end as
+// failed, so its reader never takes it for an end of stream).
 function openHandle(kind, target, opts) {
   const t = resolveTarget(target, kind === WRITER ? 'writer' : 'reader');
-  const shape = {
-    elementType: elementTypeOf({ elementType: opts.elementType ?? t.elementType }),
-    records: bool({ records: opts.records ?? t.records ?? false }, 'records'),
-    capacity: undefined,
-    name: typeof t.name === 'string' ? t.name : null,
+  const elementType = elementTypeOf({ elementType: opts.elementType ?? t.elementType });
+  const asked = opts.records === undefined ? undefined : bool(opts, 'records');
+  const want = asked ?? (elementType ? false : undefined);
+  const name = typeof t.name === 'string' ? t.name : null;
+  const check = (records) => {
+    if (records === null || records === undefined || want === undefined || want === records) return;
+    if (asked === undefined) throw mismatch(`elementType '${elementType}', but the pipe is a record pipe`);
+    throw mismatch(`records: ${asked}, but the pipe is ${records ? 'a record pipe' : 'a byte stream'}`);
   };
-  const handle = native.open(kind, shape.name ?? t.fd, shape.records, shape.name ? undefined : t.id);
+  if (name) check(native.pipeRecords(name));
+  else if (typeof t.records === 'boolean' && t.id !== undefined) check(t.records);
+  const handle = native.open(kind, name ?? t.fd, name ? undefined : t.id);
   try {
+    const pipe = native.options(handle);
+    check(pipe.records);
     applySpin(handle, opts);
+    const shape = { elementType, records: pipe.records, capacity: pipe.capacity, name };
+    return { handle, shape };
   } catch (err) {
-    native.close(handle);
+    if (kind === WRITER) native.abort(handle);
+    else native.close(handle);
     throw err;
   }
-  return { handle, shape };
+}
+
+function mismatch(msg) {
+  const err = new TypeError(msg);
+  err.code = 'ERR_INVALID_ARG_VALUE';
+  return err;
 }
 
 function statsOf(self) {

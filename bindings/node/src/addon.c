@@ -805,25 +805,31 @@ static void finalize_end(napi_env env, void *data, void *hint)
 	end_free_if_unused(e);
 }
 
-/* Wraps a new handle in a JavaScript object. */
-static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmpipe_reader *r,
-			   bool records)
+/*
+ * Wraps a new handle in a JavaScript object. Its mode comes from the pipe
+ * itself (shmpipe_*_options), never from what the opener assumed: an end
+ * that read records as bytes would consume part of a record (-EINVAL) and
+ * see the same record again for ever.
+ */
+static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmpipe_reader *r)
 {
 	struct end *e = calloc(1, sizeof(*e));
 	napi_value obj, name;
+	shmpipe_options o;
+	int rc = w ? shmpipe_writer_options(w, &o) : shmpipe_reader_options(r, &o);
 
-	if (!e) {
+	if (!e || rc < 0) {
+		free(e);
 		if (w)
-			shmpipe_writer_close(w);
+			shmpipe_writer_abort(w);
 		if (r)
 			shmpipe_reader_close(r);
-		napi_throw_error(env, "ENOMEM", "out of memory");
-		return NULL;
+		return throw_rc(env, rc < 0 ? rc : -ENOMEM, "open");
 	}
 	e->kind = kind;
 	e->w = w;
 	e->r = r;
-	e->records = records;
+	e->records = (o.flags & SHMPIPE_RECORDS) != 0;
 	e->env = env;
 	e->sync_ep = -1;
 	e->loop_fd = -1;
@@ -911,14 +917,14 @@ static napi_value js_create(napi_env env, napi_callback_info info)
 		rc = shmpipe_writer_create(&w, have ? name : NULL, &o);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_writer_create");
-		return wrap_end(env, WRITER, w, NULL, o.flags & SHMPIPE_RECORDS);
+		return wrap_end(env, WRITER, w, NULL);
 	} else {
 		shmpipe_reader *r;
 
 		rc = shmpipe_reader_create(&r, have ? name : NULL, &o);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_reader_create");
-		return wrap_end(env, READER, NULL, r, o.flags & SHMPIPE_RECORDS);
+		return wrap_end(env, READER, NULL, r);
 	}
 }
 
@@ -1071,27 +1077,25 @@ static napi_value js_discard_endpoint(napi_env env, napi_callback_info info)
 }
 
 /*
- * open(kind, name, records) or open(kind, fd, records) -> handle;
- * open(kind, fd, records, id) opens an
+ * open(kind, name) or open(kind, fd) -> handle, in the pipe's own mode;
+ * open(kind, fd, id) opens an
  * endpoint: it claims the endpoint's descriptor (see Endpoints above) and
  * closes it once the end is open or the open failed, so an endpoint opens
  * once. A plain descriptor stays the caller's, open.
  */
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
-	napi_value argv[4];
+	napi_value argv[3];
 	char name[256];
 	int64_t kind, fd = -1;
 	double id = 0;
-	bool have = false, endpoint = false, records = false;
+	bool have = false, endpoint = false;
 	int rc;
 
-	if (!get_args(env, info, 4, argv) || !get_int(env, argv[0], 0, 1, &kind, "bad end kind"))
+	if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], 0, 1, &kind, "bad end kind"))
 		return NULL;
-	if (is_type(env, argv[2], napi_boolean))
-		napi_get_value_bool(env, argv[2], &records);
-	if (!is_type(env, argv[3], napi_undefined)) {
-		if (!get_endpoint(env, argv[1], argv[3], &fd, &id))
+	if (!is_type(env, argv[2], napi_undefined)) {
+		if (!get_endpoint(env, argv[1], argv[2], &fd, &id))
 			return NULL;
 		rc = ep_claim((int)fd, id);
 		if (rc < 0)
@@ -1113,7 +1117,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 			close((int)fd);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_writer_open");
-		return wrap_end(env, WRITER, w, NULL, records);
+		return wrap_end(env, WRITER, w, NULL);
 	} else {
 		shmpipe_reader *r;
 
@@ -1122,7 +1126,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 			close((int)fd);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_reader_open");
-		return wrap_end(env, READER, NULL, r, records);
+		return wrap_end(env, READER, NULL, r);
 	}
 }
 
@@ -1647,6 +1651,53 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 	return stats_object(env, &s);
 }
 
+/* options(handle) -> { capacity, records, mode }: what the pipe is, as its creator made it. */
+static napi_value js_options(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], o, b;
+	struct end *e;
+	shmpipe_options opt;
+	int rc = -EBADF;
+
+	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	if (e->w)
+		rc = shmpipe_writer_options(e->w, &opt);
+	else if (e->r)
+		rc = shmpipe_reader_options(e->r, &opt);
+	if (rc < 0)
+		return throw_rc(env, rc, "options");
+	napi_create_object(env, &o);
+	set_num(env, o, "capacity", opt.capacity);
+	napi_get_boolean(env, (opt.flags & SHMPIPE_RECORDS) != 0, &b);
+	napi_set_named_property(env, o, "records", b);
+	set_num(env, o, "mode", opt.mode);
+	return o;
+}
+
+/*
+ * pipeRecords(name) -> whether the named pipe is a record pipe, or null if
+ * that cannot be told without taking an end (-ENOENT, -EACCES, a header
+ * still being written, ...): the open that follows then reports it.
+ */
+static napi_value js_pipe_records(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], v;
+	char name[256];
+	bool have;
+	shmpipe_info in;
+
+	if (!get_args(env, info, 1, argv) || !get_name(env, argv[0], name, sizeof(name), &have))
+		return NULL;
+	if (!have)
+		return type_error(env, "name must be a string");
+	if (shmpipe_inspect(name, &in) < 0)
+		napi_get_null(env, &v);
+	else
+		napi_get_boolean(env, (in.flags & SHMPIPE_RECORDS) != 0, &v);
+	return v;
+}
+
 /* statName(name) -> the counters of a named pipe, without taking an end. */
 static napi_value js_stat_name(napi_env env, napi_callback_info info)
 {
@@ -1698,6 +1749,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{"read", js_read},         {"readInto", js_read_into},
 		{"peek", js_peek},         {"consume", js_consume},
 		{"setSpin", js_set_spin},  {"stats", js_stats},
+		{"options", js_options},   {"pipeRecords", js_pipe_records},
 		{"statName", js_stat_name}, {"strerror", js_strerror},
 	};
 
