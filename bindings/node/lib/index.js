@@ -215,16 +215,14 @@ function statsOf(self) {
 
 // Closes an end; abort closes a write end as failed (its reader then gets
 // ECONNRESET after the committed bytes instead of the end of the stream).
+// Returns the library's error, if its close failed (the end is closed all
+// the same), else null.
 function closeHandle(self, abort = false) {
-  if (!self._handle) return;
-  try {
-    self._lastStats = native.stats(self._handle);
-  } catch {
-    // already closed underneath: keep the last stats we had
-  }
-  if (abort) native.abort(self._handle);
-  else native.close(self._handle);
+  if (!self._handle) return null;
+  self._lastStats = native.stats(self._handle);
+  const rc = abort ? native.abort(self._handle) : native.close(self._handle);
   self._handle = null;
+  return rc < 0 ? pipeError(rc, abort ? 'abort' : 'close') : null;
 }
 
 // Runs a synchronous call that may wait (timeout: -1 forever, 0 never,
@@ -382,8 +380,7 @@ class PipeWriter extends Writable {
   }
 
   _final(cb) {
-    closeHandle(this);
-    cb();
+    cb(closeHandle(this) ?? undefined);
   }
 
   // destroy(err) aborts the write end: the reader gets ECONNRESET after the
@@ -394,9 +391,9 @@ class PipeWriter extends Writable {
   _destroy(err, cb) {
     const inFlight = this._inFlight;
     this._inFlight = null;
-    closeHandle(this, !!err);
+    const closeErr = closeHandle(this, !!err);
     if (inFlight) process.nextTick(inFlight, err ?? destroyedError());
-    cb(err);
+    cb(err ?? closeErr);
   }
 }
 
@@ -506,8 +503,8 @@ class PipeReader extends Readable {
   }
 
   _destroy(err, cb) {
-    closeHandle(this);
-    cb(err);
+    const closeErr = closeHandle(this);
+    cb(err ?? closeErr);
   }
 }
 
@@ -603,8 +600,9 @@ class SyncReader {
     this._view = null;
     const wake = this._wakeOnClose;
     this._wakeOnClose = null;
-    closeHandle(this);
+    const err = closeHandle(this);
     if (wake) wake(EBADF);
+    if (err) throw err;
   }
 }
 
@@ -648,11 +646,17 @@ class SyncWriter {
   stats() { return statsOf(this); }
 
   // End of stream.
-  close() { closeHandle(this); }
+  close() {
+    const err = closeHandle(this);
+    if (err) throw err;
+  }
 
   // Closes as failed: the reader gets ECONNRESET after the bytes already
   // in the ring, never the end of the stream.
-  abort() { closeHandle(this, true); }
+  abort() {
+    const err = closeHandle(this, true);
+    if (err) throw err;
+  }
 }
 
 // ---- entry points ------------------------------------------------------------
@@ -668,15 +672,17 @@ const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeo
 // default is 0: sleep at once.
 const DEFAULT_SPIN = require('node:os').availableParallelism() <= 2 ? 0 : undefined;
 function applySpin(handle, opts) {
-  if (opts.spin === undefined) {
-    if (DEFAULT_SPIN !== undefined) native.setSpin(handle, DEFAULT_SPIN);
-    return;
-  }
-  if (typeof opts.spin !== 'number') throw new TypeError('spin must be a number');
-  if (!Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6) {
+  let spin = opts.spin;
+  if (spin === undefined) {
+    if (DEFAULT_SPIN === undefined) return;
+    spin = DEFAULT_SPIN;
+  } else if (typeof spin !== 'number') {
+    throw new TypeError('spin must be a number');
+  } else if (!Number.isInteger(spin) || spin < 0 || spin > 1e6) {
     throw new RangeError('spin must be an integer from 0 to 1000000 (microseconds)');
   }
-  native.setSpin(handle, opts.spin);
+  const rc = native.setSpin(handle, spin);
+  if (rc < 0) throw pipeError(rc, 'setSpin');
 }
 
 function create(kind, opts) {

@@ -322,7 +322,11 @@ static inline void cpu_relax(void)
 }
 #endif
 
-/* Whether the counters show data (reader) or at least need free bytes (writer). */
+/*
+ * Whether the counters show data (reader) or at least need free bytes
+ * (writer). A stats error counts as ready: the spin ends, and the call that
+ * follows meets the error and reports it.
+ */
 static bool looks_ready(const struct end *e, size_t need)
 {
 	shmpipe_stats s;
@@ -549,40 +553,42 @@ static void on_handle_closed(uv_handle_t *h)
 	end_free_if_unused(e);
 }
 
-static void on_ready(struct end *e);
+static void on_ready(struct end *e, int status);
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-	(void)status; /* an error shows in the call that follows */
 	(void)events;
-	on_ready(uv_handle_get_data((uv_handle_t *)h));
+	on_ready(uv_handle_get_data((uv_handle_t *)h), status);
 }
 
 static void on_idle(uv_idle_t *h)
 {
-	on_ready(uv_handle_get_data((uv_handle_t *)h));
+	on_ready(uv_handle_get_data((uv_handle_t *)h), 0);
 }
 
-static void set_polling(struct end *e, bool on)
+/* Starts or stops watching the pollfd: 0, or libuv's -errno. Stopping cannot fail. */
+static int set_polling(struct end *e, bool on)
 {
+	int rc = 0;
+
 	if (on != e->polling) {
-		if (on)
-			uv_poll_start(e->poll, UV_READABLE, on_poll);
-		else
-			uv_poll_stop(e->poll);
-		e->polling = on;
+		rc = on ? uv_poll_start(e->poll, UV_READABLE, on_poll) : uv_poll_stop(e->poll);
+		if (rc == 0)
+			e->polling = on;
 	}
+	return rc;
 }
 
-static void set_idling(struct end *e, bool on)
+static int set_idling(struct end *e, bool on)
 {
+	int rc = 0;
+
 	if (on != e->idling) {
-		if (on)
-			uv_idle_start(e->idle, on_idle);
-		else
-			uv_idle_stop(e->idle);
-		e->idling = on;
+		rc = on ? uv_idle_start(e->idle, on_idle) : uv_idle_stop(e->idle);
+		if (rc == 0)
+			e->idling = on;
 	}
+	return rc;
 }
 
 /* Makes the end's uv_poll_t (and, for what == UV_IDLE, its uv_idle_t) if not made yet. */
@@ -630,9 +636,9 @@ static void finish(struct end *e, int rc)
 	napi_ref ref = e->callback;
 
 	if (e->poll)
-		set_polling(e, false);
+		(void)set_polling(e, false); /* stopping cannot fail */
 	if (e->idle)
-		set_idling(e, false);
+		(void)set_idling(e, false);
 	e->op = OP_NONE;
 	e->callback = NULL;
 	job_release(env, e);
@@ -692,31 +698,43 @@ static int job_slice(struct end *e, napi_value arr)
 	return j->i >= j->n ? 0 : 1;
 }
 
-/* The end's descriptor polled readable, or a write slice is due. */
-static void on_ready(struct end *e)
+/*
+ * The end's descriptor polled readable, or a write slice is due; status is
+ * libuv's error for the poll (the descriptor cannot be watched), which ends
+ * the operation.
+ */
+static void on_ready(struct end *e, int status)
 {
 	napi_handle_scope scope;
 	napi_value arr;
 	int rc;
 
+	if (e->op == OP_NONE)
+		return;
+	if (status < 0) {
+		finish(e, status);
+		return;
+	}
 	if (e->op == OP_WAIT) {
 		finish(e, 0);
 		return;
 	}
-	if (e->op != OP_WRITE)
-		return;
 	napi_open_handle_scope(e->env, &scope);
 	napi_get_reference_value(e->env, e->job.chunks, &arr);
 	rc = job_slice(e, arr);
 	napi_close_handle_scope(e->env, scope);
 	if (rc == 1 && !make_handle(e, UV_IDLE)) {
 		/* Room may be left: the next slice on the next turn of the loop. */
-		set_polling(e, false);
-		set_idling(e, true);
+		(void)set_polling(e, false);
+		rc = set_idling(e, true);
+		if (rc < 0)
+			finish(e, rc);
 	} else if (rc == 1 || rc == -EAGAIN) {
 		if (e->idle)
-			set_idling(e, false);
-		set_polling(e, true);
+			(void)set_idling(e, false);
+		rc = set_polling(e, true);
+		if (rc < 0)
+			finish(e, rc);
 	} else {
 		finish(e, rc);
 	}
@@ -736,13 +754,16 @@ static void close_uv(uv_handle_t **h)
  * Closes the end: its libuv handles first (they stop watching the pollfd at
  * once), then the library handle, which closes the pollfd. A write end is
  * aborted if abort is set. Drops a pending operation without calling it.
+ * Returns what the library's close returned (0, or -errno), 0 if the end
+ * was closed already.
  */
-static void end_close(struct end *e, bool abort)
+static int end_close(struct end *e, bool abort)
 {
 	napi_env env = e->env;
+	int rc = 0;
 
 	if (!e->w && !e->r)
-		return;
+		return 0;
 	e->op = OP_NONE;
 	if (e->callback && !e->teardown)
 		napi_delete_reference(env, e->callback);
@@ -754,14 +775,10 @@ static void end_close(struct end *e, bool abort)
 	if (e->sync_ep >= 0)
 		close(e->sync_ep);
 	e->sync_ep = -1;
-	if (e->w) {
-		if (abort)
-			shmpipe_writer_abort(e->w);
-		else
-			shmpipe_writer_close(e->w);
-	}
+	if (e->w)
+		rc = abort ? shmpipe_writer_abort(e->w) : shmpipe_writer_close(e->w);
 	if (e->r)
-		shmpipe_reader_close(e->r);
+		rc = shmpipe_reader_close(e->r);
 	e->w = NULL;
 	e->r = NULL;
 	/* No JavaScript runs during the teardown: leave the references to Node then. */
@@ -781,6 +798,7 @@ static void end_close(struct end *e, bool abort)
 		napi_remove_async_cleanup_hook(e->hook);
 		e->hook = NULL;
 	}
+	return rc;
 }
 
 /* The environment is going away (a worker that ended, threw, exited or was terminated). */
@@ -790,7 +808,7 @@ static void cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg)
 
 	(void)handle;
 	e->teardown = true;
-	end_close(e, true);
+	(void)end_close(e, true); /* nobody is left to tell */
 	end_free_if_unused(e);
 }
 
@@ -800,7 +818,7 @@ static void finalize_end(napi_env env, void *data, void *hint)
 
 	(void)env;
 	(void)hint;
-	end_close(e, true);
+	(void)end_close(e, true); /* nobody is left to tell */
 	e->wrapped = false;
 	end_free_if_unused(e);
 }
@@ -820,10 +838,11 @@ static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmp
 
 	if (!e || rc < 0) {
 		free(e);
+		/* The error thrown is the one to tell. */
 		if (w)
-			shmpipe_writer_abort(w);
+			(void)shmpipe_writer_abort(w);
 		if (r)
-			shmpipe_reader_close(r);
+			(void)shmpipe_reader_close(r);
 		return throw_rc(env, rc < 0 ? rc : -ENOMEM, "open");
 	}
 	e->kind = kind;
@@ -835,18 +854,20 @@ static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmp
 	e->loop_fd = -1;
 	e->spin_us = DEFAULT_SPIN_US;
 	e->pollfd = w ? shmpipe_writer_pollfd(w) : shmpipe_reader_pollfd(r);
-	if (w)
-		shmpipe_writer_set_timeout(w, 0);
-	else
-		shmpipe_reader_set_timeout(r, 0);
+	rc = e->pollfd < 0 ? e->pollfd : w ? shmpipe_writer_set_timeout(w, 0) : shmpipe_reader_set_timeout(r, 0);
+	if (rc < 0) {
+		(void)end_close(e, true); /* the error thrown is the one to tell */
+		free(e);
+		return throw_rc(env, rc, "open");
+	}
 	if (napi_get_uv_event_loop(env, (struct uv_loop_s **)&e->loop) == napi_ok && e->loop)
 		e->loop_fd = uv_backend_fd(e->loop);
 
 	napi_create_object(env, &obj);
 	napi_create_string_utf8(env, "shmpipe", NAPI_AUTO_LENGTH, &name);
-	if (e->pollfd < 0 || napi_async_init(env, NULL, name, &e->actx) != napi_ok ||
+	if (napi_async_init(env, NULL, name, &e->actx) != napi_ok ||
 	    napi_add_async_cleanup_hook(env, cleanup_hook, e, &e->hook) != napi_ok) {
-		end_close(e, false);
+		(void)end_close(e, true);
 		free(e);
 		napi_throw_error(env, "EFAULT", "cannot set up a pipe end");
 		return NULL;
@@ -854,7 +875,7 @@ static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmp
 	e->wrapped = true;
 	if (napi_wrap(env, obj, e, finalize_end, NULL, NULL) != napi_ok) {
 		e->wrapped = false;
-		end_close(e, false);
+		(void)end_close(e, true);
 		end_free_if_unused(e);
 		napi_throw_error(env, "EFAULT", "cannot wrap a handle");
 		return NULL;
@@ -1143,7 +1164,11 @@ static napi_value js_unlink(napi_env env, napi_callback_info info)
 	return int_value(env, shmpipe_unlink(name));
 }
 
-/* close(handle): end of stream for a writer. abort(handle): a writer closes as failed. */
+/*
+ * close(handle): end of stream for a writer. abort(handle): a writer closes
+ * as failed. Either returns 0, or the library's -errno (the end is closed
+ * all the same).
+ */
 static napi_value close_common(napi_env env, napi_callback_info info, bool abort)
 {
 	napi_value argv[1];
@@ -1151,8 +1176,7 @@ static napi_value close_common(napi_env env, napi_callback_info info, bool abort
 
 	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
 		return NULL;
-	end_close(e, abort);
-	return undefined(env);
+	return int_value(env, end_close(e, abort));
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info)
@@ -1353,13 +1377,14 @@ static napi_value js_write_async(napi_env env, napi_callback_info info)
 			job_release(env, e);
 			return int_value(env, err);
 		}
+		err = rc == 1 ? set_idling(e, true) : set_polling(e, true);
+		if (err) {
+			job_release(env, e);
+			return int_value(env, err);
+		}
 		napi_create_reference(env, argv[1], 1, &j->chunks);
 		napi_create_reference(env, argv[3], 1, &e->callback);
 		e->op = OP_WRITE;
-		if (rc == 1)
-			set_idling(e, true);
-		else
-			set_polling(e, true);
 		return int_value(env, 0);
 	}
 	job_release(env, e);
@@ -1384,11 +1409,12 @@ static napi_value js_wait(napi_env env, napi_callback_info info)
 	if (!usable(e, &rc))
 		return int_value(env, rc);
 	rc = make_handle(e, UV_POLL);
+	if (rc == 0)
+		rc = set_polling(e, true);
 	if (rc < 0)
 		return int_value(env, rc);
 	napi_create_reference(env, argv[1], 1, &e->callback);
 	e->op = OP_WAIT;
-	set_polling(e, true);
 	return int_value(env, 0);
 }
 
@@ -1469,8 +1495,9 @@ static napi_value js_read(napi_env env, napi_callback_info info)
 	}
 	if (napi_create_buffer_copy(env, (size_t)n, p, &copy, &buf) != napi_ok)
 		return NULL;
-	shmpipe_consume(e->r, (size_t)n);
-	return buf;
+	int rc = shmpipe_consume(e->r, (size_t)n);
+
+	return rc < 0 ? int_value(env, rc) : buf;
 }
 
 /*
@@ -1515,8 +1542,9 @@ static napi_value js_read_into(napi_env env, napi_callback_info info)
 			return int_value(env, -EAGAIN);
 	}
 	memcpy(data, p, (size_t)n);
-	shmpipe_consume(e->r, (size_t)n);
-	return int_value(env, n);
+	int rc = shmpipe_consume(e->r, (size_t)n);
+
+	return int_value(env, rc < 0 ? rc : n);
 }
 
 static void view_finalize(napi_env env, void *data, void *hint)
