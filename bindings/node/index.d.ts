@@ -97,7 +97,11 @@ export class PipeWriter extends Writable {
   stats(): Stats;
 }
 
-/** The read end as a Readable; 'end' at end of stream, 'error' (ECONNRESET) on a writer that failed. */
+/**
+ * The read end as a Readable; 'end' at end of stream, 'error' (ECONNRESET) on
+ * a writer that failed, or (ERR_SHMPIPE_PARTIAL_ELEMENT) on a stream that
+ * ended inside an element.
+ */
 export class PipeReader extends Readable {
   readonly elementType: ElementType | null;
   readonly records: boolean;
@@ -110,7 +114,11 @@ export class PipeReader extends Readable {
 export class SyncReader implements Iterable<Buffer | number> {
   readonly elementType: ElementType | null;
   readonly records: boolean;
-  /** The next chunk (one record in record mode) as a new Buffer; null at end of stream. */
+  /**
+   * The next chunk (one record in record mode) as a new Buffer, whole
+   * elements only; null at end of stream. Throws ERR_SHMPIPE_PARTIAL_ELEMENT
+   * if the stream ended inside an element, as readInto and readValue do.
+   */
   read(max?: number): Buffer | null;
   /** Fills target with what is there; returns elements read, 0 at end of stream. */
   readInto(target: ArrayBufferView): number;
@@ -131,6 +139,7 @@ export class SyncReader implements Iterable<Buffer | number> {
 
 /** A write end whose write() returns once the data is in the ring. */
 export class SyncWriter {
+  /** Returns the bytes written; a RangeError if they are not whole elements. */
   write(data: ArrayBufferView | string | number | number[]): number;
   endpoint(): Endpoint;
   stats(): Stats;

@@ -454,7 +454,14 @@ class PipeReader extends Readable {
     const max = Math.max(size, 1) * this._unit;
     for (;;) {
       if (!this._handle) return;
-      const got = native.read(this._handle, max, this._unit, 0);
+      let got;
+      try {
+        got = native.read(this._handle, max, this._unit, 0);
+      } catch (err) {
+        // The stream ended inside an element: no 'end' for a cut stream.
+        this.destroy(err);
+        return;
+      }
       if (got === null) {
         this.push(null);
         return;

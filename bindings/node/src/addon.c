@@ -67,6 +67,8 @@
 #define RECORD_BATCH 64
 /* How often a synchronous wait returns to JavaScript when it cannot rely on the loop's descriptor. */
 #define SYNC_SLICE_MS 100
+/* Largest element a read takes whole (a float64 or a 64-bit integer is 8). */
+#define MAX_READ_UNIT 16
 /* The library's default spin (shmpipe_*_set_spin(-1)), in microseconds. */
 #define DEFAULT_SPIN_US 30
 
@@ -109,6 +111,9 @@ struct end {
 
 	napi_ref view; /* the ArrayBuffer of the last zero-copy peek */
 	size_t view_len;
+
+	unsigned char carry[MAX_READ_UNIT]; /* the start of an element, taken from the ring */
+	size_t carry_len;
 
 	napi_async_cleanup_hook_handle hook;
 	bool wrapped;  /* the JavaScript wrapper still holds the end */
@@ -1460,9 +1465,74 @@ static struct end *reader_arg(napi_env env, napi_value v)
 }
 
 /*
+ * Stream mode: up to max bytes of whole units (max >= unit), waiting as
+ * peek_here does. Returns how many: the e->carry_len bytes set aside, then
+ * *from_ring bytes at *p, which the caller copies in that order, then
+ * consumes *from_ring and empties the carry. Returns 0 at end of stream,
+ * -errno, or -EILSEQ if the stream ended inside an element.
+ *
+ * Fewer bytes than a unit in the ring may be an element the writer is still
+ * writing, or the last bytes of a stream cut inside one; only the ring can
+ * tell, once they are out of it: so they are set aside in e->carry and the
+ * ring is asked again. Left in place they would keep the end's descriptor
+ * readable, and a loop waiting for the rest would never sleep.
+ */
+static ssize_t peek_units(struct end *e, size_t unit, size_t max, int timeout, const void **p,
+			  size_t *from_ring)
+{
+	int64_t deadline = deadline_of(timeout);
+
+	for (;;) {
+		ssize_t n = peek_here(e, p, timeout < 0 ? -1 : ms_left(deadline));
+		int rc;
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return e->carry_len ? -EILSEQ : 0;
+
+		size_t take = e->carry_len + (size_t)n;
+
+		if (take > max)
+			take = max;
+		take -= take % unit;
+		if (take) {
+			*from_ring = take - e->carry_len;
+			return (ssize_t)take;
+		}
+		/* Here carry_len + n < unit <= MAX_READ_UNIT. */
+		memcpy(e->carry + e->carry_len, *p, (size_t)n);
+		rc = shmpipe_consume(e->r, (size_t)n);
+		if (rc < 0)
+			return rc;
+		e->carry_len += (size_t)n;
+	}
+}
+
+/* Copies what peek_units found to dst, and releases it. Returns 0 or -errno. */
+static int take_units(struct end *e, void *dst, const void *p, size_t from_ring)
+{
+	memcpy(dst, e->carry, e->carry_len);
+	memcpy((char *)dst + e->carry_len, p, from_ring);
+	e->carry_len = 0;
+	return shmpipe_consume(e->r, from_ring);
+}
+
+static napi_value partial_error(napi_env env, struct end *e, size_t unit)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "the stream ended inside an element: %zu of its %zu bytes",
+		 e->carry_len, unit);
+	napi_throw_error(env, "ERR_SHMPIPE_PARTIAL_ELEMENT", msg);
+	return NULL;
+}
+
+/*
  * read(handle, max, unit, timeout) -> a new Buffer with up to max bytes
  * (whole units; in record mode one whole record), null at end of stream, or
- * -errno (-EAGAIN when nothing is there and timeout is 0).
+ * -errno (-EAGAIN when nothing is there and timeout is 0). Throws if the
+ * stream ended inside a unit.
  */
 static napi_value js_read(napi_env env, napi_callback_info info)
 {
@@ -1471,39 +1541,44 @@ static napi_value js_read(napi_env env, napi_callback_info info)
 	int64_t max, unit, timeout;
 	const void *p;
 	void *copy;
+	size_t from_ring = 0;
 	ssize_t n;
+	int rc;
 
 	if (!get_args(env, info, 4, argv) || !(e = reader_arg(env, argv[0])))
 		return NULL;
 	if (!get_int(env, argv[1], 1, (int64_t)1 << 40, &max, "bad size") ||
-	    !get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit") ||
+	    !get_int(env, argv[2], 1, MAX_READ_UNIT, &unit, "bad unit") ||
 	    !get_int(env, argv[3], -1, INT_MAX, &timeout, "bad timeout"))
 		return NULL;
-	n = peek_here(e, &p, (int)timeout);
+	if (!e->records && max < unit)
+		return range_error(env, "max must hold one element");
+	n = e->records ? peek_here(e, &p, (int)timeout)
+		       : peek_units(e, (size_t)unit, (size_t)max, (int)timeout, &p, &from_ring);
+	if (n == -EILSEQ)
+		return partial_error(env, e, (size_t)unit);
 	if (n < 0)
 		return int_value(env, n);
 	if (n == 0) {
 		napi_get_null(env, &buf);
 		return buf;
 	}
-	if (!e->records) {
-		if ((uint64_t)n > (uint64_t)max)
-			n = (ssize_t)max;
-		n -= n % unit;
-		if (n == 0) /* a partial unit: the writer is inside an item */
-			return int_value(env, -EAGAIN);
-	}
-	if (napi_create_buffer_copy(env, (size_t)n, p, &copy, &buf) != napi_ok)
+	if (napi_create_buffer(env, (size_t)n, &copy, &buf) != napi_ok)
 		return NULL;
-	int rc = shmpipe_consume(e->r, (size_t)n);
-
+	if (e->records) {
+		memcpy(copy, p, (size_t)n);
+		rc = shmpipe_consume(e->r, (size_t)n);
+	} else {
+		rc = take_units(e, copy, p, from_ring);
+	}
 	return rc < 0 ? int_value(env, rc) : buf;
 }
 
 /*
  * readInto(handle, typedArray, unit, timeout) -> bytes copied into the
  * array (whole units; in record mode one record, -EMSGSIZE if it does not
- * fit), 0 at end of stream, or -errno.
+ * fit), 0 at end of stream, or -errno. Throws if the stream ended inside a
+ * unit.
  */
 static napi_value js_read_into(napi_env env, napi_callback_info info)
 {
@@ -1511,39 +1586,37 @@ static napi_value js_read_into(napi_env env, napi_callback_info info)
 	struct end *e;
 	int64_t unit, timeout;
 	void *data;
-	size_t len;
+	size_t len, from_ring = 0;
 	bool ok;
+	const void *p;
+	ssize_t n;
+	int rc;
 
 	if (!get_args(env, info, 4, argv) || !(e = reader_arg(env, argv[0])))
 		return NULL;
 	if (napi_is_typedarray(env, argv[1], &ok) != napi_ok || !ok ||
 	    !view_bytes(env, argv[1], &data, &len))
 		return type_error(env, "target must be a Buffer or typed array");
-	if (!get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit") ||
+	if (!get_int(env, argv[2], 1, MAX_READ_UNIT, &unit, "bad unit") ||
 	    !get_int(env, argv[3], -1, INT_MAX, &timeout, "bad timeout"))
 		return NULL;
 	len -= len % (size_t)unit;
 	if (len == 0)
 		return range_error(env, "target smaller than one item");
-
-	const void *p;
-	ssize_t n = peek_here(e, &p, (int)timeout);
-
+	n = e->records ? peek_here(e, &p, (int)timeout)
+		       : peek_units(e, (size_t)unit, len, (int)timeout, &p, &from_ring);
+	if (n == -EILSEQ)
+		return partial_error(env, e, (size_t)unit);
 	if (n <= 0)
 		return int_value(env, n);
 	if (e->records) {
 		if ((size_t)n > len)
 			return int_value(env, -EMSGSIZE);
+		memcpy(data, p, (size_t)n);
+		rc = shmpipe_consume(e->r, (size_t)n);
 	} else {
-		if ((size_t)n > len)
-			n = (ssize_t)len;
-		n -= n % unit;
-		if (n == 0)
-			return int_value(env, -EAGAIN);
+		rc = take_units(e, data, p, from_ring);
 	}
-	memcpy(data, p, (size_t)n);
-	int rc = shmpipe_consume(e->r, (size_t)n);
-
 	return int_value(env, rc < 0 ? rc : n);
 }
 
