@@ -1020,14 +1020,14 @@ static int ep_claim(int fd, double id)
 
 	pthread_mutex_lock(&ep_lock);
 	for (size_t i = 0; i < ep_count; i++) {
-		if (ep_slots[i].id == id) {
+		if (ep_slots[i].id == id && ep_slots[i].fd == fd) {
 			slot = ep_slots[i];
 			ep_slots[i] = ep_slots[--ep_count];
 			break;
 		}
 	}
 	pthread_mutex_unlock(&ep_lock);
-	if (slot.fd < 0 || slot.fd != fd)
+	if (slot.fd < 0)
 		return -EBADF;
 	if (fstat(fd, &st) < 0 || st.st_dev != slot.dev || st.st_ino != slot.ino)
 		return -ESTALE;

@@ -106,6 +106,7 @@ test('bad endpoints are refused before anything is touched', () => {
   assert.throws(() => shm.openSyncReader({ ...ep, id: 'x' }), TypeError);
   assert.throws(() => shm.openSyncReader({ ...ep, id: 1.5 }), TypeError);
   assert.throws(() => shm.openSyncReader({ ...ep, id: ep.id + 1e6 }), used);
+  assert.throws(() => shm.openSyncReader({ ...ep, fd: ep.fd + 1 }), used); // a forged number uses up nothing
   assert.throws(() => shm.discardEndpoint(null), TypeError);
   shm.discardEndpoint({});
   const r = shm.openSyncReader(ep);
