@@ -1,5 +1,11 @@
 // Type declarations for shmpipe: a pipe in shared memory with hard
 // backpressure, as Node.js streams between worker threads and processes.
+//
+// One file for require() and import alike. It declares the CommonJS module
+// (lib/index.js); lib/index.mjs exports the same names, and as its default
+// export the whole module, which is what TypeScript gives an ES module's
+// default import of a CommonJS one: no `export default` here, which would
+// promise require('shmpipe').default.
 
 import { Readable, Writable } from 'node:stream';
 
@@ -54,9 +60,9 @@ export interface PipeOptions {
   /** Each chunk is one record, read back whole. */
   records?: boolean;
   /** Object mode: each chunk is one number of this type. */
-  elementType?: ElementType;
-  /** A POSIX shm name ("/name") for a pipe between processes; absent = anonymous. */
-  name?: string;
+  elementType?: ElementType | null;
+  /** A POSIX shm name ("/name") for a pipe between processes; absent or null = anonymous. */
+  name?: string | null;
   /** Permission bits of a named pipe (default 0o600). */
   mode?: number;
 }
@@ -78,7 +84,7 @@ export interface EndOptions {
    */
   records?: boolean;
   /** When opening: a record pipe refuses one (TypeError); a byte stream takes it. */
-  elementType?: ElementType;
+  elementType?: ElementType | null;
 }
 
 /**
@@ -89,6 +95,8 @@ export interface EndOptions {
  * closes it as end() does; either calls back the pending writes with an error.
  */
 export class PipeWriter extends Writable {
+  /** Ends come from createWriter() and openWriter(); the class is for instanceof. */
+  private constructor();
   readonly elementType: ElementType | null;
   readonly records: boolean;
   readonly name: string | null;
@@ -103,6 +111,8 @@ export class PipeWriter extends Writable {
  * ended inside an element.
  */
 export class PipeReader extends Readable {
+  /** Ends come from createReader() and openReader(); the class is for instanceof. */
+  private constructor();
   readonly elementType: ElementType | null;
   readonly records: boolean;
   readonly name: string | null;
@@ -112,6 +122,8 @@ export class PipeReader extends Readable {
 
 /** A read end for CPU-bound workers: every call waits in the calling thread. */
 export class SyncReader implements Iterable<Buffer | number> {
+  /** Ends come from createSyncReader() and openSyncReader(); the class is for instanceof. */
+  private constructor();
   readonly elementType: ElementType | null;
   readonly records: boolean;
   /**
@@ -120,8 +132,12 @@ export class SyncReader implements Iterable<Buffer | number> {
    * if the stream ended inside an element, as readInto and readValue do.
    */
   read(max?: number): Buffer | null;
-  /** Fills target with what is there; returns elements read, 0 at end of stream. */
-  readInto(target: ArrayBufferView): number;
+  /**
+   * Fills target (a Buffer or typed array, not a DataView) with what is
+   * there; returns the elements of target filled (bytes for a Buffer), 0 at
+   * end of stream.
+   */
+  readInto(target: NodeJS.TypedArray): number;
   /** One element of an elementType pipe; null at end of stream. */
   readValue(): number | null;
   /**
@@ -139,6 +155,8 @@ export class SyncReader implements Iterable<Buffer | number> {
 
 /** A write end whose write() returns once the data is in the ring. */
 export class SyncWriter {
+  /** Ends come from createSyncWriter() and openSyncWriter(); the class is for instanceof. */
+  private constructor();
   /** Returns the bytes written; a RangeError if they are not whole elements. */
   write(data: ArrayBufferView | string | number | number[]): number;
   endpoint(): Endpoint;
