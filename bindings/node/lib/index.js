@@ -517,6 +517,15 @@ class PipeReader extends Readable {
 
 // ---- synchronous ends, for workers -----------------------------------------
 
+// readValue() takes its values from a view over the ring (peek), not with a
+// native call each: one peek serves up to BATCH_MAX values, and one consume
+// gives them back to the writer when the next batch is taken, or before any
+// other call on the end (_h) and before stats(). The values stay in the ring
+// until then, so the writer is never further ahead than the ring's capacity,
+// as with a read per value. A batch is also at most a quarter of the ring,
+// so that the writer gets room back while the reader works.
+const BATCH_MAX = 4096;
+
 class SyncReader {
   constructor(handle, shape, opts) {
     this._handle = handle;
@@ -526,6 +535,21 @@ class SyncReader {
     this._timeout = timeoutOf(opts);
     this._one = this._Type ? new this._Type(1) : null;
     this._view = null;
+    // readValue()'s batch: values over the ring, served from _pos to _end.
+    this._vals = null;
+    this._pos = 0;
+    this._end = 0;
+    this._batchMax = this._Type
+      ? Math.max(1, Math.min(BATCH_MAX, Math.floor(native.stats(handle).capacity / this._unit / 4)))
+      : 0;
+    // Set while a read may have left the bytes of an element in part aside
+    // in the addon (it returned no data, or threw); a peek would then pass
+    // them over, so readValue() reads through readInto() until one succeeds.
+    this._maybeCarry = false;
+    // Values readValue() served beyond one per consume: the library counts
+    // a consume as one read, and stats() counts each value as one, as a
+    // read per value did.
+    this._extraReads = 0;
     this._lastStats = null;
     this._wakeOnClose = null; // views(): resolves the promise of a pending wait
   }
@@ -539,7 +563,40 @@ class SyncReader {
 
   _h() {
     if (!this._handle) throw pipeError(EBADF, 'read');
+    if (this._vals !== null) this._check(this._settle(), 'read');
     return this._handle;
+  }
+
+  // Gives the values readValue() returned from its batch back to the
+  // writer, and lets the batch go (its view is detached). Returns 0 or
+  // -errno.
+  _settle() {
+    const n = this._pos * this._unit;
+    if (this._pos > 1) this._extraReads += this._pos - 1;
+    this._vals = null;
+    this._pos = this._end = 0;
+    return native.consume(this._handle, n);
+  }
+
+  // Takes the next batch for readValue(): the value it returns, or null at
+  // end of stream.
+  _nextValue() {
+    const h = this._h();
+    if (!this._maybeCarry && this._view === null) {
+      const v = this._check(waiting(this._timeout, (t) => native.peek(h, t)), 'read');
+      if (v === null) return null;
+      const n = Math.floor(v.length / this._unit);
+      if (n > 0) {
+        this._vals = new this._Type(v.buffer, v.byteOffset, n);
+        this._end = Math.min(n, this._batchMax);
+        this._pos = 1;
+        return this._vals[0];
+      }
+      // Only part of an element is there: readInto() sets it aside and
+      // waits for the rest, or finds the stream cut inside it.
+      this._check(native.consume(h, 0), 'read');
+    }
+    return this.readInto(this._one) === 0 ? null : this._one[0];
   }
 
   _check(rc, syscall) {
@@ -552,7 +609,10 @@ class SyncReader {
   read(max = READ_CHUNK) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError('max must be a positive integer');
     const h = this._h();
-    return this._check(waiting(this._timeout, (t) => native.read(h, max, this._unit, t)), 'read');
+    this._maybeCarry = true;
+    const got = this._check(waiting(this._timeout, (t) => native.read(h, max, this._unit, t)), 'read');
+    this._maybeCarry = false; // data or the end: nothing is set aside
+    return got;
   }
 
   // Fills as much of target (a typed array or Buffer) as there is data
@@ -564,14 +624,19 @@ class SyncReader {
     }
     const h = this._h();
     const unit = Math.max(this._unit, target.BYTES_PER_ELEMENT || 1);
+    this._maybeCarry = true;
     const n = this._check(waiting(this._timeout, (t) => native.readInto(h, target, unit, t)), 'read');
+    this._maybeCarry = false; // data or the end: nothing is set aside
     return n / (target.BYTES_PER_ELEMENT || 1);
   }
 
-  // One element (elementType pipes), or null at end of stream.
+  // One element (elementType pipes), or null at end of stream. Served from
+  // a batch over the ring while it lasts (see BATCH_MAX), so a loop of
+  // readValue() costs one native call per batch, not per value.
   readValue() {
+    if (this._pos < this._end) return this._vals[this._pos++];
     if (!this._one) throw new TypeError('readValue needs a pipe with an elementType');
-    return this.readInto(this._one) === 0 ? null : this._one[0];
+    return this._nextValue();
   }
 
   // Zero-copy: a Buffer viewing the readable bytes in the ring (one record
@@ -601,10 +666,16 @@ class SyncReader {
     }
   }
 
-  stats() { return statsOf(this); }
+  stats() {
+    if (this._vals !== null && this._handle) this._check(this._settle(), 'stats');
+    const s = statsOf(this);
+    return this._extraReads ? { ...s, consumedCount: s.consumedCount + this._extraReads } : s;
+  }
 
   close() {
     this._view = null;
+    // The values served are counted as read; the close reports any error.
+    if (this._vals !== null && this._handle) this._settle();
     const wake = this._wakeOnClose;
     this._wakeOnClose = null;
     const err = closeHandle(this);
