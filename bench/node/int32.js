@@ -1,9 +1,12 @@
 'use strict';
 // The seed's workload: Int32 values 1, 2, 3 ... from Readable.from(generator)
 // piped into a Writable over a ring, consumed by a worker that sums them.
-//   node bench/node/int32.js --impl seed|addon [--items N] [--capacity SLOTS] [--spin US]
+//   node bench/node/int32.js --impl seed|addon [--reader value|batch] [--items N]
+//                            [--capacity SLOTS] [--spin US]
 // Prints one JSON line. The ring holds --capacity Int32 values (default 8,
-// the seed's); --spin sets how long the addon's waits spin (default 30 us).
+// the seed's); --spin sets how long the addon's waits spin (default: the
+// package's). --reader: the addon's worker calls readValue() per item (the
+// documented way, the default) or readInto() 4096 at a time.
 // The main thread runs a 10 ms timer; max_timer_lag_ms is how
 // late it fired at worst.
 const path = require('node:path');
@@ -11,7 +14,7 @@ const { Worker } = require('node:worker_threads');
 const { Readable } = require('node:stream');
 const { args, lagMonitor } = require('./common');
 
-const opt = args({ impl: 'addon', items: 2000000, capacity: 8, spin: -1 });
+const opt = args({ impl: 'addon', reader: 'value', items: 2000000, capacity: 8, spin: -1 });
 
 function* generateNumbers(n) {
   for (let i = 1; i <= n; i++) yield i;
@@ -43,7 +46,7 @@ function addon(items, capacity, onWorker) {
   const spin = opt.spin >= 0 ? { spin: opt.spin } : {};
   const writable = shm.createWriter({ elementType: 'int32', capacity, ...spin });
   onWorker(new Worker(path.join(__dirname, 'int32-worker.js'), {
-    workerData: { endpoint: writable.endpoint(), spin },
+    workerData: { endpoint: writable.endpoint(), spin, reader: opt.reader },
   }));
   return writable;
 }
@@ -68,6 +71,7 @@ done.then((got) => {
   console.log(JSON.stringify({
     bench: 'int32',
     impl: opt.impl,
+    ...(opt.impl === 'addon' ? { reader: opt.reader } : {}),
     items: opt.items,
     capacity: opt.capacity,
     seconds: +seconds.toFixed(4),

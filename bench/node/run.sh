@@ -2,12 +2,14 @@
 # Interleaved rounds of the Node.js benchmarks; prints each JSON line, then
 # the median with min-max of every configuration. Run it on a quiet machine:
 # with other work on the cores the timer lag mostly measures waits for a CPU
-# (the "less CPU waits" column takes those out).
-#   bench/node/run.sh [ROUNDS]      (default 5)
+# (the "less CPU waits" column takes those out). Each int32 configuration of
+# the addon is also given as a ratio to the seed's with the same ring.
+#   bench/node/run.sh [ROUNDS] [all|int32]      (default 5 all)
 # Needs the package built: (cd bindings/node && npm install).
 set -euo pipefail
 cd "$(dirname "$0")"
 rounds=${1:-5}
+set=${2:-all}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
@@ -15,10 +17,12 @@ configs=(
 	"int32.js --impl seed --capacity 8"
 	"int32.js --impl addon --capacity 8"
 	"int32.js --impl addon --capacity 262144"
+	"int32.js --impl addon --reader batch --capacity 262144"
 	"int32.js --impl seed --capacity 262144"
-	"bytes.js --impl addon"
-	"bytes.js --impl postmessage"
 )
+if [[ $set == all ]]; then
+	configs+=("bytes.js --impl addon" "bytes.js --impl postmessage")
+fi
 for ((r = 1; r <= rounds; r++)); do
 	for c in "${configs[@]}"; do
 		# shellcheck disable=SC2086
@@ -49,8 +53,16 @@ console.log(`\nmedian (min-max) over ${rows.length / by.size} rounds`);
 for (const [config, rs] of by) {
   const rate = rs[0].bench === 'int32' ? 'mitems_per_s' : 'gbytes_per_s';
   const unit = rs[0].bench === 'int32' ? 'M items/s' : 'GB/s';
-  console.log(`${config.padEnd(42)} ${fmt(rs.map((r) => r[rate]), 3)} ${unit}, ` +
+  console.log(`${config.padEnd(55)} ${fmt(rs.map((r) => r[rate]), 3)} ${unit}, ` +
     `timer lag ${fmt(rs.map((r) => r.max_timer_lag_ms), 1)} ms, ` +
     `less CPU waits ${fmt(rs.map((r) => r.max_timer_lag_less_cpu_wait_ms), 1)} ms`);
+}
+// Ratios of medians, the addon against the seed with the same ring.
+for (const [config, rs] of by) {
+  if (rs[0].bench !== 'int32' || rs[0].impl !== 'addon') continue;
+  const seed = [...by].find(([, s]) => s[0].bench === 'int32' && s[0].impl === 'seed' && s[0].capacity === rs[0].capacity);
+  if (!seed) continue;
+  const ratio = med(rs.map((r) => r.mitems_per_s)) / med(seed[1].map((r) => r.mitems_per_s));
+  console.log(`${config.padEnd(55)} ${ratio.toFixed(2)}x the seed`);
 }
 JS
