@@ -159,9 +159,24 @@ export class SyncWriter {
   private constructor();
   /** Returns the bytes written; a RangeError if they are not whole elements. */
   write(data: ArrayBufferView | string | number | number[]): number;
+  /**
+   * Zero-copy: a Buffer over at least n bytes (default 1; whole elements
+   * for elementType pipes) of free room in the ring itself, waiting for
+   * room as write() does; in record mode the payload of one record. Fill
+   * it, then publish with commit(). commit(), write(), close() or another
+   * reserve() detach it (its length becomes 0); another reserve() drops
+   * the reservation unpublished.
+   */
+  reserve(n?: number): Buffer;
+  /**
+   * Publishes the first k bytes of the reservation (one record in record
+   * mode; 0 publishes nothing) and detaches its Buffer. A RangeError for k
+   * beyond the reservation, not whole elements, or with nothing reserved.
+   */
+  commit(k: number): void;
   endpoint(): Endpoint;
   stats(): Stats;
-  /** End of stream. */
+  /** End of stream. A reservation still out is dropped, unpublished. */
   close(): void;
   /** Closes as failed: the reader gets ECONNRESET after the data, never the end of the stream. */
   abort(): void;

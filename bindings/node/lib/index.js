@@ -716,6 +716,38 @@ class SyncWriter {
     return data.byteLength;
   }
 
+  // Zero-copy: a Buffer over at least n bytes of free room in the ring
+  // itself (n 0 counts as 1; for elementType pipes n is bytes, whole
+  // elements), waiting for room as write() does. In record mode it is the
+  // payload of one record, as large as the largest record that fits now.
+  // Fill any part of it (fs.readSync(fd, buf), say) and publish the first
+  // k bytes with commit(k). commit(), a write(), close() or another
+  // reserve() detach the Buffer (its length becomes 0), so it can never
+  // reach memory the reader has been given; another reserve() drops the
+  // reservation, unpublished, and hands out the same room again.
+  reserve(n = 0) {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError('n must be a non-negative integer');
+    if (n % this._unit !== 0) throw new RangeError(`n must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
+    if (!this._handle) throw pipeError(EBADF, 'reserve');
+    const h = this._handle;
+    const min = this._shape.records ? n : Math.max(n, this._unit);
+    const buf = waiting(this._timeout, (t) => native.reserve(h, min, this._unit, t));
+    if (typeof buf === 'number') throw pipeError(buf, 'reserve');
+    return buf;
+  }
+
+  // Publishes the first k bytes of the reservation (one record in record
+  // mode; 0 publishes nothing) and detaches its Buffer. A RangeError, and
+  // the reservation stays, for k beyond it, k not whole elements, or k > 0
+  // with nothing reserved.
+  commit(k) {
+    if (!Number.isInteger(k) || k < 0) throw new RangeError('k must be a non-negative integer');
+    if (k % this._unit !== 0) throw new RangeError(`k must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
+    if (!this._handle) throw pipeError(EBADF, 'commit');
+    const rc = native.commit(this._handle, k, this._unit);
+    if (rc < 0) throw pipeError(rc, 'commit');
+  }
+
   endpoint() {
     if (!this._handle) throw pipeError(EBADF, 'endpoint');
     return makeEndpoint(this._handle, this._shape, 'reader');
@@ -723,7 +755,8 @@ class SyncWriter {
 
   stats() { return statsOf(this); }
 
-  // End of stream.
+  // End of stream. A reservation still out is dropped, unpublished, and
+  // its Buffer detached.
   close() {
     const err = closeHandle(this);
     if (err) throw err;

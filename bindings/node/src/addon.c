@@ -109,7 +109,7 @@ struct end {
 	napi_async_context actx;
 	struct job job;
 
-	napi_ref view; /* the ArrayBuffer of the last zero-copy peek */
+	napi_ref view; /* the ArrayBuffer of the last zero-copy peek, or reserve (write end) */
 	size_t view_len;
 
 	unsigned char carry[MAX_READ_UNIT]; /* the start of an element, taken from the ring */
@@ -745,6 +745,25 @@ static void on_ready(struct end *e, int status)
 	}
 }
 
+/*
+ * Detaches the Buffer of the last peek or reserve (its length becomes 0),
+ * so that it can never reach memory the other end may reuse, and forgets
+ * it. No JavaScript runs during the teardown: leave the references to Node
+ * then.
+ */
+static void drop_view(napi_env env, struct end *e)
+{
+	napi_value ab;
+
+	if (e->view && !e->teardown) {
+		if (napi_get_reference_value(env, e->view, &ab) == napi_ok && ab)
+			napi_detach_arraybuffer(env, ab);
+		napi_delete_reference(env, e->view);
+	}
+	e->view = NULL;
+	e->view_len = 0;
+}
+
 /* ---- closing ------------------------------------------------------------- */
 
 static void close_uv(uv_handle_t **h)
@@ -786,15 +805,7 @@ static int end_close(struct end *e, bool abort)
 		rc = shmpipe_reader_close(e->r);
 	e->w = NULL;
 	e->r = NULL;
-	/* No JavaScript runs during the teardown: leave the references to Node then. */
-	if (e->view && !e->teardown) {
-		napi_value ab;
-
-		if (napi_get_reference_value(env, e->view, &ab) == napi_ok && ab)
-			napi_detach_arraybuffer(env, ab);
-		napi_delete_reference(env, e->view);
-	}
-	e->view = NULL;
+	drop_view(env, e); /* a reservation still out is dropped, unpublished */
 	if (e->actx)
 		napi_async_destroy(env, e->actx);
 	e->actx = NULL;
@@ -1286,6 +1297,7 @@ static napi_value js_write(napi_env env, napi_callback_info info)
 		return int_value(env, err);
 	if (!cursor_seek(env, e, &c, (uint64_t)done, total))
 		return NULL;
+	drop_view(env, e); /* the library ends a reservation at a write */
 	if (!e->records && (total - (uint64_t)done) % (uint64_t)unit != 0)
 		return range_error(env, "chunks must hold whole units");
 	deadline = deadline_of((int)timeout);
@@ -1344,6 +1356,7 @@ static napi_value js_write_async(napi_env env, napi_callback_info info)
 		return range_error(env, "too many chunks in one call");
 	if (!usable(e, &rc))
 		return int_value(env, rc);
+	drop_view(env, e); /* the library ends a reservation at a write */
 
 	j = &e->job;
 	j->lens = malloc(sizeof(*j->lens) * (count ? count : 1));
@@ -1665,7 +1678,7 @@ static napi_value js_peek(napi_env env, napi_callback_info info)
 /* consume(handle, n): releases n bytes of the last peek and detaches its view. */
 static napi_value js_consume(napi_env env, napi_callback_info info)
 {
-	napi_value argv[2], ab;
+	napi_value argv[2];
 	struct end *e;
 	int64_t n;
 	int err;
@@ -1682,11 +1695,98 @@ static napi_value js_consume(napi_env env, napi_callback_info info)
 		return range_error(env, "length beyond what was peeked");
 	if (e->records && n != 0 && (size_t)n != e->view_len)
 		return range_error(env, "a record is consumed whole");
-	if (napi_get_reference_value(env, e->view, &ab) == napi_ok && ab)
-		napi_detach_arraybuffer(env, ab);
-	napi_delete_reference(env, e->view);
-	e->view = NULL;
+	drop_view(env, e);
 	return int_value(env, shmpipe_consume(e->r, (size_t)n));
+}
+
+/* ---- writing in place ---------------------------------------------------- */
+
+/*
+ * reserve(handle, min, unit, timeout) -> a Buffer over at least min bytes
+ * of free room in the ring itself (a whole number of units; in record mode
+ * the payload of one record), or -errno. Waits as js_write does. A
+ * reservation still out is dropped first and its Buffer detached: the
+ * library hands out the same start again, and one Buffer at a time keeps
+ * the rule simple. The Buffer stays valid until commit(), a write or
+ * close, which detach it.
+ */
+static napi_value js_reserve(napi_env env, napi_callback_info info)
+{
+	napi_value argv[4], ab, buf;
+	struct end *e;
+	int64_t min, unit, timeout, deadline;
+	void *p;
+	ssize_t n;
+	int err;
+
+	if (!get_args(env, info, 4, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	if (e->kind != WRITER)
+		return type_error(env, "not a write end");
+	if (!get_int(env, argv[1], 0, (int64_t)1 << 40, &min, "bad length") ||
+	    !get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit") ||
+	    !get_int(env, argv[3], -1, INT_MAX, &timeout, "bad timeout"))
+		return NULL;
+	if (!e->records && min % unit != 0)
+		return range_error(env, "length must be whole units");
+	if (!usable(e, &err))
+		return int_value(env, err);
+	drop_view(env, e);
+	deadline = deadline_of((int)timeout);
+	for (;;) {
+		if (timeout != 0)
+			spin_until_ready(e, min ? (size_t)min : 1);
+		n = shmpipe_reserve(e->w, &p, (size_t)min);
+		if (n != -EAGAIN || timeout == 0)
+			break;
+		err = sync_wait(e, ms_left(deadline));
+		if (err < 0)
+			return int_value(env, err);
+	}
+	if (n < 0)
+		return int_value(env, n);
+	if (!e->records)
+		n -= n % unit; /* at least min, which is whole units */
+	/* A Buffer over the ring itself; its ArrayBuffer is what commit detaches. */
+	if (napi_create_external_buffer(env, (size_t)n, p, view_finalize, NULL, &buf) != napi_ok)
+		return NULL;
+	napi_get_typedarray_info(env, buf, NULL, NULL, NULL, &ab, NULL);
+	napi_create_reference(env, ab, 1, &e->view);
+	e->view_len = (size_t)n;
+	return buf;
+}
+
+/*
+ * commit(handle, n, unit): publishes the first n bytes of the reservation
+ * (one record in record mode; 0 publishes nothing) and detaches its
+ * Buffer. Returns 0 or -errno (-EPIPE: the reader is gone, the bytes are
+ * dropped); throws a RangeError, and keeps the reservation, for n beyond
+ * it or not whole units, or for n > 0 with nothing reserved.
+ */
+static napi_value js_commit(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3];
+	struct end *e;
+	int64_t n, unit;
+	int err;
+
+	if (!get_args(env, info, 3, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	if (e->kind != WRITER)
+		return type_error(env, "not a write end");
+	if (!get_int(env, argv[1], 0, (int64_t)1 << 40, &n, "bad length") ||
+	    !get_int(env, argv[2], 1, 1 << 20, &unit, "bad unit"))
+		return NULL;
+	if (!usable(e, &err))
+		return int_value(env, err);
+	if (!e->view)
+		return n == 0 ? int_value(env, 0) : range_error(env, "nothing was reserved");
+	if ((uint64_t)n > e->view_len)
+		return range_error(env, "length beyond what was reserved");
+	if (!e->records && n % unit != 0)
+		return range_error(env, "length must be whole units");
+	drop_view(env, e);
+	return int_value(env, shmpipe_commit(e->w, (size_t)n));
 }
 
 /* setSpin(handle, us): how long a synchronous wait spins before it sleeps (-1 = default). */
@@ -1849,6 +1949,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{"writeAsync", js_write_async}, {"wait", js_wait},
 		{"read", js_read},         {"readInto", js_read_into},
 		{"peek", js_peek},         {"consume", js_consume},
+		{"reserve", js_reserve},   {"commit", js_commit},
 		{"setSpin", js_set_spin},  {"stats", js_stats},
 		{"options", js_options},   {"pipeRecords", js_pipe_records},
 		{"statName", js_stat_name}, {"strerror", js_strerror},

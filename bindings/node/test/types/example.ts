@@ -83,7 +83,7 @@ async function records(): Promise<void> {
   reader.close();
 }
 
-// Synchronous ends both ways, zero-copy reads, and an abort.
+// Synchronous ends both ways, zero-copy reads and writes, and an abort.
 function sync(): void {
   const reader = createSyncReader({ capacity: 4096 });
   const writer: SyncWriter = openSyncWriter(reader.endpoint(), { timeout: 0 });
@@ -97,7 +97,16 @@ function sync(): void {
   writer.abort();
   reader.close();
 
+  const room: Buffer = writer.reserve(3);
+  const filled: number = room.write('xyz');
+  writer.commit(filled);
+  writer.reserve().fill(0);
+  writer.commit(0);
+
   const ints = createSyncWriter({ elementType: 'float64', capacity: 64 });
+  const slots = ints.reserve(2 * Float64Array.BYTES_PER_ELEMENT);
+  new Float64Array(slots.buffer, slots.byteOffset, 2).set([0.5, 1]);
+  ints.commit(slots.length >= 16 ? 16 : 0);
   ints.write(1.5);
   ints.write([2.5, 3.5]);
   ints.write(new Float64Array([4.5]));
