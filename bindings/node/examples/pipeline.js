@@ -1,32 +1,48 @@
-// fs.createReadStream(f).pipe(transform).pipe(sink), where the sink is a
-// shmpipe and a worker hashes what it reads from it (in place, zero-copy).
-// The transform also hashes what it passes on, so the two can be compared.
+// A file read straight into a shmpipe, with no copy on the way: each
+// fs.readSync fills room the writer reserved in the ring itself, an ASCII
+// upper-casing transform runs over those bytes in place, and commit()
+// hands them to a worker, which hashes what it reads (in place too). The
+// writer also hashes what it commits, so the two can be compared.
 //   node examples/pipeline.js [FILE]    (default: the node binary itself)
 const fs = require("fs");
 const crypto = require("crypto");
-const { Transform } = require("stream");
 const { Worker } = require("worker_threads");
 const shmpipe = require(".."); // require("shmpipe") once installed
 
 const file = process.argv[2] || process.execPath;
-const sink = shmpipe.createWriter({ capacity: 1 << 20 });
-const worker = new Worker(__dirname + "/hash-worker.js", { workerData: sink.endpoint() });
+const writer = shmpipe.createSyncWriter({ capacity: 1 << 20 });
+const worker = new Worker(__dirname + "/hash-worker.js", { workerData: writer.endpoint() });
 
-// A transform: ASCII lower case to upper case.
-const expected = crypto.createHash("sha256");
-const upper = new Transform({
-  transform(chunk, _enc, callback) {
-    const out = Buffer.from(chunk);
-    for (let i = 0; i < out.length; i++) {
-      if (out[i] >= 0x61 && out[i] <= 0x7a) out[i] -= 0x20;
-    }
-    expected.update(out);
-    callback(null, out);
-  },
-});
+// The transform: ASCII lower case to upper case, over the ring's bytes.
+function upper(buf) {
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i] >= 0x61 && buf[i] <= 0x7a) buf[i] -= 0x20;
+  }
+}
 
 const t0 = performance.now();
-fs.createReadStream(file).pipe(upper).pipe(sink);
+const expected = crypto.createHash("sha256");
+const fd = fs.openSync(file, "r");
+try {
+  for (;;) {
+    // At least 64 KiB of room, waiting for the worker to make it; often
+    // more, which the read may fill.
+    const room = writer.reserve(64 * 1024);
+    const n = fs.readSync(fd, room, 0, room.length, null);
+    if (n === 0) break; // end of file; close() drops the empty reservation
+    const data = room.subarray(0, n);
+    upper(data);
+    expected.update(data);
+    writer.commit(n); // the worker may read them now; room is detached
+  }
+  writer.close(); // end of stream
+} catch (err) {
+  writer.abort(); // the worker sees ECONNRESET, not a clean end
+  throw err;
+} finally {
+  fs.closeSync(fd);
+}
+
 worker.once("message", ({ bytes, lines, hash }) => {
   const seconds = (performance.now() - t0) / 1000;
   const want = expected.digest("hex");
