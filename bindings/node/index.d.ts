@@ -93,6 +93,8 @@ export interface EndOptions {
  * copy) until it calls back: do not change the chunk meanwhile. destroy(err)
  * aborts the end (the reader gets ECONNRESET after the data); destroy()
  * closes it as end() does; either calls back the pending writes with an error.
+ * An elementType writer takes numbers, and typed arrays of its own type
+ * (an Int32Array for 'int32'): many elements in one chunk, the fast way.
  */
 export class PipeWriter extends Writable {
   /** Ends come from createWriter() and openWriter(); the class is for instanceof. */
@@ -103,6 +105,23 @@ export class PipeWriter extends Writable {
   readonly capacity: number;
   endpoint(): Endpoint;
   stats(): Stats;
+  /**
+   * Zero-copy, without blocking the event loop: a Buffer over at least n
+   * free bytes of the ring itself (n 0 counts as 1; for elementType pipes,
+   * bytes of whole elements), once the writes before it are in the ring and
+   * the room is there. Writes made meanwhile, and end(), wait for commit().
+   * Throws (RangeError) for a bad n or one beyond the capacity, and if a
+   * reservation is already pending or out; rejects after end() or
+   * destroy(), and with the pipe's error (EPIPE: the reader is gone).
+   */
+  reserve(n?: number): Promise<Buffer>;
+  /**
+   * Publishes the first k bytes of the reservation (one record in record
+   * mode; 0 publishes nothing) and detaches its Buffer. Throws, and the
+   * reservation stays, for k beyond it or not whole elements; throws with
+   * nothing reserved.
+   */
+  commit(k: number): void;
 }
 
 /**

@@ -266,6 +266,10 @@ function yieldSometimes(self, fn) {
 
 // ---- the write end ---------------------------------------------------------
 
+// The entry reserve() puts in the stream: a Buffer of no bytes, which
+// object mode and byte mode both carry as it is.
+const RESERVE = Buffer.alloc(0);
+
 class PipeWriter extends Writable {
   constructor(handle, shape, opts) {
     const Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
@@ -309,30 +313,135 @@ class PipeWriter extends Writable {
   }
 
   _writev(entries, cb) {
-    let bufs;
-    if (this._Type) {
-      const a = new this._Type(entries.length);
-      for (let i = 0; i < entries.length; i++) {
+    this._run(entries, 0, cb);
+  }
+
+  // Writes entries[from..]: each run of data goes into the ring, and each
+  // RESERVE entry (put in the stream by reserve(), so that it keeps its
+  // place among the writes) hands out room in the ring and waits for its
+  // commit() before the entries after it go on.
+  _run(entries, from, cb) {
+    let to = from;
+    while (to < entries.length && entries[to].chunk !== RESERVE) to++;
+    const bufs = this._chunks(entries, from, to);
+    if (bufs instanceof Error) return cb(bufs);
+    if (to === entries.length) return this._push(bufs, 0, cb);
+    const reserveNext = (err) => {
+      if (err) return cb(err);
+      this._reserveNow(cb, () => this._run(entries, to + 1, cb));
+    };
+    if (bufs.length === 0) return reserveNext();
+    this._push(bufs, 0, reserveNext);
+  }
+
+  // The chunks of entries[from..to) as Buffers or typed arrays, or a
+  // TypeError. An elementType stream takes numbers, and typed arrays of
+  // its own type (many elements in one chunk, the fast way).
+  _chunks(entries, from, to) {
+    const Type = this._Type;
+    const bufs = [];
+    if (Type) {
+      let i = from;
+      while (i < to) {
         const v = entries[i].chunk;
-        if (typeof v !== 'number') {
-          cb(new TypeError(`a ${this._shape.elementType} stream takes numbers, not ${typeof v}`));
-          return;
+        if (v instanceof Type) {
+          bufs.push(v);
+          i++;
+          continue;
         }
-        a[i] = v;
-      }
-      bufs = [a];
-    } else {
-      bufs = new Array(entries.length);
-      for (let i = 0; i < entries.length; i++) {
-        const c = entries[i].chunk;
-        if (!ArrayBuffer.isView(c)) {
-          cb(new TypeError('chunks must be Buffers, typed arrays or strings'));
-          return;
+        let j = i;
+        while (j < to && typeof entries[j].chunk === 'number') j++;
+        if (j === i) {
+          const what = ArrayBuffer.isView(v) ? v.constructor.name : typeof v;
+          return new TypeError(`a ${this._shape.elementType} stream takes numbers or ${Type.name}s, not ${what}`);
         }
-        bufs[i] = c;
+        const a = new Type(j - i);
+        for (let k = i; k < j; k++) a[k - i] = entries[k].chunk;
+        bufs.push(a);
+        i = j;
       }
+      return bufs;
     }
-    this._push(bufs, 0, cb);
+    for (let i = from; i < to; i++) {
+      const c = entries[i].chunk;
+      if (!ArrayBuffer.isView(c)) return new TypeError('chunks must be Buffers, typed arrays or strings');
+      bufs.push(c);
+    }
+    return bufs;
+  }
+
+  // Zero-copy, without blocking the event loop: resolves to a Buffer over
+  // at least n free bytes of the ring itself (n 0 counts as 1; for
+  // elementType pipes n is bytes, whole elements), once every write made
+  // before it is in the ring and the room is there. Fill any part of it
+  // (fs.readSync(fd, buf), a socket's data) and publish the first k bytes
+  // with commit(k), which detaches the Buffer. Writes made meanwhile, and
+  // end(), go after the commit. destroy() rejects a pending reserve and
+  // detaches the Buffer of one resolved.
+  reserve(n = 0) {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError('n must be a non-negative integer');
+    if (n % this._unit !== 0) throw new RangeError(`n must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
+    if (n > this._capacity) throw new RangeError(`n must be at most the ring's capacity (${this._capacity} bytes)`);
+    if (this._reservation) throw new Error('a reservation is already pending or out: commit() it first');
+    if (this.destroyed) return Promise.reject(destroyedError());
+    if (this.writableEnded) return Promise.reject(Object.assign(new Error('reserve after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
+    return new Promise((resolve, reject) => {
+      this._reservation = { n, resolve, reject, buf: null, go: null };
+      super.write(RESERVE);
+    });
+  }
+
+  // Publishes the first k bytes of the Buffer reserve() gave (one record in
+  // record mode; 0 publishes nothing), detaches it, and lets the writes
+  // after it go on. A RangeError, and the reservation stays, for k beyond
+  // it or not whole elements; an Error with nothing reserved. A failure of
+  // the pipe (the reader gone) is the stream's 'error', as for a write.
+  commit(k) {
+    const r = this._reservation;
+    if (!r || !r.go) throw new Error('nothing was reserved (or the reserve has not resolved yet)');
+    if (!Number.isInteger(k) || k < 0) throw new RangeError('k must be a non-negative integer');
+    if (k % this._unit !== 0) throw new RangeError(`k must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
+    const rc = this._handle ? native.commit(this._handle, k, this._unit) : EBADF;
+    this._reservation = null;
+    this._inFlight = null;
+    if (rc < 0) return r.fail(pipeError(rc, 'commit'));
+    yieldSometimes(this, r.go);
+  }
+
+  // Takes the room for the pending reservation, waiting for it in the
+  // event loop; then go() once it is committed, or cb(err).
+  _reserveNow(cb, go) {
+    const r = this._reservation;
+    let called = false;
+    const fail = (err) => {
+      if (called) return;
+      called = true;
+      this._inFlight = null;
+      if (this._reservation === r) this._reservation = null;
+      if (!r.buf) r.reject(err);
+      cb(err);
+    };
+    this._inFlight = fail;
+    const attempt = () => {
+      if (!this._handle) return fail(this.destroyed ? destroyedError() : pipeError(EBADF, 'reserve'));
+      const min = this._shape.records ? r.n : Math.max(r.n, this._unit);
+      const v = native.reserve(this._handle, min, this._unit, 0);
+      if (v === EAGAIN) {
+        const rc = native.wait(this._handle, (x) => (x < 0 ? fail(pipeError(x, 'reserve')) : attempt()));
+        if (rc < 0) fail(pipeError(rc, 'reserve'));
+        return;
+      }
+      if (typeof v === 'number') return fail(pipeError(v, 'reserve'));
+      r.buf = v;
+      r.fail = fail;
+      r.go = () => {
+        if (called) return;
+        called = true;
+        go();
+      };
+      r.resolve(v);
+    };
+    attempt();
   }
 
   // Writes bufs[from..], in groups of at most 1024 buffers per native call.
@@ -391,6 +500,10 @@ class PipeWriter extends Writable {
   _destroy(err, cb) {
     const inFlight = this._inFlight;
     this._inFlight = null;
+    // A reserve() still waiting behind other writes is rejected here.
+    const r = this._reservation;
+    this._reservation = null;
+    if (r && !r.buf) r.reject(err ?? destroyedError());
     const closeErr = closeHandle(this, !!err);
     if (inFlight) process.nextTick(inFlight, err ?? destroyedError());
     cb(err ?? closeErr);

@@ -44,6 +44,13 @@ async function seed(): Promise<void> {
     for (let i = 0; i < 100; i++) yield i;
   }
   await pipeline(Readable.from(numbers(), { objectMode: true }), writable);
+  // The fast way: many elements per chunk, and room lent in place.
+  const ints: PipeWriter = shmpipe.createWriter({ elementType: 'int32', capacity: 1024 });
+  ints.write(Int32Array.of(1, 2, 3));
+  const place: Buffer = await ints.reserve(8);
+  place.writeInt32LE(4, 0);
+  ints.commit(4);
+  ints.destroy();
   console.log(report(writable.stats()), writable.capacity, writable.elementType, writable.records);
   await new Promise((resolve) => worker.once('exit', resolve));
 }

@@ -17,3 +17,4 @@ createSyncWriter().elementType; // error TS2339
 stat('/name').capacity.toUpperCase(); // error TS2339
 new PipeWriter(); // error TS2673
 console.log(value);
+createWriter().reserve(1).length; // error TS2339
