@@ -293,6 +293,38 @@ class PipeWriter extends Writable {
     this._capacity = capacity;
     this._lastYield = performance.now();
     this._inFlight = null; // the callback of a write the addon is feeding into the ring
+    // Bytes of typed-array chunks written and not yet in the ring (see write()).
+    this._chunkBytes = 0;
+    this._chunkDrain = false;
+  }
+
+  // An elementType stream counts its buffer in objects: a typed array of a
+  // million elements is one. So that a producer of large chunks cannot run
+  // on for 1024 of them without a pause (blocking the event loop while it
+  // makes them), write() also says false once the typed-array chunks not
+  // yet in the ring pass the ring's capacity, and 'drain' follows when they
+  // are down to half of it.
+  write(chunk, encoding, cb) {
+    if (!this._Type || !ArrayBuffer.isView(chunk) || chunk === RESERVE) return super.write(chunk, encoding, cb);
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    const len = chunk.byteLength;
+    this._chunkBytes += len;
+    const ok = super.write(chunk, encoding, (err) => {
+      this._chunkBytes -= len;
+      if (this._chunkDrain && this._chunkBytes <= this._capacity / 2) {
+        this._chunkDrain = false;
+        if (!this.writableNeedDrain && !this.destroyed) this.emit('drain');
+      }
+      if (cb) cb(err);
+    });
+    if (ok && this._chunkBytes > this._capacity) {
+      this._chunkDrain = true;
+      return false;
+    }
+    return ok;
   }
 
   get elementType() { return this._shape.elementType; }

@@ -192,3 +192,30 @@ test('an int32 Writable refuses other typed arrays and Buffers, with a TypeError
     assert.match(e.message, /takes numbers or Int32Arrays/);
   }
 });
+
+test('typed-array chunks beyond the ring\'s capacity make write() say false, and drain follows', async () => {
+  const w = shm.createWriter({ elementType: 'int32', capacity: 1024 }); // 4 KiB
+  const got = collect(shm.openReader(w.endpoint()));
+  let next = 0;
+  let falses = 0;
+  let drains = 0;
+  w.on('drain', () => drains++);
+  for (let round = 0; round < 20; round++) {
+    let writes = 0;
+    for (;;) {
+      const a = Int32Array.from({ length: 700 }, () => next++);
+      writes++;
+      if (!w.write(a)) break;
+    }
+    // 700 elements are 2800 bytes: the second chunk passes 4 KiB queued.
+    assert.ok(writes <= 2, `write() said true ${writes - 1} times past the capacity`);
+    falses++;
+    await once(w, 'drain');
+  }
+  w.end();
+  const vals = await got;
+  assert.strictEqual(vals.length, next);
+  assert.ok(vals.every((v, i) => v === i), 'every value in order');
+  assert.strictEqual(falses, 20);
+  assert.ok(drains >= 20);
+});
