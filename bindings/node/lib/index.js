@@ -296,6 +296,9 @@ class PipeWriter extends Writable {
     // Bytes of typed-array chunks written and not yet in the ring (see write()).
     this._chunkBytes = 0;
     this._chunkDrain = false;
+    this._reservation = null; // reserve(): the one pending or out
+    this._held = null; // a write or end() waiting for a commit
+    this._heldCb = null;
   }
 
   // An elementType stream counts its buffer in objects: a typed array of a
@@ -345,6 +348,12 @@ class PipeWriter extends Writable {
   }
 
   _writev(entries, cb) {
+    const r = this._reservation;
+    if (r && r.direct) {
+      this._held = () => this._run(entries, 0, cb);
+      this._heldCb = cb;
+      return;
+    }
     this._run(entries, 0, cb);
   }
 
@@ -418,8 +427,17 @@ class PipeWriter extends Writable {
     if (this.destroyed) return Promise.reject(destroyedError());
     if (this.writableEnded) return Promise.reject(Object.assign(new Error('reserve after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
     return new Promise((resolve, reject) => {
-      this._reservation = { n, resolve, reject, buf: null, go: null };
-      super.write(RESERVE);
+      const direct = this.writableLength === 0 && !this._inFlight && !this.writableCorked;
+      const r = { n, direct, resolve, reject, buf: null, fail: null, go: null };
+      this._reservation = r;
+      if (direct) {
+        // Nothing queued or being written: the room is taken now, outside
+        // the stream's queue; a write or end() made meanwhile waits in
+        // _writev or _final for the commit. A failure is the stream's.
+        this._reserveNow((err) => { if (err) this.destroy(err); }, () => this._release());
+      } else {
+        super.write(RESERVE); // waits its turn among the writes
+      }
     });
   }
 
@@ -437,7 +455,8 @@ class PipeWriter extends Writable {
     this._reservation = null;
     this._inFlight = null;
     if (rc < 0) return r.fail(pipeError(rc, 'commit'));
-    yieldSometimes(this, r.go);
+    if (r.direct) r.go();
+    else yieldSometimes(this, r.go);
   }
 
   // Takes the room for the pending reservation, waiting for it in the
@@ -454,6 +473,7 @@ class PipeWriter extends Writable {
       cb(err);
     };
     this._inFlight = fail;
+    r.fail = fail;
     const attempt = () => {
       if (!this._handle) return fail(this.destroyed ? destroyedError() : pipeError(EBADF, 'reserve'));
       const min = this._shape.records ? r.n : Math.max(r.n, this._unit);
@@ -464,16 +484,30 @@ class PipeWriter extends Writable {
         return;
       }
       if (typeof v === 'number') return fail(pipeError(v, 'reserve'));
-      r.buf = v;
-      r.fail = fail;
       r.go = () => {
         if (called) return;
         called = true;
         go();
       };
-      r.resolve(v);
+      // Resolved on a later tick, and now and then through setImmediate: a
+      // loop of await reserve() / commit() that never waits for room would
+      // otherwise run in microtasks and keep timers and I/O from their turn.
+      yieldSometimes(this, () => {
+        if (this._reservation !== r) return r.reject(this.destroyed ? destroyedError() : pipeError(EBADF, 'reserve'));
+        r.buf = v;
+        r.resolve(v);
+      });
     };
     attempt();
+  }
+
+  // Runs the write or end() that came while a reservation taken outside
+  // the queue was out.
+  _release() {
+    const held = this._held;
+    this._held = null;
+    this._heldCb = null;
+    if (held) held();
   }
 
   // Writes bufs[from..], in groups of at most 1024 buffers per native call.
@@ -521,6 +555,11 @@ class PipeWriter extends Writable {
   }
 
   _final(cb) {
+    const r = this._reservation;
+    if (r && r.direct) {
+      this._held = () => this._final(cb);
+      return;
+    }
     cb(closeHandle(this) ?? undefined);
   }
 
@@ -536,6 +575,9 @@ class PipeWriter extends Writable {
     const r = this._reservation;
     this._reservation = null;
     if (r && !r.buf) r.reject(err ?? destroyedError());
+    const held = this._heldCb;
+    this._held = this._heldCb = null;
+    if (held) process.nextTick(held, err ?? destroyedError());
     const closeErr = closeHandle(this, !!err);
     if (inFlight) process.nextTick(inFlight, err ?? destroyedError());
     cb(err ?? closeErr);

@@ -37,6 +37,29 @@ test('reserve() keeps its place among writes; commit() publishes and detaches', 
   assert.strictEqual(Buffer.concat(await got).toString(), 'one,two,three,four');
 });
 
+test('a reserve taken at once (nothing queued) still holds back the writes made after it', async () => {
+  const w = shm.createWriter({ capacity: 4096 });
+  const got = collect(shm.openReader(w.endpoint()));
+  const buf = await w.reserve(6);
+  let wrote = false;
+  w.write('second', () => { wrote = true; });
+  await new Promise((res) => setTimeout(res, 10));
+  assert.strictEqual(wrote, false, 'the write waits for the commit');
+  buf.write('first,');
+  w.commit(6);
+  w.end();
+  assert.strictEqual(Buffer.concat(await got).toString(), 'first,second');
+  assert.strictEqual(wrote, true);
+
+  const w2 = shm.createWriter({ capacity: 4096 });
+  const errs = [];
+  w2.on('error', (e) => errs.push(e));
+  await w2.reserve(6);
+  const cbErr = new Promise((res) => w2.write('held', res));
+  w2.destroy();
+  assert.strictEqual((await cbErr).code, 'ERR_STREAM_DESTROYED', 'a held write is called back by destroy()');
+});
+
 test('1 MiB through reserve/commit of many sizes, across the wrap, in a worker', async () => {
   const block = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz!');
   const w = shm.createWriter({ capacity: 4096 });
