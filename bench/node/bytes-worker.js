@@ -1,5 +1,6 @@
 'use strict';
 // Consumer for bytes.js: counts bytes and checks each chunk's stamps.
+// Posts 'ready' first (once its end is open).
 const { workerData, parentPort } = require('node:worker_threads');
 
 const CHUNK = 64 * 1024;
@@ -19,6 +20,7 @@ function check(buf, base) {
 if (workerData.impl === 'addon') {
   const shm = require('../../bindings/node');
   const r = shm.openSyncReader(workerData.endpoint);
+  parentPort.postMessage('ready');
   for (;;) {
     const v = r.peek();
     if (v === null) break;
@@ -29,6 +31,7 @@ if (workerData.impl === 'addon') {
   r.close();
   parentPort.postMessage({ bytes, bad });
 } else {
+  parentPort.postMessage('ready');
   let n = 0;
   parentPort.on('message', (ab) => {
     const b = Buffer.from(ab);

@@ -1,13 +1,17 @@
 'use strict';
 // 64 KiB Buffers from the main thread to a worker.
-//   node bench/node/bytes.js --impl addon|postmessage [--mib N]
-// addon: a Writable over a 2 MiB ring, read in the worker in place (peek /
-// consume). postmessage: worker.postMessage with the ArrayBuffer
-// transferred, at most 32 chunks (2 MiB) in flight, acknowledged by the
-// worker every 8 chunks, so memory is bounded as with the ring. Each chunk
-// is a new Buffer (as fs.createReadStream gives) stamped with its number;
-// the worker checks the stamps and counts the bytes. Prints one JSON line;
-// max_timer_lag_ms is the worst lateness of a 10 ms timer on the main thread.
+//   node bench/node/bytes.js --impl addon|reserve|postmessage [--mib N]
+// addon: each chunk is a new Buffer (as fs.createReadStream gives) stamped
+// with its number, written to a Writable over a 2 MiB ring, which copies it
+// in. reserve: the same stamps made in the ring itself, 64 KiB at a time
+// (await writer.reserve(), commit(): the zero-copy way, no Buffer made).
+// postmessage: a new Buffer per chunk, stamped, sent with worker.postMessage
+// and its ArrayBuffer transferred, at most 32 chunks (2 MiB) in flight,
+// acknowledged by the worker every 8 chunks, so memory is bounded as with
+// the ring. In every case the worker checks the stamps and counts the
+// bytes, reading the ring in place (peek / consume). The clock starts when
+// the worker has said it is ready. Prints one JSON line; max_timer_lag_ms
+// is the worst lateness of a 10 ms timer on the main thread.
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { args, lagMonitor } = require('./common');
@@ -25,28 +29,51 @@ function makeChunk(i) {
   return b;
 }
 
-function runAddon(done) {
-  const shm = require('../../bindings/node');
-  const w = shm.createWriter({ capacity: WINDOW * CHUNK });
-  const worker = new Worker(path.join(__dirname, 'bytes-worker.js'), {
-    workerData: { impl: 'addon', endpoint: w.endpoint(), chunks },
-  });
-  worker.once('message', (m) => done(worker, m));
+// Starts the worker; start() runs once it is ready, done(worker, result)
+// when it has counted everything.
+function launch(workerData, start, done) {
+  const worker = new Worker(path.join(__dirname, 'bytes-worker.js'), { workerData });
   worker.once('error', (e) => { throw e; });
-  let i = 0;
-  const pump = () => {
-    while (i < chunks) {
-      if (!w.write(makeChunk(i++))) return w.once('drain', pump);
-    }
-    w.end();
-  };
-  pump();
+  worker.once('message', () => {
+    worker.on('message', (m) => {
+      if (m.ack === undefined) done(worker, m);
+    });
+    start(worker);
+  });
 }
 
-function runPostMessage(done) {
-  const worker = new Worker(path.join(__dirname, 'bytes-worker.js'), {
-    workerData: { impl: 'postmessage', chunks, ackEvery: ACK_EVERY },
-  });
+function runAddon(start, done) {
+  const shm = require('../../bindings/node');
+  const w = shm.createWriter({ capacity: WINDOW * CHUNK });
+  launch({ impl: 'addon', endpoint: w.endpoint(), chunks }, () => {
+    start();
+    let i = 0;
+    const pump = () => {
+      while (i < chunks) {
+        if (!w.write(makeChunk(i++))) return w.once('drain', pump);
+      }
+      w.end();
+    };
+    pump();
+  }, done);
+}
+
+function runReserve(start, done) {
+  const shm = require('../../bindings/node');
+  const w = shm.createWriter({ capacity: WINDOW * CHUNK });
+  launch({ impl: 'addon', endpoint: w.endpoint(), chunks }, async () => {
+    start();
+    for (let i = 0; i < chunks; i++) {
+      const b = await w.reserve(CHUNK);
+      b.writeUInt32LE(i, 0);
+      b.writeUInt32LE(i, CHUNK - 4);
+      w.commit(CHUNK);
+    }
+    w.end();
+  }, done);
+}
+
+function runPostMessage(start, done) {
   let i = 0;
   let acked = 0;
   const pump = () => {
@@ -55,21 +82,29 @@ function runPostMessage(done) {
       worker.postMessage(b.buffer, [b.buffer]);
     }
   };
-  worker.on('message', (m) => {
-    if (m.ack !== undefined) {
-      acked = m.ack;
-      pump();
-    } else {
-      done(worker, m);
-    }
-  });
-  worker.once('error', (e) => { throw e; });
-  pump();
+  let worker;
+  launch({ impl: 'postmessage', chunks, ackEvery: ACK_EVERY }, (w) => {
+    worker = w;
+    worker.on('message', (m) => {
+      if (m.ack !== undefined) {
+        acked = m.ack;
+        pump();
+      }
+    });
+    start();
+    pump();
+  }, (w, m) => done(w, m));
 }
 
-const lag = lagMonitor(10);
-const t0 = performance.now();
-(opt.impl === 'addon' ? runAddon : runPostMessage)((worker, got) => {
+let lag;
+let t0;
+const start = () => {
+  lag = lagMonitor(10);
+  t0 = performance.now();
+};
+const run = { addon: runAddon, reserve: runReserve, postmessage: runPostMessage }[opt.impl];
+if (!run) throw new Error(`unknown --impl ${opt.impl}`);
+run(start, (worker, got) => {
   const seconds = (performance.now() - t0) / 1000;
   const maxLag = lag.stop();
   if (got.bytes !== chunks * CHUNK || got.bad !== 0) {
