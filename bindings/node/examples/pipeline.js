@@ -2,7 +2,8 @@
 // fs.readSync fills room the writer reserved in the ring itself, an ASCII
 // upper-casing transform runs over those bytes in place, and commit()
 // hands them to a worker, which hashes what it reads (in place too). The
-// writer also hashes what it commits, so the two can be compared.
+// writer also hashes what it commits, so the two can be compared. The
+// main thread never blocks: reserve() waits for room in the event loop.
 //   node examples/pipeline.js [FILE]    (default: the node binary itself)
 const fs = require("fs");
 const crypto = require("crypto");
@@ -10,7 +11,7 @@ const { Worker } = require("worker_threads");
 const shmpipe = require(".."); // require("shmpipe") once installed
 
 const file = process.argv[2] || process.execPath;
-const writer = shmpipe.createSyncWriter({ capacity: 1 << 20 });
+const writer = shmpipe.createWriter({ capacity: 1 << 20 });
 const worker = new Worker(__dirname + "/hash-worker.js", { workerData: writer.endpoint() });
 
 // The transform: ASCII lower case to upper case, over the ring's bytes.
@@ -22,26 +23,30 @@ function upper(buf) {
 
 const t0 = performance.now();
 const expected = crypto.createHash("sha256");
-const fd = fs.openSync(file, "r");
-try {
-  for (;;) {
-    // At least 64 KiB of room, waiting for the worker to make it; often
-    // more, which the read may fill.
-    const room = writer.reserve(64 * 1024);
-    const n = fs.readSync(fd, room, 0, room.length, null);
-    if (n === 0) break; // end of file; close() drops the empty reservation
-    const data = room.subarray(0, n);
-    upper(data);
-    expected.update(data);
-    writer.commit(n); // the worker may read them now; room is detached
+
+async function copy() {
+  const fd = fs.openSync(file, "r");
+  try {
+    for (;;) {
+      // At least 64 KiB of room, once the worker has made it; often more,
+      // which the read may fill.
+      const room = await writer.reserve(64 * 1024);
+      const n = fs.readSync(fd, room, 0, room.length, null);
+      const data = room.subarray(0, n);
+      upper(data);
+      expected.update(data);
+      writer.commit(n); // the worker may read them now; room is detached
+      if (n === 0) break; // end of file (the empty commit published nothing)
+    }
+    writer.end(); // end of stream
+  } catch (err) {
+    writer.destroy(err); // the worker sees ECONNRESET, not a clean end
+    throw err;
+  } finally {
+    fs.closeSync(fd);
   }
-  writer.close(); // end of stream
-} catch (err) {
-  writer.abort(); // the worker sees ECONNRESET, not a clean end
-  throw err;
-} finally {
-  fs.closeSync(fd);
 }
+copy();
 
 worker.once("message", ({ bytes, lines, hash }) => {
   const seconds = (performance.now() - t0) / 1000;
