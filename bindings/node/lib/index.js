@@ -426,9 +426,23 @@ class PipeWriter extends Writable {
     if (this._reservation) throw new Error('a reservation is already pending or out: commit() it first');
     if (this.destroyed) return Promise.reject(destroyedError());
     if (this.writableEnded) return Promise.reject(Object.assign(new Error('reserve after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
+    const direct = this.writableLength === 0 && !this._inFlight && !this.writableCorked;
+    if (direct && this._handle) {
+      // The common case, room at once with nothing queued, makes no closure
+      // and resolves in a microtask (now and then through setImmediate, so
+      // that a loop that never waits for room lets timers and I/O run).
+      const min = this._shape.records ? n : Math.max(n, this._unit);
+      const v = native.reserve(this._handle, min, this._unit, 0);
+      if (typeof v !== 'number') {
+        this._reservation = { n, direct, resolve: null, reject: null, buf: v, fail: null, go: null, fast: true };
+        const now = performance.now();
+        if (now - this._lastYield <= YIELD_MS) return Promise.resolve(v);
+        this._lastYield = now;
+        return new Promise((resolve) => setImmediate(resolve, v));
+      }
+    }
     return new Promise((resolve, reject) => {
-      const direct = this.writableLength === 0 && !this._inFlight && !this.writableCorked;
-      const r = { n, direct, resolve, reject, buf: null, fail: null, go: null };
+      const r = { n, direct, resolve, reject, buf: null, fail: null, go: null, fast: false };
       this._reservation = r;
       if (direct) {
         // Nothing queued or being written: the room is taken now, outside
@@ -448,11 +462,16 @@ class PipeWriter extends Writable {
   // the pipe (the reader gone) is the stream's 'error', as for a write.
   commit(k) {
     const r = this._reservation;
-    if (!r || !r.go) throw new Error('nothing was reserved (or the reserve has not resolved yet)');
+    if (!r || !(r.go || r.fast)) throw new Error('nothing was reserved (or the reserve has not resolved yet)');
     if (!Number.isInteger(k) || k < 0) throw new RangeError('k must be a non-negative integer');
     if (k % this._unit !== 0) throw new RangeError(`k must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
     const rc = this._handle ? native.commit(this._handle, k, this._unit) : EBADF;
     this._reservation = null;
+    if (r.fast) {
+      if (rc < 0) this.destroy(pipeError(rc, 'commit'));
+      else if (this._held) this._release();
+      return;
+    }
     this._inFlight = null;
     if (rc < 0) return r.fail(pipeError(rc, 'commit'));
     if (r.direct) r.go();

@@ -242,3 +242,16 @@ test('typed-array chunks beyond the ring\'s capacity make write() say false, and
   assert.strictEqual(falses, 20);
   assert.ok(drains >= 20);
 });
+
+test('the reader gone before a commit: the stream errors with EPIPE', async () => {
+  const w = shm.createWriter({ capacity: 4096 });
+  const errored = once(w, 'error');
+  const r = shm.openSyncReader(w.endpoint());
+  const buf = await w.reserve(10); // room at once
+  r.close();
+  w.commit(10);
+  const [err] = await errored;
+  assert.strictEqual(err.code, 'EPIPE');
+  assert.ok(detached(buf));
+  await assert.rejects(w.reserve(1), { code: 'ERR_STREAM_DESTROYED' });
+});
