@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 		else if (i + 1 < argc && !strcmp(argv[i], "--spin"))
 			spin = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: backpressure [--seconds S] [--work-ms MS] [--spin US]\n");
+			fprintf(stderr,
+				"usage: backpressure [--seconds S] [--work-ms MS] [--spin US]\n");
 			return 2;
 		}
 	}

@@ -37,10 +37,23 @@ static inline uint64_t bench_size(const char *prog, const char *s)
 	unsigned long long v = strtoull(s, &end, 0);
 
 	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
-	default: break;
+	case 'K':
+	case 'k':
+		v <<= 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		v <<= 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		v <<= 30;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (end == s || *end || v == 0) {
 		fprintf(stderr, "%s: bad number: %s\n", prog, s);
@@ -66,8 +79,9 @@ static inline const char *bench_human(uint64_t v, char *buf, size_t len)
 #if defined(__GNUC__)
 __attribute__((format(printf, 5, 6)))
 #endif
-static inline void bench_emit(const char *bench, const char *impl, double value, const char *unit,
-			      const char *case_fmt, ...)
+static inline void
+bench_emit(const char *bench, const char *impl, double value, const char *unit,
+	   const char *case_fmt, ...)
 {
 	char cs[256];
 	va_list ap;

@@ -73,8 +73,8 @@ static void check(const unsigned char *p, size_t n, uint64_t pos)
 
 		memcpy(&got, p + (c * wsize - pos), sizeof(got));
 		if (got != c)
-			BENCH_DIE("bulk: chunk %llu has sequence number %llu", (unsigned long long)c,
-				  (unsigned long long)got);
+			BENCH_DIE("bulk: chunk %llu has sequence number %llu",
+				  (unsigned long long)c, (unsigned long long)got);
 	}
 	size_t last = (size_t)((pos + n - 1) % wsize);
 	if (last >= 8 && p[n - 1] != pattern(last))
@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 		shmpipe_reader_stats(sr, &st);
 		bench_emit("sleeps", names[impl],
 			   (double)(st.producer_waits + st.consumer_waits) /
-				   ((double)total / (1u << 30)),
+			       ((double)total / (1u << 30)),
 			   "per GiB", "ring=%s write=%s", rs, ws);
 		snprintf(note, sizeof(note), "producer_waits %llu + consumer_waits %llu",
 			 (unsigned long long)st.producer_waits,

@@ -120,7 +120,8 @@ static uint64_t consume(void)
 		size_t carry = 0;
 
 		for (;;) {
-			ssize_t k = shmpipe_read(r, (char *)buf + carry, rb * sizeof(int32_t) - carry);
+			ssize_t k =
+			    shmpipe_read(r, (char *)buf + carry, rb * sizeof(int32_t) - carry);
 
 			if (k == 0)
 				break;
@@ -130,8 +131,8 @@ static uint64_t consume(void)
 
 			for (size_t i = 0; i < n; i++)
 				if (buf[i] != (int32_t)expect++)
-					BENCH_DIE("items: item %llu is %d", (unsigned long long)got + i,
-						  buf[i]);
+					BENCH_DIE("items: item %llu is %d",
+						  (unsigned long long)got + i, buf[i]);
 			got += n;
 			carry = bytes - n * sizeof(int32_t);
 			memmove(buf, buf + n, carry);
@@ -159,8 +160,8 @@ static uint64_t consume(void)
 			}
 			for (size_t i = 0; i < n; i++)
 				if (buf[i] != (int32_t)expect++)
-					BENCH_DIE("items: item %llu is %d", (unsigned long long)got + i,
-						  buf[i]);
+					BENCH_DIE("items: item %llu is %d",
+						  (unsigned long long)got + i, buf[i]);
 			got += n;
 		}
 	}

@@ -75,13 +75,14 @@ int main(int argc, char **argv)
 		}
 		for (size_t i = 0; i < n; i++)
 			if (buf[i] != (int32_t)expect++)
-				BENCH_DIE("items_boost: item %llu is %d", (unsigned long long)(got + i),
-					  buf[i]);
+				BENCH_DIE("items_boost: item %llu is %d",
+					  (unsigned long long)(got + i), buf[i]);
 		got += n;
 	}
 	producer.join();
 	double t1 = bench_now();
-	bench_emit("items", "boost", (double)count / (t1 - t0) / 1e6, "Mitems/s", "batch=%zu", batch);
+	bench_emit("items", "boost", (double)count / (t1 - t0) / 1e6, "Mitems/s", "batch=%zu",
+		   batch);
 	bench_note(NULL);
 	return 0;
 }

@@ -191,7 +191,8 @@ int main(int argc, char **argv)
 		if (k == -EINTR)
 			continue;
 		if (k <= 0)
-			BENCH_DIE("messages: receive: %s", k < 0 ? strerror((int)-k) : "end of stream");
+			BENCH_DIE("messages: receive: %s",
+				  k < 0 ? strerror((int)-k) : "end of stream");
 		memcpy(&seq, buf, sizeof(seq));
 		if ((size_t)k != size || seq != got)
 			BENCH_DIE("messages: record %llu: %zd bytes, sequence number %llu",

@@ -28,10 +28,10 @@
 
 struct spsc_ring {
 	alignas(SPSC_LINE) _Atomic size_t write; /* next slot to fill; the producer's */
-	alignas(SPSC_LINE) size_t read_cache;    /* the producer's copy of read */
-	alignas(SPSC_LINE) _Atomic size_t read;  /* next slot to empty; the consumer's */
-	alignas(SPSC_LINE) size_t write_cache;   /* the consumer's copy of write */
-	alignas(SPSC_LINE) size_t mask;          /* capacity - 1, read-only after init */
+	alignas(SPSC_LINE) size_t read_cache;	 /* the producer's copy of read */
+	alignas(SPSC_LINE) _Atomic size_t read;	 /* next slot to empty; the consumer's */
+	alignas(SPSC_LINE) size_t write_cache;	 /* the consumer's copy of write */
+	alignas(SPSC_LINE) size_t mask;		 /* capacity - 1, read-only after init */
 	int32_t *slots;
 	char pad[SPSC_LINE - sizeof(size_t) - sizeof(int32_t *)];
 };
@@ -43,7 +43,7 @@ static inline int spsc_init(struct spsc_ring *q, size_t capacity)
 	q->mask = capacity - 1;
 	/* Whole cache lines, so that no neighbour shares the slots' lines. */
 	q->slots = aligned_alloc(SPSC_LINE, (capacity * sizeof(int32_t) + SPSC_LINE - 1) &
-						     ~(size_t)(SPSC_LINE - 1));
+						~(size_t)(SPSC_LINE - 1));
 	return q->slots ? 0 : -1;
 }
 
@@ -113,7 +113,8 @@ static inline int spsc_push(struct spsc_ring *q, int32_t v)
 	size_t w = atomic_load_explicit(&q->write, memory_order_relaxed);
 
 	if (w - q->read_cache == q->mask + 1) {
-		q->read_cache = atomic_load_explicit(&q->read, memory_order_acquire); /* as push_n */
+		q->read_cache =
+		    atomic_load_explicit(&q->read, memory_order_acquire); /* as push_n */
 		if (w - q->read_cache == q->mask + 1)
 			return 0;
 	}
@@ -127,7 +128,8 @@ static inline int spsc_pop(struct spsc_ring *q, int32_t *v)
 	size_t r = atomic_load_explicit(&q->read, memory_order_relaxed);
 
 	if (r == q->write_cache) {
-		q->write_cache = atomic_load_explicit(&q->write, memory_order_acquire); /* as pop_n */
+		q->write_cache =
+		    atomic_load_explicit(&q->write, memory_order_acquire); /* as pop_n */
 		if (r == q->write_cache)
 			return 0;
 	}

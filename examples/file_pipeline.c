@@ -48,14 +48,14 @@
 struct digest {
 	uint64_t bytes;
 	uint64_t lines;
-	uint64_t fnv;		/* 64-bit FNV-1a of every byte, in order */
+	uint64_t fnv; /* 64-bit FNV-1a of every byte, in order */
 };
 
 static void digest_init(struct digest *d)
 {
 	d->bytes = 0;
 	d->lines = 0;
-	d->fnv = 0xcbf29ce484222325ULL;		/* the FNV-1a offset basis */
+	d->fnv = 0xcbf29ce484222325ULL; /* the FNV-1a offset basis */
 }
 
 static void digest_update(struct digest *d, const unsigned char *p, size_t n)
@@ -63,7 +63,7 @@ static void digest_update(struct digest *d, const unsigned char *p, size_t n)
 	uint64_t h = d->fnv;
 
 	for (size_t i = 0; i < n; i++) {
-		h = (h ^ p[i]) * 0x100000001b3ULL;	/* the FNV-1a prime */
+		h = (h ^ p[i]) * 0x100000001b3ULL; /* the FNV-1a prime */
 		d->lines += p[i] == '\n';
 	}
 	d->fnv = h;
@@ -147,12 +147,13 @@ static void *sink_main(void *arg)
 		s->err = (int)n;
 	} else {
 		printf("sink:     end of stream: %" PRIu64 " bytes, %" PRIu64
-		       " lines, FNV-1a 0x%016" PRIx64 "\n", s->d.bytes, s->d.lines, s->d.fnv);
-		printf("counters: capacity=%" PRIu64 " write_index=%" PRIu64
-		       " read_index=%" PRIu64 " produced=%" PRIu64 " consumed=%" PRIu64
-		       " producer_waits=%" PRIu64 " consumer_waits=%" PRIu64 "\n",
-		       st.capacity, st.write_index, st.read_index, st.produced,
-		       st.consumed, st.producer_waits, st.consumer_waits);
+		       " lines, FNV-1a 0x%016" PRIx64 "\n",
+		       s->d.bytes, s->d.lines, s->d.fnv);
+		printf("counters: capacity=%" PRIu64 " write_index=%" PRIu64 " read_index=%" PRIu64
+		       " produced=%" PRIu64 " consumed=%" PRIu64 " producer_waits=%" PRIu64
+		       " consumer_waits=%" PRIu64 "\n",
+		       st.capacity, st.write_index, st.read_index, st.produced, st.consumed,
+		       st.producer_waits, st.consumer_waits);
 	}
 	ret = shmpipe_reader_close(s->reader);
 	if (ret < 0 && s->err == 0) {
@@ -178,8 +179,8 @@ static uint64_t next_random(uint64_t *x)
 static int generate_input(int fd, uint64_t size, char *buf, size_t bufsize)
 {
 	uint64_t x = 0x9e3779b97f4a7c15ULL;
-	unsigned letters = 1 + (unsigned)(next_random(&x) % 10);	/* left in this word */
-	unsigned words = (unsigned)(next_random(&x) % 16);	/* left after it in this line */
+	unsigned letters = 1 + (unsigned)(next_random(&x) % 10); /* left in this word */
+	unsigned words = (unsigned)(next_random(&x) % 16);	 /* left after it in this line */
 
 	while (size > 0) {
 		size_t n = size < bufsize ? (size_t)size : bufsize;
@@ -225,9 +226,21 @@ static uint64_t parse_size(const char *s)
 	if (errno || end == s || *s == '-')
 		return 0;
 	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
+	case 'K':
+	case 'k':
+		v <<= 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		v <<= 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		v <<= 30;
+		end++;
+		break;
 	}
 	return *end ? 0 : v;
 }
@@ -392,15 +405,15 @@ static double mib_per_s(uint64_t bytes, double seconds)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "capacity", required_argument, NULL, 'c' },
-		{ "chunk", required_argument, NULL, 'k' },
-		{ "size", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"capacity", required_argument, NULL, 'c'},
+	    {"chunk", required_argument, NULL, 'k'},
+	    {"size", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	shmpipe_options opts = { 0 };
+	shmpipe_options opts = {0};
 	uint64_t chunk = 64 << 10, size = 64 << 20;
-	struct sink sink = { 0 };
+	struct sink sink = {0};
 	struct digest check;
 	const char *path = NULL;
 	double t0, t;
@@ -447,8 +460,10 @@ int main(int argc, char **argv)
 	fd = open_input(path, size, buf, (size_t)chunk);
 	if (fd < 0)
 		goto out;
-	printf("pipeline: read(2) %" PRIu64 " bytes at a time into the ring -> uppercase in place -> shmpipe "
-	       "(shmpipe %s) -> sink thread hashes in place\n", chunk, shmpipe_version());
+	printf("pipeline: read(2) %" PRIu64
+	       " bytes at a time into the ring -> uppercase in place -> shmpipe "
+	       "(shmpipe %s) -> sink thread hashes in place\n",
+	       chunk, shmpipe_version());
 	fflush(stdout);
 
 	t0 = now();
@@ -467,13 +482,12 @@ int main(int argc, char **argv)
 	if (ret < 0)
 		goto out;
 	printf("check:    %.2f MiB in %.3f s = %.1f MiB/s (the same work again in one "
-	       "thread, no pipe)\n", (double)check.bytes / MiB, t,
-	       mib_per_s(check.bytes, t));
+	       "thread, no pipe)\n",
+	       (double)check.bytes / MiB, t, mib_per_s(check.bytes, t));
 	printf("check:    %" PRIu64 " bytes, %" PRIu64 " lines, FNV-1a 0x%016" PRIx64 "\n",
 	       check.bytes, check.lines, check.fnv);
 
-	if (check.bytes != sink.d.bytes || check.lines != sink.d.lines ||
-	    check.fnv != sink.d.fnv) {
+	if (check.bytes != sink.d.bytes || check.lines != sink.d.lines || check.fnv != sink.d.fnv) {
 		printf("verified: FAILED: the sink saw other bytes than the file holds\n");
 		goto out;
 	}

@@ -59,7 +59,8 @@ static void u64(struct seed *s, uint64_t v)
 static unsigned geo(int records, unsigned pages, unsigned cap_mode, int unsealed, int corrupt)
 {
 	return (records ? FZ_G_RECORDS : 0) | ((pages - 1) << FZ_G_PAGES_SHIFT) |
-	       (cap_mode << FZ_G_CAP_SHIFT) | (unsealed ? FZ_G_UNSEALED : 0) | (corrupt ? FZ_G_CORRUPT : 0);
+	       (cap_mode << FZ_G_CAP_SHIFT) | (unsealed ? FZ_G_UNSEALED : 0) |
+	       (corrupt ? FZ_G_CORRUPT : 0);
 }
 
 static unsigned state(unsigned ws, unsigned rs, unsigned base, unsigned fill)

@@ -84,25 +84,26 @@ extern "C" {
  * bytes. The largest record is SHMPIPE_RECORD_MAX(capacity) bytes; a ring
  * too small for a record of 1 byte (capacity < 16) is refused.
  */
-#define SHMPIPE_RECORDS 0x1u
-#define SHMPIPE_RECORD_SPACE(len) (8 + (((uint64_t)(len) + 7) & ~(uint64_t)7))
+#define SHMPIPE_RECORDS		     0x1u
+#define SHMPIPE_RECORD_SPACE(len)    (8 + (((uint64_t)(len) + 7) & ~(uint64_t)7))
 #define SHMPIPE_RECORD_MAX(capacity) ((((uint64_t)(capacity)) & ~(uint64_t)7) - 8)
 
 typedef struct shmpipe_writer shmpipe_writer; /* the write end */
 typedef struct shmpipe_reader shmpipe_reader; /* the read end  */
 
 typedef struct shmpipe_options {
-	size_t capacity; /* most bytes in the ring at once, exact; 0 = 1 MiB (memory is mapped in pages) */
-	unsigned flags;  /* SHMPIPE_RECORDS: each write is one record, read back whole */
-	unsigned mode;   /* permission bits of a named pipe; 0 = 0600 */
+	size_t
+	    capacity; /* most bytes in the ring at once, exact; 0 = 1 MiB (memory is mapped in pages) */
+	unsigned flags; /* SHMPIPE_RECORDS: each write is one record, read back whole */
+	unsigned mode;	/* permission bits of a named pipe; 0 = 0600 */
 } shmpipe_options;
 
 typedef struct shmpipe_stats {
-	uint64_t capacity;       /* most bytes in the ring at once, as asked */
-	uint64_t write_index;    /* bytes committed since creation (seed: writeIndex) */
-	uint64_t read_index;     /* bytes consumed since creation (seed: readIndex) */
-	uint64_t produced;       /* writes / records committed   (seed: producedCount) */
-	uint64_t consumed;       /* reads / records consumed     (seed: consumedCount) */
+	uint64_t capacity;	 /* most bytes in the ring at once, as asked */
+	uint64_t write_index;	 /* bytes committed since creation (seed: writeIndex) */
+	uint64_t read_index;	 /* bytes consumed since creation (seed: readIndex) */
+	uint64_t produced;	 /* writes / records committed   (seed: producedCount) */
+	uint64_t consumed;	 /* reads / records consumed     (seed: consumedCount) */
 	uint64_t producer_waits; /* times the writer had to wait: slept, or, with timeout 0,
 				    armed its descriptor (seed: producerWaits) */
 	uint64_t consumer_waits; /* times the reader had to wait, likewise (seed: consumerWaits) */
@@ -203,9 +204,9 @@ SHMPIPE_API int shmpipe_unlink(const char *name);
 SHMPIPE_API int shmpipe_stat(const char *name, shmpipe_stats *out);
 
 /* shmpipe_end_info.state: how far an end has come. */
-#define SHMPIPE_END_ABSENT 0 /* never taken */
-#define SHMPIPE_END_OPEN   1 /* taken and not closed: held, or its holder died */
-#define SHMPIPE_END_CLOSED 2 /* closed cleanly */
+#define SHMPIPE_END_ABSENT  0 /* never taken */
+#define SHMPIPE_END_OPEN    1 /* taken and not closed: held, or its holder died */
+#define SHMPIPE_END_CLOSED  2 /* closed cleanly */
 #define SHMPIPE_END_ABORTED 3 /* the write end, closed as failed (shmpipe_writer_abort) */
 
 typedef struct shmpipe_end_info {
@@ -218,7 +219,7 @@ typedef struct shmpipe_end_info {
 
 typedef struct shmpipe_info {
 	shmpipe_stats stats; /* as shmpipe_stat gives them */
-	unsigned flags;      /* SHMPIPE_RECORDS, as the pipe was created */
+	unsigned flags;	     /* SHMPIPE_RECORDS, as the pipe was created */
 	shmpipe_end_info writer;
 	shmpipe_end_info reader;
 } shmpipe_info;

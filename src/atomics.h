@@ -87,8 +87,7 @@ static inline uint32_t shmpipe__fetch_or32_sc(shmpipe__u32 *p, uint32_t v)
 
 static inline bool shmpipe__cas32_sc(shmpipe__u32 *p, uint32_t *expected, uint32_t desired)
 {
-	return atomic_compare_exchange_strong_explicit(p, expected, desired,
-						       memory_order_seq_cst,
+	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_seq_cst,
 						       memory_order_seq_cst);
 }
 

@@ -4,7 +4,7 @@
 
 #include "shmpipe.h"
 
-#define SHMPIPE__STR(x) #x
+#define SHMPIPE__STR(x)	 #x
 #define SHMPIPE__XSTR(x) SHMPIPE__STR(x)
 
 /*
@@ -27,5 +27,5 @@ const char *shmpipe_strerror(int err)
 const char *shmpipe_version(void)
 {
 	return SHMPIPE__XSTR(SHMPIPE_VERSION_MAJOR) "." SHMPIPE__XSTR(
-		SHMPIPE_VERSION_MINOR) "." SHMPIPE__XSTR(SHMPIPE_VERSION_PATCH);
+	    SHMPIPE_VERSION_MINOR) "." SHMPIPE__XSTR(SHMPIPE_VERSION_PATCH);
 }

@@ -45,10 +45,10 @@
  */
 struct shmpipe__map {
 	_Atomic unsigned refs;
-	void *base;      /* start of the mapping: the header */
-	size_t map_len;  /* header + two copies of the data region */
+	void *base;	/* start of the mapping: the header */
+	size_t map_len; /* header + two copies of the data region */
 	struct shmpipe__hdr *hdr;
-	uint8_t *data;   /* first copy of the data region; the second follows */
+	uint8_t *data; /* first copy of the data region; the second follows */
 };
 
 /* What both ends have: the geometry, read once and checked, and the timeout. */
@@ -56,25 +56,25 @@ struct shmpipe__end {
 	struct shmpipe__map *map;
 	struct shmpipe__hdr *hdr;
 	uint8_t *data;
-	uint64_t capacity;  /* from the header, checked at attach */
-	uint64_t data_size; /* from the header, checked at attach */
-	uint64_t pos;       /* this end's position: the truth, kept privately */
-	uint64_t off;       /* pos modulo data_size, kept incrementally */
-	uint64_t peer;      /* the peer's position as last read and checked */
-	uint64_t ops;       /* produced or consumed, as last published */
-	uint64_t want;      /* room (writer) or data (reader) a wait is for */
-	uint64_t lent;      /* bytes handed out by reserve or peek, 0 if none */
-	uint64_t slice;     /* most bytes one copy publishes or releases at once */
-	bool records;       /* SHMPIPE_RECORDS */
-	bool ended;         /* a read returned end of stream: every later one does */
-	int timeout_ms;     /* -1 forever, 0 never, > 0 milliseconds */
-	uint32_t spin_ns;   /* how long a wait looks before it sleeps */
-	bool registered;    /* our process takes part in process-wide barriers */
-	bool barrier;       /* this end promised, and issues, a barrier before each wait */
-	bool peer_barrier;  /* the peer does: publish without a fence (wait.c) */
+	uint64_t capacity;   /* from the header, checked at attach */
+	uint64_t data_size;  /* from the header, checked at attach */
+	uint64_t pos;	     /* this end's position: the truth, kept privately */
+	uint64_t off;	     /* pos modulo data_size, kept incrementally */
+	uint64_t peer;	     /* the peer's position as last read and checked */
+	uint64_t ops;	     /* produced or consumed, as last published */
+	uint64_t want;	     /* room (writer) or data (reader) a wait is for */
+	uint64_t lent;	     /* bytes handed out by reserve or peek, 0 if none */
+	uint64_t slice;	     /* most bytes one copy publishes or releases at once */
+	bool records;	     /* SHMPIPE_RECORDS */
+	bool ended;	     /* a read returned end of stream: every later one does */
+	int timeout_ms;	     /* -1 forever, 0 never, > 0 milliseconds */
+	uint32_t spin_ns;    /* how long a wait looks before it sleeps */
+	bool registered;     /* our process takes part in process-wide barriers */
+	bool barrier;	     /* this end promised, and issues, a barrier before each wait */
+	bool peer_barrier;   /* the peer does: publish without a fence (wait.c) */
 	shmpipe__u32 *flags; /* this end's flags word, where it promises */
-	int fd;             /* this end's own open file description of the object */
-	unsigned peer_lock; /* the byte whose lock says the peer is alive */
+	int fd;		     /* this end's own open file description of the object */
+	unsigned peer_lock;  /* the byte whose lock says the peer is alive */
 	/*
 	 * The doorbells (doorbell.c). bell: the read side of ours, which only
 	 * the peer can ring. note: what this end rings for its own event
@@ -89,8 +89,8 @@ struct shmpipe__end {
 	 * the creator's doorbell is picked up.
 	 */
 	int bell;
-	bool hung;      /* bell reported end of file: no write side is left */
-	int note;       /* readable while note_set: "call again" (doorbell.c) */
+	bool hung; /* bell reported end of file: no write side is left */
+	int note;  /* readable while note_set: "call again" (doorbell.c) */
 	bool note_set;
 	int peer_bell;
 	int peer_guard;
@@ -101,7 +101,7 @@ struct shmpipe__end {
 	int pending[SHMPIPE__PENDING];
 	int conn;
 	uint8_t token[SHMPIPE__TOKEN_LEN]; /* the listener's name, to knock on it */
-	shmpipe__u32 listening; /* 1 while listener is open: read by interrupts */
+	shmpipe__u32 listening;		   /* 1 while listener is open: read by interrupts */
 	shmpipe__u32 *peer_state;
 	shmpipe__u32 *state; /* this end's state word: OPEN while we hold it */
 	shmpipe__u32 *peer_flags;
@@ -208,7 +208,8 @@ SHMPIPE__INTERNAL void shmpipe__doorbell_close(struct shmpipe__end *e);
 static inline bool shmpipe__fenceless(struct shmpipe__end *e)
 {
 	if (!e->peer_barrier && e->registered)
-		e->peer_barrier = (shmpipe__load32_relaxed(e->peer_flags) & SHMPIPE__END_BARRIER) != 0;
+		e->peer_barrier =
+		    (shmpipe__load32_relaxed(e->peer_flags) & SHMPIPE__END_BARRIER) != 0;
 	return e->peer_barrier;
 }
 

@@ -20,7 +20,7 @@
 
 #include "atomics.h"
 
-#define SHMPIPE__MAGIC 0x45504950504d4853ull /* "SHMPPIPE" read little-endian */
+#define SHMPIPE__MAGIC		0x45504950504d4853ull /* "SHMPPIPE" read little-endian */
 #define SHMPIPE__LAYOUT_VERSION 2u
 
 /*
@@ -42,7 +42,7 @@
 enum {
 	SHMPIPE__END_ABSENT = 0, /* not attached yet */
 	SHMPIPE__END_OPEN = 1,
-	SHMPIPE__END_CLOSED = 2, /* closed cleanly */
+	SHMPIPE__END_CLOSED = 2,  /* closed cleanly */
 	SHMPIPE__END_ABORTED = 3, /* the writer, closed as failed: no end of stream */
 };
 
@@ -75,7 +75,7 @@ struct shmpipe__hdr {
 	uint32_t header_size; /* bytes before the data region (a page multiple) */
 	uint64_t capacity;    /* most bytes in the ring at once, as asked */
 	uint64_t data_size;   /* bytes of the data region, >= capacity, page multiple */
-	uint32_t flags;       /* SHMPIPE_RECORDS, ... */
+	uint32_t flags;	      /* SHMPIPE_RECORDS, ... */
 	uint32_t reserved0;
 	/*
 	 * Where the creating end waits for the other end to meet it and
@@ -85,25 +85,26 @@ struct shmpipe__hdr {
 
 	/* Written by the producer only. */
 	alignas(SHMPIPE__LINE) shmpipe__u64 write_index; /* bytes committed, free-running */
-	shmpipe__u64 produced;                           /* writes committed */
-	shmpipe__u64 producer_waits;                     /* times the writer slept */
+	shmpipe__u64 produced;				 /* writes committed */
+	shmpipe__u64 producer_waits;			 /* times the writer slept */
 
 	/* Written by the consumer only. */
 	alignas(SHMPIPE__LINE) shmpipe__u64 read_index; /* bytes consumed, free-running */
-	shmpipe__u64 consumed;                          /* reads committed */
-	shmpipe__u64 consumer_waits;                    /* times the reader slept */
+	shmpipe__u64 consumed;				/* reads committed */
+	shmpipe__u64 consumer_waits;			/* times the reader slept */
 
 	/*
 	 * Each end's state, on a line that changes only when an end attaches or
 	 * closes, so that checking it on every call costs a load from a clean,
 	 * shared cache line rather than a transfer of the peer's busy one.
 	 */
-	alignas(SHMPIPE__LINE) shmpipe__u32 writer_state; /* SHMPIPE__END_*, written by the writer */
-	shmpipe__u32 reader_state;                        /* SHMPIPE__END_*, written by the reader */
-	shmpipe__u32 writer_pid; /* who holds the write end, for observers only */
-	shmpipe__u32 reader_pid; /* who holds the read end, for observers only */
-	shmpipe__u32 writer_flags; /* SHMPIPE__END_BARRIER, written by the writer */
-	shmpipe__u32 reader_flags; /* SHMPIPE__END_BARRIER, written by the reader */
+	alignas(SHMPIPE__LINE)
+	    shmpipe__u32 writer_state; /* SHMPIPE__END_*, written by the writer */
+	shmpipe__u32 reader_state;     /* SHMPIPE__END_*, written by the reader */
+	shmpipe__u32 writer_pid;       /* who holds the write end, for observers only */
+	shmpipe__u32 reader_pid;       /* who holds the read end, for observers only */
+	shmpipe__u32 writer_flags;     /* SHMPIPE__END_BARRIER, written by the writer */
+	shmpipe__u32 reader_flags;     /* SHMPIPE__END_BARRIER, written by the reader */
 
 	/* The reader sleeps here waiting for data; the writer signals. */
 	alignas(SHMPIPE__LINE) shmpipe__u32 data_event;

@@ -422,8 +422,7 @@ static void barrier_setup(void)
 	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
 	int state = -1;
 
-	if (!getenv("SHMPIPE_NO_BARRIER") && cmds > 0 &&
-	    (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	if (!getenv("SHMPIPE_NO_BARRIER") && cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
 	    (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
 	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0 &&
 	    pthread_atfork(NULL, NULL, barrier_after_fork) == 0)

@@ -406,7 +406,7 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 	if (e->records) {
 		/* The largest payload whose framed size fits in the room. */
 		room = (int64_t)min_u64(((uint64_t)room & ~(uint64_t)7) -
-						sizeof(struct shmpipe__record),
+					    sizeof(struct shmpipe__record),
 					record_max(e));
 		*buf = e->data + e->off + sizeof(struct shmpipe__record);
 	} else {

@@ -137,17 +137,16 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct geom
 	uint64_t page = shmpipe__os_page_size();
 
 	if (atomic_load_explicit((_Atomic uint64_t *)&h->magic, memory_order_acquire) !=
-		    SHMPIPE__MAGIC ||
+		SHMPIPE__MAGIC ||
 	    h->version != SHMPIPE__LAYOUT_VERSION)
 		return -EPROTO;
 	g->header_size = h->header_size;
 	g->capacity = h->capacity;
 	g->data_size = h->data_size;
 	g->flags = h->flags;
-	if (g->header_size != round_up(sizeof(struct shmpipe__hdr), page) ||
-	    g->capacity == 0 || g->capacity > SHMPIPE_MAX_CAPACITY ||
-	    g->data_size != round_up(g->capacity, page) || (g->flags & ~SHMPIPE_RECORDS) ||
-	    ((g->flags & SHMPIPE_RECORDS) && g->capacity < 16) ||
+	if (g->header_size != round_up(sizeof(struct shmpipe__hdr), page) || g->capacity == 0 ||
+	    g->capacity > SHMPIPE_MAX_CAPACITY || g->data_size != round_up(g->capacity, page) ||
+	    (g->flags & ~SHMPIPE_RECORDS) || ((g->flags & SHMPIPE_RECORDS) && g->capacity < 16) ||
 	    size != g->header_size + g->data_size)
 		return -EPROTO;
 	return 0;
@@ -432,8 +431,7 @@ static bool peer_unreachable(const struct shmpipe__hdr *h, const uint8_t *token,
 	return memcmp(token, none, sizeof(none)) != 0 &&
 	       shmpipe__load32_acquire(mine) == SHMPIPE__END_ABSENT &&
 	       shmpipe__load32_acquire(other) == SHMPIPE__END_OPEN &&
-	       shmpipe__os_lock_held(fd, writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK) ==
-		       1;
+	       shmpipe__os_lock_held(fd, writer ? SHMPIPE__READER_LOCK : SHMPIPE__WRITER_LOCK) == 1;
 }
 
 /* Attaches to the pipe behind fd (which this takes over) as one end. */
@@ -895,7 +893,7 @@ int shmpipe_stat(const char *name, shmpipe_stats *out)
 }
 
 _Static_assert(SHMPIPE_END_ABSENT == SHMPIPE__END_ABSENT && SHMPIPE_END_OPEN == SHMPIPE__END_OPEN &&
-		       SHMPIPE_END_CLOSED == SHMPIPE__END_CLOSED,
+		   SHMPIPE_END_CLOSED == SHMPIPE__END_CLOSED,
 	       "the public end states are the shared header's");
 
 /*

@@ -25,9 +25,8 @@ static void pair_must_fail(const shmpipe_options *o, const char *what)
 	int ret = shmpipe_pair(&w, &r, o);
 
 	if (ret != -EINVAL) {
-		fprintf(stderr, "FAIL: shmpipe_pair(%s) = %d (%s), want %d (%s)\n",
-			what, ret, shmpipe_strerror(ret), -EINVAL,
-			shmpipe_strerror(-EINVAL));
+		fprintf(stderr, "FAIL: shmpipe_pair(%s) = %d (%s), want %d (%s)\n", what, ret,
+			shmpipe_strerror(ret), -EINVAL, shmpipe_strerror(-EINVAL));
 		test_die();
 	}
 	ASSERT_PTR_EQ(w, W_SENTINEL);
@@ -256,8 +255,8 @@ static void test_emfile(void)
 }
 
 static const int errnos[] = {
-	EPIPE, EINVAL, EAGAIN, ETIMEDOUT, EINTR, EPROTO, EBADMSG, ECONNRESET,
-	EMSGSIZE, EBUSY, EEXIST, ENOENT, ENOMEM, EMFILE, ENOSPC, EPERM, EACCES,
+    EPIPE, EINVAL, EAGAIN, ETIMEDOUT, EINTR,  EPROTO, EBADMSG, ECONNRESET, EMSGSIZE,
+    EBUSY, EEXIST, ENOENT, ENOMEM,    EMFILE, ENOSPC, EPERM,   EACCES,
 };
 #define NERRNOS (sizeof(errnos) / sizeof(errnos[0]))
 static char errtext[NERRNOS][256];
@@ -265,8 +264,8 @@ static char errtext[NERRNOS][256];
 static void test_strerror_values(void)
 {
 	static const int odd[] = {
-		INT_MIN, INT_MIN + 1, -1000000, -65536, -4096, -4095, -1000,
-		-134, -133, -200, -1, 0, 1, 2, 4096, 65536, INT_MAX,
+	    INT_MIN, INT_MIN + 1, -1000000, -65536, -4096, -4095, -1000, -134,	  -133,
+	    -200,    -1,	  0,	    1,	    2,	   4096,  65536, INT_MAX,
 	};
 
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
@@ -325,8 +324,8 @@ static void test_version(void)
 	char want[64];
 	const char *v = shmpipe_version();
 
-	snprintf(want, sizeof(want), "%d.%d.%d", SHMPIPE_VERSION_MAJOR,
-		 SHMPIPE_VERSION_MINOR, SHMPIPE_VERSION_PATCH);
+	snprintf(want, sizeof(want), "%d.%d.%d", SHMPIPE_VERSION_MAJOR, SHMPIPE_VERSION_MINOR,
+		 SHMPIPE_VERSION_PATCH);
 	ASSERT_STR_EQ(v, want);
 	ASSERT_STR_EQ(shmpipe_version(), want);
 }

@@ -148,7 +148,7 @@ static void test_read_returns_all_available(void)
 	test_pair(&w, &r, 64);
 	test_pattern_fill(out, sizeof(out), 4, 0);
 	ASSERT_EQ(shmpipe_write(w, out, 10), 10);
-	ASSERT_EQ(shmpipe_read(r, in, 5), 5);         /* 5 left */
+	ASSERT_EQ(shmpipe_read(r, in, 5), 5);	       /* 5 left */
 	ASSERT_EQ(shmpipe_write(w, out + 10, 10), 10); /* 15 there now */
 	ASSERT_EQ(shmpipe_read(r, in, sizeof(in)), 15);
 	ASSERT_PATTERN(in, 15, 4, 5);
@@ -156,7 +156,7 @@ static void test_read_returns_all_available(void)
 	/* Again with timeout 0. */
 	ASSERT_OK(shmpipe_reader_set_timeout(r, 0));
 	ASSERT_EQ(shmpipe_write(w, out + 20, 8), 8);
-	ASSERT_EQ(shmpipe_read(r, in, 4), 4);          /* 4 left */
+	ASSERT_EQ(shmpipe_read(r, in, 4), 4);	       /* 4 left */
 	ASSERT_EQ(shmpipe_write(w, out + 28, 12), 12); /* 16 there now */
 	ASSERT_EQ(shmpipe_read(r, in, sizeof(in)), 16);
 	ASSERT_PATTERN(in, 16, 4, 24);
@@ -235,8 +235,8 @@ static void check_exact_capacity(size_t cap)
 static void test_exact_capacities(void)
 {
 	static const size_t caps[] = {
-		1, 2, 3, 7, 32, 1000, 4095, 4096, 4097, 8191, 12288, 65536,
-		65537, 100003, (1 << 20) + 1,
+	    1,	  2,	3,     7,     32,    1000,   4095,	    4096,
+	    4097, 8191, 12288, 65536, 65537, 100003, (1 << 20) + 1,
 	};
 
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)

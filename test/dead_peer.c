@@ -28,7 +28,7 @@
 
 #include "xproc.h"
 
-#define SEED 0xdead
+#define SEED  0xdead
 #define RSEED 0xdeadbeefull
 
 /* Where a child writes down when it killed or was killed. */
@@ -40,7 +40,7 @@ static struct shared *sh;
 static int name_k;
 
 /* Bounds that replace "forever", so that a death not noticed fails cleanly. */
-#define NOTICE_MS (3000 * TEST_SLOW)
+#define NOTICE_MS	(3000 * TEST_SLOW)
 #define DETECT_LIMIT_NS ((int64_t)1000000000)
 
 static void next_name(char *buf, size_t n)
@@ -50,7 +50,7 @@ static void next_name(char *buf, size_t n)
 
 static void sleep_us(int64_t us)
 {
-	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+	struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -376,7 +376,7 @@ static int64_t test_writer_dies_reader_asleep(void)
 
 enum kill_how {
 	KILL_WHILE_READING, /* we keep reading until the kill */
-	KILL_RING_FULL,     /* we stop reading: the writer fills the ring and sleeps */
+	KILL_RING_FULL,	    /* we stop reading: the writer fills the ring and sleeps */
 	KILL_RING_FILLING,  /* a big ring, killed while the writer is still filling it */
 };
 
@@ -389,8 +389,8 @@ static int64_t writer_dies_midstream(size_t capacity, enum kill_how how, int64_t
 				     int reap_first, uint64_t seed, int verbose)
 {
 	static uint8_t buf[1 << 20];
-	static const char *how_name[] = { "while being read", "on a full ring",
-					  "while filling the ring" };
+	static const char *how_name[] = {"while being read", "on a full ring",
+					 "while filling the ring"};
 	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(capacity);
 	struct xp_chan up;
@@ -575,7 +575,8 @@ static uint64_t record_writer_dies(size_t capacity, int64_t delay_us, int read_m
 	}
 	if (got == 0)
 		TEST_FAIL("0, a clean end of stream, after %" PRIu64
-			  " records from a killed writer; want -ECONNRESET", seq);
+			  " records from a killed writer; want -ECONNRESET",
+			  seq);
 	ASSERT_ERR(got, -ECONNRESET);
 	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
 	s = test_rstats(r);
@@ -677,16 +678,15 @@ static void test_dead_before_attach(void)
 static int soft_failures;
 
 /* Like ASSERT_ERR, but goes on, so that every case below gets reported. */
-#define SOFT_ERR(expr, want)                                                   \
-	do {                                                                   \
-		long long g_ = (long long)(expr);                              \
-		if (g_ != (long long)(want)) {                                 \
-			fprintf(stderr,                                        \
-				"%s:%d: %s = %lld (%s), want %lld (%s)\n",      \
-				__FILE__, __LINE__, #expr, g_, test_errtext(g_), \
-				(long long)(want), test_errtext(want));        \
-			soft_failures++;                                       \
-		}                                                              \
+#define SOFT_ERR(expr, want)                                                                       \
+	do {                                                                                       \
+		long long g_ = (long long)(expr);                                                  \
+		if (g_ != (long long)(want)) {                                                     \
+			fprintf(stderr, "%s:%d: %s = %lld (%s), want %lld (%s)\n", __FILE__,       \
+				__LINE__, #expr, g_, test_errtext(g_), (long long)(want),          \
+				test_errtext(want));                                               \
+			soft_failures++;                                                           \
+		}                                                                                  \
 	} while (0)
 
 /*
@@ -760,8 +760,9 @@ static void test_nonblocking(void)
 	/* Room in the ring: the write may go in, or see the death already. */
 	ret = shmpipe_write(w, buf, sizeof(buf));
 	if (ret != (ssize_t)sizeof(buf) && ret != -EPIPE)
-		TEST_FAIL("a write with room, timeout 0, dead reader = %zd (%s), want %zu or -EPIPE",
-			  ret, shmpipe_strerror((int)ret), sizeof(buf));
+		TEST_FAIL(
+		    "a write with room, timeout 0, dead reader = %zd (%s), want %zu or -EPIPE", ret,
+		    shmpipe_strerror((int)ret), sizeof(buf));
 	/* The ring is full now: nothing to do but report the death. */
 	SOFT_ERR(shmpipe_write(w, buf, 1), -EPIPE);
 	SOFT_ERR(shmpipe_reserve(w, (void **)&p, 1), -EPIPE);
@@ -773,7 +774,8 @@ static void test_nonblocking(void)
 	ASSERT_OK(shmpipe_writer_close(w));
 	xp_chan_close(&up);
 	if (soft_failures)
-		TEST_FAIL("(g) %d non-blocking call(s) did not report the dead peer", soft_failures);
+		TEST_FAIL("(g) %d non-blocking call(s) did not report the dead peer",
+			  soft_failures);
 	printf("(g) non-blocking calls report a dead peer: ok\n");
 }
 

@@ -72,9 +72,9 @@ struct blocked_reader {
 	shmpipe_reader *r;
 	atomic_int started;
 	atomic_int done;
-	size_t total;      /* bytes read before the end */
-	ssize_t last;      /* the read that ended the loop: 0 or an error */
-	ssize_t again;     /* one more read after that */
+	size_t total;	   /* bytes read before the end */
+	ssize_t last;	   /* the read that ended the loop: 0 or an error */
+	ssize_t again;	   /* one more read after that */
 	int64_t return_ns; /* when `last` returned */
 	uint8_t buf[64];
 };
@@ -86,8 +86,7 @@ static void *reader_main(void *arg)
 
 	atomic_store(&b->started, 1);
 	for (;;) {
-		ssize_t n = shmpipe_read(b->r, b->buf + b->total,
-					 sizeof(b->buf) - b->total);
+		ssize_t n = shmpipe_read(b->r, b->buf + b->total, sizeof(b->buf) - b->total);
 		if (n <= 0) {
 			b->last = n;
 			break;

@@ -17,7 +17,7 @@ struct blocked_writer {
 	size_t len;
 	atomic_int started;
 	ssize_t ret;
-	ssize_t next;      /* the write after that */
+	ssize_t next; /* the write after that */
 	int64_t return_ns;
 };
 
@@ -70,8 +70,8 @@ static void check_close_wakes_writer(size_t prefill, size_t len, ssize_t want)
 	ASSERT_OK(shmpipe_reader_close(r));
 	ASSERT_EQ(pthread_join(t, NULL), 0);
 	ms = (b.return_ns - closed_ns) / 1000000;
-	printf("prefill %zu, write %zu: returned %zd after %" PRId64 " ms\n",
-	       prefill, len, b.ret, ms);
+	printf("prefill %zu, write %zu: returned %zd after %" PRId64 " ms\n", prefill, len, b.ret,
+	       ms);
 	ASSERT_EQ(b.ret, want);
 	ASSERT_ERR(b.next, -EPIPE);
 	ASSERT_LT(ms, 1000 * TEST_SLOW);
@@ -95,7 +95,7 @@ static void test_write_after_close(void)
 	shmpipe_writer *w;
 	shmpipe_reader *r;
 	shmpipe_stats s;
-	uint8_t data[64] = { 0 };
+	uint8_t data[64] = {0};
 
 	/* Empty ring. */
 	test_pair(&w, &r, 64);

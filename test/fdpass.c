@@ -276,12 +276,12 @@ static void test_same_process(void)
 	printf("both ends in one process by descriptor: ok\n");
 }
 
-#define ASSERT_BADF_OR_INVAL(expr)                                             \
-	do {                                                                   \
-		int b_ = (expr);                                               \
-		if (b_ != -EBADF && b_ != -EINVAL)                             \
-			TEST_FAIL("%s = %d (%s), want -EBADF or -EINVAL", #expr, b_, \
-				  shmpipe_strerror(b_));                       \
+#define ASSERT_BADF_OR_INVAL(expr)                                                                 \
+	do {                                                                                       \
+		int b_ = (expr);                                                                   \
+		if (b_ != -EBADF && b_ != -EINVAL)                                                 \
+			TEST_FAIL("%s = %d (%s), want -EBADF or -EINVAL", #expr, b_,               \
+				  shmpipe_strerror(b_));                                           \
 	} while (0)
 
 static void test_bad_args(void)
@@ -349,8 +349,7 @@ static void test_bad_args(void)
 		/* A pipe(2): some clean error, nothing else. */
 		int ret = shmpipe_reader_open_fd(&r, p[0]);
 		ASSERT_LT(ret, 0);
-		printf("shmpipe_reader_open_fd(a pipe(2)) = %d (%s)\n", ret,
-		       shmpipe_strerror(ret));
+		printf("shmpipe_reader_open_fd(a pipe(2)) = %d (%s)\n", ret, shmpipe_strerror(ret));
 	}
 	ASSERT_PTR_EQ(r, NULL);
 	ASSERT_PTR_EQ(w, NULL);

@@ -12,7 +12,7 @@
 #include "test.h"
 
 #define SEED 0xf0c4
-#define CAP 4099
+#define CAP  4099
 
 static int child(shmpipe_reader *r, uint64_t total)
 {

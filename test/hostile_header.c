@@ -47,19 +47,17 @@ static void poke(shmpipe__u64 *field, uint64_t v)
 	atomic_store(field, v);
 }
 
-#define ASSERT_PROTO(expr)                                                     \
-	do {                                                                   \
-		long long p_ = (long long)(expr);                              \
-		if (p_ != -EPROTO && p_ != -EBADMSG) {                         \
-			fprintf(stderr,                                        \
-				"%s:%d: ASSERT_PROTO(%s) failed: got %lld "    \
-				"(%s), want %d (%s) or %d (%s)\n",             \
-				__FILE__, __LINE__, #expr, p_,                 \
-				test_errtext(p_), -EPROTO,                     \
-				shmpipe_strerror(-EPROTO), -EBADMSG,           \
-				shmpipe_strerror(-EBADMSG));                   \
-			test_die();                                            \
-		}                                                              \
+#define ASSERT_PROTO(expr)                                                                         \
+	do {                                                                                       \
+		long long p_ = (long long)(expr);                                                  \
+		if (p_ != -EPROTO && p_ != -EBADMSG) {                                             \
+			fprintf(stderr,                                                            \
+				"%s:%d: ASSERT_PROTO(%s) failed: got %lld "                        \
+				"(%s), want %d (%s) or %d (%s)\n",                                 \
+				__FILE__, __LINE__, #expr, p_, test_errtext(p_), -EPROTO,          \
+				shmpipe_strerror(-EPROTO), -EBADMSG, shmpipe_strerror(-EBADMSG));  \
+			test_die();                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* The writer claims more than the ring can hold: the reader refuses. */
@@ -111,7 +109,7 @@ static void test_read_index_too_far(void)
 	shmpipe_writer *w;
 	shmpipe_reader *r;
 	struct shmpipe__hdr *h;
-	uint8_t buf[64] = { 0 };
+	uint8_t buf[64] = {0};
 	ssize_t ret;
 
 	test_pair(&w, &r, 64);
@@ -138,7 +136,7 @@ static void test_read_index_backwards(void)
 	shmpipe_writer *w;
 	shmpipe_reader *r;
 	struct shmpipe__hdr *h;
-	uint8_t buf[64] = { 0 };
+	uint8_t buf[64] = {0};
 	ssize_t ret;
 
 	test_pair(&w, &r, 64);
@@ -161,7 +159,7 @@ static void test_read_index_backwards(void)
  */
 static void test_writev_records_then_bad_read_index(void)
 {
-	shmpipe_options o = { .capacity = 64, .flags = SHMPIPE_RECORDS };
+	shmpipe_options o = {.capacity = 64, .flags = SHMPIPE_RECORDS};
 	shmpipe_writer *w;
 	shmpipe_reader *r;
 	struct shmpipe__hdr *h;

@@ -25,9 +25,9 @@
 #define SEED 0xbad
 
 static size_t page;
-static uint8_t tmpl[65536];      /* a valid header page, both ends absent */
-static uint8_t tmpl_rec[65536];  /* the same in record mode */
-static uint64_t tmpl_data_size;  /* data_size of both templates */
+static uint8_t tmpl[65536];	/* a valid header page, both ends absent */
+static uint8_t tmpl_rec[65536]; /* the same in record mode */
+static uint64_t tmpl_data_size; /* data_size of both templates */
 #define CAP 5000
 
 static int name_k;
@@ -59,8 +59,8 @@ static uint32_t get32(const uint8_t *hdr, size_t off)
 }
 
 /* Fields of a header held in a byte buffer (not aligned as the struct is). */
-#define GET64(hdr, field) get64((hdr), offsetof(struct shmpipe__hdr, field))
-#define GET32(hdr, field) get32((hdr), offsetof(struct shmpipe__hdr, field))
+#define GET64(hdr, field)    get64((hdr), offsetof(struct shmpipe__hdr, field))
+#define GET32(hdr, field)    get32((hdr), offsetof(struct shmpipe__hdr, field))
 #define SET64(hdr, field, v) put64((hdr), offsetof(struct shmpipe__hdr, field), (v))
 #define SET32(hdr, field, v) put32((hdr), offsetof(struct shmpipe__hdr, field), (v))
 
@@ -156,16 +156,16 @@ static void expect_refused(const uint8_t *hdr, uint64_t size, const char *what)
  */
 static int allowed(ssize_t ret)
 {
-	return ret >= 0 || ret == -EAGAIN || ret == -EPROTO || ret == -EBADMSG ||
-	       ret == -EPIPE || ret == -ECONNRESET || ret == -EMSGSIZE || ret == -EBADF;
+	return ret >= 0 || ret == -EAGAIN || ret == -EPROTO || ret == -EBADMSG || ret == -EPIPE ||
+	       ret == -ECONNRESET || ret == -EMSGSIZE || ret == -EBADF;
 }
 
-#define ASSERT_ALLOWED(expr)                                                   \
-	do {                                                                   \
-		ssize_t a_ = (expr);                                           \
-		if (!allowed(a_))                                              \
-			TEST_FAIL("%s = %zd (%s): not a result the contract allows", \
-				  #expr, a_, shmpipe_strerror((int)a_));       \
+#define ASSERT_ALLOWED(expr)                                                                       \
+	do {                                                                                       \
+		ssize_t a_ = (expr);                                                               \
+		if (!allowed(a_))                                                                  \
+			TEST_FAIL("%s = %zd (%s): not a result the contract allows", #expr, a_,    \
+				  shmpipe_strerror((int)a_));                                      \
 	} while (0)
 
 /* A snapshot must be consistent, or refused. */
@@ -213,16 +213,15 @@ static void test_bad_geometry(void)
 	uint8_t h[65536];
 	uint64_t ds = tmpl_data_size;
 
-#define CASE(what, stmt, size)                                                 \
-	do {                                                                   \
-		memcpy(h, tmpl, page);                                         \
-		stmt;                                                          \
-		expect_refused(h, (size), what);                               \
+#define CASE(what, stmt, size)                                                                     \
+	do {                                                                                       \
+		memcpy(h, tmpl, page);                                                             \
+		stmt;                                                                              \
+		expect_refused(h, (size), what);                                                   \
 	} while (0)
 
 	CASE("magic off by one bit", SET64(h, magic, SHMPIPE__MAGIC ^ 1), full_size());
-	CASE("magic byte-swapped", SET64(h, magic, __builtin_bswap64(SHMPIPE__MAGIC)),
-	     full_size());
+	CASE("magic byte-swapped", SET64(h, magic, __builtin_bswap64(SHMPIPE__MAGIC)), full_size());
 	CASE("magic not written yet", SET64(h, magic, 0), full_size());
 	CASE("version 0", SET32(h, version, 0), full_size());
 	CASE("version + 1", SET32(h, version, SHMPIPE__LAYOUT_VERSION + 1), full_size());
@@ -231,26 +230,35 @@ static void test_bad_geometry(void)
 	CASE("header_size 128", SET32(h, header_size, 128), full_size());
 	CASE("header_size page + 1", SET32(h, header_size, (uint32_t)page + 1), full_size());
 	CASE("header_size 2 pages", SET32(h, header_size, 2 * (uint32_t)page), full_size());
-	CASE("header_size 2 pages, object grown to match", SET32(h, header_size, 2 * (uint32_t)page),
-	     full_size() + page);
+	CASE("header_size 2 pages, object grown to match",
+	     SET32(h, header_size, 2 * (uint32_t)page), full_size() + page);
 	CASE("capacity 0", SET64(h, capacity, 0), full_size());
 	CASE("capacity data_size + 1", SET64(h, capacity, ds + 1), full_size());
 	CASE("capacity 2^63", SET64(h, capacity, (uint64_t)1 << 63), full_size());
 	CASE("capacity ~0", SET64(h, capacity, UINT64_MAX), full_size());
-	CASE("data_size a page more than the object",
-	     SET64(h, data_size, ds + page), full_size());
+	CASE("data_size a page more than the object", SET64(h, data_size, ds + page), full_size());
 	CASE("data_size 0", SET64(h, data_size, 0), full_size());
 	CASE("data_size not a page multiple", SET64(h, data_size, ds - 1), full_size());
 	CASE("data_size 2^62", SET64(h, data_size, (uint64_t)1 << 62), full_size());
 	CASE("data_size ~0", SET64(h, data_size, UINT64_MAX), full_size());
-	CASE("data_size a page less, capacity fitting it",
-	     { SET64(h, data_size, ds - page); SET64(h, capacity, ds - page); }, full_size());
+	CASE(
+	    "data_size a page less, capacity fitting it",
+	    {
+		    SET64(h, data_size, ds - page);
+		    SET64(h, capacity, ds - page);
+	    },
+	    full_size());
 	CASE("data_size and object both a page more, capacity unchanged",
 	     SET64(h, data_size, ds + page), full_size() + page);
 	CASE("unknown flag 0x2", SET32(h, flags, 0x2), full_size());
 	CASE("unknown flag 0x80000000", SET32(h, flags, 0x80000000u), full_size());
-	CASE("records with capacity 8", { SET32(h, flags, SHMPIPE_RECORDS); SET64(h, capacity, 8); },
-	     full_size());
+	CASE(
+	    "records with capacity 8",
+	    {
+		    SET32(h, flags, SHMPIPE_RECORDS);
+		    SET64(h, capacity, 8);
+	    },
+	    full_size());
 	CASE("object a page short", (void)0, full_size() - page);
 	CASE("object only the header", (void)0, page);
 	CASE("object half a header", (void)0, page / 2);
@@ -353,8 +361,8 @@ static void test_bad_positions(void)
  * write_index = r_idx + published. Returns what the first read (or peek)
  * returns, or the error of open, leaving a second read's result in *next.
  */
-static ssize_t read_crafted_record(uint64_t r_idx, uint64_t len, uint64_t published,
-				   ssize_t *next, int use_peek)
+static ssize_t read_crafted_record(uint64_t r_idx, uint64_t len, uint64_t published, ssize_t *next,
+				   int use_peek)
 {
 	char name[XP_NAME_MAX];
 	uint8_t h[65536], *data;
@@ -419,10 +427,10 @@ static void expect_record(uint64_t r_idx, uint64_t len, uint64_t published, ssiz
 			continue;
 		if (open_may_refuse && got == want_next && next == want_next)
 			continue;
-		TEST_FAIL("%s (%s): got %zd (%s) then %zd (%s), want %zd (%s) then %zd (%s)",
-			  what, peek ? "peek" : "read", got, shmpipe_strerror((int)got), next,
-			  shmpipe_strerror((int)next), want, shmpipe_strerror((int)want),
-			  want_next, shmpipe_strerror((int)want_next));
+		TEST_FAIL("%s (%s): got %zd (%s) then %zd (%s), want %zd (%s) then %zd (%s)", what,
+			  peek ? "peek" : "read", got, shmpipe_strerror((int)got), next,
+			  shmpipe_strerror((int)next), want, shmpipe_strerror((int)want), want_next,
+			  shmpipe_strerror((int)want_next));
 	}
 }
 
@@ -559,30 +567,34 @@ static void test_random_headers(int seeds)
 			if (end == 0) {
 				shmpipe_reader *r;
 				SET32(h, reader_state, SHMPIPE__END_ABSENT);
-				SET32(h, writer_state, peer == 3 ? (uint32_t)test_rand(&rng) : peer);
-				make_object(name, sizeof(name), h, data, tmpl_data_size, full_size());
+				SET32(h, writer_state,
+				      peer == 3 ? (uint32_t)test_rand(&rng) : peer);
+				make_object(name, sizeof(name), h, data, tmpl_data_size,
+					    full_size());
 				ret = shmpipe_reader_open(&r, name);
 				if (ret == 0) {
 					opened_r++;
 					poke_reader(r, &rng);
 					ASSERT_OK(shmpipe_reader_close(r));
 				} else if (ret != -EPROTO) {
-					TEST_FAIL("level 2, seed %d: shmpipe_reader_open = %d (%s)", i,
-						  ret, shmpipe_strerror(ret));
+					TEST_FAIL("level 2, seed %d: shmpipe_reader_open = %d (%s)",
+						  i, ret, shmpipe_strerror(ret));
 				}
 			} else {
 				shmpipe_writer *w;
 				SET32(h, writer_state, SHMPIPE__END_ABSENT);
-				SET32(h, reader_state, peer == 3 ? (uint32_t)test_rand(&rng) : peer);
-				make_object(name, sizeof(name), h, data, tmpl_data_size, full_size());
+				SET32(h, reader_state,
+				      peer == 3 ? (uint32_t)test_rand(&rng) : peer);
+				make_object(name, sizeof(name), h, data, tmpl_data_size,
+					    full_size());
 				ret = shmpipe_writer_open(&w, name);
 				if (ret == 0) {
 					opened_w++;
 					poke_writer(w, &rng);
 					ASSERT_OK(shmpipe_writer_close(w));
 				} else if (ret != -EPROTO) {
-					TEST_FAIL("level 2, seed %d: shmpipe_writer_open = %d (%s)", i,
-						  ret, shmpipe_strerror(ret));
+					TEST_FAIL("level 2, seed %d: shmpipe_writer_open = %d (%s)",
+						  i, ret, shmpipe_strerror(ret));
 				}
 			}
 			{
@@ -638,8 +650,7 @@ static void test_junk_under_attached_ends(int seeds)
 		ASSERT_OK(shmpipe_reader_close(r));
 		ASSERT_OK(shmpipe_unlink(name));
 	}
-	printf("junk over the header of attached ends, %d seeds: only documented results\n",
-	       seeds);
+	printf("junk over the header of attached ends, %d seeds: only documented results\n", seeds);
 }
 
 /* ---- a hostile peer process ------------------------------------------------------ */
@@ -678,8 +689,7 @@ static void wake_event(struct shmpipe__end *e, shmpipe__u32 *ev)
  */
 static void test_hostile_writer(int how)
 {
-	static const char *how_name[] = { "without a wake-up", "and wakes us",
-					  "before we read" };
+	static const char *how_name[] = {"without a wake-up", "and wakes us", "before we read"};
 	char name[XP_NAME_MAX];
 	struct xp_chan up, down;
 	shmpipe_reader *r;
@@ -880,8 +890,8 @@ static void test_writer_drops_doorbell(void)
 	ASSERT_OK(shmpipe_unlink(name));
 	xp_chan_close(&up);
 	xp_chan_close(&down);
-	printf("a live writer closes our doorbell: a 300 ms read waits %" PRId64
-	       " ms on %" PRId64 " ms of CPU, -ETIMEDOUT; its next byte is read\n",
+	printf("a live writer closes our doorbell: a 300 ms read waits %" PRId64 " ms on %" PRId64
+	       " ms of CPU, -ETIMEDOUT; its next byte is read\n",
 	       ms, cpu_ms);
 }
 

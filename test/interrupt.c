@@ -36,7 +36,7 @@ static void *blocked_read(void *arg)
 static void *blocked_write(void *arg)
 {
 	struct blocked *b = arg;
-	uint8_t buf[64] = { 0 };
+	uint8_t buf[64] = {0};
 
 	atomic_store(&b->started, 1);
 	b->ret = shmpipe_write(b->w, buf, b->len);
@@ -47,7 +47,7 @@ static void *blocked_write(void *arg)
 static void interrupt_sleeper(shmpipe_writer *w, shmpipe_reader *r, bool writer, size_t len,
 			      ssize_t want)
 {
-	struct blocked b = { .w = w, .r = r, .len = len };
+	struct blocked b = {.w = w, .r = r, .len = len};
 	pthread_t t;
 	int64_t t0;
 
@@ -107,7 +107,7 @@ int main(void)
 	/* Interrupts at random moments, against a reader on its way to sleep. */
 	ASSERT_OK(shmpipe_reader_set_spin(r, 0));
 	for (int i = 0; i < 2000 / TEST_SLOW; i++) {
-		struct blocked b = { .w = w, .r = r };
+		struct blocked b = {.w = w, .r = r};
 		pthread_t t;
 
 		ASSERT_EQ(pthread_create(&t, NULL, blocked_read, &b), 0);

@@ -202,7 +202,7 @@ static void test_busy_same_process(void)
 	ASSERT_ERR(shmpipe_reader_open(&r2, b), -EBUSY);
 	ASSERT_OK(shmpipe_writer_close(w));
 	ASSERT_ERR(shmpipe_writer_open(&w2, b), -EBUSY);
-	ASSERT_ERR(shmpipe_read(r, (char[1]){ 0 }, 1), 0);
+	ASSERT_ERR(shmpipe_read(r, (char[1]){0}, 1), 0);
 	ASSERT_OK(shmpipe_reader_close(r));
 	ASSERT_ERR(shmpipe_reader_open(&r2, b), -EBUSY);
 	ASSERT_PTR_EQ(w2, NULL);

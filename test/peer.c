@@ -98,7 +98,8 @@ static int do_echo(const char *in, const char *out)
 int main(int argc, char **argv)
 {
 	test_watchdog(100);
-	if (argc >= 5 && argc <= 6 && (strcmp(argv[1], "read") == 0 || strcmp(argv[1], "write") == 0)) {
+	if (argc >= 5 && argc <= 6 &&
+	    (strcmp(argv[1], "read") == 0 || strcmp(argv[1], "write") == 0)) {
 		int records = argc == 6 && strcmp(argv[5], "records") == 0;
 
 		if (argc == 6 && !records)

@@ -14,7 +14,7 @@
 #include "test.h"
 
 #define CAPACITY 32
-#define RUN_MS 1500
+#define RUN_MS	 1500
 
 struct ctx {
 	shmpipe_writer *w;
@@ -132,9 +132,9 @@ int main(void)
 	printf("items %d, depth max %" PRIu64 " bytes (%" PRIu64 " samples), "
 	       "producer_waits %" PRIu64 " at %d ms, %" PRIu64 " at %d ms, "
 	       "producer CPU %.1f ms of %.1f ms wall (%.2f%%)\n",
-	       (int)c.produced_items, (uint64_t)atomic_load(&c.max_depth_seen),
-	       samples, waits_early, RUN_MS / 3, s.producer_waits, RUN_MS,
-	       (double)c.prod_cpu_ns / 1e6, (double)c.prod_wall_ns / 1e6, cpu_pct);
+	       (int)c.produced_items, (uint64_t)atomic_load(&c.max_depth_seen), samples,
+	       waits_early, RUN_MS / 3, s.producer_waits, RUN_MS, (double)c.prod_cpu_ns / 1e6,
+	       (double)c.prod_wall_ns / 1e6, cpu_pct);
 
 	/* Every item written was read, in order (checked by the consumer). */
 	ASSERT_EQ(c.consumed_items, c.produced_items);

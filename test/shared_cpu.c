@@ -10,7 +10,7 @@
 
 #include "test.h"
 
-#define RING (64 * 1024)
+#define RING  (64 * 1024)
 #define CHUNK (16 * 1024)
 
 struct side {

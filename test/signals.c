@@ -205,7 +205,7 @@ int main(void)
 
 	test_reader_eintr();
 	check_writer_eintr(64); /* full ring: nothing goes in, -EINTR */
-	check_writer_eintr(0);  /* 64 of 200 go in, then the signal */
+	check_writer_eintr(0);	/* 64 of 200 go in, then the signal */
 	check_writer_eintr(40); /* 24 of 200 go in */
 	return T_PASS;
 }

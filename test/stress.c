@@ -109,8 +109,7 @@ static void *reader_main(void *arg)
 }
 
 /* Counters only grow; the ring never holds more than its capacity. */
-static void check_sample(const struct ctx *c, const shmpipe_stats *s,
-			 const shmpipe_stats *prev)
+static void check_sample(const struct ctx *c, const shmpipe_stats *s, const shmpipe_stats *prev)
 {
 	ASSERT_EQ(s->capacity, c->cap);
 	ASSERT_LE(s->read_index, s->write_index);
@@ -184,8 +183,8 @@ int main(int argc, char **argv)
 		} else if (test_now_ms() - last_change > 20000) {
 			s = test_rstats(c.r);
 			test_print_stats("stuck", &s);
-			TEST_FAIL("no progress for 20 s at byte %" PRIu64
-				  " of %" PRIu64 ": lost wake-up?",
+			TEST_FAIL("no progress for 20 s at byte %" PRIu64 " of %" PRIu64
+				  ": lost wake-up?",
 				  p, c.total);
 		}
 	}
@@ -199,11 +198,10 @@ int main(int argc, char **argv)
 
 	s = test_rstats(c.r);
 	test_print_stats("final", &s);
-	printf("checked %" PRIu64 " bytes in %.2f s: %.0f MiB/s; %" PRIu64
-	       " writes, %" PRIu64 " reads",
-	       c.total, (double)secs / 1e9,
-	       (double)c.total / 1048576.0 / ((double)secs / 1e9), c.writes,
-	       c.reads);
+	printf("checked %" PRIu64 " bytes in %.2f s: %.0f MiB/s; %" PRIu64 " writes, %" PRIu64
+	       " reads",
+	       c.total, (double)secs / 1e9, (double)c.total / 1048576.0 / ((double)secs / 1e9),
+	       c.writes, c.reads);
 	if (sampling)
 		printf(", %" PRIu64 " stats samples", c.samples);
 	printf("\n");

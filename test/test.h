@@ -49,10 +49,10 @@
 #endif
 #endif
 #ifdef TEST_SANITIZED
-#define TEST_SLOW 10
+#define TEST_SLOW	    10
 #define TEST_WATCHDOG_SCALE 3 /* ctest's timeouts are 3x longer there too */
 #else
-#define TEST_SLOW 1
+#define TEST_SLOW	    1
 #define TEST_WATCHDOG_SCALE 1
 #endif
 
@@ -65,20 +65,20 @@ static inline void test_die(void)
 	_exit(T_FAIL);
 }
 
-#define TEST_FAIL(...)                                                         \
-	do {                                                                   \
-		fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);          \
-		fprintf(stderr, __VA_ARGS__);                                  \
-		fputc('\n', stderr);                                           \
-		test_die();                                                    \
+#define TEST_FAIL(...)                                                                             \
+	do {                                                                                       \
+		fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                              \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		test_die();                                                                        \
 	} while (0)
 
-#define TEST_SKIP(...)                                                         \
-	do {                                                                   \
-		fprintf(stderr, "SKIP: ");                                     \
-		fprintf(stderr, __VA_ARGS__);                                  \
-		fputc('\n', stderr);                                           \
-		exit(T_SKIP);                                                  \
+#define TEST_SKIP(...)                                                                             \
+	do {                                                                                       \
+		fprintf(stderr, "SKIP: ");                                                         \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		exit(T_SKIP);                                                                      \
 	} while (0)
 
 /* ---- typed integer asserts ---------------------------------------------- */
@@ -97,22 +97,22 @@ struct test_val {
 
 static inline struct test_val test_val_s(intmax_t v)
 {
-	struct test_val t = { 0, v, (uintmax_t)v };
+	struct test_val t = {0, v, (uintmax_t)v};
 	return t;
 }
 
 static inline struct test_val test_val_u(uintmax_t v)
 {
-	struct test_val t = { 1, (intmax_t)v, v };
+	struct test_val t = {1, (intmax_t)v, v};
 	return t;
 }
 
-#define TEST_VAL(x)                                                            \
-	_Generic((x) + 0,                                                      \
-		unsigned int: test_val_u,                                      \
-		unsigned long: test_val_u,                                     \
-		unsigned long long: test_val_u,                                \
-		default: test_val_s)(x)
+#define TEST_VAL(x)                                                                                \
+	_Generic((x) + 0, unsigned int                                                             \
+		 : test_val_u, unsigned long                                                       \
+		 : test_val_u, unsigned long long                                                  \
+		 : test_val_u, default                                                             \
+		 : test_val_s)(x)
 
 /* -1, 0 or 1 as a <, == or > b, mathematically. */
 static inline int test_cmp(struct test_val a, struct test_val b)
@@ -137,26 +137,25 @@ static inline void test_fmt(char *buf, size_t n, struct test_val v)
 		snprintf(buf, n, "%jd", v.s);
 }
 
-static inline void test_fail_cmp(const char *file, int line, const char *name,
-				 const char *op, const char *ea, const char *eb,
-				 struct test_val a, struct test_val b)
+static inline void test_fail_cmp(const char *file, int line, const char *name, const char *op,
+				 const char *ea, const char *eb, struct test_val a,
+				 struct test_val b)
 {
 	char ga[128], wb[128];
 
 	test_fmt(ga, sizeof(ga), a);
 	test_fmt(wb, sizeof(wb), b);
-	fprintf(stderr, "%s:%d: %s(%s, %s) failed: got %s, want %s %s\n", file,
-		line, name, ea, eb, ga, op, wb);
+	fprintf(stderr, "%s:%d: %s(%s, %s) failed: got %s, want %s %s\n", file, line, name, ea, eb,
+		ga, op, wb);
 	test_die();
 }
 
-#define TEST_CMP_(name, a, op, b)                                              \
-	do {                                                                   \
-		struct test_val ta_ = TEST_VAL(a);                             \
-		struct test_val tb_ = TEST_VAL(b);                             \
-		if (!(test_cmp(ta_, tb_) op 0))                                \
-			test_fail_cmp(__FILE__, __LINE__, name, #op, #a, #b,   \
-				      ta_, tb_);                               \
+#define TEST_CMP_(name, a, op, b)                                                                  \
+	do {                                                                                       \
+		struct test_val ta_ = TEST_VAL(a);                                                 \
+		struct test_val tb_ = TEST_VAL(b);                                                 \
+		if (!(test_cmp(ta_, tb_) op 0))                                                    \
+			test_fail_cmp(__FILE__, __LINE__, name, #op, #a, #b, ta_, tb_);            \
 	} while (0)
 
 #define ASSERT_EQ(a, b) TEST_CMP_("ASSERT_EQ", a, ==, b)
@@ -166,15 +165,15 @@ static inline void test_fail_cmp(const char *file, int line, const char *name,
 #define ASSERT_GT(a, b) TEST_CMP_("ASSERT_GT", a, >, b)
 #define ASSERT_LT(a, b) TEST_CMP_("ASSERT_LT", a, <, b)
 
-#define ASSERT_TRUE(x)                                                         \
-	do {                                                                   \
-		if (!(x)) {                                                    \
-			fprintf(stderr,                                        \
-				"%s:%d: ASSERT_TRUE(%s) failed: got false, "   \
-				"want true\n",                                 \
-				__FILE__, __LINE__, #x);                       \
-			test_die();                                            \
-		}                                                              \
+#define ASSERT_TRUE(x)                                                                             \
+	do {                                                                                       \
+		if (!(x)) {                                                                        \
+			fprintf(stderr,                                                            \
+				"%s:%d: ASSERT_TRUE(%s) failed: got false, "                       \
+				"want true\n",                                                     \
+				__FILE__, __LINE__, #x);                                           \
+			test_die();                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* ---- return codes ------------------------------------------------------- */
@@ -187,18 +186,18 @@ static inline const char *test_errtext(long long v)
 }
 
 /* ASSERT_ERR(shmpipe_read(r, b, 1), -EAGAIN): exactly that return value. */
-#define ASSERT_ERR(expr, want)                                                 \
-	do {                                                                   \
-		long long g_ = (long long)(expr);                              \
-		long long w_ = (long long)(want);                              \
-		if (g_ != w_) {                                                \
-			fprintf(stderr,                                        \
-				"%s:%d: ASSERT_ERR(%s, %s) failed: got %lld "  \
-				"(%s), want %lld (%s)\n",                      \
-				__FILE__, __LINE__, #expr, #want, g_,          \
-				test_errtext(g_), w_, test_errtext(w_));       \
-			test_die();                                            \
-		}                                                              \
+#define ASSERT_ERR(expr, want)                                                                     \
+	do {                                                                                       \
+		long long g_ = (long long)(expr);                                                  \
+		long long w_ = (long long)(want);                                                  \
+		if (g_ != w_) {                                                                    \
+			fprintf(stderr,                                                            \
+				"%s:%d: ASSERT_ERR(%s, %s) failed: got %lld "                      \
+				"(%s), want %lld (%s)\n",                                          \
+				__FILE__, __LINE__, #expr, #want, g_, test_errtext(g_), w_,        \
+				test_errtext(w_));                                                 \
+			test_die();                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* A call that must return 0. */
@@ -206,83 +205,81 @@ static inline const char *test_errtext(long long v)
 
 /* ---- pointers and memory ------------------------------------------------ */
 
-#define ASSERT_PTR_EQ(a, b)                                                    \
-	do {                                                                   \
-		const void *pa_ = (const void *)(a);                           \
-		const void *pb_ = (const void *)(b);                           \
-		if (pa_ != pb_) {                                              \
-			fprintf(stderr,                                        \
-				"%s:%d: ASSERT_PTR_EQ(%s, %s) failed: got %p, " \
-				"want %p\n",                                   \
-				__FILE__, __LINE__, #a, #b, pa_, pb_);         \
-			test_die();                                            \
-		}                                                              \
+#define ASSERT_PTR_EQ(a, b)                                                                        \
+	do {                                                                                       \
+		const void *pa_ = (const void *)(a);                                               \
+		const void *pb_ = (const void *)(b);                                               \
+		if (pa_ != pb_) {                                                                  \
+			fprintf(stderr,                                                            \
+				"%s:%d: ASSERT_PTR_EQ(%s, %s) failed: got %p, "                    \
+				"want %p\n",                                                       \
+				__FILE__, __LINE__, #a, #b, pa_, pb_);                             \
+			test_die();                                                                \
+		}                                                                                  \
 	} while (0)
 
-#define ASSERT_NOT_NULL(a)                                                     \
-	do {                                                                   \
-		if ((a) == NULL) {                                             \
-			fprintf(stderr,                                        \
-				"%s:%d: ASSERT_NOT_NULL(%s) failed: got NULL\n", \
-				__FILE__, __LINE__, #a);                       \
-			test_die();                                            \
-		}                                                              \
+#define ASSERT_NOT_NULL(a)                                                                         \
+	do {                                                                                       \
+		if ((a) == NULL) {                                                                 \
+			fprintf(stderr, "%s:%d: ASSERT_NOT_NULL(%s) failed: got NULL\n", __FILE__, \
+				__LINE__, #a);                                                     \
+			test_die();                                                                \
+		}                                                                                  \
 	} while (0)
 
-#define ASSERT_MEM_EQ(a, b, n)                                                 \
-	do {                                                                   \
-		const unsigned char *ma_ = (const unsigned char *)(a);         \
-		const unsigned char *mb_ = (const unsigned char *)(b);         \
-		size_t n_ = (n);                                               \
-		for (size_t i_ = 0; i_ < n_; i_++) {                           \
-			if (ma_[i_] != mb_[i_]) {                              \
-				fprintf(stderr,                                \
-					"%s:%d: ASSERT_MEM_EQ(%s, %s, %s) "    \
-					"failed: byte %zu of %zu: got 0x%02x, " \
-					"want 0x%02x\n",                       \
-					__FILE__, __LINE__, #a, #b, #n, i_,    \
-					n_, ma_[i_], mb_[i_]);                 \
-				test_die();                                    \
-			}                                                      \
-		}                                                              \
+#define ASSERT_MEM_EQ(a, b, n)                                                                     \
+	do {                                                                                       \
+		const unsigned char *ma_ = (const unsigned char *)(a);                             \
+		const unsigned char *mb_ = (const unsigned char *)(b);                             \
+		size_t n_ = (n);                                                                   \
+		for (size_t i_ = 0; i_ < n_; i_++) {                                               \
+			if (ma_[i_] != mb_[i_]) {                                                  \
+				fprintf(stderr,                                                    \
+					"%s:%d: ASSERT_MEM_EQ(%s, %s, %s) "                        \
+					"failed: byte %zu of %zu: got 0x%02x, "                    \
+					"want 0x%02x\n",                                           \
+					__FILE__, __LINE__, #a, #b, #n, i_, n_, ma_[i_], mb_[i_]); \
+				test_die();                                                        \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
 
-#define ASSERT_STR_EQ(a, b)                                                    \
-	do {                                                                   \
-		const char *sa_ = (a);                                         \
-		const char *sb_ = (b);                                         \
-		if (sa_ == NULL || sb_ == NULL || strcmp(sa_, sb_) != 0) {     \
-			fprintf(stderr,                                        \
-				"%s:%d: ASSERT_STR_EQ(%s, %s) failed: got "    \
-				"\"%s\", want \"%s\"\n",                       \
-				__FILE__, __LINE__, #a, #b,                    \
-				sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");   \
-			test_die();                                            \
-		}                                                              \
+#define ASSERT_STR_EQ(a, b)                                                                        \
+	do {                                                                                       \
+		const char *sa_ = (a);                                                             \
+		const char *sb_ = (b);                                                             \
+		if (sa_ == NULL || sb_ == NULL || strcmp(sa_, sb_) != 0) {                         \
+			fprintf(stderr,                                                            \
+				"%s:%d: ASSERT_STR_EQ(%s, %s) failed: got "                        \
+				"\"%s\", want \"%s\"\n",                                           \
+				__FILE__, __LINE__, #a, #b, sa_ ? sa_ : "(null)",                  \
+				sb_ ? sb_ : "(null)");                                             \
+			test_die();                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* ---- stats -------------------------------------------------------------- */
 
 /* Both ends of one pipe must report the same counters. */
-#define ASSERT_STATS_EQ(a, b)                                                  \
-	do {                                                                   \
-		const shmpipe_stats *sa_ = (a), *sb_ = (b);                    \
-		ASSERT_EQ(sa_->capacity, sb_->capacity);                       \
-		ASSERT_EQ(sa_->write_index, sb_->write_index);                 \
-		ASSERT_EQ(sa_->read_index, sb_->read_index);                   \
-		ASSERT_EQ(sa_->produced, sb_->produced);                       \
-		ASSERT_EQ(sa_->consumed, sb_->consumed);                       \
-		ASSERT_EQ(sa_->producer_waits, sb_->producer_waits);           \
-		ASSERT_EQ(sa_->consumer_waits, sb_->consumer_waits);           \
+#define ASSERT_STATS_EQ(a, b)                                                                      \
+	do {                                                                                       \
+		const shmpipe_stats *sa_ = (a), *sb_ = (b);                                        \
+		ASSERT_EQ(sa_->capacity, sb_->capacity);                                           \
+		ASSERT_EQ(sa_->write_index, sb_->write_index);                                     \
+		ASSERT_EQ(sa_->read_index, sb_->read_index);                                       \
+		ASSERT_EQ(sa_->produced, sb_->produced);                                           \
+		ASSERT_EQ(sa_->consumed, sb_->consumed);                                           \
+		ASSERT_EQ(sa_->producer_waits, sb_->producer_waits);                               \
+		ASSERT_EQ(sa_->consumer_waits, sb_->consumer_waits);                               \
 	} while (0)
 
 static inline void test_print_stats(const char *what, const shmpipe_stats *s)
 {
-	printf("%s: capacity %" PRIu64 " write_index %" PRIu64
-	       " read_index %" PRIu64 " produced %" PRIu64 " consumed %" PRIu64
-	       " producer_waits %" PRIu64 " consumer_waits %" PRIu64 "\n",
-	       what, s->capacity, s->write_index, s->read_index, s->produced,
-	       s->consumed, s->producer_waits, s->consumer_waits);
+	printf("%s: capacity %" PRIu64 " write_index %" PRIu64 " read_index %" PRIu64
+	       " produced %" PRIu64 " consumed %" PRIu64 " producer_waits %" PRIu64
+	       " consumer_waits %" PRIu64 "\n",
+	       what, s->capacity, s->write_index, s->read_index, s->produced, s->consumed,
+	       s->producer_waits, s->consumer_waits);
 }
 
 /* ---- clocks ------------------------------------------------------------- */
@@ -312,7 +309,7 @@ static inline int64_t test_thread_cpu_ns(void)
 /* Sleeps the whole time even if signal handlers run meanwhile. */
 static inline void test_sleep_ms(int64_t ms)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -440,22 +437,21 @@ static inline size_t test_pattern_check(const void *src, size_t len, uint64_t se
 }
 
 /* Fails the test, saying where, if buf is not the pattern at stream offset off. */
-#define ASSERT_PATTERN(buf, len, seed, off)                                    \
-	do {                                                                   \
-		size_t len_ = (len);                                           \
-		uint64_t off_ = (off);                                         \
-		size_t bad_ = test_pattern_check((buf), len_, (seed), off_);   \
-		if (bad_ != len_) {                                            \
-			fprintf(stderr,                                        \
-				"%s:%d: ASSERT_PATTERN(%s, %s) failed: stream " \
-				"byte %" PRIu64 " (byte %zu of a read of %zu): " \
-				"got 0x%02x, want 0x%02x\n",                   \
-				__FILE__, __LINE__, #buf, #len, off_ + bad_,   \
-				bad_, len_,                                    \
-				((const uint8_t *)(buf))[bad_],                \
-				test_pattern_byte((seed), off_ + bad_));       \
-			test_die();                                            \
-		}                                                              \
+#define ASSERT_PATTERN(buf, len, seed, off)                                                        \
+	do {                                                                                       \
+		size_t len_ = (len);                                                               \
+		uint64_t off_ = (off);                                                             \
+		size_t bad_ = test_pattern_check((buf), len_, (seed), off_);                       \
+		if (bad_ != len_) {                                                                \
+			fprintf(stderr,                                                            \
+				"%s:%d: ASSERT_PATTERN(%s, %s) failed: stream "                    \
+				"byte %" PRIu64 " (byte %zu of a read of %zu): "                   \
+				"got 0x%02x, want 0x%02x\n",                                       \
+				__FILE__, __LINE__, #buf, #len, off_ + bad_, bad_, len_,           \
+				((const uint8_t *)(buf))[bad_],                                    \
+				test_pattern_byte((seed), off_ + bad_));                           \
+			test_die();                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* ---- resources ---------------------------------------------------------- */
@@ -511,8 +507,8 @@ static inline void test_pair(shmpipe_writer **w, shmpipe_reader **r, size_t capa
 	int ret = shmpipe_pair(w, r, &o);
 
 	if (ret != 0) {
-		fprintf(stderr, "FAIL: shmpipe_pair(capacity %zu) = %d (%s)\n",
-			capacity, ret, shmpipe_strerror(ret));
+		fprintf(stderr, "FAIL: shmpipe_pair(capacity %zu) = %d (%s)\n", capacity, ret,
+			shmpipe_strerror(ret));
 		test_die();
 	}
 }
@@ -554,8 +550,7 @@ static inline void test_read_exact(shmpipe_reader *r, void *buf, size_t len)
 	while (have < len) {
 		ssize_t n = shmpipe_read(r, (uint8_t *)buf + have, len - have);
 		if (n <= 0) {
-			fprintf(stderr,
-				"FAIL: shmpipe_read after %zu of %zu bytes = %zd (%s)\n",
+			fprintf(stderr, "FAIL: shmpipe_read after %zu of %zu bytes = %zd (%s)\n",
 				have, len, n, shmpipe_strerror((int)n));
 			test_die();
 		}

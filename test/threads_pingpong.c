@@ -38,8 +38,8 @@ static void *watch_main(void *arg)
 			last = p;
 			since = test_now_ms();
 		} else if (test_now_ms() - since > 10000) {
-			TEST_FAIL("no round trip for 10 s after %ld of %ld: lost wake-up?",
-				  p, c->rounds);
+			TEST_FAIL("no round trip for 10 s after %ld of %ld: lost wake-up?", p,
+				  c->rounds);
 		}
 		test_sleep_ms(20);
 	}
@@ -134,8 +134,8 @@ int main(int argc, char **argv)
 	ASSERT_EQ(s.read_index, bytes);
 	ASSERT_EQ(s.produced, c.rounds);
 	ASSERT_EQ(s.consumed, main_reads);
-	printf("%ld round trips in %.2f s: %.1f us each\n", c.rounds,
-	       (double)ns / 1e9, (double)ns / 1e3 / (double)c.rounds);
+	printf("%ld round trips in %.2f s: %.1f us each\n", c.rounds, (double)ns / 1e9,
+	       (double)ns / 1e3 / (double)c.rounds);
 
 	ASSERT_OK(shmpipe_reader_close(c.ping_r));
 	ASSERT_OK(shmpipe_reader_close(c.pong_r));

@@ -14,7 +14,7 @@
 #include "test.h"
 
 /* The lower bound is the contract; 2 ms of slack covers clock rounding. */
-#define LOW_MS(t) ((t) - 2)
+#define LOW_MS(t) ((t)-2)
 /* The upper bound only catches a call that ignores its timeout. */
 #define HIGH_MS(t) ((t) + 2000 * TEST_SLOW)
 
@@ -23,7 +23,7 @@ static void test_writer_nonblocking(void)
 	shmpipe_writer *w;
 	shmpipe_reader *r;
 	shmpipe_stats s;
-	uint8_t data[64] = { 0 };
+	uint8_t data[64] = {0};
 	int64_t t0;
 
 	test_pair(&w, &r, 64);

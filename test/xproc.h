@@ -29,8 +29,8 @@
 
 #define XP_NAME_MAX 256
 
-static char xp_prefix_[128];  /* "/shmpipe-test-<test>-<pid>-" */
-static char xp_argv0_[4096];  /* the test program, for finding the peer */
+static char xp_prefix_[128]; /* "/shmpipe-test-<test>-<pid>-" */
+static char xp_argv0_[4096]; /* the test program, for finding the peer */
 
 /* The k-th shared memory name of this run. */
 static inline void xp_name(char *buf, size_t n, int k)
@@ -104,8 +104,7 @@ static inline int xp_main(const char *test, int (*body)(int, char **), int argc,
 	int status, left;
 	pid_t pid;
 
-	snprintf(xp_prefix_, sizeof(xp_prefix_), "/shmpipe-test-%s-%ld-", test,
-		 (long)getpid());
+	snprintf(xp_prefix_, sizeof(xp_prefix_), "/shmpipe-test-%s-%ld-", test, (long)getpid());
 	snprintf(xp_argv0_, sizeof(xp_argv0_), "%s", argc > 0 ? argv[0] : "");
 	xp_clean(test, 0, 0);
 	fflush(NULL);
@@ -170,7 +169,8 @@ static inline const char *xp_peer_path(void)
 		strcpy(path, "./peer");
 	if (access(path, X_OK) != 0)
 		TEST_FAIL("cannot find the helper program peer (tried %s); set "
-			  "SHMPIPE_TEST_PEER", path);
+			  "SHMPIPE_TEST_PEER",
+			  path);
 	return path;
 }
 
@@ -233,25 +233,24 @@ static inline int xp_wait(pid_t pid, int timeout_ms)
 }
 
 /* A child must have exited normally with status `want`. */
-#define XP_ASSERT_EXIT(status, want)                                           \
-	do {                                                                   \
-		int st_ = (status);                                            \
-		if (WIFSIGNALED(st_))                                          \
-			TEST_FAIL("the child died of signal %d (%s), want exit %d", \
-				  WTERMSIG(st_), strsignal(WTERMSIG(st_)),     \
-				  (int)(want));                                \
-		ASSERT_TRUE(WIFEXITED(st_));                                   \
-		ASSERT_EQ(WEXITSTATUS(st_), (want));                           \
+#define XP_ASSERT_EXIT(status, want)                                                               \
+	do {                                                                                       \
+		int st_ = (status);                                                                \
+		if (WIFSIGNALED(st_))                                                              \
+			TEST_FAIL("the child died of signal %d (%s), want exit %d", WTERMSIG(st_), \
+				  strsignal(WTERMSIG(st_)), (int)(want));                          \
+		ASSERT_TRUE(WIFEXITED(st_));                                                       \
+		ASSERT_EQ(WEXITSTATUS(st_), (want));                                               \
 	} while (0)
 
 /* A child must have died of signal `sig`. */
-#define XP_ASSERT_KILLED(status, sig)                                          \
-	do {                                                                   \
-		int st_ = (status);                                            \
-		if (WIFEXITED(st_))                                            \
-			TEST_FAIL("the child exited with %d, want death by signal %d", \
-				  WEXITSTATUS(st_), (int)(sig));               \
-		ASSERT_EQ(WTERMSIG(st_), (sig));                               \
+#define XP_ASSERT_KILLED(status, sig)                                                              \
+	do {                                                                                       \
+		int st_ = (status);                                                                \
+		if (WIFEXITED(st_))                                                                \
+			TEST_FAIL("the child exited with %d, want death by signal %d",             \
+				  WEXITSTATUS(st_), (int)(sig));                                   \
+		ASSERT_EQ(WTERMSIG(st_), (sig));                                                   \
 	} while (0)
 
 /* Zeroed memory shared with the children forked afterwards. */
@@ -292,7 +291,7 @@ static inline void xp_send(struct xp_chan *c, char msg)
 /* Waits at most timeout_ms for a message; fails on timeout or EOF. */
 static inline char xp_recv(struct xp_chan *c, int timeout_ms)
 {
-	struct pollfd p = { .fd = c->rd, .events = POLLIN };
+	struct pollfd p = {.fd = c->rd, .events = POLLIN};
 	char msg;
 	int n;
 
@@ -312,8 +311,8 @@ static inline char xp_recv(struct xp_chan *c, int timeout_ms)
 
 static inline void xp_fail_ret(const char *what, uint64_t off, size_t len, ssize_t ret)
 {
-	fprintf(stderr, "FAIL: %s of %zu at stream offset %" PRIu64 " = %zd (%s)\n", what,
-		len, off, ret, shmpipe_strerror((int)ret));
+	fprintf(stderr, "FAIL: %s of %zu at stream offset %" PRIu64 " = %zd (%s)\n", what, len, off,
+		ret, shmpipe_strerror((int)ret));
 	test_die();
 }
 
@@ -456,8 +455,9 @@ static inline void xp_read_records(shmpipe_reader *r, uint64_t total, uint64_t s
 			n = (size_t)(total - off);
 		ret = shmpipe_read(r, buf, maxlen);
 		if (ret != (ssize_t)n) {
-			fprintf(stderr, "FAIL: record at payload offset %" PRIu64
-					": shmpipe_read = %zd (%s), want %zu\n",
+			fprintf(stderr,
+				"FAIL: record at payload offset %" PRIu64
+				": shmpipe_read = %zd (%s), want %zu\n",
 				off, ret, shmpipe_strerror((int)ret), n);
 			test_die();
 		}

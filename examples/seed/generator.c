@@ -46,14 +46,12 @@ struct monitor {
 
 static void print_stats(const char *label, const shmpipe_stats *st)
 {
-	printf("%-8s write_index=%-7" PRIu64 " read_index=%-7" PRIu64
-	       " produced=%-6" PRIu64 " consumed=%-6" PRIu64
-	       " producer_waits=%-6" PRIu64 " consumer_waits=%-4" PRIu64
+	printf("%-8s write_index=%-7" PRIu64 " read_index=%-7" PRIu64 " produced=%-6" PRIu64
+	       " consumed=%-6" PRIu64 " producer_waits=%-6" PRIu64 " consumer_waits=%-4" PRIu64
 	       " depth=%" PRIu64 "/%d\n",
 	       label, st->write_index, st->read_index, st->produced, st->consumed,
 	       st->producer_waits, st->consumer_waits,
-	       (st->write_index - st->read_index) / SEED_ITEM_SIZE,
-	       SEED_CAPACITY_ITEMS);
+	       (st->write_index - st->read_index) / SEED_ITEM_SIZE, SEED_CAPACITY_ITEMS);
 	fflush(stdout);
 }
 
@@ -73,7 +71,8 @@ static int check_depth(struct monitor *m, shmpipe_stats *st)
 	while (depth > seen && !atomic_compare_exchange_weak(&m->max_depth, &seen, depth))
 		;
 	if (st->read_index > st->write_index || depth > SEED_CAPACITY_ITEMS) {
-		fprintf(stderr, "depth %" PRIu64 " items exceeds capacity %d "
+		fprintf(stderr,
+			"depth %" PRIu64 " items exceeds capacity %d "
 			"(write_index=%" PRIu64 " read_index=%" PRIu64 ")\n",
 			depth, SEED_CAPACITY_ITEMS, st->write_index, st->read_index);
 		return -ERANGE;
@@ -85,7 +84,7 @@ static int check_depth(struct monitor *m, shmpipe_stats *st)
 static void *monitor_main(void *arg)
 {
 	struct monitor *m = arg;
-	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	struct timespec tick = {0, 50 * 1000 * 1000};
 	double next = m->t0 + 1.0;
 
 	while (!atomic_load(&m->stop)) {
@@ -155,16 +154,16 @@ static long long parse_num(const char *s)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "count", required_argument, NULL, 'n' },
-		{ "seconds", required_argument, NULL, 's' },
-		{ "busy-ms", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"count", required_argument, NULL, 'n'},
+	    {"seconds", required_argument, NULL, 's'},
+	    {"busy-ms", required_argument, NULL, 'b'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	long long count = 0, seconds = 0, busy_ms = 20; /* 0 = no limit */
-	shmpipe_options opts = { .capacity = SEED_CAPACITY };
-	struct seed_worker wk = { 0 };
-	struct monitor mon = { 0 };
+	shmpipe_options opts = {.capacity = SEED_CAPACITY};
+	struct seed_worker wk = {0};
+	struct monitor mon = {0};
 	shmpipe_writer *w;
 	shmpipe_reader *r;
 	pthread_t worker_tid, monitor_tid;
@@ -217,8 +216,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("shmpipe %s: seed demo, capacity %zu bytes = %d items of %d bytes, "
-	       "worker busy %lld ms per item, ", shmpipe_version(), SEED_CAPACITY,
-	       SEED_CAPACITY_ITEMS, (int)SEED_ITEM_SIZE, busy_ms);
+	       "worker busy %lld ms per item, ",
+	       shmpipe_version(), SEED_CAPACITY, SEED_CAPACITY_ITEMS, (int)SEED_ITEM_SIZE, busy_ms);
 	if (count)
 		printf("%lld items%s", count, seconds ? " or " : "\n");
 	if (seconds)
@@ -294,24 +293,24 @@ int main(int argc, char **argv)
 		failed = 1;
 	}
 	if (wk.err == 0 &&
-	    (wk.final.capacity != SEED_CAPACITY ||
-	     wk.final.produced != produced || wk.final.consumed != wk.reads ||
-	     wk.final.write_index != produced * SEED_ITEM_SIZE ||
+	    (wk.final.capacity != SEED_CAPACITY || wk.final.produced != produced ||
+	     wk.final.consumed != wk.reads || wk.final.write_index != produced * SEED_ITEM_SIZE ||
 	     wk.final.read_index != produced * SEED_ITEM_SIZE)) {
-		fprintf(stderr, "mismatch: final counters disagree with %" PRIu64
+		fprintf(stderr,
+			"mismatch: final counters disagree with %" PRIu64
 			" items written in %" PRIu64 " writes and read in %" PRIu64
-			" reads (capacity %" PRIu64 ")\n", produced, produced, wk.reads,
-			wk.final.capacity);
+			" reads (capacity %" PRIu64 ")\n",
+			produced, produced, wk.reads, wk.final.capacity);
 		failed = 1;
 	}
 
 	printf("\nsummary\n");
-	printf("  items       : %" PRIu64 " produced, %" PRIu64 " consumed in order\n",
-	       produced, wk.items);
+	printf("  items       : %" PRIu64 " produced, %" PRIu64 " consumed in order\n", produced,
+	       wk.items);
 	printf("  max depth   : %" PRIu64 " of %d items (checked after every write)\n",
 	       (uint64_t)atomic_load(&mon.max_depth), SEED_CAPACITY_ITEMS);
-	printf("  producer    : %.3f s CPU in %.3f s wall until it closed (%.2f%%)\n",
-	       cpu_s, wall_s, wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0);
+	printf("  producer    : %.3f s CPU in %.3f s wall until it closed (%.2f%%)\n", cpu_s,
+	       wall_s, wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0);
 	printf("  worker      : %.3f s CPU in %.3f s wall, draining included "
 	       "(it busy-waits %lld ms per item; the seed: 20)\n",
 	       wk.cpu_s, total_s, busy_ms);

@@ -18,9 +18,9 @@
 
 /* The seed's items are Int32 values and its ring holds 8 of them. */
 typedef int32_t seed_item;
-#define SEED_ITEM_SIZE ((uint64_t)sizeof(seed_item))
+#define SEED_ITEM_SIZE	    ((uint64_t)sizeof(seed_item))
 #define SEED_CAPACITY_ITEMS 8
-#define SEED_CAPACITY (SEED_CAPACITY_ITEMS * sizeof(seed_item)) /* 32 bytes */
+#define SEED_CAPACITY	    (SEED_CAPACITY_ITEMS * sizeof(seed_item)) /* 32 bytes */
 
 /*
  * What the generator gives the worker thread, and what the worker reports
@@ -31,14 +31,14 @@ typedef int32_t seed_item;
 struct seed_worker {
 	/* In: set by the generator before the thread starts. */
 	shmpipe_reader *reader;
-	int busy_ms;		/* the seed's busyWork(): 20 ms per item */
+	int busy_ms; /* the seed's busyWork(): 20 ms per item */
 
 	/* Out: valid after pthread_join. */
-	uint64_t items;		/* items received and checked */
-	uint64_t reads;		/* shmpipe_read calls that returned data */
-	int err;		/* 0, a -errno from the library, or -EBADMSG */
-	shmpipe_stats final;	/* counters seen at end of stream */
-	double cpu_s;		/* CPU time of the worker thread */
+	uint64_t items;	     /* items received and checked */
+	uint64_t reads;	     /* shmpipe_read calls that returned data */
+	int err;	     /* 0, a -errno from the library, or -EBADMSG */
+	shmpipe_stats final; /* counters seen at end of stream */
+	double cpu_s;	     /* CPU time of the worker thread */
 };
 
 /*

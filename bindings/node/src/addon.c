@@ -78,11 +78,11 @@ enum op { OP_NONE, OP_WAIT, OP_WRITE };
 /* An asynchronous write in progress: where it stands in the caller's chunks. */
 struct job {
 	napi_ref chunks; /* the JavaScript array of Buffers, held, never copied */
-	size_t *lens;    /* each chunk's length when the write began */
-	int n;           /* chunks */
-	int i;           /* the next chunk to write from */
-	size_t skip;     /* bytes of chunk i already in the ring */
-	size_t unit;     /* stream mode: only whole units go into the ring */
+	size_t *lens;	 /* each chunk's length when the write began */
+	int n;		 /* chunks */
+	int i;		 /* the next chunk to write from */
+	size_t skip;	 /* bytes of chunk i already in the ring */
+	size_t unit;	 /* stream mode: only whole units go into the ring */
 };
 
 struct end {
@@ -95,8 +95,8 @@ struct end {
 
 	napi_env env;
 	uv_loop_t *loop;
-	int loop_fd; /* uv_backend_fd(loop), or -1 */
-	int sync_ep; /* the epoll set of synchronous waits, or -1 */
+	int loop_fd;	/* uv_backend_fd(loop), or -1 */
+	int sync_ep;	/* the epoll set of synchronous waits, or -1 */
 	bool loop_news; /* the last synchronous wait ended for news on the loop */
 
 	uv_poll_t *poll; /* made at the first asynchronous wait */
@@ -239,19 +239,44 @@ static napi_value throw_rc(napi_env env, int rc, const char *what)
 	const char *name = "EIO";
 
 	switch (-rc) {
-	case EINVAL: name = "EINVAL"; break;
-	case EEXIST: name = "EEXIST"; break;
-	case ENOENT: name = "ENOENT"; break;
-	case EBUSY: name = "EBUSY"; break;
-	case EPROTO: name = "EPROTO"; break;
-	case EACCES: name = "EACCES"; break;
-	case ENOMEM: name = "ENOMEM"; break;
-	case EMFILE: name = "EMFILE"; break;
-	case EBADF: name = "EBADF"; break;
-	case EMSGSIZE: name = "EMSGSIZE"; break;
-	case EPIPE: name = "EPIPE"; break;
-	case ECONNRESET: name = "ECONNRESET"; break;
-	default: break;
+	case EINVAL:
+		name = "EINVAL";
+		break;
+	case EEXIST:
+		name = "EEXIST";
+		break;
+	case ENOENT:
+		name = "ENOENT";
+		break;
+	case EBUSY:
+		name = "EBUSY";
+		break;
+	case EPROTO:
+		name = "EPROTO";
+		break;
+	case EACCES:
+		name = "EACCES";
+		break;
+	case ENOMEM:
+		name = "ENOMEM";
+		break;
+	case EMFILE:
+		name = "EMFILE";
+		break;
+	case EBADF:
+		name = "EBADF";
+		break;
+	case EMSGSIZE:
+		name = "EMSGSIZE";
+		break;
+	case EPIPE:
+		name = "EPIPE";
+		break;
+	case ECONNRESET:
+		name = "ECONNRESET";
+		break;
+	default:
+		break;
 	}
 	snprintf(text, sizeof(text), "%s: %s", what, shmpipe_strerror(rc));
 	napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
@@ -870,7 +895,9 @@ static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmp
 	e->loop_fd = -1;
 	e->spin_us = DEFAULT_SPIN_US;
 	e->pollfd = w ? shmpipe_writer_pollfd(w) : shmpipe_reader_pollfd(r);
-	rc = e->pollfd < 0 ? e->pollfd : w ? shmpipe_writer_set_timeout(w, 0) : shmpipe_reader_set_timeout(r, 0);
+	rc = e->pollfd < 0 ? e->pollfd
+	     : w	   ? shmpipe_writer_set_timeout(w, 0)
+			   : shmpipe_reader_set_timeout(r, 0);
 	if (rc < 0) {
 		(void)end_close(e, true); /* the error thrown is the one to tell */
 		free(e);
@@ -1060,8 +1087,9 @@ static bool get_endpoint(napi_env env, napi_value fdv, napi_value idv, int64_t *
 static napi_value endpoint_error(napi_env env, int rc)
 {
 	napi_throw_error(env, "ERR_SHMPIPE_ENDPOINT",
-			 rc == -ESTALE ? "endpoint: its descriptor was closed by someone else"
-				       : "endpoint: already opened or discarded (an endpoint opens once)");
+			 rc == -ESTALE
+			     ? "endpoint: its descriptor was closed by someone else"
+			     : "endpoint: already opened or discarded (an endpoint opens once)");
 	return NULL;
 }
 
@@ -1799,7 +1827,8 @@ static napi_value js_set_spin(napi_env env, napi_callback_info info)
 
 	if (!get_args(env, info, 2, argv) || !(e = get_end(env, argv[0])))
 		return NULL;
-	if (!get_int(env, argv[1], -1, SHMPIPE_SPIN_MAX_US, &us, "spin must be -1 or 0 to 1000000 us"))
+	if (!get_int(env, argv[1], -1, SHMPIPE_SPIN_MAX_US, &us,
+		     "spin must be -1 or 0 to 1000000 us"))
 		return NULL;
 	if (!usable(e, &rc))
 		return int_value(env, rc);
@@ -1923,7 +1952,8 @@ static napi_value js_strerror(napi_env env, napi_callback_info info)
 	napi_value argv[1], s;
 	int64_t rc;
 
-	if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], INT_MIN, INT_MAX, &rc, "bad code"))
+	if (!get_args(env, info, 1, argv) ||
+	    !get_int(env, argv[0], INT_MIN, INT_MAX, &rc, "bad code"))
 		return NULL;
 	napi_create_string_utf8(env, shmpipe_strerror((int)rc), NAPI_AUTO_LENGTH, &s);
 	return s;
@@ -1942,17 +1972,28 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		const char *name;
 		napi_callback fn;
 	} fns[] = {
-		{"create", js_create},     {"open", js_open},
-		{"endpointFd", js_endpoint_fd}, {"discardEndpoint", js_discard_endpoint},
-		{"unlink", js_unlink},     {"close", js_close},
-		{"abort", js_abort},       {"write", js_write},
-		{"writeAsync", js_write_async}, {"wait", js_wait},
-		{"read", js_read},         {"readInto", js_read_into},
-		{"peek", js_peek},         {"consume", js_consume},
-		{"reserve", js_reserve},   {"commit", js_commit},
-		{"setSpin", js_set_spin},  {"stats", js_stats},
-		{"options", js_options},   {"pipeRecords", js_pipe_records},
-		{"statName", js_stat_name}, {"strerror", js_strerror},
+	    {"create", js_create},
+	    {"open", js_open},
+	    {"endpointFd", js_endpoint_fd},
+	    {"discardEndpoint", js_discard_endpoint},
+	    {"unlink", js_unlink},
+	    {"close", js_close},
+	    {"abort", js_abort},
+	    {"write", js_write},
+	    {"writeAsync", js_write_async},
+	    {"wait", js_wait},
+	    {"read", js_read},
+	    {"readInto", js_read_into},
+	    {"peek", js_peek},
+	    {"consume", js_consume},
+	    {"reserve", js_reserve},
+	    {"commit", js_commit},
+	    {"setSpin", js_set_spin},
+	    {"stats", js_stats},
+	    {"options", js_options},
+	    {"pipeRecords", js_pipe_records},
+	    {"statName", js_stat_name},
+	    {"strerror", js_strerror},
 	};
 
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
