@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backpressure: what a blocked producer costs, in the seed's scenario. A
  * ring of 8 Int32 (capacity 32 bytes), a producer writing one Int32 per

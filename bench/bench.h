@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h - what the comparison benchmarks share: a monotonic clock, size
  * parsing with K/M/G suffixes, and the one output format the runner

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bulk: bytes between two threads, shmpipe against the kernel's transports
  * and against one plain memcpy of the same volume.

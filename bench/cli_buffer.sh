@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shmpipe buffer against mbuffer, pv and a plain shell pipe, on the same
 # stream, between the same producer and consumer:
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Counts futex system calls per GiB moved between two threads in a transfer
 # where both sides keep up (64 KiB writes and reads through a 1 MiB ring),
 # with perf's syscall tracepoint. Runs it ROUNDS times (default 5) and prints

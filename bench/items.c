@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * items: small items (4-byte ints, the seed's Int32 values) between two
  * threads, shmpipe against lock-free SPSC rings that cannot sleep.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * items_boost: the small-items workload of items.c through
  * boost::lockfree::spsc_queue<int32_t>, which busy-spins when full or empty.

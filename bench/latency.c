@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * latency: wake-up latency as a ping-pong round trip between two threads.
  * Thread A sends one byte to B, B sends one back; A times each round trip.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * messages: records between two threads, shmpipe's record mode against the
  * kernel's message transports, which also keep message boundaries.

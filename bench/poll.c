@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * poll: shmpipe under an event loop. One thread with epoll serves N pipes
  * through their descriptors (shmpipe_reader_pollfd, shmpipe_writer_pollfd),

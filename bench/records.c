@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * records: record-mode throughput between two threads. The writer sends
  * COUNT records of SIZE bytes (each stamped with its sequence number), one

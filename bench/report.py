@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Summarises bench/run.sh's raw.tsv into results.md and gnuplot inputs.
 
     python3 bench/report.py OUT_DIR [--require-all]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the whole comparison suite in one go and writes a Markdown table, the
 # raw measurements and PNG plots.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spsc_ring.h - a cached-index single-producer single-consumer ring of ints,
  * the design Erik Rigtorp's SPSCQueue made well known, written here in C11

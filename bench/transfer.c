@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * transfer: moves a volume of bytes between two threads through one shmpipe
  * and reports the rate and how often each side had to sleep. Used to count

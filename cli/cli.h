@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the parts of the shmpipe program share: exit statuses, messages,
  * option values, human units, and the commands themselves.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shmpipe(1): the command-line face of the library. This file holds what
  * every command shares: dispatch, help and usage messages, option parsing,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pipe names: the NAME operand checked and put in the form the library
  * takes, and any name made fit to print.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stat, ls and rm: the commands that look at pipes from outside, through
  * shmpipe_inspect, without taking an end (and so without disturbing a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The progress line. A thread samples the shared counters (a consistent
  * snapshot, readable from any thread: no cost to the transfer) every 250 ms

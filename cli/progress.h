@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The progress line of write, read and buffer: one line on standard error,
  * rewritten in place a few times a second on a terminal, like pv(1).

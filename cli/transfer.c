@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * write, read and buffer: the commands that move data. Bytes go from a file
  * descriptor into the ring with read(2) and out of it with write(2), through

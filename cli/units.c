@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Human units: sizes in binary multiples (64K is 65536 bytes, as dd and
  * mbuffer count ring sizes), durations with a unit suffix, and their

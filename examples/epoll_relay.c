@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * epoll_relay.c - one thread, one epoll: a TCP socket and several shmpipes.
  *

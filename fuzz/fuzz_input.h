@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_input.h - the compact description that fuzz_reader.c turns into a
  * shared object, and that make_corpus.c writes. It lives in one header so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: libFuzzer harness for the read end of a pipe whose shared
  * object was made by someone we do not trust.

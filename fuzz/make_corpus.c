@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: writes the seed corpus of fuzz_reader, one small file per
  * case, in the input format of fuzz_input.h. The generated files are

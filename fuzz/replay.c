@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: runs the fuzz harness over saved inputs without libFuzzer, so
  * that the corpus is replayed by every build (gcc, clang, ASan, TSan) and

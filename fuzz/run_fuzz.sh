@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Description: a short, bounded fuzzing run for ctest (fuzz_reader_corpus).
 #
 #   run_fuzz.sh <fuzz_reader> <corpus dir> <work dir> <seconds>

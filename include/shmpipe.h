@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shmpipe: a pipe in shared memory, with hard backpressure.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wakeup.pml - a Promela model of shmpipe's wait/wake protocol.
  *

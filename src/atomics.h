@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Every atomic access of shmpipe goes through these helpers, so that the
  * memory order of each one is spelled out and reviewed in one place. Each use

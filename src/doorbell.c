@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The doorbells: how an end that waits is woken by its peer, and learns at
  * once that the peer is gone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error names and the version: the two pieces of text the library owns. */
 #include <limits.h>
 #include <string.h>

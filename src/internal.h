@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The process-local side of a pipe: the handles. Nothing here is shared with
  * the peer; in particular each end's own position lives here, in private

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared segment: what the other end (another thread, or another
  * process) sees. This is an ABI: fixed-width fields only, a magic and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The seam between the portable core and the operating system. Everything
  * that differs by platform (how shared memory is obtained and mapped twice,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Linux: memfd for shared memory, two MAP_FIXED mappings inside one reserved
  * range for the mirror, membarrier for the asymmetric fence (the doorbells

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Linux: the doorbell between two ends (a pipe), the descriptor an event loop
  * waits on (an epoll instance), and the rendezvous through which the ends of

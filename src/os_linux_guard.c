@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The SIGBUS guard. A named shared memory object cannot be sealed, so any
  * process with write access to it (our peer, which we do not trust) can

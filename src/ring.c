@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The hot path. A byte goes from the caller's buffer into the ring with one
  * memcpy in shmpipe_write (or is put there directly by the caller between

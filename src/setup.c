@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The cold path: creating and attaching to pipes, closing their ends,
  * timeouts and stats.

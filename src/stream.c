@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Bridges to the C world's streams: a stdio FILE on either end (through
  * fopencookie), and pumps between the ring and a file descriptor that call

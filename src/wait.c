@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The wait/wake protocol: how one side waits until the other has published
  * something, without a lost wake-up and without any system call while

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: every public function given bad arguments returns -EINVAL
  * (NULL handles, NULL out-pointers, NULL buffers with a length, capacities

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the asymmetric fence. Where the system offers process-wide
  * barriers (membarrier), an end announces in the shared header, before its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: single-threaded byte stream basics. Default capacity is
  * 1 MiB; data round-trips intact; a read returns what is there without

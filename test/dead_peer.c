@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a peer process that dies (SIGKILL: no close, no goodbye) is
  * noticed, in well under a second, by an end that waits for it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: end of stream. After shmpipe_writer_close the reader gets
  * every byte written, then 0, and 0 again (also with timeout 0, where 0

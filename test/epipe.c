@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a closed read end. A writer asleep on a full ring is woken
  * by shmpipe_reader_close and returns -EPIPE promptly, or the count it had

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: anonymous pipes (name NULL) handed to another process by
  * descriptor. A forked child takes the other end with *_open_fd on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: stdio streams on a pipe. shmpipe_writer_fopen gives a FILE
  * that fprintf, fputs, fputc and fwrite write into: with full buffering

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a pipe survives fork(2), as its header promises (the ring is
  * a memfd mapped MAP_SHARED). The parent writes 64 MiB through a 4099-byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a pipe's handles copied by fork(2). A copy is the same end,
  * held by both processes.

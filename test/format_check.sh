@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Description: the C sources are formatted as .clang-format says. Runs
 # clang-format --dry-run -Werror over every .c, .h and .cpp file of the
 # source tree (not build directories or node_modules); any difference fails

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a /dev/shm too small for the ring (Docker's default is 64
  * MiB). The test runs in a mount namespace of its own, with an 8 MiB tmpfs

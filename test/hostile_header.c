@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the peer is untrusted. A peer that scribbles impossible
  * positions into the shared header (write_index beyond read_index +

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: liveness locks against a process that may only read the
  * object (a pipe created with mode 0644 lets every local user open it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a named pipe's shared object is untrusted. Objects with a
  * corrupt header (made here with shm_open from a real pipe's header, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: what another local user can put in /dev/shm under a name an
  * observer or an opener is given.

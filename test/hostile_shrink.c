@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a shared object shrunk under our mapping. A named object
  * cannot be sealed, so a peer with write access (or anyone who passed us a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: shmpipe_inspect, the outside observer. Each field against the
  * truth: the counters and flags; each end's state (absent, open, closed), pid,

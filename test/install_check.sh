@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Description: installs a built shmpipe into a scratch prefix and builds an
 # outside program against it twice: with pkg-config (cc prog.c $(pkg-config
 # --cflags --libs shmpipe)) and with CMake's find_package(shmpipe). The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: shmpipe_writer_interrupt / shmpipe_reader_interrupt. A read
  * asleep on an empty ring and a write asleep on a full one return -EINTR

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Description: checks the wait/wake protocol model (model/wakeup.pml) with
 # spin. The correct protocol must pass an exhaustive safety search (no lost
 # wake-up, no needless ring, ring contents, closing) for each way of

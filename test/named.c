@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: named pipes between processes. Round trips through a pair of
  * named pipes with a forked child and with an unrelated program (fork+exec

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a process without /proc (a chroot, a bare container). The
  * test hides /proc under an empty tmpfs in a mount namespace of its own

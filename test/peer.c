@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: not a test by itself: the other process of the cross-process
  * tests, started with fork+exec so that it shares nothing with the test but

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: shmpipe_writer_abort, the write end closed as failed: the
  * reader gets every byte committed before the abort, then -ECONNRESET,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a peer process killed with SIGKILL is noticed at once, by an
  * event loop's descriptor and by a blocked call, in both directions, for an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: one thread with epoll serves 64 pipes and a TCP connection at
  * once, as an event loop does. It reads 32 pipes whose writers are two other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a named pipe created by this process, whose other end is
  * opened by an unrelated process (test/peer, started with fork+exec: it

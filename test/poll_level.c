@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the readiness contract of shmpipe_reader_pollfd and
  * shmpipe_writer_pollfd, level-triggered, asked through poll(2), select(2)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: 1000 ends (500 pipes) with their descriptors open at once,
  * all in one epoll set, served by one thread, and no thread created by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the two ends of a named pipe meeting while calls go on. Until
  * the creating end has accepted the opening end's hello, the opening end's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pollfd.h - what the tests of the pollable descriptors share, on top of
  * test.h: asking whether a descriptor polls readable, through poll(2),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: pumping between a pipe and file descriptors.
  * shmpipe_write_from_fd in a producer thread moves a 64 MiB temp file into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: record mode (SHMPIPE_RECORDS). Every length from 1 to
  * SHMPIPE_RECORD_MAX(capacity) round-trips whole in a ring of 4196 bytes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: every -EMSGSIZE of record mode, and nothing lost after it. A
  * write of SHMPIPE_RECORD_MAX + 1 (and more) is -EMSGSIZE and leaves the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the ring's memory and descriptor are released when both
  * ends are closed, in either order, and not before the second close (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: strangers at the rendezvous of a named pipe. The end that
  * creates a named pipe listens on an abstract UNIX socket whose name anyone

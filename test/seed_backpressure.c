@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the seed's scenario. A ring of 8 int32 (capacity 32 bytes);
  * a producer thread writes 1, 2, 3, ... one int32 per shmpipe_write; a slow

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a writer and a reader that share one CPU hand over without
  * sleeping. Both threads are pinned to the same processor, so while one

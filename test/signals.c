@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: signals, as read(2)/write(2) on a pipe without SA_RESTART.
  * A reader asleep on an empty ring that gets a signal (handler installed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: signals as pipe(2) has them, the part that signals.c leaves
  * out: a handler installed with SA_RESTART.

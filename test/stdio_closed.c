@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a process started with descriptors 0, 1 and 2 closed. Every
  * descriptor the library makes (shared memory, memfd, doorbell pipes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: two threads move SHMPIPE_STRESS_MB MiB (default 1024)
  * through one pipe of the capacity given as argv[1], with random write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test.h - what every shmpipe test shares: typed asserts that say what they
  * got and what they wanted, clocks, a deterministic byte pattern, and probes

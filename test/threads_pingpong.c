@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: ping-pong over two pipes between two threads, 100000 round
  * trips (argv[1] to change). Each side sleeps on an empty ring between

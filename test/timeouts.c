@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: per-end timeouts, as poll(2) counts them. Timeout 0 gives
  * -EAGAIN at once on a full ring (writer) or an empty one (reader) and never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: bulk transfer between two unrelated processes (the other one
  * is test/peer, started with fork+exec, sharing only the pipe's name): at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: shmpipe_writev. In stream mode the buffers are concatenated
  * (many small ones, zero-length ones among them, with NULL or real bases)

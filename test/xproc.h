@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xproc.h - what the cross-process tests share, on top of test.h.
  *

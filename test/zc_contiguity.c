@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: zero-copy spans. shmpipe_reserve/shmpipe_commit and
  * shmpipe_peek/shmpipe_consume hand out one contiguous span at every offset

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Consumer for bytes.js: counts bytes and checks each chunk's stamps.
 // Posts 'ready' first (once its end is open).

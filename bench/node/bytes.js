@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // 64 KiB Buffers from the main thread to a worker.
 //   node bench/node/bytes.js --impl addon|reserve|postmessage [--mib N]

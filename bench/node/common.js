@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Shared by the benchmarks: arguments, and a 10 ms timer on the main thread
 // whose worst lateness shows how long the event loop was blocked.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Consumer for int32.js --impl addon: the seed's worker loop over the
 // synchronous reader, summing what it reads. --reader value (the documented

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // The seed's workload: Int32 values 1, 2, 3 ... from Readable.from(generator)
 // piped into a Writable over a ring, consumed by a worker that sums them.

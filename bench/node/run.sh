@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interleaved rounds of the Node.js benchmarks; prints each JSON line, then
 # the median with min-max of every configuration. Run it on a quiet machine:
 # with other work on the cores the timer lag mostly measures waits for a CPU

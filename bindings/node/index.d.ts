@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Type declarations for shmpipe: a pipe in shared memory with hard
 // backpressure, as Node.js streams between worker threads and processes.
 //

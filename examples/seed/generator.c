@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * generator.c - the seed's main.js in C: a fast producer, a slow consumer,
  * and a ring of 8 Int32 between them.

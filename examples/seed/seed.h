@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * seed.h - what the two halves of the seed demo share.
  *

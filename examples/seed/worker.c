@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker.c - the seed's worker.js in C: a slow consumer thread.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Description: shmpipe buffer in shell pipelines: a stream through it
 # unchanged (checksum and length), with a fast and with a slow consumer; a
 # ring that really fills (the producer runs ahead by the ring's size and no

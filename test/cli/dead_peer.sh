@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Description: the ends of a transfer die or fail. kill -9 of the writer
 # mid-stream: read copies every byte that was committed (a prefix of the
 # input), says the output is truncated on one line, exits 1 within a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Description: the program against what a hostile caller or a hostile local
 # user can set up. Started with standard input, output or error closed, it
 # never puts its own objects under those numbers: a command that needs the

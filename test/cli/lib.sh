@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What the black-box tests of the shmpipe program share. Each test is a bash
 # script run by ctest as: bash <test>.sh <path of the shmpipe program>.
 # It exits 0 (pass), 1 (fail) or 77 (skip). It runs real processes, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Description: the progress line, on a real terminal (a tmux pane) and off
 # one. On the terminal, buffer, write and read show one line rewritten in
 # place with the bytes, the rate, the ring's fill and both sides' waits,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Description: stat, ls and rm on a transfer that runs. The writer fills the
 # ring and sleeps while the reader's consumer is paused: stat --json must
 # show both pids, the writer asleep, the queue full, the six counters

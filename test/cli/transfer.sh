@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Description: write and read in two processes. SHMPIPE_STRESS_MB MiB
 # (1 GiB by default) through a 1 MiB ring, every byte checked by checksum and
 # length; then a reader that comes first (read --create, write --open), a

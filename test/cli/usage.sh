@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Description: every kind of bad input exits 2 with a message naming the
 # problem and a usage line on standard error, prints nothing on standard
 # output, and leaves nothing behind: no pipe, no output file. --help and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed's SABWritable, as the seed gives it ("File 1 — sab-writable.js").
 const { Writable } = require("stream");
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed's worker ("File 3 — worker.js"), made to terminate: it consumes
 // workerData.items values (the seed loops forever), with the seed's busy
 // work only if workerData.workMs > 0, and posts back the count and sum.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reads the pipe in place (peek / consume: no copy out of the ring), hashing
 // and counting lines, and posts the result at end of stream.
 const crypto = require("crypto");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed's main.js over shmpipe: Int32 values 1, 2, 3 ... from an
 // idiomatic Readable piped into a ring of 8 Int32 slots in shared memory,
 // consumed by a worker. Unlike the seed, the main thread is not blocked

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A file read straight into a shmpipe, with no copy on the way: each
 // fs.readSync fills room the writer reserved in the ring itself, an ASCII
 // upper-casing transform runs over those bytes in place, and commit()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed's worker.js over shmpipe: read one Int32, work 20 ms, repeat. The
 // read sleeps while the ring is empty; it returns null at end of stream.
 const { workerData } = require("worker_threads");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // shmpipe for Node.js: stream classes over the native ends (build/shmpipe.node).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The package as an ES module: the CommonJS module's exports, each by name,
 // and the whole as the default export. It wraps lib/index.js rather than
 // copying it, so a program that both imports and requires shmpipe holds one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Compiles the addon with the machine's C compiler, with the library's own
 // warnings, as errors: src/*.c here plus the library's sources (those

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Where the library's C sources are, and which they are. The list is the
 // one CMake reads, src/sources.txt: one path a line from the top of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Before `npm pack` (prepack): copies the library's sources listed in
 // src/sources.txt, the headers they include (src/*.h, include/shmpipe.h)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The native half of the Node.js package: one pipe end (writer or reader)
  * wrapped for JavaScript, over the public shmpipe API only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The few libuv calls the addon makes, declared as libuv 1.x, whose ABI is
  * stable within the major version, has them. Node exports these symbols to

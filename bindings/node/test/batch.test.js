@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // readValue() serves values from a batch over the ring: order, the end of
 // the stream, errors and timeouts must be what a read per value gave.

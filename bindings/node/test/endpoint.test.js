@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // An endpoint opens once: a second open, an open after discardEndpoint(),
 // or one whose descriptor number now names something else is refused, and

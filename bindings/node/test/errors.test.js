@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // End of stream, EPIPE, dead peers (a terminated worker, a killed process),
 // and bad arguments.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Waiting in the event loop on the end's descriptor: no thread per end,
 // one write() of any size without a copy or a blocked loop, destroy() and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // An opened end takes its mode and capacity from the pipe, not from what
 // the opener assumed; an option that contradicts the pipe is an error.

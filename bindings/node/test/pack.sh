@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The package as users install it: packs it (npm pack), installs the tarball
 # into a new project outside the checkout, and runs the package's tests
 # against that installed copy. test/ and examples/ (which the tests run) are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The package as its users load it: by name, through package.json's
 // "exports", from an ES module and from CommonJS. Run in place (the name
 // resolves to this folder) and again in a copy installed from the packed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Elements wider than a byte: a write of part of one is refused, and a
 // stream that ends inside one is an error, found without spinning.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Between processes: a named pipe opened by a child by name; and the
 // examples, run as a user would.

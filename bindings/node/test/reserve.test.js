@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Zero-copy writes: SyncWriter.reserve() lends a Buffer over the ring
 // itself, commit() publishes part of it and detaches the Buffer.

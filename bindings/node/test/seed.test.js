@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // The seed's scenario: a ring of 8 Int32 slots, a worker that spends 20 ms
 // per item, a producer far faster. The producer is held back by the full

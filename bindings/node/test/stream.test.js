@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Byte streams end to end: 1 GiB from the main thread to a worker, every
 // byte checked by hash; record boundaries; element-typed object mode.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // index.d.ts against the package as its users call it, checked by the
 // TypeScript compiler (a devDependency). test/types/example.ts (CommonJS)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 'use strict';
 // Zero-copy writes on the event loop: the Writable's reserve() resolves to
 // a Buffer over the ring itself, in order with the stream's writes, and

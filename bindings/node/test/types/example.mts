@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The same package from an ES module: the default export is the whole
 // module, and every name is also exported by itself (lib/index.mjs).
 import shmpipe, { createSyncWriter, openSyncReader, ELEMENT_TYPES } from 'shmpipe';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A typed program over shmpipe, written as a user would, in CommonJS (a .ts
 // file of a package without "type": "module"). It is compiled by
 // test/types.test.js with tsc, never run: every call and class the package

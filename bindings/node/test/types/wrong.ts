@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Misuses of shmpipe that index.d.ts must refuse: compiled apart from the
 // example (tsconfig.wrong.json), each marked line must give exactly the
 // error named at its end, and no other line any, so that a compiler that
