@@ -92,11 +92,19 @@ extern "C" {
 typedef struct shmpipe_writer shmpipe_writer; /* the write end */
 typedef struct shmpipe_reader shmpipe_reader; /* the read end  */
 
+/*
+ * The structures below end in reserved space, so that a later 1.x release
+ * can add fields without changing their size. Zero an options structure
+ * before filling it (= {0}, a designated initializer, or memset): a
+ * nonzero reserved word is refused with -EINVAL, so that a field added
+ * later is never read from a caller that did not set it. The library
+ * zeroes the reserved words of everything it fills in.
+ */
 typedef struct shmpipe_options {
-	size_t
-	    capacity; /* most bytes in the ring at once, exact; 0 = 1 MiB (memory is mapped in pages) */
-	unsigned flags; /* SHMPIPE_RECORDS: each write is one record, read back whole */
-	unsigned mode;	/* permission bits of a named pipe; 0 = 0600 */
+	size_t capacity; /* most bytes in the ring at once, exact; 0 = 1 MiB (mapped in pages) */
+	unsigned flags;	 /* SHMPIPE_RECORDS: each write is one record, read back whole */
+	unsigned mode;	 /* permission bits of a named pipe; 0 = 0600 */
+	uint64_t reserved[6]; /* zero */
 } shmpipe_options;
 
 typedef struct shmpipe_stats {
@@ -108,6 +116,7 @@ typedef struct shmpipe_stats {
 	uint64_t producer_waits; /* times the writer had to wait: slept, or, with timeout 0,
 				    armed its descriptor (seed: producerWaits) */
 	uint64_t consumer_waits; /* times the reader had to wait, likewise (seed: consumerWaits) */
+	uint64_t reserved[9];	 /* zero */
 } shmpipe_stats;
 
 /*
@@ -214,8 +223,8 @@ typedef struct shmpipe_end_info {
 	int state;    /* SHMPIPE_END_ABSENT, _OPEN, _CLOSED or _ABORTED */
 	uint32_t pid; /* the process that took the end (as it recorded it), 0 if none */
 	int alive;    /* 1 while a process holds the end (the kernel's lock says so) */
-	int asleep;   /* 1 while the holder waits (asleep, or polling its
-			 descriptor): the writer for space, the reader for data */
+	int asleep; /* 1 while the holder waits (asleep or polling): writer for space, reader for data */
+	uint32_t reserved[4]; /* zero */
 } shmpipe_end_info;
 
 typedef struct shmpipe_info {
@@ -223,6 +232,7 @@ typedef struct shmpipe_info {
 	unsigned flags;	     /* SHMPIPE_RECORDS, as the pipe was created */
 	shmpipe_end_info writer;
 	shmpipe_end_info reader;
+	uint32_t reserved[15]; /* zero */
 } shmpipe_info;
 
 /*

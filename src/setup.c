@@ -55,6 +55,10 @@ static int parse_options(const shmpipe_options *opts, struct geometry *g)
 			return -EINVAL;
 		if (opts->mode & ~0777u)
 			return -EINVAL;
+		/* Room for later fields: refused unless zero (shmpipe.h). */
+		for (size_t i = 0; i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++)
+			if (opts->reserved[i])
+				return -EINVAL;
 		g->flags = opts->flags;
 	}
 	_Static_assert(sizeof(struct shmpipe__hdr) <= 4096, "the header fits in one page");
@@ -747,6 +751,7 @@ static void snapshot(const struct shmpipe__hdr *h, uint64_t capacity, shmpipe_st
 {
 	uint64_t r1, w, r2;
 
+	memset(out, 0, sizeof(*out));
 	/*
 	 * The op counters first: each is published after the position it
 	 * counts (pairs with the store_release in writer_publish and
@@ -850,6 +855,7 @@ static int observe_snapshot(int fd, uint64_t capacity, shmpipe_stats *out, struc
 	uint64_t r1 = 0, w = 0;
 	int err;
 
+	memset(out, 0, sizeof(*out));
 	for (int i = 0;; i++) {
 		err = shmpipe__os_read_at(fd, &a, sizeof(a), 0);
 		if (err == 0)
