@@ -27,8 +27,11 @@ ITEM_IMPLS = [("shmpipe", "shmpipe (blocking)"),
               ("boost", "boost::lockfree::spsc_queue (spins)"),
               ("node_seed", "Node.js seed: SABWritable + worker"),
               ("node_addon", "Node.js addon over shmpipe")]
+# Message transports: columns of the bulk table when they ran (64 KiB
+# messages), rows of the records table.
+MSG_IMPLS = [("zmq_ipc", "ZeroMQ ipc"), ("zmq_inproc", "ZeroMQ inproc"), ("nng_ipc", "nng ipc")]
 REC_IMPLS = [("shmpipe", "shmpipe record mode"), ("mq", "POSIX mq"),
-             ("seqpacket", "SOCK_SEQPACKET")]
+             ("seqpacket", "SOCK_SEQPACKET")] + MSG_IMPLS
 LAT_IMPLS = [("shmpipe_sleep", "shmpipe, both asleep (spin 0)"),
              ("shmpipe_spin", "shmpipe, both spinning (default spin)"),
              ("futex", "raw futex ping-pong"), ("pipe", "pipe(2) ping-pong")]
@@ -155,8 +158,19 @@ def main():
       "volume once into a ring-sized buffer: the machine's limit for one copy per byte. "
       "shmpipe copies each byte twice (in and out), zero-copy once (the producer's copy "
       "into the reserved span; the consumer checks it in place).\n")
-    head = ["ring", "write"] + [n for _, n in BULK_IMPLS] + \
-        ["shmpipe ÷ pipe", "shmpipe ÷ socketpair", "zero-copy ÷ pipe"]
+    msg_peers = [(i, n) for i, n in MSG_IMPLS
+                 if any(d.series("bulk", i, "ring=%s write=%s" % (r, wr)) for r in RINGS for wr in WRITES)]
+    if msg_peers:
+        w("The message transports (%s: ZeroMQ's PUSH/PULL sockets and nng's push0/pull0 "
+          "over ipc:// or inproc://) send one WRITE-byte message per call (zmq_send, "
+          "nng_send) and receive it into the reader's buffer; their queues hold a ring's "
+          "worth of messages, half on each side (ZeroMQ's ZMQ_SNDHWM and ZMQ_RCVHWM, nng's "
+          "NNG_OPT_SENDBUF and NNG_OPT_RECVBUF), with ipc's kernel socket buffers on top. "
+          "Every message's length, sequence number and last byte are checked.\n"
+          % ", ".join(n for _, n in msg_peers))
+    head = ["ring", "write"] + [n for _, n in BULK_IMPLS + msg_peers] + \
+        ["shmpipe ÷ pipe", "shmpipe ÷ socketpair", "zero-copy ÷ pipe"] + \
+        ["shmpipe ÷ %s" % n for _, n in msg_peers]
     w("| " + " | ".join(head) + " |")
     w("|" + "---|" * len(head))
     worst = {"pipe": None, "socketpair": None}
@@ -164,9 +178,9 @@ def main():
     for ring in RINGS:
         for wr in WRITES:
             case = "ring=%s write=%s" % (ring, wr)
-            if not any(d.series("bulk", i, case) for i, _ in BULK_IMPLS):
+            if not any(d.series("bulk", i, case) for i, _ in BULK_IMPLS + msg_peers):
                 continue
-            row = [ring, wr] + [cell(d.stat("bulk", i, case)) for i, _ in BULK_IMPLS]
+            row = [ring, wr] + [cell(d.stat("bulk", i, case)) for i, _ in BULK_IMPLS + msg_peers]
             for peer, target in (("pipe", 3.0), ("socketpair", 2.0)):
                 r = d.ratio("bulk", "shmpipe", peer, case)
                 if r:
@@ -177,6 +191,7 @@ def main():
             row += [rcell(d.ratio("bulk", "shmpipe", "pipe", case)),
                     rcell(d.ratio("bulk", "shmpipe", "socketpair", case)),
                     rcell(d.ratio("bulk", "shmpipe_zc", "pipe", case))]
+            row += [rcell(d.ratio("bulk", "shmpipe", i, case)) for i, _ in msg_peers]
             w("| " + " | ".join(row) + " |")
     granted = []
     for ring in RINGS:
@@ -221,6 +236,12 @@ def main():
     w("## Records between two threads (M records/s)\n")
     w("One write and one read per record; every record's length and sequence number "
       "are checked.\n")
+    if any(d.series("records", i, "size=%d" % sz) for i, _ in MSG_IMPLS for sz in (64, 4096)):
+        w("ZeroMQ (PUSH/PULL sockets) and nng (push0/pull0) over ipc:// or inproc://: one "
+          "zmq_send or nng_send of the writer's buffer, one zmq_recv or "
+          "nng_recv into the reader's; their queues hold 1 MiB worth of records, as shmpipe's "
+          "ring does, half on each side (high-water marks, nng's socket buffers, at most "
+          "8192 messages each).\n")
     w("| implementation | 64 B | 4 KiB | granted |")
     w("|---|---|---|---|")
     for impl, name in REC_IMPLS:

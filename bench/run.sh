@@ -29,8 +29,8 @@
 # machine), raw.tsv (every measurement, one line each: round, bench, impl,
 # case, value, unit, note), machine.txt, and bulk.png, items.png,
 # latency.png, poll.png when gnuplot is installed. Peers whose headers were
-# missing at build time (ck_ring, boost), perf, node and gnuplot are skipped
-# with a note.
+# missing at build time (ck_ring, boost, ZeroMQ, nng), perf, node and
+# gnuplot are skipped with a note.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 	--no-build) dobuild=0; shift ;;
 	--out) out=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
-	*) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 out=${out:-$build/bench-results}
@@ -96,7 +96,7 @@ errors=$out/errors.txt
 # a microsecond), tiny in --quick mode.
 if [ "$quick" = 1 ]; then
 	bulk_bytes() { echo 2M; }
-	items1=100K itemsb=1M recs=20K trips=2000 bp_seconds=0.2 big=64M node_items=20000
+	items1=100K itemsb=1M recs=20K nng_recs=1K trips=2000 bp_seconds=0.2 big=64M node_items=20000
 	poll_bytes=4M poll_recs=20K dead_reps=3
 else
 	bulk_bytes() {
@@ -104,7 +104,9 @@ else
 		64) echo 16M ;; 1K) echo 128M ;; 16K) echo 512M ;; *) echo 1G ;;
 		esac
 	}
-	items1=5M itemsb=50M recs=500K trips=20000 bp_seconds=1 big=10G node_items=500000
+	# nng hands each message to its own threads (several context switches
+	# per message): a twentieth of the records keeps its cells near 2 s.
+	items1=5M itemsb=50M recs=500K nng_recs=25K trips=20000 bp_seconds=1 big=10G node_items=500000
 	poll_bytes=512M poll_recs=500K dead_reps=9
 fi
 have_boost=0
@@ -112,6 +114,10 @@ have_boost=0
 have_ck=1
 "$bin/items" --impl ck --items 1 >/dev/null 2>&1
 [ $? = 77 ] && have_ck=0
+have_zmq=0
+[ -x "$bin/zmq" ] && have_zmq=1
+have_nng=0
+[ -x "$bin/nng" ] && have_nng=1
 have_perf=0
 # The system calls a wait or a wake-up can make: futex, the doorbell's
 # write (pwritev2), read and poll, and the waiter's membarrier.
@@ -126,6 +132,8 @@ command -v node >/dev/null && [ -f "$node_script" ] && have_node=1
 {
 	[ "$have_ck" = 1 ] || echo "ck_ring: not built (no ck_ring.h; Debian: libck-dev)"
 	[ "$have_boost" = 1 ] || echo "boost spsc_queue: not built (no C++ compiler or boost/lockfree; Debian: g++ libboost-dev)"
+	[ "$have_zmq" = 1 ] || echo "ZeroMQ PUSH/PULL: not built (no zmq.h or libzmq; Debian: libzmq3-dev)"
+	[ "$have_nng" = 1 ] || echo "nng push0/pull0: not built (no nng headers or libnng; Debian: libnng-dev)"
 	[ "$have_perf" = 1 ] || echo "system calls per GiB: n/a (perf with the raw_syscalls and syscalls tracepoints is not available)"
 	[ "$have_node" = 1 ] || echo "Node.js rows: skipped (node or $node_script not found)"
 } >"$out/skipped.txt"
@@ -220,6 +228,16 @@ for round in $(seq "$rounds"); do
 			for impl in shmpipe shmpipe_zc pipe socketpair memcpy; do
 				run "$bin/bulk" --impl $impl --ring $ring --write $w --bytes "$bytes"
 			done
+			# The message transports: 64 KiB messages, their queues holding
+			# a ring's worth (ZeroMQ's high-water marks, nng's buffers).
+			[ $w = 64K ] && [ $ring != 64K ] || continue
+			if [ "$have_zmq" = 1 ]; then
+				for tr in ipc inproc; do
+					run "$bin/zmq" --transport $tr --test bulk --ring $ring --write $w --bytes "$bytes"
+				done
+			fi
+			[ "$have_nng" = 1 ] &&
+				run "$bin/nng" --transport ipc --test bulk --ring $ring --write $w --bytes "$bytes"
 		done
 	done
 	want items && for b in 1 1024; do
@@ -239,6 +257,13 @@ for round in $(seq "$rounds"); do
 		for impl in shmpipe mq seqpacket; do
 			run "$bin/messages" --impl $impl --size $size --count $recs
 		done
+		if [ "$have_zmq" = 1 ]; then
+			for tr in ipc inproc; do
+				run "$bin/zmq" --transport $tr --test records --size $size --count $recs
+			done
+		fi
+		[ "$have_nng" = 1 ] &&
+			run "$bin/nng" --transport ipc --test records --size $size --count $nng_recs
 	done
 	want latency && for impl in shmpipe_sleep shmpipe_spin futex pipe; do
 		run "$bin/latency" --impl $impl --trips $trips
