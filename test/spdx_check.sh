@@ -17,7 +17,7 @@ list=$(find . -type d \( -name 'build*' -o -name node_modules -o -name vendor -o
 	-o -name corpus -o -name 'Testing' \) -prune -o -type f \
 	\( -name '*.c' -o -name '*.h' -o -name '*.cpp' -o -name '*.js' -o -name '*.mjs' \
 	-o -name '*.ts' -o -name '*.mts' -o -name '*.sh' -o -name '*.py' -o -name '*.pml' \
-	-o -name '*.map' -o -name '*.in' -o -name CMakeLists.txt -o -name '*.1' \) -print |
+	-o -name '*.map' -o -name '*.in' -o -name CMakeLists.txt -o -name '*.1' -o -name '*.3' \) -print |
 	sort)
 n=0
 for f in $list .ci/run; do
