@@ -41,6 +41,13 @@ int main(void)
 }
 C
 
+for page in shmpipe.3 shmpipe_write.3 shmpipe_writer_close.3; do
+	[ -f "$scratch/prefix/share/man/man3/$page" ] || {
+		echo "install_check: share/man/man3/$page not installed"
+		exit 1
+	}
+done
+
 lib=$(ls -d "$scratch"/prefix/lib*/ | head -1)
 lib=${lib%/}
 export PKG_CONFIG_PATH="$lib/pkgconfig"
