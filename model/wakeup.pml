@@ -8,7 +8,7 @@
  * a pipe that only the other side rings, by writing one byte, and only if
  * the WAITER bit is set. The model follows src/wait.c (shmpipe__wait,
  * shmpipe__signal, shmpipe__wake), src/ring.c (shmpipe_write, shmpipe_read)
- * and the close functions of src/setup.c step by step; docs/design.md
+ * and the close functions of src/close.c step by step; docs/design.md
  * explains the mapping.
  *
  * How a side waits (one kind per run, the same for both sides; -D to pick):
@@ -76,7 +76,7 @@
  *     store_sc); the look at the word is a plain load. A waiter, between
  *     announcing and its last look, issues the process-wide barrier, which
  *     drains both buffers in one step.
- * The switch (shmpipe__fenceless, and the promise in shmpipe__wait): each
+ * The switch (shmpipe__update_fenceless, and the promise in shmpipe__wait): each
  * end's flag (promised[]) starts clear. A sleeping call whose spin failed
  * sets it, once, before its announcement (a relaxed store, visible to the
  * peer at once); from that call on the end issues the barrier in every
@@ -739,7 +739,7 @@ inline publish(var, val, e)
 
 /*
  * shmpipe__publish + shmpipe__signal_peer: a new position. The mode is
- * shmpipe__fenceless: fl, the signaller's e->peer_barrier, caches the
+ * shmpipe__update_fenceless: fl, the signaller's e->peer_barrier, caches the
  * waiter's flag once it has been read set; until then each publication
  * reads the flag (a relaxed load, in the step of the store: see the memory
  * model above). Fenced, the store is a store_sc, as in publish() above;

@@ -149,13 +149,25 @@ struct shmpipe__deadline {
 
 SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready,
 				    shmpipe__u64 *waits, struct shmpipe__deadline *dl);
-SHMPIPE__INTERNAL void shmpipe__signal(struct shmpipe__end *e, shmpipe__u32 *event);
 
 /*
  * Wakes the peer waiting on event, whose word was last seen as w (WAITER
  * set): takes the bit, then rings the peer's doorbell.
  */
 SHMPIPE__INTERNAL void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w);
+
+/*
+ * The fenced signal: the caller has just published a state with a store_sc;
+ * this load_sc pairs with the waiter's fetch_or. In the steady state nobody
+ * waits, the bit is clear, and this load is all the signal costs.
+ */
+static inline void shmpipe__signal(struct shmpipe__end *e, shmpipe__u32 *event)
+{
+	uint32_t w = shmpipe__load32_sc(event);
+
+	if (w & SHMPIPE__WAITER)
+		shmpipe__wake(e, event, w);
+}
 
 /*
  * The doorbells and the rendezvous (doorbell.c). doorbell_init gives a new
@@ -206,7 +218,12 @@ SHMPIPE__INTERNAL void shmpipe__doorbell_close(struct shmpipe__end *e);
  * its first sleep, and never cleared, so it is read until seen and then
  * cached). A peer that lies about it can only lose its own wake-ups.
  */
-static inline bool shmpipe__fenceless(struct shmpipe__end *e)
+/*
+ * Reads the peer's promise until it is seen and keeps it in e->peer_barrier
+ * (an update, not only a query); returns whether publishing may be
+ * fenceless.
+ */
+static inline bool shmpipe__update_fenceless(struct shmpipe__end *e)
 {
 	if (!e->peer_barrier && e->registered)
 		e->peer_barrier =
@@ -216,7 +233,7 @@ static inline bool shmpipe__fenceless(struct shmpipe__end *e)
 
 static inline void shmpipe__publish(struct shmpipe__end *e, shmpipe__u64 *index)
 {
-	if (shmpipe__fenceless(e))
+	if (shmpipe__update_fenceless(e))
 		shmpipe__store_release(index, e->pos);
 	else
 		shmpipe__store_sc(index, e->pos);
@@ -226,14 +243,13 @@ static inline void shmpipe__signal_peer(struct shmpipe__end *e, shmpipe__u32 *ev
 {
 	uint32_t w;
 
-	if (e->peer_barrier) {
-		/* Program order only; the peer's barrier does the rest. */
-		shmpipe__compiler_barrier();
-		w = shmpipe__load32_relaxed(event);
-	} else {
-		/* Pairs with the waiter's fetch_or, after our store_sc. */
-		w = shmpipe__load32_sc(event);
+	if (!e->peer_barrier) {
+		shmpipe__signal(e, event); /* after our store_sc */
+		return;
 	}
+	/* Program order only; the peer's barrier does the rest. */
+	shmpipe__compiler_barrier();
+	w = shmpipe__load32_relaxed(event);
 	/* In the steady state nobody sleeps: this load is all it costs. */
 	if (w & SHMPIPE__WAITER)
 		shmpipe__wake(e, event, w);
@@ -246,7 +262,37 @@ static inline void shmpipe__signal_peer(struct shmpipe__end *e, shmpipe__u32 *ev
  */
 SHMPIPE__INTERNAL bool shmpipe__peer_died(const struct shmpipe__end *e);
 
-/* Drops one reference to a mapping, unmapping it with the last. */
+/*
+ * The shared object (object.c). The geometry of a pipe, as created or as
+ * read and checked at attach. parse_options checks options and derives a
+ * new pipe's geometry; check_name checks a POSIX shm name ('/', then 1 to
+ * 200 characters, no '/'); map_new maps the object behind fd with one
+ * reference, map_put drops one, unmapping with the last; header_init
+ * writes a fresh header into a new, zero-filled object nobody attached to
+ * (token: the creating end's rendezvous, NULL for a pair); object_check
+ * reads the header behind fd by copy (into *h) and checks it, waiting up to
+ * about wait_ms for a creator that has not finished it.
+ */
+struct shmpipe__geometry {
+	uint64_t header_size;
+	uint64_t capacity;
+	uint64_t data_size;
+	unsigned flags;
+};
+
+/* How long an opener waits for a creator that has not finished its header. */
+#define SHMPIPE__INIT_WAIT_MS 200
+
+SHMPIPE__INTERNAL int shmpipe__parse_options(const shmpipe_options *opts,
+					     struct shmpipe__geometry *g);
+SHMPIPE__INTERNAL int shmpipe__check_name(const char *name);
+SHMPIPE__INTERNAL int shmpipe__map_new(struct shmpipe__map **out, int fd,
+				       const struct shmpipe__geometry *g);
 SHMPIPE__INTERNAL void shmpipe__map_put(struct shmpipe__map *m);
+SHMPIPE__INTERNAL void shmpipe__header_init(struct shmpipe__hdr *h,
+					    const struct shmpipe__geometry *g,
+					    const uint8_t *token);
+SHMPIPE__INTERNAL int shmpipe__object_check(int fd, struct shmpipe__geometry *g, int wait_ms,
+					    struct shmpipe__hdr *h);
 
 #endif /* SHMPIPE_INTERNAL_H */

@@ -188,7 +188,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		/*
 		 * An interrupt from another thread of ours, taken after the
 		 * announcement: pairs with the store_sc of the flag and the
-		 * kick of our doorbell in interrupt_end (setup.c).
+		 * kick of our doorbell in interrupt_end (below).
 		 */
 		if (e->timeout_ms != 0 && shmpipe__load32_sc(&e->interrupt)) {
 			withdraw(event, w);
@@ -287,19 +287,6 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 	}
 }
 
-void shmpipe__signal(struct shmpipe__end *e, shmpipe__u32 *event)
-{
-	/*
-	 * The caller has just published a state with a store_sc; this load_sc
-	 * pairs with the waiter's fetch_or. In the steady state nobody waits,
-	 * the bit is clear, and this plain load is all the signal costs.
-	 */
-	uint32_t w = shmpipe__load32_sc(event);
-
-	if (w & SHMPIPE__WAITER)
-		shmpipe__wake(e, event, w);
-}
-
 void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w)
 {
 	while (w & SHMPIPE__WAITER) {
@@ -310,4 +297,89 @@ void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w)
 		}
 		/* The waiter withdrew (or changed the word): look again. */
 	}
+}
+
+/* ---- how an end waits: liveness, timeouts, spinning, interrupts ---- */
+
+bool shmpipe__peer_died(const struct shmpipe__end *e)
+{
+	/* Pairs with the peer's CAS to OPEN, made after taking its lock. */
+	if (shmpipe__load32_acquire(e->peer_state) != SHMPIPE__END_OPEN)
+		return false;
+	return shmpipe__os_lock_held(e->fd, e->peer_lock) == 0;
+}
+
+static int set_timeout(struct shmpipe__end *e, int timeout_ms)
+{
+	if (timeout_ms < -1)
+		return -EINVAL;
+	e->timeout_ms = timeout_ms;
+	return 0;
+}
+
+int shmpipe_writer_set_timeout(shmpipe_writer *w, int timeout_ms)
+{
+	return w ? set_timeout(&w->e, timeout_ms) : -EINVAL;
+}
+
+int shmpipe_reader_set_timeout(shmpipe_reader *r, int timeout_ms)
+{
+	return r ? set_timeout(&r->e, timeout_ms) : -EINVAL;
+}
+
+static int set_spin(struct shmpipe__end *e, int spin_us)
+{
+	if (spin_us < -1 || spin_us > SHMPIPE_SPIN_MAX_US)
+		return -EINVAL;
+	e->spin_ns = spin_us < 0 ? SHMPIPE__SPIN_NS : (uint32_t)spin_us * 1000u;
+	return 0;
+}
+
+/*
+ * Raises the flag, then kicks the end's own doorbell: a waiter that looked
+ * at the flag before it was raised is in (or about to enter) its wait on the
+ * doorbell, which the byte ends; one that looks after sees the flag.
+ */
+static int interrupt_end(struct shmpipe__end *e)
+{
+	shmpipe__store32_sc(&e->interrupt, 1);
+	/*
+	 * A creating end that still waits for its peer waits in accept(2):
+	 * knock on the rendezvous too. (The flag may be stale by the time we
+	 * knock, and a knock on a closed name is harmless; the token does not
+	 * change while the flag is set.)
+	 */
+	if (shmpipe__load32_relaxed(&e->listening))
+		shmpipe__os_knock(e->token, sizeof(e->token));
+	return shmpipe__os_kick(e->bell);
+}
+
+int shmpipe_writer_pollfd(shmpipe_writer *w)
+{
+	return w ? w->e.pollfd : -EINVAL;
+}
+
+int shmpipe_reader_pollfd(shmpipe_reader *r)
+{
+	return r ? r->e.pollfd : -EINVAL;
+}
+
+int shmpipe_writer_interrupt(shmpipe_writer *w)
+{
+	return w ? interrupt_end(&w->e) : -EINVAL;
+}
+
+int shmpipe_reader_interrupt(shmpipe_reader *r)
+{
+	return r ? interrupt_end(&r->e) : -EINVAL;
+}
+
+int shmpipe_writer_set_spin(shmpipe_writer *w, int spin_us)
+{
+	return w ? set_spin(&w->e, spin_us) : -EINVAL;
+}
+
+int shmpipe_reader_set_spin(shmpipe_reader *r, int spin_us)
+{
+	return r ? set_spin(&r->e, spin_us) : -EINVAL;
 }
