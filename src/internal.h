@@ -111,19 +111,6 @@ struct shmpipe__end {
 	shmpipe__u32 interrupt;
 };
 
-/*
- * Record framing: every record starts with this, 8-byte aligned, and its
- * payload follows, padded to a multiple of 8.
- */
-struct shmpipe__record {
-	uint64_t len; /* payload bytes */
-};
-
-static inline uint64_t shmpipe__record_space(uint64_t len)
-{
-	return sizeof(struct shmpipe__record) + ((len + 7) & ~(uint64_t)7);
-}
-
 struct shmpipe_writer {
 	struct shmpipe__end e;
 };

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shared segment: what the other end (another thread, or another
- * process) sees. This is an ABI: fixed-width fields only, a magic and
- * a version up front, reserved space, and the fields each side writes on
- * cache lines of their own. docs/design.md draws it.
+ * The shared segment: everything that the other end, in another thread or
+ * another process, sees, and the only place it is defined. This is an ABI:
+ * fixed-width fields only, a magic and a version up front, reserved space,
+ * and the fields each side writes on cache lines of their own. docs/design.md
+ * draws it; the _Static_asserts at the end pin every offset of that drawing.
+ * docs/abi.md says when the layout version changes.
  *
  *   file offset 0            header page (struct shmpipe__hdr, one page)
  *   file offset page         data region, data_size bytes (capacity rounded up
@@ -17,9 +19,11 @@
 #define SHMPIPE_LAYOUT_H
 
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "atomics.h"
+#include "shmpipe.h"
 
 #define SHMPIPE__MAGIC		0x45504950504d4853ull /* "SHMPPIPE" read little-endian */
 #define SHMPIPE__LAYOUT_VERSION 2u
@@ -71,7 +75,7 @@ enum {
 
 struct shmpipe__hdr {
 	/* Identity: written once by the creator before any other end attaches. */
-	alignas(SHMPIPE__LINE) uint64_t magic;
+	alignas(SHMPIPE__LINE) shmpipe__u64 magic; /* stored last, with release */
 	uint32_t version;
 	uint32_t header_size; /* bytes before the data region (a page multiple) */
 	uint64_t capacity;    /* most bytes in the ring at once, as asked */
@@ -116,5 +120,67 @@ struct shmpipe__hdr {
 	/* The rest of the header page is reserved and zero. */
 	alignas(SHMPIPE__LINE) uint8_t reserved[SHMPIPE__LINE];
 };
+
+/*
+ * The data region of a record pipe: every record starts with this frame,
+ * 8-byte aligned, and its payload follows, padded to a multiple of 8, so
+ * that a record of len bytes takes SHMPIPE_RECORD_SPACE(len) bytes of the
+ * ring (shmpipe.h gives callers the formula; the assertions below hold it
+ * to the frame). A record ring must hold a frame and 8 bytes of payload.
+ */
+struct shmpipe__record {
+	uint64_t len; /* payload bytes */
+};
+
+#define SHMPIPE__RECORD_MIN_CAPACITY 16u
+
+static inline uint64_t shmpipe__record_space(uint64_t len)
+{
+	return SHMPIPE_RECORD_SPACE(len);
+}
+
+_Static_assert(sizeof(struct shmpipe__record) == 8, "a record frame is 8 bytes");
+_Static_assert(SHMPIPE_RECORD_SPACE(0) == sizeof(struct shmpipe__record) &&
+		   SHMPIPE_RECORD_SPACE(1) == sizeof(struct shmpipe__record) + 8 &&
+		   SHMPIPE_RECORD_SPACE(8) == sizeof(struct shmpipe__record) + 8 &&
+		   SHMPIPE_RECORD_SPACE(9) == sizeof(struct shmpipe__record) + 16,
+	       "SHMPIPE_RECORD_SPACE is the frame plus the payload padded to 8");
+_Static_assert(SHMPIPE_RECORD_MAX(SHMPIPE__RECORD_MIN_CAPACITY) == 8 &&
+		   SHMPIPE_RECORD_SPACE(SHMPIPE_RECORD_MAX(SHMPIPE__RECORD_MIN_CAPACITY)) ==
+		       SHMPIPE__RECORD_MIN_CAPACITY,
+	       "the smallest record ring holds one frame and 8 bytes");
+
+/* The offsets docs/design.md draws, the same on every platform. */
+_Static_assert(sizeof(shmpipe__u64) == 8 && alignof(shmpipe__u64) == 8 &&
+		   sizeof(shmpipe__u32) == 4 && alignof(shmpipe__u32) == 4,
+	       "the shared words are plain 4- and 8-byte words");
+_Static_assert(offsetof(struct shmpipe__hdr, magic) == 0 &&
+		   offsetof(struct shmpipe__hdr, version) == 8 &&
+		   offsetof(struct shmpipe__hdr, header_size) == 12 &&
+		   offsetof(struct shmpipe__hdr, capacity) == 16 &&
+		   offsetof(struct shmpipe__hdr, data_size) == 24 &&
+		   offsetof(struct shmpipe__hdr, flags) == 32 &&
+		   offsetof(struct shmpipe__hdr, token) == 40,
+	       "identity at +0, token at +40");
+_Static_assert(offsetof(struct shmpipe__hdr, write_index) == 128 &&
+		   offsetof(struct shmpipe__hdr, produced) == 136 &&
+		   offsetof(struct shmpipe__hdr, producer_waits) == 144,
+	       "the producer's line at +128");
+_Static_assert(offsetof(struct shmpipe__hdr, read_index) == 256 &&
+		   offsetof(struct shmpipe__hdr, consumed) == 264 &&
+		   offsetof(struct shmpipe__hdr, consumer_waits) == 272,
+	       "the consumer's line at +256");
+_Static_assert(offsetof(struct shmpipe__hdr, writer_state) == 384 &&
+		   offsetof(struct shmpipe__hdr, reader_state) == 388 &&
+		   offsetof(struct shmpipe__hdr, writer_pid) == 392 &&
+		   offsetof(struct shmpipe__hdr, reader_pid) == 396 &&
+		   offsetof(struct shmpipe__hdr, writer_flags) == 400 &&
+		   offsetof(struct shmpipe__hdr, reader_flags) == 404,
+	       "the end states at +384");
+_Static_assert(offsetof(struct shmpipe__hdr, data_event) == 512 &&
+		   offsetof(struct shmpipe__hdr, space_event) == 640 &&
+		   offsetof(struct shmpipe__hdr, reserved) == 768 &&
+		   sizeof(struct shmpipe__hdr) == 896,
+	       "the events at +512 and +640, reserved from +768");
 
 #endif /* SHMPIPE_LAYOUT_H */

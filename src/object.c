@@ -40,7 +40,7 @@ int shmpipe__parse_options(const shmpipe_options *opts, struct shmpipe__geometry
 		if (opts->flags & ~SHMPIPE_RECORDS)
 			return -EINVAL;
 		/* A record ring must hold a frame and 8 bytes of payload. */
-		if ((opts->flags & SHMPIPE_RECORDS) && g->capacity < 16)
+		if ((opts->flags & SHMPIPE_RECORDS) && g->capacity < SHMPIPE__RECORD_MIN_CAPACITY)
 			return -EINVAL;
 		if (opts->mode & ~0777u)
 			return -EINVAL;
@@ -119,7 +119,7 @@ void shmpipe__header_init(struct shmpipe__hdr *h, const struct shmpipe__geometry
 	 * The magic goes last, with release: an opener that sees it (with
 	 * acquire) sees the rest of the header too.
 	 */
-	atomic_store_explicit((_Atomic uint64_t *)&h->magic, SHMPIPE__MAGIC, memory_order_release);
+	shmpipe__store_release(&h->magic, SHMPIPE__MAGIC);
 }
 
 /*
@@ -131,8 +131,7 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct shmp
 {
 	uint64_t page = shmpipe__os_page_size();
 
-	if (atomic_load_explicit((_Atomic uint64_t *)&h->magic, memory_order_acquire) !=
-		SHMPIPE__MAGIC ||
+	if (shmpipe__load_acquire(&h->magic) != SHMPIPE__MAGIC ||
 	    h->version != SHMPIPE__LAYOUT_VERSION)
 		return -EPROTO;
 	g->header_size = h->header_size;
@@ -141,7 +140,8 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct shmp
 	g->flags = h->flags;
 	if (g->header_size != round_up(sizeof(struct shmpipe__hdr), page) || g->capacity == 0 ||
 	    g->capacity > SHMPIPE_MAX_CAPACITY || g->data_size != round_up(g->capacity, page) ||
-	    (g->flags & ~SHMPIPE_RECORDS) || ((g->flags & SHMPIPE_RECORDS) && g->capacity < 16) ||
+	    (g->flags & ~SHMPIPE_RECORDS) ||
+	    ((g->flags & SHMPIPE_RECORDS) && g->capacity < SHMPIPE__RECORD_MIN_CAPACITY) ||
 	    size != g->header_size + g->data_size)
 		return -EPROTO;
 	return 0;
@@ -172,12 +172,12 @@ int shmpipe__object_check(int fd, struct shmpipe__geometry *g, int wait_ms, stru
 			 * before it.
 			 */
 			err = shmpipe__os_read_at(fd, h, sizeof(*h), 0);
-			if (err == 0 && h->magic != 0)
+			if (err == 0 && shmpipe__load_relaxed(&h->magic) != 0)
 				err = shmpipe__os_read_at(fd, h, sizeof(*h), 0);
 			if (err < 0)
 				return err;
 			err = header_check(h, (uint64_t)size, g);
-			if (err == 0 || h->magic != 0)
+			if (err == 0 || shmpipe__load_relaxed(&h->magic) != 0)
 				return err;
 		}
 		if (waited >= wait_ms)

@@ -71,7 +71,7 @@ static inline void advance(struct shmpipe__end *e, uint64_t n)
 /* The largest record payload this ring can ever hold. */
 static inline uint64_t record_max(const struct shmpipe__end *e)
 {
-	return (e->capacity & ~(uint64_t)7) - sizeof(struct shmpipe__record);
+	return SHMPIPE_RECORD_MAX(e->capacity);
 }
 
 /* ---- the write end --------------------------------------------------- */
