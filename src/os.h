@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The seam between the portable core and the operating system. Everything
- * that differs by platform (how shared memory is obtained and mapped twice,
- * how a waiting end is woken and learns of its peer's death) sits behind
- * these functions; Linux implements them in os_linux.c and os_linux_bell.c.
+ * The seam between the portable core and the operating system: how shared
+ * memory is obtained and mapped twice, how a waiting end is woken and learns
+ * of its peer's death, how descriptors are passed. Linux implements it in
+ * os_linux.c, os_linux_bell.c and os_linux_guard.c. Two GNU C library
+ * calls sit outside it, each in the one file that offers its feature:
+ * fopencookie(3) (stream.c, the FILE * streams) and strerrordesc_np(3)
+ * (error.c); a port supplies those two as well.
  *
- * Functions that can fail return >= 0 on success or -errno.
+ * Functions returning int or a signed size give >= 0 on success or -errno;
+ * those returning void, a size or a pid cannot fail.
  */
 #ifndef SHMPIPE_OS_H
 #define SHMPIPE_OS_H
