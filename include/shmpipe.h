@@ -242,7 +242,8 @@ typedef struct shmpipe_info {
  * asleep waiting. An end whose state is OPEN but that is not alive was held
  * by a process that died without closing it.
  *
- * The object is mapped read-only and only read; the values come from a
+ * The object is never mapped, only read by copy (pread(2)), so that its
+ * owner cannot fault us by shrinking it; the values come from a
  * process that may be hostile, so they are checked (the geometry as at
  * attach) and only reported, never used to reach memory. pid is what the
  * holder wrote: trust alive, which the kernel keeps, over it. The answer is
@@ -270,7 +271,8 @@ SHMPIPE_API int shmpipe_inspect(const char *name, shmpipe_info *out);
  *
  * shmpipe_send_fd sends a descriptor over a connected UNIX socket
  * (SCM_RIGHTS); shmpipe_recv_fd receives one and returns it (close-on-exec)
- * or -errno (-EBADMSG if the message carried none).
+ * or -errno (-EBADMSG if the message carried none, or the peer closed the
+ * socket).
  */
 SHMPIPE_API int shmpipe_writer_fd(const shmpipe_writer *w);
 SHMPIPE_API int shmpipe_reader_fd(const shmpipe_reader *r);
@@ -304,8 +306,9 @@ SHMPIPE_API ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len
  *
  * In stream mode the buffers are concatenated and the call behaves as
  * shmpipe_write of the whole, returning the byte count or a partial count as
- * shmpipe_write does; the bytes are published once per ring's worth, so many
- * small items cost one publication and at most one wake-up. In record mode
+ * shmpipe_write does; the bytes are published once per slice (the ring's
+ * capacity, or a quarter of it for rings of 16 KiB and more), so many small
+ * items cost one publication and at most one wake-up. In record mode
  * each buffer is one record (buffers of 0 bytes are skipped); the records
  * that fit are published together, and the call returns the payload bytes
  * of the whole records written: all of them, or, if it had to stop (timeout,
@@ -584,7 +587,8 @@ SHMPIPE_API int shmpipe_reader_stats(const shmpipe_reader *r, shmpipe_stats *out
 
 /*
  * shmpipe_strerror - a static description of a return value: "Success" for
- * values >= 0, the errno text (strerror) for -errno values, never NULL.
+ * values >= 0, the errno text (strerror) for -errno values, "Unknown error"
+ * for a value that is no errno, never NULL.
  * Thread-safe.
  */
 SHMPIPE_API const char *shmpipe_strerror(int err);
