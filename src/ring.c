@@ -190,7 +190,8 @@ static void record_put(struct shmpipe__end *e, uint64_t off, const void *buf, ui
 	copy(e->data + off + sizeof(struct shmpipe__record), buf, len);
 }
 
-static ssize_t write_record(struct shmpipe__end *e, const void *buf, size_t len)
+static __attribute__((noinline)) ssize_t write_record(struct shmpipe__end *e, const void *buf,
+						      size_t len)
 {
 	struct shmpipe__deadline dl = {0};
 	uint64_t need = shmpipe__record_space(len);
@@ -206,11 +207,35 @@ static ssize_t write_record(struct shmpipe__end *e, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
+/*
+ * A stream write that does not fit in the room already known: waits for
+ * room, slice by slice. Out of line, so that the common case in
+ * shmpipe_write needs no stack frame and saves no registers.
+ */
+static __attribute__((noinline)) ssize_t write_waiting(struct shmpipe__end *e, const void *buf,
+						       size_t len)
 {
 	struct shmpipe__deadline dl = {0};
-	struct shmpipe__end *e;
 	size_t done = 0;
+
+	while (done < len) {
+		int64_t room = writer_room(e, 1, &dl);
+		uint64_t n;
+
+		if (room < 0)
+			return done ? (ssize_t)done : room;
+		n = min_u64(min_u64((uint64_t)room, len - done), e->slice);
+		copy(e->data + e->off, (const uint8_t *)buf + done, n);
+		/* Counted once per call that puts bytes in the ring. */
+		writer_publish(e, n, done == 0);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
+{
+	struct shmpipe__end *e;
 
 	if (!w || (!buf && len))
 		return -EINVAL;
@@ -233,19 +258,7 @@ ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
 		writer_publish(e, len, 1);
 		return (ssize_t)len;
 	}
-	while (done < len) {
-		int64_t room = writer_room(e, 1, &dl);
-		uint64_t n;
-
-		if (room < 0)
-			return done ? (ssize_t)done : room;
-		n = min_u64(min_u64((uint64_t)room, len - done), e->slice);
-		copy(e->data + e->off, (const uint8_t *)buf + done, n);
-		/* Counted once per call that puts bytes in the ring. */
-		writer_publish(e, n, done == 0);
-		done += n;
-	}
-	return (ssize_t)done;
+	return write_waiting(e, buf, len);
 }
 
 /* Checks an iovec array and sums it; -EINVAL if it is not usable. */
@@ -580,33 +593,17 @@ static inline __attribute__((always_inline)) void reader_release(struct shmpipe_
 	shmpipe__signal_peer(e, &e->hdr->space_event);
 }
 
-ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
+/*
+ * A read that the common case in shmpipe_read does not cover: a record, or
+ * data not yet there (waiting for it), or more than a slice. Out of line,
+ * so that the common case needs no stack frame and saves no registers.
+ */
+static __attribute__((noinline)) ssize_t read_waiting(struct shmpipe__end *e, void *buf, size_t len)
 {
-	struct shmpipe__end *e;
 	const uint8_t *payload;
 	int64_t avail, rlen;
 	uint64_t n;
 
-	if (!r || (!buf && len))
-		return -EINVAL;
-	if (len == 0)
-		return 0;
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX; /* reads may always be shorter than asked */
-	e = &r->e;
-	e->lent = 0; /* a read ends what a peek showed */
-	/*
-	 * The common case: data is there, and as much as asked is known to be
-	 * or is found with one more look at write_index (as reader_avail
-	 * would look), so no wait is needed.
-	 */
-	if (!e->records && len <= e->slice &&
-	    (e->peer - e->pos >= len || (reader_refresh(e) == 0 && e->peer != e->pos))) {
-		n = min_u64(e->peer - e->pos, len);
-		copy(buf, e->data + e->off, n);
-		reader_release(e, n, 1);
-		return (ssize_t)n;
-	}
 	/* In record mode any published byte belongs to a whole record. */
 	avail = reader_avail(e, e->records ? 1 : len);
 	if (avail <= 0)
@@ -632,6 +629,34 @@ ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
 		done += k;
 	}
 	return (ssize_t)n;
+}
+
+ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
+{
+	struct shmpipe__end *e;
+	uint64_t n;
+
+	if (!r || (!buf && len))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX; /* reads may always be shorter than asked */
+	e = &r->e;
+	e->lent = 0; /* a read ends what a peek showed */
+	/*
+	 * The common case: data is there, and as much as asked is known to be
+	 * or is found with one more look at write_index (as reader_avail
+	 * would look), so no wait is needed.
+	 */
+	if (!e->records && len <= e->slice &&
+	    (e->peer - e->pos >= len || (reader_refresh(e) == 0 && e->peer != e->pos))) {
+		n = min_u64(e->peer - e->pos, len);
+		copy(buf, e->data + e->off, n);
+		reader_release(e, n, 1);
+		return (ssize_t)n;
+	}
+	return read_waiting(e, buf, len);
 }
 
 ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf)
