@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/units.h"
+
 static inline double bench_now(void)
 {
 	struct timespec ts;
@@ -31,32 +33,12 @@ static inline double bench_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Parses "4096", "64K", "1M", "10G" (powers of 1024); exits on garbage. */
+/* A byte count, as common/units.h reads them (64K, 1M, 10G); exits on garbage or 0. */
 static inline uint64_t bench_size(const char *prog, const char *s)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
+	uint64_t v;
 
-	switch (*end) {
-	case 'K':
-	case 'k':
-		v <<= 10;
-		end++;
-		break;
-	case 'M':
-	case 'm':
-		v <<= 20;
-		end++;
-		break;
-	case 'G':
-	case 'g':
-		v <<= 30;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (end == s || *end || v == 0) {
+	if (units_parse_size(s, &v) < 0 || v == 0) {
 		fprintf(stderr, "%s: bad number: %s\n", prog, s);
 		exit(2);
 	}

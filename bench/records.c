@@ -20,6 +20,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "bench.h"
+
 static shmpipe_writer *w;
 static shmpipe_reader *r;
 static size_t size = 64;
@@ -68,14 +70,7 @@ static void *producer(void *arg)
 
 static size_t parse(const char *s)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	if (end == s || *end || v == 0) {
-		fprintf(stderr, "records: bad number: %s\n", s);
-		exit(2);
-	}
-	return (size_t)v;
+	return (size_t)bench_size("records", s);
 }
 
 int main(int argc, char **argv)

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 static shmpipe_writer *w;
 static shmpipe_reader *r;
 static uint64_t total = 1ull << 30;
@@ -59,14 +61,7 @@ static void *producer(void *arg)
 
 static size_t parse_size(const char *s)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	if (end == s || *end || v == 0) {
-		fprintf(stderr, "transfer: bad number: %s\n", s);
-		exit(2);
-	}
-	return (size_t)v;
+	return (size_t)bench_size("transfer", s);
 }
 
 int main(int argc, char **argv)

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "../common/units.h"
 
 /* Splits "16M" into 16 and "M"; the number must be whole and non-negative. */
 static int split(const char *s, unsigned long long *num, const char **unit)
@@ -31,26 +32,11 @@ static int split(const char *s, unsigned long long *num, const char **unit)
 
 int cli_parse_size(const char *s, uint64_t *out)
 {
-	static const char units[] = "KMGT";
-	unsigned long long v;
-	const char *u, *p;
-	int shift = 0;
+	uint64_t v;
 
-	if (split(s, &v, &u) < 0)
+	if (units_parse_size(s, &v) < 0 || v == 0 || v > SHMPIPE_MAX_CAPACITY)
 		return -EINVAL;
-	if (*u) {
-		p = strchr(units, toupper((unsigned char)*u));
-		if (!p)
-			return -EINVAL;
-		shift = 10 * (int)(p - units + 1);
-		u++;
-		/* 16M, 16MB, 16MiB all mean 16 << 20. */
-		if (strcmp(u, "") != 0 && strcasecmp(u, "B") != 0 && strcasecmp(u, "iB") != 0)
-			return -EINVAL;
-	}
-	if (v == 0 || v > (SHMPIPE_MAX_CAPACITY >> shift))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
+	*out = v;
 	return 0;
 }
 

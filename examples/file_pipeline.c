@@ -43,6 +43,8 @@
 
 #include <shmpipe.h>
 
+#include "../common/units.h"
+
 #define MiB (1024.0 * 1024.0)
 
 /* What both the sink and the verification pass compute over the bytes. */
@@ -219,31 +221,9 @@ static int generate_input(int fd, uint64_t size, char *buf, size_t bufsize)
 /* A byte count such as 65536, 64K, 1M or 2G; 0 if it is not one. */
 static uint64_t parse_size(const char *s)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return 0;
-	switch (*end) {
-	case 'K':
-	case 'k':
-		v <<= 10;
-		end++;
-		break;
-	case 'M':
-	case 'm':
-		v <<= 20;
-		end++;
-		break;
-	case 'G':
-	case 'g':
-		v <<= 30;
-		end++;
-		break;
-	}
-	return *end ? 0 : v;
+	return units_parse_size(s, &v) == 0 ? v : 0;
 }
 
 static void usage(const char *prog)

@@ -12,7 +12,7 @@ cf=$(command -v clang-format-14 || command -v clang-format) || {
 	exit 77
 }
 cd "$src" || exit 1
-files=$(find src include cli test bench fuzz examples bindings/node/src \
+files=$(find src include common cli test bench fuzz examples bindings/node/src \
 	\( -name node_modules -prune \) -o \
 	\( -name '*.c' -o -name '*.h' -o -name '*.cpp' \) -type f -print | sort)
 [ -n "$files" ] || { echo "no sources found under $src"; exit 1; }

@@ -13,12 +13,13 @@
  */
 #include "xproc.h"
 
+#include "../common/units.h"
+
 static uint64_t parse_u64(const char *s)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
+	uint64_t v;
 
-	if (*s == '\0' || *end != '\0')
+	if (units_parse_size(s, &v) < 0)
 		TEST_FAIL("peer: not a number: %s", s);
 	return v;
 }
