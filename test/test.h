@@ -13,8 +13,10 @@
  * and ends the whole process at once with _exit(1), from whatever thread it
  * runs in: a failing test must not hang waiting for a peer thread.
  *
- * Everything here is static inline so that a test that uses only part of it
- * compiles cleanly under -Wall -Wextra -Werror.
+ * The helpers are compiled once, in test.c, into a library every test
+ * program links; what remains inline here is the asserts (macros, which
+ * must see the caller's file and line) and the few helpers used once per
+ * item or byte (random numbers, the pattern's words).
  */
 #ifndef SHMPIPE_TEST_H
 #define SHMPIPE_TEST_H
@@ -59,12 +61,7 @@
 
 /* ---- failing ----------------------------------------------------------- */
 
-static inline void test_die(void)
-{
-	fflush(stdout);
-	fflush(stderr);
-	_exit(T_FAIL);
-}
+__attribute__((noreturn)) void test_die(void);
 
 #define TEST_FAIL(...)                                                                             \
 	do {                                                                                       \
@@ -128,28 +125,11 @@ static inline int test_cmp(struct test_val a, struct test_val b)
 	return a.u < b.u ? -1 : a.u > b.u;
 }
 
-static inline void test_fmt(char *buf, size_t n, struct test_val v)
-{
-	if (v.is_unsigned)
-		snprintf(buf, n, "%ju", v.u);
-	else if (v.s < 0 && v.s >= -4095)
-		snprintf(buf, n, "%jd (%s)", v.s, shmpipe_strerror((int)v.s));
-	else
-		snprintf(buf, n, "%jd", v.s);
-}
+void test_fmt(char *buf, size_t n, struct test_val v);
 
-static inline void test_fail_cmp(const char *file, int line, const char *name, const char *op,
-				 const char *ea, const char *eb, struct test_val a,
-				 struct test_val b)
-{
-	char ga[128], wb[128];
-
-	test_fmt(ga, sizeof(ga), a);
-	test_fmt(wb, sizeof(wb), b);
-	fprintf(stderr, "%s:%d: %s(%s, %s) failed: got %s, want %s %s\n", file, line, name, ea, eb,
-		ga, op, wb);
-	test_die();
-}
+__attribute__((noreturn)) void test_fail_cmp(const char *file, int line, const char *name,
+					     const char *op, const char *ea, const char *eb,
+					     struct test_val a, struct test_val b);
 
 #define TEST_CMP_(name, a, op, b)                                                                  \
 	do {                                                                                       \
@@ -179,12 +159,7 @@ static inline void test_fail_cmp(const char *file, int line, const char *name, c
 
 /* ---- return codes ------------------------------------------------------- */
 
-static inline const char *test_errtext(long long v)
-{
-	if (v > INT_MAX || v < INT_MIN)
-		return "out of int range";
-	return shmpipe_strerror((int)v);
-}
+const char *test_errtext(long long v);
 
 /* ASSERT_ERR(shmpipe_read(r, b, 1), -EAGAIN): exactly that return value. */
 #define ASSERT_ERR(expr, want)                                                                     \
@@ -274,56 +249,22 @@ static inline const char *test_errtext(long long v)
 		ASSERT_EQ(sa_->consumer_waits, sb_->consumer_waits);                               \
 	} while (0)
 
-static inline void test_print_stats(const char *what, const shmpipe_stats *s)
-{
-	printf("%s: capacity %" PRIu64 " write_index %" PRIu64 " read_index %" PRIu64
-	       " produced %" PRIu64 " consumed %" PRIu64 " producer_waits %" PRIu64
-	       " consumer_waits %" PRIu64 "\n",
-	       what, s->capacity, s->write_index, s->read_index, s->produced, s->consumed,
-	       s->producer_waits, s->consumer_waits);
-}
+void test_print_stats(const char *what, const shmpipe_stats *s);
 
 /* ---- clocks ------------------------------------------------------------- */
 
-static inline int64_t test_now_ns(void)
-{
-	struct timespec ts;
+int64_t test_now_ns(void);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline int64_t test_now_ms(void)
-{
-	return test_now_ns() / 1000000;
-}
+int64_t test_now_ms(void);
 
 /* CPU time of the calling thread. */
-static inline int64_t test_thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+int64_t test_thread_cpu_ns(void);
 
 /* Sleeps the whole time even if signal handlers run meanwhile. */
-static inline void test_sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
+void test_sleep_ms(int64_t ms);
 
 /* Burns the CPU for ms milliseconds (a consumer that is slow, not asleep). */
-static inline void test_busy_ms(int64_t ms)
-{
-	int64_t end = test_now_ns() + ms * 1000000;
-
-	while (test_now_ns() < end)
-		;
-}
+void test_busy_ms(int64_t ms);
 
 /*
  * A watchdog for tests whose failure mode is a hang (a lost wake-up, a
@@ -331,22 +272,8 @@ static inline void test_busy_ms(int64_t ms)
  * timeout. Keep `seconds` below the test's ctest TIMEOUT; both are scaled
  * by 3 in sanitized builds.
  */
-static inline void test_watchdog_fire_(int sig)
-{
-	static const char msg[] = "FAIL: watchdog: the test hung (lost wake-up? "
-				  "a call that should have returned?)\n";
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0) {
-		/* Nothing more to say. */
-	}
-	_exit(T_FAIL);
-}
 
-static inline void test_watchdog(unsigned seconds)
-{
-	signal(SIGALRM, test_watchdog_fire_);
-	alarm(seconds * TEST_WATCHDOG_SCALE);
-}
+void test_watchdog(unsigned seconds);
 
 /* ---- deterministic data ------------------------------------------------- */
 
@@ -393,49 +320,10 @@ static inline uint8_t test_pattern_byte(uint64_t seed, uint64_t off)
 	return (uint8_t)(test_pattern_word(seed, off >> 3) >> ((off & 7) * 8));
 }
 
-static inline void test_pattern_fill(void *dst, size_t len, uint64_t seed, uint64_t off)
-{
-	uint8_t *p = dst;
-	size_t i = 0;
-
-	while (i < len && ((off + i) & 7) != 0) {
-		p[i] = test_pattern_byte(seed, off + i);
-		i++;
-	}
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w = test_pattern_word(seed, (off + i) >> 3);
-		for (int k = 0; k < 8; k++)
-			p[i + k] = (uint8_t)(w >> (k * 8));
-	}
-	for (; i < len; i++)
-		p[i] = test_pattern_byte(seed, off + i);
-}
+void test_pattern_fill(void *dst, size_t len, uint64_t seed, uint64_t off);
 
 /* Returns len if buf holds the pattern at off, else the first bad index. */
-static inline size_t test_pattern_check(const void *src, size_t len, uint64_t seed, uint64_t off)
-{
-	const uint8_t *p = src;
-	size_t i = 0;
-
-	while (i < len && ((off + i) & 7) != 0) {
-		if (p[i] != test_pattern_byte(seed, off + i))
-			return i;
-		i++;
-	}
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w = test_pattern_word(seed, (off + i) >> 3);
-		uint64_t got = 0;
-		for (int k = 0; k < 8; k++)
-			got |= (uint64_t)p[i + k] << (k * 8);
-		if (got != w)
-			break;
-	}
-	for (; i < len; i++) {
-		if (p[i] != test_pattern_byte(seed, off + i))
-			return i;
-	}
-	return len;
-}
+size_t test_pattern_check(const void *src, size_t len, uint64_t seed, uint64_t off);
 
 /* Fails the test, saying where, if buf is not the pattern at stream offset off. */
 #define ASSERT_PATTERN(buf, len, seed, off)                                                        \
@@ -458,151 +346,37 @@ static inline size_t test_pattern_check(const void *src, size_t len, uint64_t se
 /* ---- resources ---------------------------------------------------------- */
 
 /* Open descriptors of this process, or -1 if /proc is not there. */
-static inline int test_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] != '.')
-			n++;
-	}
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
+int test_count_fds(void);
 
 /* Lines of /proc/self/maps containing needle, or -1 without /proc. */
-static inline int test_count_maps(const char *needle)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[4096];
-	int n = 0;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, needle) != NULL)
-			n++;
-	}
-	fclose(f);
-	return n;
-}
+int test_count_maps(const char *needle);
 
 /* ---- small conveniences --------------------------------------------------- */
 
-static inline shmpipe_options test_opts(size_t capacity)
-{
-	shmpipe_options o;
+shmpipe_options test_opts(size_t capacity);
 
-	memset(&o, 0, sizeof(o));
-	o.capacity = capacity;
-	return o;
-}
+void test_pair(shmpipe_writer **w, shmpipe_reader **r, size_t capacity);
 
-static inline void test_pair(shmpipe_writer **w, shmpipe_reader **r, size_t capacity)
-{
-	shmpipe_options o = test_opts(capacity);
-	int ret = shmpipe_pair(w, r, &o);
+shmpipe_stats test_wstats(const shmpipe_writer *w);
 
-	if (ret != 0) {
-		fprintf(stderr, "FAIL: shmpipe_pair(capacity %zu) = %d (%s)\n", capacity, ret,
-			shmpipe_strerror(ret));
-		test_die();
-	}
-}
-
-static inline shmpipe_stats test_wstats(const shmpipe_writer *w)
-{
-	shmpipe_stats s;
-	int ret = shmpipe_writer_stats(w, &s);
-
-	if (ret != 0) {
-		fprintf(stderr, "FAIL: shmpipe_writer_stats = %d (%s)\n", ret,
-			shmpipe_strerror(ret));
-		test_die();
-	}
-	return s;
-}
-
-static inline shmpipe_stats test_rstats(const shmpipe_reader *r)
-{
-	shmpipe_stats s;
-	int ret = shmpipe_reader_stats(r, &s);
-
-	if (ret != 0) {
-		fprintf(stderr, "FAIL: shmpipe_reader_stats = %d (%s)\n", ret,
-			shmpipe_strerror(ret));
-		test_die();
-	}
-	return s;
-}
+shmpipe_stats test_rstats(const shmpipe_reader *r);
 
 /*
  * Reads exactly len bytes, in as many calls as it takes (for tests whose
  * point is elsewhere than in how much one read returns).
  */
-static inline void test_read_exact(shmpipe_reader *r, void *buf, size_t len)
-{
-	size_t have = 0;
-
-	while (have < len) {
-		ssize_t n = shmpipe_read(r, (uint8_t *)buf + have, len - have);
-		if (n <= 0) {
-			fprintf(stderr, "FAIL: shmpipe_read after %zu of %zu bytes = %zd (%s)\n",
-				have, len, n, shmpipe_strerror((int)n));
-			test_die();
-		}
-		have += (size_t)n;
-	}
-}
+void test_read_exact(shmpipe_reader *r, void *buf, size_t len);
 
 /* An environment knob: a positive integer, or def. */
-static inline long test_env_long(const char *name, long def)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return def;
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || n <= 0) {
-		fprintf(stderr, "FAIL: %s=%s is not a positive integer\n", name, v);
-		test_die();
-	}
-	return n;
-}
+long test_env_long(const char *name, long def);
 
 /*
  * A record (or datagram) of len bytes numbered seq: the pattern of seed seq,
  * with seq and len in its first 16 bytes when it has room for them, so that
  * a check tells a lost, repeated or torn record from a corrupted one.
  */
-static inline void test_record_fill(uint8_t *p, uint64_t seq, uint64_t len)
-{
-	test_pattern_fill(p, len, seq, 0);
-	if (len >= 16) {
-		memcpy(p, &seq, 8);
-		memcpy(p + 8, &len, 8);
-	}
-}
+void test_record_fill(uint8_t *p, uint64_t seq, uint64_t len);
 
-static inline void test_record_check(const uint8_t *p, uint64_t seq, uint64_t len)
-{
-	if (len >= 16) {
-		uint64_t gs, gl;
-
-		memcpy(&gs, p, 8);
-		memcpy(&gl, p + 8, 8);
-		ASSERT_EQ(gs, seq);
-		ASSERT_EQ(gl, len);
-		ASSERT_PATTERN(p + 16, len - 16, seq, 16);
-	} else {
-		ASSERT_PATTERN(p, len, seq, 0);
-	}
-}
+void test_record_check(const uint8_t *p, uint64_t seq, uint64_t len);
 
 #endif /* SHMPIPE_TEST_H */
