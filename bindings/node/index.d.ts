@@ -111,7 +111,8 @@ export class PipeWriter extends Writable {
    * free bytes of the ring itself (n 0 counts as 1; for elementType pipes,
    * bytes of whole elements), once the writes before it are in the ring and
    * the room is there. Writes made meanwhile, and end(), wait for commit().
-   * Throws (RangeError) for a bad n or one beyond the capacity, and if a
+   * Throws (RangeError) for a bad n or one beyond the capacity (in record
+   * mode, beyond the largest record), and if a
    * reservation is already pending or out; rejects after end() or
    * destroy(), and with the pipe's error (EPIPE: the reader is gone).
    */

@@ -424,6 +424,9 @@ class PipeWriter extends Writable {
     if (!Number.isInteger(n) || n < 0) throw new RangeError('n must be a non-negative integer');
     if (n % this._unit !== 0) throw new RangeError(`n must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
     if (n > this._capacity) throw new RangeError(`n must be at most the ring's capacity (${this._capacity} bytes)`);
+    // A record's frame takes 8 bytes and its payload is padded to 8.
+    const recordMax = Math.floor(this._capacity / 8) * 8 - 8;
+    if (this._shape.records && n > recordMax) throw new RangeError(`n must be at most the largest record (${recordMax} bytes)`);
     if (this._reservation) throw new Error('a reservation is already pending or out: commit() it first');
     if (this.destroyed) return Promise.reject(destroyedError());
     if (this.writableEnded) return Promise.reject(Object.assign(new Error('reserve after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));

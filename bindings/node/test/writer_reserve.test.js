@@ -119,6 +119,13 @@ test('bad arguments throw; a second reserve before commit throws', async () => {
   assert.throws(() => w.reserve(-1), RangeError);
   assert.throws(() => w.reserve(1.5), RangeError);
   assert.throws(() => w.reserve(8192), RangeError);
+  const wr = shm.createWriter({ records: true, capacity: 64 });
+  assert.throws(() => wr.reserve(57), /largest record \(56 bytes\)/);
+  const rb = await wr.reserve(56); // the largest record fits, and the stream lives
+  assert.ok(rb.length >= 56);
+  wr.commit(0);
+  assert.ok(!wr.destroyed);
+  wr.destroy();
   assert.throws(() => w.commit(1), /nothing was reserved/);
   await w.reserve(4096);
   w.commit(4096); // full: the next reserve has to wait
