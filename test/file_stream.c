@@ -215,14 +215,10 @@ static void *line_reader(void *arg)
 static void test_lines(void)
 {
 	struct lines c;
-	pthread_t tw, tr;
 
 	memset(&c, 0, sizeof(c));
 	test_pair(&c.w, &c.r, 4099);
-	ASSERT_OK(pthread_create(&tr, NULL, line_reader, &c));
-	ASSERT_OK(pthread_create(&tw, NULL, line_writer, &c));
-	ASSERT_OK(pthread_join(tw, NULL));
-	ASSERT_OK(pthread_join(tr, NULL));
+	test_two_threads(line_writer, &c, line_reader, &c);
 	printf("%d lines, %" PRIu64 " bytes through a 4099-byte ring\n", LINES, c.bytes);
 }
 

@@ -135,7 +135,6 @@ static void *pump_out(void *arg)
 static void test_file_to_file(size_t cap, uint64_t size)
 {
 	struct pump p;
-	pthread_t ti, to;
 	shmpipe_stats s;
 	int64_t t0;
 
@@ -147,10 +146,7 @@ static void test_file_to_file(size_t cap, uint64_t size)
 	p.max_out = (size_t)(size / 2 + 13);
 	test_pair(&p.w, &p.r, cap);
 	t0 = test_now_ms();
-	ASSERT_OK(pthread_create(&to, NULL, pump_out, &p));
-	ASSERT_OK(pthread_create(&ti, NULL, pump_in, &p));
-	ASSERT_OK(pthread_join(ti, NULL));
-	ASSERT_OK(pthread_join(to, NULL));
+	test_two_threads(pump_in, &p, pump_out, &p);
 	ASSERT_EQ(p.moved_in, size);
 	ASSERT_EQ(p.moved_out, size);
 	ASSERT_EQ(fd_offset(p.in), size);

@@ -18,8 +18,6 @@
  * batches; read by read and peek/consume), each self-describing and
  * checked whole: records are never split, merged, lost or reordered.
  */
-#include <pthread.h>
-
 #include "test.h"
 
 static void record_pair(shmpipe_writer **w, shmpipe_reader **r, size_t cap)
@@ -511,7 +509,6 @@ static void *consumer(void *arg)
 static void threaded(size_t cap, uint64_t count, uint64_t seed)
 {
 	struct tctx c;
-	pthread_t tp, tc;
 	shmpipe_stats s;
 	int64_t t0 = test_now_ms();
 
@@ -520,10 +517,7 @@ static void threaded(size_t cap, uint64_t count, uint64_t seed)
 	c.count = count;
 	c.seed = seed;
 	record_pair(&c.w, &c.r, cap);
-	ASSERT_OK(pthread_create(&tc, NULL, consumer, &c));
-	ASSERT_OK(pthread_create(&tp, NULL, producer, &c));
-	ASSERT_OK(pthread_join(tp, NULL));
-	ASSERT_OK(pthread_join(tc, NULL));
+	test_two_threads(producer, &c, consumer, &c);
 	s = test_rstats(c.r);
 	ASSERT_EQ(s.produced, count);
 	ASSERT_EQ(s.consumed, count);

@@ -245,6 +245,16 @@ void test_read_exact(shmpipe_reader *r, void *buf, size_t len)
 	}
 }
 
+void test_two_threads(void *(*writer)(void *), void *warg, void *(*reader)(void *), void *rarg)
+{
+	pthread_t tw, tr;
+
+	ASSERT_OK(pthread_create(&tr, NULL, reader, rarg));
+	ASSERT_OK(pthread_create(&tw, NULL, writer, warg));
+	ASSERT_OK(pthread_join(tw, NULL));
+	ASSERT_OK(pthread_join(tr, NULL));
+}
+
 long test_env_long(const char *name, long def)
 {
 	const char *v = getenv(name);

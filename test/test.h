@@ -367,6 +367,15 @@ shmpipe_stats test_rstats(const shmpipe_reader *r);
  */
 void test_read_exact(shmpipe_reader *r, void *buf, size_t len);
 
+/*
+ * Runs reader(rarg) and writer(warg) in two threads and returns when both
+ * have returned. The reader starts first, so that it may be waiting before
+ * the first byte is written; the writer is joined first, then the reader.
+ * Their return values are ignored: they report failures with the asserts,
+ * which end the process.
+ */
+void test_two_threads(void *(*writer)(void *), void *warg, void *(*reader)(void *), void *rarg);
+
 /* An environment knob: a positive integer, or def. */
 long test_env_long(const char *name, long def);
 

@@ -389,17 +389,13 @@ static void *big_consumer(void *arg)
 static void test_bigger_than_ring(size_t cap, uint64_t total)
 {
 	struct big c;
-	pthread_t tp, tc;
 	shmpipe_stats s;
 
 	memset(&c, 0, sizeof(c));
 	c.cap = cap;
 	c.total = total;
 	test_pair(&c.w, &c.r, cap);
-	ASSERT_OK(pthread_create(&tc, NULL, big_consumer, &c));
-	ASSERT_OK(pthread_create(&tp, NULL, big_producer, &c));
-	ASSERT_OK(pthread_join(tp, NULL));
-	ASSERT_OK(pthread_join(tc, NULL));
+	test_two_threads(big_producer, &c, big_consumer, &c);
 	s = test_rstats(c.r);
 	ASSERT_EQ(s.write_index, total);
 	ASSERT_EQ(s.read_index, total);

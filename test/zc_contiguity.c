@@ -607,7 +607,6 @@ static void *consumer(void *arg)
 static void threaded(size_t cap, uint64_t total, uint64_t seed)
 {
 	struct tctx c;
-	pthread_t tp, tc;
 	shmpipe_stats s;
 	int64_t t0 = test_now_ms();
 
@@ -616,10 +615,7 @@ static void threaded(size_t cap, uint64_t total, uint64_t seed)
 	c.total = total;
 	c.seed = seed;
 	test_pair(&c.w, &c.r, cap);
-	ASSERT_OK(pthread_create(&tc, NULL, consumer, &c));
-	ASSERT_OK(pthread_create(&tp, NULL, producer, &c));
-	ASSERT_OK(pthread_join(tp, NULL));
-	ASSERT_OK(pthread_join(tc, NULL));
+	test_two_threads(producer, &c, consumer, &c);
 	s = test_rstats(c.r);
 	ASSERT_EQ(s.write_index, total);
 	ASSERT_EQ(s.read_index, total);
