@@ -88,6 +88,87 @@ static double ms_of(int64_t ns)
 	return (double)ns / 1e6;
 }
 
+/* ---- one case: a named pipe with a peer process at its other end ------------ */
+
+/*
+ * This process holds one end of the pipe and a forked peer the other: w
+ * and r are the two ends, each set in the process that holds it. The peer
+ * says 'r' on up once it holds its end; down carries a go-ahead to a peer
+ * that waits for one.
+ */
+struct xcase {
+	char name[XP_NAME_MAX];
+	struct xp_chan up, down;
+	shmpipe_writer *w;
+	shmpipe_reader *r;
+	pid_t pid;
+	uint64_t arg; /* for peer(): a seed, or a byte count */
+};
+
+enum peer_end {
+	PEER_OPENS_READER,   /* this process creates the pipe as its writer */
+	PEER_OPENS_WRITER,   /* this process creates the pipe as its reader */
+	PEER_CREATES_READER, /* this process takes no end until the case says so */
+	PEER_CREATES_WRITER,
+};
+
+/*
+ * Starts a case: a pipe of a new name with options o, and the peer, which
+ * takes its end as `end` says, says 'r', runs peer(c) (a stream that never
+ * returns, or steps that end in its death) and, if peer returns or is NULL,
+ * waits to be killed. Returns once the peer has said 'r'. kill_ns is reset.
+ */
+static void xcase_start(struct xcase *c, enum peer_end end, const shmpipe_options *o,
+			void (*peer)(struct xcase *c), uint64_t arg)
+{
+	memset(c, 0, sizeof(*c));
+	c->arg = arg;
+	next_name(c->name, sizeof(c->name));
+	xp_chan_open(&c->up);
+	xp_chan_open(&c->down);
+	atomic_store(&sh->kill_ns, 0);
+	if (end == PEER_OPENS_READER)
+		ASSERT_OK(shmpipe_writer_create(&c->w, c->name, o));
+	else if (end == PEER_OPENS_WRITER)
+		ASSERT_OK(shmpipe_reader_create(&c->r, c->name, o));
+	c->pid = xp_fork();
+	if (c->pid == 0) {
+		if (end == PEER_OPENS_READER)
+			ASSERT_OK(shmpipe_reader_open(&c->r, c->name));
+		else if (end == PEER_OPENS_WRITER)
+			ASSERT_OK(shmpipe_writer_open(&c->w, c->name));
+		else if (end == PEER_CREATES_READER)
+			ASSERT_OK(shmpipe_reader_create(&c->r, c->name, o));
+		else
+			ASSERT_OK(shmpipe_writer_create(&c->w, c->name, o));
+		xp_send(&c->up, 'r');
+		if (peer != NULL)
+			peer(c);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(xp_recv(&c->up, 10000), 'r');
+}
+
+/* Kills the peer and reaps it: it must have died of that SIGKILL. */
+static void xcase_kill(struct xcase *c)
+{
+	ASSERT_EQ(kill(c->pid, SIGKILL), 0);
+	XP_ASSERT_KILLED(xp_wait(c->pid, 10000), SIGKILL);
+}
+
+/* Ends a case whose peer is reaped: unlinks the name, closes this end. */
+static void xcase_end(struct xcase *c)
+{
+	ASSERT_OK(shmpipe_unlink(c->name));
+	if (c->w != NULL)
+		ASSERT_OK(shmpipe_writer_close(c->w));
+	if (c->r != NULL)
+		ASSERT_OK(shmpipe_reader_close(c->r));
+	xp_chan_close(&c->up);
+	xp_chan_close(&c->down);
+}
+
 /* ---- stream writers and readers that run until the peer dies --------------- */
 
 /* Writes the pattern in random sizes, some through reserve/commit, forever. */
@@ -196,11 +277,23 @@ static uint64_t write_until_epipe(shmpipe_writer *w, uint64_t seed, uint64_t *rn
 
 /* ---- (a) the reader dies ----------------------------------------------------- */
 
+/* Reads 1000 bytes, says 'r' again, and dies 130 ms after the go-ahead. */
+static void peer_read_1000_then_die(struct xcase *c)
+{
+	uint8_t cbuf[1000];
+
+	test_read_exact(c->r, cbuf, sizeof(cbuf));
+	ASSERT_PATTERN(cbuf, sizeof(cbuf), SEED, 0);
+	xp_send(&c->up, 'r');
+	xp_recv(&c->down, 10000);
+	test_sleep_ms(130); /* the writer is asleep by now */
+	die_now();
+}
+
 static int64_t test_reader_dies_writer_asleep(void)
 {
-	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(65536);
-	struct xp_chan up, down;
+	struct xcase c;
 	shmpipe_writer *w;
 	shmpipe_reader *r2 = NULL;
 	shmpipe_stats s;
@@ -208,28 +301,12 @@ static int64_t test_reader_dies_writer_asleep(void)
 	int64_t t0, t1, detect;
 	uint64_t filled = 1000;
 	ssize_t ret;
-	pid_t pid;
 
-	next_name(name, sizeof(name));
-	xp_chan_open(&up);
-	xp_chan_open(&down);
-	atomic_store(&sh->kill_ns, 0);
-	ASSERT_OK(shmpipe_writer_create(&w, name, &o));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_reader *r;
-		uint8_t cbuf[1000];
-		ASSERT_OK(shmpipe_reader_open(&r, name));
-		test_read_exact(r, cbuf, sizeof(cbuf));
-		ASSERT_PATTERN(cbuf, sizeof(cbuf), SEED, 0);
-		xp_send(&up, 'r');
-		xp_recv(&down, 10000);
-		test_sleep_ms(130); /* the writer is asleep by now */
-		die_now();
-	}
+	xcase_start(&c, PEER_OPENS_READER, &o, peer_read_1000_then_die, 0);
+	w = c.w;
 	test_pattern_fill(buf, 1000, SEED, 0);
 	ASSERT_EQ(shmpipe_write(w, buf, 1000), 1000);
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
+	ASSERT_EQ(xp_recv(&c.up, 10000), 'r');
 	/* Fill the ring to the brim without sleeping. */
 	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
 	for (;;) {
@@ -241,12 +318,12 @@ static int64_t test_reader_dies_writer_asleep(void)
 	}
 	ASSERT_EQ(filled, 1000 + 65536);
 	ASSERT_OK(shmpipe_writer_set_timeout(w, NOTICE_MS));
-	xp_send(&down, 'g');
+	xp_send(&c.down, 'g');
 	t0 = test_now_ns();
 	ret = shmpipe_write(w, buf, sizeof(buf));
 	t1 = test_now_ns();
 	ASSERT_ERR(ret, -EPIPE);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+	XP_ASSERT_KILLED(xp_wait(c.pid, 10000), SIGKILL);
 	ASSERT_GT(atomic_load(&sh->kill_ns), 0);
 	detect = t1 - atomic_load(&sh->kill_ns);
 	printf("(a) reader killed while the writer slept on a full ring: -EPIPE %.1f ms "
@@ -257,46 +334,35 @@ static int64_t test_reader_dies_writer_asleep(void)
 	/* It stays that way (timeout 0: see test_nonblocking). */
 	ASSERT_ERR(shmpipe_write(w, buf, 1), -EPIPE);
 	/* The dead reader's end stays taken; the counters are still there. */
-	ASSERT_ERR(shmpipe_reader_open(&r2, name), -EBUSY);
+	ASSERT_ERR(shmpipe_reader_open(&r2, c.name), -EBUSY);
 	ASSERT_PTR_EQ(r2, NULL);
-	ASSERT_OK(shmpipe_stat(name, &s));
+	ASSERT_OK(shmpipe_stat(c.name, &s));
 	ASSERT_EQ(s.read_index, 1000);
 	ASSERT_EQ(s.write_index, filled);
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_writer_close(w));
-	xp_chan_close(&up);
-	xp_chan_close(&down);
+	xcase_end(&c);
 	return detect;
+}
+
+static void peer_stream_reader(struct xcase *c)
+{
+	stream_reader_forever(c->r, c->arg, c->arg + 1);
 }
 
 /* Killed from outside at a random moment, while both sides stream. */
 static int64_t reader_dies_midstream(size_t capacity, int64_t delay_us, uint64_t seed, int verbose)
 {
-	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(capacity);
-	struct xp_chan up;
-	shmpipe_writer *w;
+	struct xcase c;
 	uint64_t rng = seed, written;
 	int64_t t1, detect;
-	pid_t pid, killer;
+	pid_t killer;
 
-	next_name(name, sizeof(name));
-	xp_chan_open(&up);
-	atomic_store(&sh->kill_ns, 0);
-	ASSERT_OK(shmpipe_writer_create(&w, name, &o));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_reader *r;
-		ASSERT_OK(shmpipe_reader_open(&r, name));
-		xp_send(&up, 'r');
-		stream_reader_forever(r, seed, seed + 1);
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
-	killer = spawn_killer(pid, delay_us);
-	written = write_until_epipe(w, seed, &rng);
+	xcase_start(&c, PEER_OPENS_READER, &o, peer_stream_reader, seed);
+	killer = spawn_killer(c.pid, delay_us);
+	written = write_until_epipe(c.w, seed, &rng);
 	t1 = test_now_ns();
 	XP_ASSERT_EXIT(xp_wait(killer, 10000), T_PASS);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+	XP_ASSERT_KILLED(xp_wait(c.pid, 10000), SIGKILL);
 	detect = t1 - atomic_load(&sh->kill_ns);
 	if (verbose)
 		printf("(a) reader killed mid-stream after %.1f ms, %" PRIu64
@@ -305,19 +371,29 @@ static int64_t reader_dies_midstream(size_t capacity, int64_t delay_us, uint64_t
 	if (detect >= DETECT_LIMIT_NS)
 		TEST_FAIL("-EPIPE came %.1f ms after the reader was killed, want < 1000 ms",
 			  ms_of(detect));
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_writer_close(w));
-	xp_chan_close(&up);
+	xcase_end(&c);
 	return detect;
 }
 
 /* ---- (b), (c) the writer dies ------------------------------------------------- */
 
+/* Writes 5000 bytes, says 'r' again, and dies 130 ms after the go-ahead. */
+static void peer_write_5000_then_die(struct xcase *c)
+{
+	uint8_t cbuf[5000];
+
+	test_pattern_fill(cbuf, sizeof(cbuf), SEED, 0);
+	ASSERT_EQ(shmpipe_write(c->w, cbuf, sizeof(cbuf)), sizeof(cbuf));
+	xp_send(&c->up, 'r');
+	xp_recv(&c->down, 10000);
+	test_sleep_ms(130); /* the reader is asleep by now */
+	die_now();
+}
+
 static int64_t test_writer_dies_reader_asleep(void)
 {
-	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(65536);
-	struct xp_chan up, down;
+	struct xcase c;
 	shmpipe_reader *r;
 	shmpipe_writer *w2 = NULL;
 	shmpipe_stats s;
@@ -325,35 +401,19 @@ static int64_t test_writer_dies_reader_asleep(void)
 	const void *p;
 	int64_t t0, t1, detect;
 	ssize_t ret;
-	pid_t pid;
 
-	next_name(name, sizeof(name));
-	xp_chan_open(&up);
-	xp_chan_open(&down);
-	atomic_store(&sh->kill_ns, 0);
-	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_writer *w;
-		uint8_t cbuf[5000];
-		ASSERT_OK(shmpipe_writer_open(&w, name));
-		test_pattern_fill(cbuf, sizeof(cbuf), SEED, 0);
-		ASSERT_EQ(shmpipe_write(w, cbuf, sizeof(cbuf)), sizeof(cbuf));
-		xp_send(&up, 'r');
-		xp_recv(&down, 10000);
-		test_sleep_ms(130); /* the reader is asleep by now */
-		die_now();
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
+	xcase_start(&c, PEER_OPENS_WRITER, &o, peer_write_5000_then_die, 0);
+	r = c.r;
+	ASSERT_EQ(xp_recv(&c.up, 10000), 'r');
 	test_read_exact(r, buf, sizeof(buf));
 	ASSERT_PATTERN(buf, sizeof(buf), SEED, 0);
 	ASSERT_OK(shmpipe_reader_set_timeout(r, NOTICE_MS));
-	xp_send(&down, 'g');
+	xp_send(&c.down, 'g');
 	t0 = test_now_ns();
 	ret = shmpipe_read(r, buf, sizeof(buf));
 	t1 = test_now_ns();
 	ASSERT_ERR(ret, -ECONNRESET);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+	XP_ASSERT_KILLED(xp_wait(c.pid, 10000), SIGKILL);
 	ASSERT_GT(atomic_load(&sh->kill_ns), 0);
 	detect = t1 - atomic_load(&sh->kill_ns);
 	printf("(b) writer killed while the reader slept on an empty ring: -ECONNRESET "
@@ -363,15 +423,12 @@ static int64_t test_writer_dies_reader_asleep(void)
 
 	ASSERT_ERR(shmpipe_read(r, buf, sizeof(buf)), -ECONNRESET);
 	ASSERT_ERR(shmpipe_peek(r, &p), -ECONNRESET);
-	ASSERT_ERR(shmpipe_writer_open(&w2, name), -EBUSY);
+	ASSERT_ERR(shmpipe_writer_open(&w2, c.name), -EBUSY);
 	ASSERT_PTR_EQ(w2, NULL);
-	ASSERT_OK(shmpipe_stat(name, &s));
+	ASSERT_OK(shmpipe_stat(c.name, &s));
 	ASSERT_EQ(s.write_index, 5000);
 	ASSERT_EQ(s.read_index, 5000);
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_reader_close(r));
-	xp_chan_close(&up);
-	xp_chan_close(&down);
+	xcase_end(&c);
 	return detect;
 }
 
@@ -380,6 +437,11 @@ enum kill_how {
 	KILL_RING_FULL,	    /* we stop reading: the writer fills the ring and sleeps */
 	KILL_RING_FILLING,  /* a big ring, killed while the writer is still filling it */
 };
+
+static void peer_stream_writer(struct xcase *c)
+{
+	stream_writer_forever(c->w, c->arg, c->arg + 5);
+}
 
 /*
  * The writer streams; we kill it as `how` says, after delay_us, then read
@@ -392,26 +454,15 @@ static int64_t writer_dies_midstream(size_t capacity, enum kill_how how, int64_t
 	static uint8_t buf[1 << 20];
 	static const char *how_name[] = {"while being read", "on a full ring",
 					 "while filling the ring"};
-	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(capacity);
-	struct xp_chan up;
+	struct xcase c;
 	shmpipe_reader *r;
 	shmpipe_stats s;
 	uint64_t rng = seed, off = 0;
 	int64_t t_kill, t1, end;
-	pid_t pid;
 
-	next_name(name, sizeof(name));
-	xp_chan_open(&up);
-	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_writer *w;
-		ASSERT_OK(shmpipe_writer_open(&w, name));
-		xp_send(&up, 'r');
-		stream_writer_forever(w, seed, seed + 5);
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
+	xcase_start(&c, PEER_OPENS_WRITER, &o, peer_stream_writer, seed);
+	r = c.r;
 	if (how == KILL_WHILE_READING) {
 		end = test_now_ns() + delay_us * 1000;
 		while (test_now_ns() < end) {
@@ -425,13 +476,13 @@ static int64_t writer_dies_midstream(size_t capacity, enum kill_how how, int64_t
 		sleep_us(delay_us);
 	}
 	t_kill = test_now_ns();
-	ASSERT_EQ(kill(pid, SIGKILL), 0);
+	ASSERT_EQ(kill(c.pid, SIGKILL), 0);
 	if (reap_first)
-		XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+		XP_ASSERT_KILLED(xp_wait(c.pid, 10000), SIGKILL);
 	off = drain_after_death(r, off, seed, &rng);
 	t1 = test_now_ns();
 	if (!reap_first)
-		XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+		XP_ASSERT_KILLED(xp_wait(c.pid, 10000), SIGKILL);
 	/* Every committed byte was read, and nothing more. */
 	s = test_rstats(r);
 	ASSERT_EQ(s.write_index, off);
@@ -445,9 +496,7 @@ static int64_t writer_dies_midstream(size_t capacity, enum kill_how how, int64_t
 	if (!reap_first && t1 - t_kill >= DETECT_LIMIT_NS)
 		TEST_FAIL("-ECONNRESET came %.1f ms after the writer was killed, want < 1000 ms",
 			  ms_of(t1 - t_kill));
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_reader_close(r));
-	xp_chan_close(&up);
+	xcase_end(&c);
 	return t1 - t_kill;
 }
 
@@ -518,12 +567,16 @@ static void record_writer_forever(shmpipe_writer *w, uint64_t rng)
 	}
 }
 
+static void peer_record_writer(struct xcase *c)
+{
+	record_writer_forever(c->w, c->arg);
+}
+
 static uint64_t record_writer_dies(size_t capacity, int64_t delay_us, int read_meanwhile,
 				   uint64_t seed)
 {
-	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(capacity);
-	struct xp_chan up;
+	struct xcase c;
 	shmpipe_reader *r;
 	shmpipe_stats s;
 	uint8_t *buf;
@@ -531,22 +584,12 @@ static uint64_t record_writer_dies(size_t capacity, int64_t delay_us, int read_m
 	uint64_t seq = 0;
 	int64_t end;
 	ssize_t got;
-	pid_t pid;
 
 	o.flags = SHMPIPE_RECORDS;
 	buf = malloc(buflen);
 	ASSERT_NOT_NULL(buf);
-	next_name(name, sizeof(name));
-	xp_chan_open(&up);
-	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_writer *w;
-		ASSERT_OK(shmpipe_writer_open(&w, name));
-		xp_send(&up, 'r');
-		record_writer_forever(w, seed);
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
+	xcase_start(&c, PEER_OPENS_WRITER, &o, peer_record_writer, seed);
+	r = c.r;
 	if (read_meanwhile) {
 		end = test_now_ns() + delay_us * 1000;
 		while (test_now_ns() < end) {
@@ -556,7 +599,7 @@ static uint64_t record_writer_dies(size_t capacity, int64_t delay_us, int read_m
 	} else {
 		sleep_us(delay_us);
 	}
-	ASSERT_EQ(kill(pid, SIGKILL), 0);
+	ASSERT_EQ(kill(c.pid, SIGKILL), 0);
 	ASSERT_OK(shmpipe_reader_set_timeout(r, NOTICE_MS));
 	for (;;) {
 		/* Half the time in place. */
@@ -579,7 +622,7 @@ static uint64_t record_writer_dies(size_t capacity, int64_t delay_us, int read_m
 			  " records from a killed writer; want -ECONNRESET",
 			  seq);
 	ASSERT_ERR(got, -ECONNRESET);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+	XP_ASSERT_KILLED(xp_wait(c.pid, 10000), SIGKILL);
 	s = test_rstats(r);
 	ASSERT_EQ(s.consumed, seq);
 	/*
@@ -590,9 +633,7 @@ static uint64_t record_writer_dies(size_t capacity, int64_t delay_us, int read_m
 	ASSERT_LE(s.produced, seq);
 	ASSERT_GE(s.produced + 3, seq);
 	ASSERT_EQ(s.read_index, s.write_index);
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_reader_close(r));
-	xp_chan_close(&up);
+	xcase_end(&c);
 	free(buf);
 	return seq;
 }
@@ -613,62 +654,42 @@ static void test_records(int iterations)
 
 /* ---- (f) dead before the other end came ---------------------------------------- */
 
+/* Writes `arg` bytes of the pattern and says 'r' again. */
+static void peer_write_n(struct xcase *c)
+{
+	uint8_t cbuf[4096];
+
+	ASSERT_LE(c->arg, sizeof(cbuf));
+	test_pattern_fill(cbuf, (size_t)c->arg, SEED, 0);
+	ASSERT_EQ(shmpipe_write(c->w, cbuf, (size_t)c->arg), c->arg);
+	xp_send(&c->up, 'r');
+}
+
 static void test_dead_before_attach(void)
 {
-	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(8192);
-	struct xp_chan up;
-	shmpipe_reader *r;
-	shmpipe_writer *w;
+	struct xcase c;
 	uint8_t buf[4096];
 	uint64_t rng = 77, written;
-	pid_t pid;
-
-	xp_chan_open(&up);
 
 	/* The writer created the pipe, wrote, and died: no reader yet. */
-	next_name(name, sizeof(name));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_writer *cw;
-		uint8_t cbuf[3000];
-		ASSERT_OK(shmpipe_writer_create(&cw, name, &o));
-		test_pattern_fill(cbuf, sizeof(cbuf), SEED, 0);
-		ASSERT_EQ(shmpipe_write(cw, cbuf, sizeof(cbuf)), sizeof(cbuf));
-		xp_send(&up, 'r');
-		for (;;)
-			pause();
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
-	ASSERT_EQ(kill(pid, SIGKILL), 0);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
-	ASSERT_OK(shmpipe_reader_open(&r, name));
-	ASSERT_OK(shmpipe_reader_set_timeout(r, NOTICE_MS));
-	test_read_exact(r, buf, 3000);
+	xcase_start(&c, PEER_CREATES_WRITER, &o, peer_write_n, 3000);
+	ASSERT_EQ(xp_recv(&c.up, 10000), 'r');
+	xcase_kill(&c);
+	ASSERT_OK(shmpipe_reader_open(&c.r, c.name));
+	ASSERT_OK(shmpipe_reader_set_timeout(c.r, NOTICE_MS));
+	test_read_exact(c.r, buf, 3000);
 	ASSERT_PATTERN(buf, 3000, SEED, 0);
-	ASSERT_ERR(shmpipe_read(r, buf, sizeof(buf)), -ECONNRESET);
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_ERR(shmpipe_read(c.r, buf, sizeof(buf)), -ECONNRESET);
+	xcase_end(&c);
 
 	/* The reader created the pipe and died: the writer comes, -EPIPE. */
-	next_name(name, sizeof(name));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_reader *cr;
-		ASSERT_OK(shmpipe_reader_create(&cr, name, &o));
-		xp_send(&up, 'r');
-		for (;;)
-			pause();
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
-	ASSERT_EQ(kill(pid, SIGKILL), 0);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
-	ASSERT_OK(shmpipe_writer_open(&w, name));
-	written = write_until_epipe(w, SEED, &rng);
+	xcase_start(&c, PEER_CREATES_READER, &o, NULL, 0);
+	xcase_kill(&c);
+	ASSERT_OK(shmpipe_writer_open(&c.w, c.name));
+	written = write_until_epipe(c.w, SEED, &rng);
 	ASSERT_LE(written, 8192);
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_writer_close(w));
-	xp_chan_close(&up);
+	xcase_end(&c);
 	printf("(f) peers dead before the other end attached: data then -ECONNRESET; "
 	       "-EPIPE after %" PRIu64 " bytes\n",
 	       written);
@@ -700,34 +721,19 @@ static int soft_failures;
  */
 static void test_nonblocking(void)
 {
-	char name[XP_NAME_MAX];
 	shmpipe_options o = test_opts(4096);
-	struct xp_chan up;
+	struct xcase c;
 	shmpipe_reader *r;
 	shmpipe_writer *w;
 	uint8_t buf[4096];
 	const void *p;
 	ssize_t ret;
-	pid_t pid;
-
-	xp_chan_open(&up);
 
 	/* The writer is dead and reaped; we read with timeout 0. */
-	next_name(name, sizeof(name));
-	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_writer *cw;
-		ASSERT_OK(shmpipe_writer_open(&cw, name));
-		test_pattern_fill(buf, 1000, SEED, 0);
-		ASSERT_EQ(shmpipe_write(cw, buf, 1000), 1000);
-		xp_send(&up, 'r');
-		for (;;)
-			pause();
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
-	ASSERT_EQ(kill(pid, SIGKILL), 0);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+	xcase_start(&c, PEER_OPENS_WRITER, &o, peer_write_n, 1000);
+	r = c.r;
+	ASSERT_EQ(xp_recv(&c.up, 10000), 'r');
+	xcase_kill(&c);
 	ASSERT_OK(shmpipe_reader_set_timeout(r, 0));
 	ASSERT_EQ(shmpipe_read(r, buf, sizeof(buf)), 1000); /* what was committed, first */
 	ASSERT_PATTERN(buf, 1000, SEED, 0);
@@ -739,23 +745,12 @@ static void test_nonblocking(void)
 	ASSERT_OK(shmpipe_reader_set_timeout(r, 0));
 	SOFT_ERR(shmpipe_read(r, buf, sizeof(buf)), -ECONNRESET);
 	SOFT_ERR(shmpipe_peek(r, &p), -ECONNRESET);
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_reader_close(r));
+	xcase_end(&c);
 
 	/* The reader is dead and reaped; we write with timeout 0. */
-	next_name(name, sizeof(name));
-	ASSERT_OK(shmpipe_writer_create(&w, name, &o));
-	pid = xp_fork();
-	if (pid == 0) {
-		shmpipe_reader *cr;
-		ASSERT_OK(shmpipe_reader_open(&cr, name));
-		xp_send(&up, 'r');
-		for (;;)
-			pause();
-	}
-	ASSERT_EQ(xp_recv(&up, 10000), 'r');
-	ASSERT_EQ(kill(pid, SIGKILL), 0);
-	XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
+	xcase_start(&c, PEER_OPENS_READER, &o, NULL, 0);
+	w = c.w;
+	xcase_kill(&c);
 	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
 	memset(buf, 0, sizeof(buf));
 	/* Room in the ring: the write may go in, or see the death already. */
@@ -771,9 +766,7 @@ static void test_nonblocking(void)
 	ASSERT_ERR(shmpipe_write(w, buf, 1), -EPIPE);
 	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
 	SOFT_ERR(shmpipe_write(w, buf, 1), -EPIPE);
-	ASSERT_OK(shmpipe_unlink(name));
-	ASSERT_OK(shmpipe_writer_close(w));
-	xp_chan_close(&up);
+	xcase_end(&c);
 	if (soft_failures)
 		TEST_FAIL("(g) %d non-blocking call(s) did not report the dead peer",
 			  soft_failures);
