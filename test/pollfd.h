@@ -108,18 +108,7 @@ static inline int tp_epoll_wait(int ep, struct epoll_event *evs, int max, int ti
 /* Threads of this process (entries of /proc/self/task), or -1 without /proc. */
 static inline int tp_count_threads(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] != '.')
-			n++;
-	}
-	closedir(d);
-	return n;
+	return test_count_entries("/proc/self/task");
 }
 
 static inline double tp_ms(int64_t ns)

@@ -151,9 +151,9 @@ size_t test_pattern_check(const void *src, size_t len, uint64_t seed, uint64_t o
 	return len;
 }
 
-int test_count_fds(void)
+int test_count_entries(const char *dir)
 {
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d = opendir(dir);
 	struct dirent *e;
 	int n = 0;
 
@@ -164,7 +164,14 @@ int test_count_fds(void)
 			n++;
 	}
 	closedir(d);
-	return n - 1; /* the directory's own descriptor */
+	return n;
+}
+
+int test_count_fds(void)
+{
+	int n = test_count_entries("/proc/self/fd");
+
+	return n < 0 ? n : n - 1; /* the directory's own descriptor */
 }
 
 int test_count_maps(const char *needle)

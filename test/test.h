@@ -345,6 +345,9 @@ size_t test_pattern_check(const void *src, size_t len, uint64_t seed, uint64_t o
 
 /* ---- resources ---------------------------------------------------------- */
 
+/* Entries of a directory, less "." and "..", or -1 if it cannot be read. */
+int test_count_entries(const char *dir);
+
 /* Open descriptors of this process, or -1 if /proc is not there. */
 int test_count_fds(void);
 
