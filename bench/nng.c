@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "peer_args.h"
 
 static size_t size;
 static uint64_t count;
@@ -71,9 +72,9 @@ static void *producer(void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *transport = NULL, *test = NULL, *tmp = getenv("TMPDIR");
-	uint64_t bytes = 1ull << 30;
-	size_t bound = 0, wsize = 64 << 10, len;
+	const char *transport, *test, *tmp = getenv("TMPDIR");
+	struct peer_args a;
+	size_t bound, len;
 	char url[256], path[200] = "", note[128], impl[32], rs[24], ws[24];
 	unsigned char *buf;
 	pthread_t t;
@@ -81,43 +82,13 @@ int main(int argc, char **argv)
 	uint64_t got = 0;
 	int qlen, e;
 
-	size = 64;
-	count = 1000000;
-	for (int i = 1; i < argc; i++) {
-		if (i + 1 < argc && !strcmp(argv[i], "--transport"))
-			transport = argv[++i];
-		else if (i + 1 < argc && !strcmp(argv[i], "--test"))
-			test = argv[++i];
-		else if (i + 1 < argc && !strcmp(argv[i], "--size"))
-			size = (size_t)bench_size("nng", argv[++i]);
-		else if (i + 1 < argc && !strcmp(argv[i], "--count"))
-			count = bench_size("nng", argv[++i]);
-		else if (i + 1 < argc &&
-			 (!strcmp(argv[i], "--capacity") || !strcmp(argv[i], "--ring")))
-			bound = (size_t)bench_size("nng", argv[++i]);
-		else if (i + 1 < argc && !strcmp(argv[i], "--write"))
-			wsize = (size_t)bench_size("nng", argv[++i]);
-		else if (i + 1 < argc && !strcmp(argv[i], "--bytes"))
-			bytes = bench_size("nng", argv[++i]);
-		else
-			test = NULL, i = argc;
-	}
-	if (test && !strcmp(test, "bulk")) {
-		size = wsize;
-		count = bytes / wsize;
-	}
-	if (!bound)
-		bound = 1 << 20;
-	if (!transport || (strcmp(transport, "ipc") && strcmp(transport, "inproc")) || !test ||
-	    (strcmp(test, "records") && strcmp(test, "bulk")) || size < 16 || count == 0 ||
-	    (!strcmp(test, "bulk") && bytes % wsize)) {
-		fprintf(stderr,
-			"usage: nng --transport ipc|inproc --test records [--size BYTES (>= "
-			"16)] [--count N] [--capacity BYTES]\n"
-			"       nng --transport ipc|inproc --test bulk [--write BYTES (>= 16)] "
-			"[--bytes BYTES (a multiple of WRITE)] [--ring BYTES]\n");
+	if (peer_args_parse("nng", argc, argv, &a) < 0)
 		return 2;
-	}
+	transport = a.transport;
+	test = a.test;
+	size = a.size;
+	count = a.count;
+	bound = a.bound;
 	qlen = (int)(bound / size / 2);
 	if (qlen < 1)
 		qlen = 1;

@@ -36,6 +36,7 @@
 #include <zmq.h>
 
 #include "bench.h"
+#include "peer_args.h"
 
 static size_t size;
 static uint64_t count;
@@ -73,9 +74,9 @@ static void set_int(void *s, int opt, int v, const char *what)
 
 int main(int argc, char **argv)
 {
-	const char *transport = NULL, *test = NULL, *tmp = getenv("TMPDIR");
-	uint64_t bytes = 1ull << 30;
-	size_t bound = 0, wsize = 64 << 10;
+	const char *transport, *test, *tmp = getenv("TMPDIR");
+	struct peer_args a;
+	size_t bound;
 	char endpoint[256], path[200] = "", note[128], impl[32], rs[24], ws[24];
 	unsigned char *buf;
 	pthread_t t;
@@ -83,43 +84,13 @@ int main(int argc, char **argv)
 	uint64_t got = 0;
 	int hwm, major, minor, patch;
 
-	size = 64;
-	count = 1000000;
-	for (int i = 1; i < argc; i++) {
-		if (i + 1 < argc && !strcmp(argv[i], "--transport"))
-			transport = argv[++i];
-		else if (i + 1 < argc && !strcmp(argv[i], "--test"))
-			test = argv[++i];
-		else if (i + 1 < argc && !strcmp(argv[i], "--size"))
-			size = (size_t)bench_size("zmq", argv[++i]);
-		else if (i + 1 < argc && !strcmp(argv[i], "--count"))
-			count = bench_size("zmq", argv[++i]);
-		else if (i + 1 < argc &&
-			 (!strcmp(argv[i], "--capacity") || !strcmp(argv[i], "--ring")))
-			bound = (size_t)bench_size("zmq", argv[++i]);
-		else if (i + 1 < argc && !strcmp(argv[i], "--write"))
-			wsize = (size_t)bench_size("zmq", argv[++i]);
-		else if (i + 1 < argc && !strcmp(argv[i], "--bytes"))
-			bytes = bench_size("zmq", argv[++i]);
-		else
-			test = NULL, i = argc;
-	}
-	if (test && !strcmp(test, "bulk")) {
-		size = wsize;
-		count = bytes / wsize;
-	}
-	if (!bound)
-		bound = 1 << 20;
-	if (!transport || (strcmp(transport, "ipc") && strcmp(transport, "inproc")) || !test ||
-	    (strcmp(test, "records") && strcmp(test, "bulk")) || size < 16 || count == 0 ||
-	    (!strcmp(test, "bulk") && bytes % wsize)) {
-		fprintf(stderr,
-			"usage: zmq --transport ipc|inproc --test records [--size BYTES (>= "
-			"16)] [--count N] [--capacity BYTES]\n"
-			"       zmq --transport ipc|inproc --test bulk [--write BYTES (>= 16)] "
-			"[--bytes BYTES (a multiple of WRITE)] [--ring BYTES]\n");
+	if (peer_args_parse("zmq", argc, argv, &a) < 0)
 		return 2;
-	}
+	transport = a.transport;
+	test = a.test;
+	size = a.size;
+	count = a.count;
+	bound = a.bound;
 	hwm = (int)(bound / size / 2);
 	if (hwm < 1)
 		hwm = 1;
