@@ -4,6 +4,7 @@
  * and against one plain memcpy of the same volume.
  *
  *   bulk --impl IMPL [--ring BYTES] [--write BYTES] [--bytes BYTES] [--rss] [--spin US]
+ *        [--offset BYTES]
  *
  * IMPL is one of
  *   shmpipe     shmpipe_write / shmpipe_read, WRITE bytes per call each side
@@ -25,7 +26,9 @@
  *
  * With --rss it also prints the process's peak resident set size and, for
  * shmpipe, how often each side slept, per GiB. --spin sets shmpipe's spin
- * on both ends (shmpipe_*_set_spin; default: the library's).
+ * on both ends (shmpipe_*_set_spin; default: the library's). --offset puts
+ * the reader's buffer that many bytes past a page boundary (default: where
+ * malloc puts it), for copies whose destination and source alias.
  *
  * Prints bench.h lines: "bulk IMPL ring=R write=W GB/s NOTE".
  */
@@ -47,6 +50,7 @@ static size_t ring = 1 << 20;
 static size_t wsize = 64 << 10;
 static uint64_t total = 256ull << 20;
 static int spin = -1;
+static long roffset = -1; /* --offset: the reader's buffer offset in its page */
 
 static shmpipe_writer *sw;
 static shmpipe_reader *sr;
@@ -134,7 +138,9 @@ static void *producer(void *arg)
 /* The consumer, in the calling thread; returns the bytes received. */
 static uint64_t consume(void)
 {
-	unsigned char *buf = malloc(wsize);
+	/* --offset: the buffer at that many bytes past a page boundary. */
+	unsigned char *base = roffset < 0 ? malloc(wsize) : aligned_alloc(4096, wsize + 8192);
+	unsigned char *buf = base && roffset > 0 ? base + roffset : base;
 	uint64_t pos = 0;
 
 	if (!buf)
@@ -171,7 +177,7 @@ static uint64_t consume(void)
 			BENCH_DIE("bulk: read: %s", strerror((int)-k));
 		pos += (uint64_t)k;
 	}
-	free(buf);
+	free(base);
 	return pos;
 }
 
@@ -228,6 +234,8 @@ int main(int argc, char **argv)
 			want_rss = 1;
 		else if (i + 1 < argc && !strcmp(argv[i], "--spin"))
 			spin = atoi(argv[++i]);
+		else if (i + 1 < argc && !strcmp(argv[i], "--offset"))
+			roffset = atol(argv[++i]) & 4095;
 		else
 			name = NULL, i = argc;
 	}
@@ -237,7 +245,7 @@ int main(int argc, char **argv)
 	if (!name || impl > MEMCPY || wsize < 16) {
 		fprintf(stderr, "usage: bulk --impl shmpipe|shmpipe_zc|pipe|socketpair|memcpy "
 				"[--ring BYTES] [--write BYTES (>= 16)] [--bytes BYTES] [--rss] "
-				"[--spin US]\n");
+				"[--spin US] [--offset BYTES]\n");
 		return 2;
 	}
 	src = malloc(wsize);
