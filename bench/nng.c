@@ -38,26 +38,17 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "peer_args.h"
+#include "peer.h"
 
 static size_t size;
 static uint64_t count;
 static nng_socket push, pull;
 
-static unsigned char pattern(size_t off)
-{
-	return (unsigned char)(off * 131u + 7u);
-}
-
 static void *producer(void *arg)
 {
-	unsigned char *buf = malloc(size);
+	unsigned char *buf = peer_message("nng", size);
 
 	(void)arg;
-	if (!buf)
-		BENCH_DIE("nng: out of memory");
-	for (size_t i = 0; i < size; i++)
-		buf[i] = pattern(i);
 	for (uint64_t seq = 0; seq < count; seq++) {
 		int e;
 
@@ -72,10 +63,10 @@ static void *producer(void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *transport, *test, *tmp = getenv("TMPDIR");
+	const char *transport, *tmp = getenv("TMPDIR");
 	struct peer_args a;
 	size_t bound, len;
-	char url[256], path[200] = "", note[128], impl[32], rs[24], ws[24];
+	char url[256], path[200] = "", note[128], impl[32];
 	unsigned char *buf;
 	pthread_t t;
 	double t0, t1;
@@ -85,7 +76,6 @@ int main(int argc, char **argv)
 	if (peer_args_parse("nng", argc, argv, &a) < 0)
 		return 2;
 	transport = a.transport;
-	test = a.test;
 	size = a.size;
 	count = a.count;
 	bound = a.bound;
@@ -117,9 +107,7 @@ int main(int argc, char **argv)
 
 	/* A receive buffer one byte larger, so that an overlong message shows
 	 * (nng_recv truncates to the buffer). */
-	buf = malloc(size + 1);
-	if (!buf)
-		BENCH_DIE("nng: out of memory");
+	buf = peer_message("nng", size);
 	/* The connection is up once an empty message has gone through. */
 	len = size + 1;
 	if ((e = nng_send(push, "", 0, 0)) != 0 || (e = nng_recv(pull, buf, &len, 0)) != 0 ||
@@ -130,34 +118,18 @@ int main(int argc, char **argv)
 	if (pthread_create(&t, NULL, producer, NULL) != 0)
 		BENCH_DIE("nng: pthread_create failed");
 	while (got < count) {
-		uint64_t seq;
-
 		len = size + 1;
 		e = nng_recv(pull, buf, &len, 0);
 		if (e == NNG_EINTR)
 			continue;
 		if (e != 0)
 			BENCH_DIE("nng: nng_recv: %s", nng_strerror(e));
-		memcpy(&seq, buf, sizeof(seq));
-		if (len != size || seq != got || buf[size - 1] != pattern(size - 1))
-			BENCH_DIE("nng: message %llu: %zu bytes, sequence number %llu",
-				  (unsigned long long)got, len, (unsigned long long)seq);
+		peer_check("nng", buf, len, size, got);
 		got++;
 	}
 	pthread_join(t, NULL);
 	t1 = bench_now();
-	if (got != count)
-		BENCH_DIE("nng: received %llu of %llu messages", (unsigned long long)got,
-			  (unsigned long long)count);
-
-	if (!strcmp(test, "records"))
-		bench_emit("records", impl, (double)count / (t1 - t0) / 1e6, "Mrec/s", "size=%zu",
-			   size);
-	else
-		bench_emit("bulk", impl, (double)(count * size) / (t1 - t0) / 1e9, "GB/s",
-			   "ring=%s write=%s", bench_human(bound, rs, sizeof(rs)),
-			   bench_human(size, ws, sizeof(ws)));
-	bench_note(note);
+	peer_report("nng", &a, impl, got, t1 - t0, note);
 	nng_close(push);
 	nng_close(pull);
 	if (*path)

@@ -36,26 +36,17 @@
 #include <zmq.h>
 
 #include "bench.h"
-#include "peer_args.h"
+#include "peer.h"
 
 static size_t size;
 static uint64_t count;
 static void *push, *pull;
 
-static unsigned char pattern(size_t off)
-{
-	return (unsigned char)(off * 131u + 7u);
-}
-
 static void *producer(void *arg)
 {
-	unsigned char *buf = malloc(size);
+	unsigned char *buf = peer_message("zmq", size);
 
 	(void)arg;
-	if (!buf)
-		BENCH_DIE("zmq: out of memory");
-	for (size_t i = 0; i < size; i++)
-		buf[i] = pattern(i);
 	for (uint64_t seq = 0; seq < count; seq++) {
 		memcpy(buf, &seq, sizeof(seq));
 		while (zmq_send(push, buf, size, 0) < 0)
@@ -74,10 +65,10 @@ static void set_int(void *s, int opt, int v, const char *what)
 
 int main(int argc, char **argv)
 {
-	const char *transport, *test, *tmp = getenv("TMPDIR");
+	const char *transport, *tmp = getenv("TMPDIR");
 	struct peer_args a;
 	size_t bound;
-	char endpoint[256], path[200] = "", note[128], impl[32], rs[24], ws[24];
+	char endpoint[256], path[200] = "", note[128], impl[32];
 	unsigned char *buf;
 	pthread_t t;
 	double t0, t1;
@@ -87,7 +78,6 @@ int main(int argc, char **argv)
 	if (peer_args_parse("zmq", argc, argv, &a) < 0)
 		return 2;
 	transport = a.transport;
-	test = a.test;
 	size = a.size;
 	count = a.count;
 	bound = a.bound;
@@ -124,9 +114,7 @@ int main(int argc, char **argv)
 
 	/* A receive buffer one byte larger, so that an overlong message shows
 	 * (zmq_recv returns the whole message's length, truncated or not). */
-	buf = malloc(size + 1);
-	if (!buf)
-		BENCH_DIE("zmq: out of memory");
+	buf = peer_message("zmq", size);
 	/* The connection is up once an empty message has gone through. The
 	 * sockets then move to the producer thread (pthread_create is a full
 	 * barrier, which is what ZeroMQ asks of a socket changing threads). */
@@ -138,32 +126,17 @@ int main(int argc, char **argv)
 		BENCH_DIE("zmq: pthread_create failed");
 	while (got < count) {
 		int k = zmq_recv(pull, buf, size + 1, 0);
-		uint64_t seq;
 
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
 			BENCH_DIE("zmq: zmq_recv: %s", zmq_strerror(errno));
-		memcpy(&seq, buf, sizeof(seq));
-		if ((size_t)k != size || seq != got || buf[size - 1] != pattern(size - 1))
-			BENCH_DIE("zmq: message %llu: %d bytes, sequence number %llu",
-				  (unsigned long long)got, k, (unsigned long long)seq);
+		peer_check("zmq", buf, (size_t)k, size, got);
 		got++;
 	}
 	pthread_join(t, NULL);
 	t1 = bench_now();
-	if (got != count)
-		BENCH_DIE("zmq: received %llu of %llu messages", (unsigned long long)got,
-			  (unsigned long long)count);
-
-	if (!strcmp(test, "records"))
-		bench_emit("records", impl, (double)count / (t1 - t0) / 1e6, "Mrec/s", "size=%zu",
-			   size);
-	else
-		bench_emit("bulk", impl, (double)(count * size) / (t1 - t0) / 1e9, "GB/s",
-			   "ring=%s write=%s", bench_human(bound, rs, sizeof(rs)),
-			   bench_human(size, ws, sizeof(ws)));
-	bench_note(note);
+	peer_report("zmq", &a, impl, got, t1 - t0, note);
 	zmq_close(push);
 	zmq_close(pull);
 	zmq_ctx_term(ctx);
