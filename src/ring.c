@@ -33,8 +33,16 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
  * which costs less than the call into the C library's memcpy and its size
  * dispatch; everything else goes to memcpy.
  */
-/* The block size of copy()'s split copies (see there). */
+/*
+ * The block size of copy()'s split copies (see there), which only x86-64
+ * needs: the slow case is glibc's rep movsb there.
+ */
 #define SHMPIPE__SPLIT_COPY 1024
+#if defined(__x86_64__)
+#define SHMPIPE__SPLIT_ALIASED 1
+#else
+#define SHMPIPE__SPLIT_ALIASED 0
+#endif
 
 static inline void copy(void *restrict dst, const void *restrict src, size_t n)
 {
@@ -58,7 +66,8 @@ static inline void copy(void *restrict dst, const void *restrict src, size_t n)
 	} else if (n < 4) {
 		for (size_t i = 0; i < n; i++)
 			d[i] = s[i];
-	} else if (n >= SHMPIPE__SPLIT_COPY && (((uintptr_t)d - (uintptr_t)s) & 4095) - 1 < 63) {
+	} else if (SHMPIPE__SPLIT_ALIASED && n >= SHMPIPE__SPLIT_COPY &&
+		   (((uintptr_t)d - (uintptr_t)s) & 4095) - 1 < 63) {
 		/*
 		 * The destination lies 1 to 63 bytes past the source, modulo
 		 * a page. x86-64 glibc copies large blocks with rep movsb,
