@@ -596,6 +596,178 @@ SHMPIPE_API const char *shmpipe_strerror(int err);
 /* shmpipe_version - the library's version as "MAJOR.MINOR.PATCH". */
 SHMPIPE_API const char *shmpipe_version(void);
 
+/*
+ * The inline calls
+ * ----------------
+ * shmpipe_write and shmpipe_read are also function-like macros. Their common
+ * case, a stream write that fits in the room this end already knows of and
+ * a stream read of data already published, runs in the caller's code with
+ * the protocol steps of the library's own calls, in the same order
+ * (src/ring.c); every other case calls the library. What a call returns and
+ * does is the same either way. &shmpipe_write and (shmpipe_write)(...) name
+ * the library's function. Define SHMPIPE_NO_INLINE before including this
+ * header to call the library always (the inline calls also need GCC or
+ * Clang).
+ *
+ * They work on the first bytes of a handle, struct shmpipe__fast, and on
+ * the words of the shared header at the offsets below (shared layout
+ * version 2), which the library keeps: both are part of the ABI
+ * (docs/abi.md), pinned by test/abi.c and src/layout.h, and not for callers
+ * to read or write. avail, at offset 0, is the gate: while it is 0 every
+ * call goes to the library. A release whose handle or shared layout no
+ * longer matches these keeps offset 0 at zero, so that code inlined against
+ * them still runs, through the library.
+ */
+struct shmpipe__fast {
+	/*
+	 * The gate. Writer: the bytes an inline write may put in the ring
+	 * without asking the library (room known to be free, no further than
+	 * the end of the data region's first copy, at most a slice). Reader:
+	 * the bytes known to be readable (peer - pos), which an inline read
+	 * may take at once. 0 sends every call to the library, or for the
+	 * reader to the look at the writer's position that limit allows.
+	 */
+	uint64_t avail;
+	unsigned char *data;   /* the data region; a second copy follows it */
+	uint64_t off;	       /* pos modulo data_size: where this end is in data */
+	uint64_t capacity;     /* most bytes in the ring at once */
+	uint64_t pos;	       /* this end's position: bytes written, or read */
+	uint64_t data_size;    /* bytes of the data region */
+	uint64_t peer;	       /* the peer's position as last read and checked */
+	unsigned char *shared; /* the shared header */
+	/* Reader: the longest inline read that may look at the writer's position; 0: none. */
+	uint64_t limit;
+	/*
+	 * The order keeps the words a call updates apart, so that compilers
+	 * do not pair them into one vector store.
+	 */
+};
+
+#define SHMPIPE__FAST_WRITE_INDEX  128 /* uint64_t: the writer's position */
+#define SHMPIPE__FAST_PRODUCED	   136 /* uint64_t: its count of writes */
+#define SHMPIPE__FAST_READ_INDEX   256 /* uint64_t: the reader's position */
+#define SHMPIPE__FAST_CONSUMED	   264 /* uint64_t: its count of reads */
+#define SHMPIPE__FAST_WRITER_STATE 384 /* uint32_t: SHMPIPE__FAST_OPEN while held */
+#define SHMPIPE__FAST_READER_STATE 388 /* uint32_t: likewise */
+#define SHMPIPE__FAST_DATA_EVENT   512 /* uint32_t: the reader waits on it */
+#define SHMPIPE__FAST_SPACE_EVENT  640 /* uint32_t: the writer waits on it */
+#define SHMPIPE__FAST_OPEN	   1u
+#define SHMPIPE__FAST_WAITER	   1u /* in an event word: its end waits */
+
+/* For the inline calls only: wakes the peer, which waits on word. */
+SHMPIPE_API void shmpipe__wake_peer(struct shmpipe__fast *f, uint32_t word);
+
+#if !defined(SHMPIPE_NO_INLINE) && defined(__GNUC__)
+static inline uint64_t *shmpipe__fast_u64(unsigned char *shared, unsigned at)
+{
+	return (uint64_t *)(void *)(shared + at);
+}
+
+static inline uint32_t *shmpipe__fast_u32(unsigned char *shared, unsigned at)
+{
+	return (uint32_t *)(void *)(shared + at);
+}
+
+/*
+ * Publishes this end's new position pos (at index) and one more operation
+ * (at count), then wakes the peer if it waits on event: what writer_publish
+ * and reader_release of ring.c do on the fenceless path, the only one the
+ * inline calls take (the gate stays shut while the peer has not promised
+ * its barrier). The position goes out with release, so that the bytes
+ * before it are in (or out) first; the count after it; the look at the
+ * peer's word after both, kept there by the compiler (the peer's barrier
+ * orders the processor: docs/design.md).
+ */
+static inline void shmpipe__fast_publish(struct shmpipe__fast *f, unsigned char *shared,
+					 unsigned index, unsigned count, unsigned event,
+					 uint64_t pos)
+{
+	uint64_t *ops = shmpipe__fast_u64(shared, count);
+	uint32_t word;
+
+	f->pos = pos;
+	__atomic_store_n(shmpipe__fast_u64(shared, index), pos, __ATOMIC_RELEASE);
+	/* Only this end writes its count. */
+	__atomic_store_n(ops, __atomic_load_n(ops, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	word = __atomic_load_n(shmpipe__fast_u32(shared, event), __ATOMIC_RELAXED);
+	if (__builtin_expect(word & SHMPIPE__FAST_WAITER, 0))
+		shmpipe__wake_peer(f, word);
+}
+
+/*
+ * Whether a write may go on, as write_refused in ring.c says: the reader has
+ * not closed (acquire: pairs with its store of the state), and our own end
+ * was not closed by a copy of the handle in another process.
+ */
+static inline int shmpipe__fast_writable(unsigned char *shared)
+{
+	return __atomic_load_n(shmpipe__fast_u32(shared, SHMPIPE__FAST_READER_STATE),
+			       __ATOMIC_ACQUIRE) == SHMPIPE__FAST_OPEN &&
+	       __atomic_load_n(shmpipe__fast_u32(shared, SHMPIPE__FAST_WRITER_STATE),
+			       __ATOMIC_RELAXED) == SHMPIPE__FAST_OPEN;
+}
+
+static inline ssize_t shmpipe__write_inline(shmpipe_writer *w, const void *buf, size_t len)
+{
+	struct shmpipe__fast *f = (struct shmpipe__fast *)(void *)w;
+	unsigned char *shared;
+	uint64_t off, pos;
+
+	if (__builtin_expect(!w || !buf || len - 1 >= f->avail, 0))
+		return (shmpipe_write)(w, buf, len);
+	shared = f->shared;
+	off = f->off;
+	pos = f->pos;
+	if (__builtin_expect(!shmpipe__fast_writable(shared), 0))
+		return (shmpipe_write)(w, buf, len);
+	__builtin_memcpy(f->data + off, buf, len);
+	f->off = off + len; /* avail stops at the end of the first copy: no wrap */
+	f->avail -= len;
+	shmpipe__fast_publish(f, shared, SHMPIPE__FAST_WRITE_INDEX, SHMPIPE__FAST_PRODUCED,
+			      SHMPIPE__FAST_DATA_EVENT, pos + len);
+	return (ssize_t)len;
+}
+
+static inline ssize_t shmpipe__read_inline(shmpipe_reader *r, void *buf, size_t len)
+{
+	struct shmpipe__fast *f = (struct shmpipe__fast *)(void *)r;
+	uint64_t avail, off, pos;
+
+	if (__builtin_expect(!r || !buf, 0))
+		return (shmpipe_read)(r, buf, len);
+	avail = f->avail;
+	pos = f->pos;
+	if (len - 1 >= avail) {
+		uint64_t w;
+
+		if (__builtin_expect(len - 1 >= f->limit, 0))
+			return (shmpipe_read)(r, buf, len);
+		/* Pairs with the writer's release of its position. */
+		w = __atomic_load_n(shmpipe__fast_u64(f->shared, SHMPIPE__FAST_WRITE_INDEX),
+				    __ATOMIC_ACQUIRE);
+		/* From shared memory: checked before use, as reader_refresh does. */
+		avail = w - pos;
+		if (avail < len || avail > f->capacity)
+			return (shmpipe_read)(r, buf, len);
+		f->peer = w;
+	}
+	off = f->off;
+	__builtin_memcpy(buf, f->data + off, len);
+	off += len;
+	if (__builtin_expect(off >= f->data_size, 0))
+		off -= f->data_size;
+	f->off = off;
+	f->avail = avail - len;
+	shmpipe__fast_publish(f, f->shared, SHMPIPE__FAST_READ_INDEX, SHMPIPE__FAST_CONSUMED,
+			      SHMPIPE__FAST_SPACE_EVENT, pos + len);
+	return (ssize_t)len;
+}
+
+#define shmpipe_write(w, buf, len) shmpipe__write_inline((w), (buf), (len))
+#define shmpipe_read(r, buf, len)  shmpipe__read_inline((r), (buf), (len))
+#endif /* !SHMPIPE_NO_INLINE && __GNUC__ */
+
 #ifdef __cplusplus
 }
 #endif

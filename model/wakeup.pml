@@ -79,7 +79,9 @@
  * The switch (shmpipe__update_fenceless, and the promise in shmpipe__wait): each
  * end's flag (promised[]) starts clear. A sleeping call whose spin failed
  * sets it, once, before its announcement (a relaxed store, visible to the
- * peer at once); from that call on the end issues the barrier in every
+ * peer at once), or a sleeping call may set it at its start (early_promise:
+ * a blocking call that went through promises to open the inline calls'
+ * gate); from that call on the end issues the barrier in every
  * wait, sleeping or polling, and before it never does. A signaller
  * publishes fenced until a publication reads the waiter's flag set, then
  * fenceless for good (fl caches it). The read of the flag is part of the
@@ -557,6 +559,26 @@ inline withdraw(e, w)
 }
 
 /*
+ * A blocking call that went through may promise too, without having
+ * waited: writer_arm and reader_arm (ring.c) do, to open the inline calls'
+ * gate for the peer. So a sleeping end may set its flag at the start of
+ * any call, as well as before its first sleep (wait_for).
+ */
+inline early_promise(e)
+{
+#if !defined(FENCED) && !defined(MUTANT_BUSY_WAIT)
+	if
+	:: slp && !bar ->
+		bar = true;
+		promised[e] = true
+	:: skip
+	fi
+#else
+	skip
+#endif
+}
+
+/*
  * shmpipe__wait: returns with err = false once ready() holds, or with
  * err = true when it still does not: for a sleeper after EINTR/ETIMEDOUT
  * (the caller then returns -EINTR or the partial count, and the
@@ -826,6 +848,7 @@ proctype producer()
 		:: slp = false
 		fi;
 #endif
+		early_promise(SPACE);
 		/* shmpipe_write of "want" items; "sent" is its "done" */
 		if
 		:: rstate == CLOSED -> goto epipe /* reader_gone() */
@@ -937,6 +960,7 @@ read_call:
 	:: slp = false
 	fi;
 #endif
+	early_promise(DATA);
 	/* shmpipe_read */
 	do
 	:: wcache != rpos -> break

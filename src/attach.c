@@ -21,9 +21,9 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m,
 	memset(e, 0, sizeof(*e));
 	e->map = m;
 	e->hdr = m->hdr;
-	e->data = m->data;
-	e->capacity = g->capacity;
-	e->data_size = g->data_size;
+	e->f.data = m->data;
+	e->f.capacity = g->capacity;
+	e->f.data_size = g->data_size;
 	e->records = (g->flags & SHMPIPE_RECORDS) != 0;
 	e->timeout_ms = -1;
 	e->spin_ns = SHMPIPE__SPIN_NS;
@@ -41,6 +41,8 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m,
 	e->peer_flags = writer ? &m->hdr->reader_flags : &m->hdr->writer_flags;
 	e->flags = writer ? &m->hdr->writer_flags : &m->hdr->reader_flags;
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
+	e->peer_event = writer ? &m->hdr->data_event : &m->hdr->space_event;
+	e->f.shared = (unsigned char *)m->hdr; /* for the inline calls of shmpipe.h */
 	atomic_init(&e->interrupt, 0);
 	e->bell = e->note = e->peer_bell = e->peer_guard = e->own_ring = -1;
 	e->pollfd = e->listener = e->conn = -1;
@@ -71,10 +73,9 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m,
 	w = shmpipe__load_acquire(&h->write_index);
 	if (r > w || w - r > g->capacity)
 		return -EPROTO;
-	e->pos = writer ? w : r;
-	e->peer = writer ? r : w;
-	e->off = e->pos % g->data_size;
-	e->ops = shmpipe__load_relaxed(writer ? &h->produced : &h->consumed);
+	e->f.pos = writer ? w : r;
+	e->f.peer = writer ? r : w;
+	e->f.off = e->f.pos % g->data_size;
 	/* Pairs with the peer's load of our state in its ready() and checks. */
 	if (!shmpipe__cas32_sc(state, &absent, SHMPIPE__END_OPEN))
 		return -EBUSY;

@@ -52,17 +52,18 @@ struct shmpipe__map {
 	uint8_t *data; /* first copy of the data region; the second follows */
 };
 
-/* What both ends have: the geometry, read once and checked, and the timeout. */
+/*
+ * What both ends have. It starts with the fields that the inline calls of
+ * shmpipe.h read and write (struct shmpipe__fast, first so that a handle
+ * pointer is a pointer to them): the geometry, read once and checked at
+ * attach, this end's position, the truth, kept privately, and its offset,
+ * the peer's position as last read and checked, the count of operations as
+ * last published, and avail, which ring.c keeps (see fast_arm there).
+ */
 struct shmpipe__end {
+	struct shmpipe__fast f;
 	struct shmpipe__map *map;
 	struct shmpipe__hdr *hdr;
-	uint8_t *data;
-	uint64_t capacity;   /* from the header, checked at attach */
-	uint64_t data_size;  /* from the header, checked at attach */
-	uint64_t pos;	     /* this end's position: the truth, kept privately */
-	uint64_t off;	     /* pos modulo data_size, kept incrementally */
-	uint64_t peer;	     /* the peer's position as last read and checked */
-	uint64_t ops;	     /* produced or consumed, as last published */
 	uint64_t want;	     /* room (writer) or data (reader) a wait is for */
 	uint64_t lent;	     /* bytes handed out by reserve or peek, 0 if none */
 	uint64_t slice;	     /* most bytes one copy publishes or releases at once */
@@ -106,7 +107,8 @@ struct shmpipe__end {
 	shmpipe__u32 *peer_state;
 	shmpipe__u32 *state; /* this end's state word: OPEN while we hold it */
 	shmpipe__u32 *peer_flags;
-	shmpipe__u32 *event; /* the word this end sleeps on */
+	shmpipe__u32 *event;	  /* the word this end sleeps on */
+	shmpipe__u32 *peer_event; /* the word the peer sleeps on */
 	/* Set by shmpipe_*_interrupt from any thread, taken by the next sleep. */
 	shmpipe__u32 interrupt;
 };
@@ -118,6 +120,11 @@ struct shmpipe_writer {
 struct shmpipe_reader {
 	struct shmpipe__end e;
 };
+
+/* A handle pointer is a pointer to its prefix: the inline calls rely on it. */
+_Static_assert(offsetof(struct shmpipe__end, f) == 0 && offsetof(struct shmpipe_writer, e) == 0 &&
+		   offsetof(struct shmpipe_reader, e) == 0,
+	       "a handle starts with struct shmpipe__fast");
 
 /*
  * The wait/wake protocol (wait.c). A waiter announces itself on its end's
@@ -136,6 +143,9 @@ struct shmpipe__deadline {
 
 SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready,
 				    shmpipe__u64 *waits, struct shmpipe__deadline *dl);
+
+/* Promises barriers before our waits, if blocking and able (wait.c). */
+SHMPIPE__INTERNAL void shmpipe__promise_barrier(struct shmpipe__end *e);
 
 /*
  * Wakes the peer waiting on event, whose word was last seen as w (WAITER
@@ -221,9 +231,9 @@ static inline bool shmpipe__update_fenceless(struct shmpipe__end *e)
 static inline void shmpipe__publish(struct shmpipe__end *e, shmpipe__u64 *index)
 {
 	if (shmpipe__update_fenceless(e))
-		shmpipe__store_release(index, e->pos);
+		shmpipe__store_release(index, e->f.pos);
 	else
-		shmpipe__store_sc(index, e->pos);
+		shmpipe__store_sc(index, e->f.pos);
 }
 
 static inline void shmpipe__signal_peer(struct shmpipe__end *e, shmpipe__u32 *event)

@@ -183,4 +183,22 @@ _Static_assert(offsetof(struct shmpipe__hdr, data_event) == 512 &&
 		   sizeof(struct shmpipe__hdr) == 896,
 	       "the events at +512 and +640, reserved from +768");
 
+/*
+ * What the inline calls of shmpipe.h compile into programs: the offsets of
+ * the words they use, the open state and the waiter bit. A layout that moves
+ * any of them must keep the handle's gate shut for those programs
+ * (shmpipe.h, docs/abi.md).
+ */
+_Static_assert(SHMPIPE__FAST_OPEN == SHMPIPE__END_OPEN && SHMPIPE__FAST_WAITER == SHMPIPE__WAITER,
+	       "shmpipe.h's inline calls know the open state and the waiter bit");
+_Static_assert(offsetof(struct shmpipe__hdr, write_index) == SHMPIPE__FAST_WRITE_INDEX &&
+		   offsetof(struct shmpipe__hdr, produced) == SHMPIPE__FAST_PRODUCED &&
+		   offsetof(struct shmpipe__hdr, read_index) == SHMPIPE__FAST_READ_INDEX &&
+		   offsetof(struct shmpipe__hdr, consumed) == SHMPIPE__FAST_CONSUMED &&
+		   offsetof(struct shmpipe__hdr, writer_state) == SHMPIPE__FAST_WRITER_STATE &&
+		   offsetof(struct shmpipe__hdr, reader_state) == SHMPIPE__FAST_READER_STATE &&
+		   offsetof(struct shmpipe__hdr, data_event) == SHMPIPE__FAST_DATA_EVENT &&
+		   offsetof(struct shmpipe__hdr, space_event) == SHMPIPE__FAST_SPACE_EVENT,
+	       "shmpipe.h's inline calls find the shared words where they are");
+
 #endif /* SHMPIPE_LAYOUT_H */

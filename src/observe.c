@@ -56,7 +56,7 @@ static int end_options(const struct shmpipe__end *e, shmpipe_options *out)
 	int mode = shmpipe__os_mode(e->fd);
 
 	memset(out, 0, sizeof(*out));
-	out->capacity = (size_t)e->capacity;
+	out->capacity = (size_t)e->f.capacity;
 	out->flags = e->records ? SHMPIPE_RECORDS : 0;
 	out->mode = mode > 0 ? (unsigned)mode : 0;
 	return 0;
@@ -80,7 +80,7 @@ int shmpipe_writer_stats(const shmpipe_writer *w, shmpipe_stats *out)
 {
 	if (!w || !out)
 		return -EINVAL;
-	snapshot(w->e.hdr, w->e.capacity, out);
+	snapshot(w->e.hdr, w->e.f.capacity, out);
 	return 0;
 }
 
@@ -88,7 +88,7 @@ int shmpipe_reader_stats(const shmpipe_reader *r, shmpipe_stats *out)
 {
 	if (!r || !out)
 		return -EINVAL;
-	snapshot(r->e.hdr, r->e.capacity, out);
+	snapshot(r->e.hdr, r->e.f.capacity, out);
 	return 0;
 }
 

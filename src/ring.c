@@ -86,22 +86,55 @@ static inline void copy(void *restrict dst, const void *restrict src, size_t n)
 	}
 }
 
-/* Advances a position and its offset in the data region by n <= data_size. */
+/*
+ * Advances a position and its offset in the data region by n <= data_size.
+ * It closes the inline calls' window (shmpipe.h), which was measured from
+ * the old position: the library call that moved it opens it again.
+ */
 static inline void advance(struct shmpipe__end *e, uint64_t n)
 {
-	e->pos += n;
-	e->off += n;
-	if (e->off >= e->data_size)
-		e->off -= e->data_size;
+	e->f.avail = 0;
+	e->f.pos += n;
+	e->f.off += n;
+	if (e->f.off >= e->f.data_size)
+		e->f.off -= e->f.data_size;
 }
 
 /* The largest record payload this ring can ever hold. */
 static inline uint64_t record_max(const struct shmpipe__end *e)
 {
-	return SHMPIPE_RECORD_MAX(e->capacity);
+	return SHMPIPE_RECORD_MAX(e->f.capacity);
 }
 
 /* ---- the write end --------------------------------------------------- */
+
+static int writer_refresh(struct shmpipe__end *e);
+
+/*
+ * Opens the inline write's window (f.avail, shmpipe.h) after a library call:
+ * the room known to be free, looked up again when less than half the ring
+ * is, but no further than the end of the data region's first copy, so that
+ * an inline write never wraps its offset, and at most a slice. Shut in
+ * record mode, while a reservation is out (only the library ends it), and
+ * while the reader has not promised its barrier: the inline calls publish
+ * on the fenceless path only. A blocking end promises its own here, so
+ * that its peer's inline calls may open too.
+ */
+static void writer_arm(struct shmpipe__end *e)
+{
+	uint64_t room;
+
+	shmpipe__promise_barrier(e);
+	if (e->records || e->lent || !shmpipe__update_fenceless(e))
+		return;
+	room = e->f.capacity - (e->f.pos - e->f.peer);
+	if (room < e->f.capacity / 2) {
+		if (writer_refresh(e) < 0)
+			return;
+		room = e->f.capacity - (e->f.pos - e->f.peer);
+	}
+	e->f.avail = min_u64(min_u64(room, e->f.data_size - e->f.off), e->slice);
+}
 
 /*
  * Reads the reader's position and checks it: never behind what we already
@@ -113,9 +146,9 @@ static int writer_refresh(struct shmpipe__end *e)
 {
 	uint64_t r = shmpipe__load_acquire(&e->hdr->read_index);
 
-	if (r < e->peer || r > e->pos)
+	if (r < e->f.peer || r > e->f.pos)
 		return -EPROTO;
-	e->peer = r;
+	e->f.peer = r;
 	return 0;
 }
 
@@ -123,7 +156,7 @@ static int writer_refresh(struct shmpipe__end *e)
 static bool space_or_gone(const struct shmpipe__end *e)
 {
 	/* seq_cst loads: the waiter's side of the store-buffering pair. */
-	return e->capacity - (e->pos - shmpipe__load_sc(&e->hdr->read_index)) >= e->want ||
+	return e->f.capacity - (e->f.pos - shmpipe__load_sc(&e->hdr->read_index)) >= e->want ||
 	       shmpipe__load32_sc(&e->hdr->reader_state) == SHMPIPE__END_CLOSED;
 }
 
@@ -158,7 +191,7 @@ static int write_refused(const struct shmpipe__end *e)
 static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe__deadline *dl)
 {
 	for (;;) {
-		uint64_t room = e->capacity - (e->pos - e->peer);
+		uint64_t room = e->f.capacity - (e->f.pos - e->f.peer);
 		int err;
 
 		if (room >= want)
@@ -166,7 +199,7 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
 		err = writer_refresh(e);
 		if (err < 0)
 			return err;
-		room = e->capacity - (e->pos - e->peer);
+		room = e->f.capacity - (e->f.pos - e->f.peer);
 		if (room >= want)
 			return (int64_t)room;
 		e->want = want;
@@ -196,8 +229,9 @@ static inline __attribute__((always_inline)) void writer_publish(struct shmpipe_
 	 */
 	shmpipe__publish(e, &e->hdr->write_index);
 	if (ops) {
-		e->ops += ops;
-		shmpipe__store_release(&e->hdr->produced, e->ops);
+		/* Only this end writes it; so do the inline calls (shmpipe.h). */
+		shmpipe__store_release(&e->hdr->produced,
+				       shmpipe__load_relaxed(&e->hdr->produced) + ops);
 	}
 	shmpipe__signal_peer(e, &e->hdr->data_event);
 }
@@ -207,14 +241,14 @@ static void record_frame(struct shmpipe__end *e, uint64_t off, uint64_t len)
 {
 	struct shmpipe__record rec = {.len = len};
 
-	memcpy(e->data + off, &rec, sizeof(rec));
+	memcpy(e->f.data + off, &rec, sizeof(rec));
 }
 
 /* Copies one record in at offset off. The caller has checked the room. */
 static void record_put(struct shmpipe__end *e, uint64_t off, const void *buf, uint64_t len)
 {
 	record_frame(e, off, len);
-	copy(e->data + off + sizeof(struct shmpipe__record), buf, len);
+	copy(e->f.data + off + sizeof(struct shmpipe__record), buf, len);
 }
 
 static __attribute__((noinline)) ssize_t write_record(struct shmpipe__end *e, const void *buf,
@@ -229,7 +263,7 @@ static __attribute__((noinline)) ssize_t write_record(struct shmpipe__end *e, co
 	room = writer_room(e, need, &dl);
 	if (room < 0)
 		return room;
-	record_put(e, e->off, buf, len);
+	record_put(e, e->f.off, buf, len);
 	writer_publish(e, need, 1);
 	return (ssize_t)len;
 }
@@ -252,7 +286,7 @@ static __attribute__((noinline)) ssize_t write_waiting(struct shmpipe__end *e, c
 		if (room < 0)
 			return done ? (ssize_t)done : room;
 		n = min_u64(min_u64((uint64_t)room, len - done), e->slice);
-		copy(e->data + e->off, (const uint8_t *)buf + done, n);
+		copy(e->f.data + e->f.off, (const uint8_t *)buf + done, n);
 		/* Counted once per call that puts bytes in the ring. */
 		writer_publish(e, n, done == 0);
 		done += n;
@@ -260,7 +294,7 @@ static __attribute__((noinline)) ssize_t write_waiting(struct shmpipe__end *e, c
 	return (ssize_t)done;
 }
 
-ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
+ssize_t(shmpipe_write)(shmpipe_writer *w, const void *buf, size_t len)
 {
 	struct shmpipe__end *e;
 
@@ -280,12 +314,17 @@ ssize_t shmpipe_write(shmpipe_writer *w, const void *buf, size_t len)
 		return write_record(e, buf, len);
 
 	/* The common case: all of it fits in the room already known. */
-	if (len <= e->capacity - (e->pos - e->peer) && len <= e->slice) {
-		copy(e->data + e->off, buf, len);
+	if (len <= e->f.capacity - (e->f.pos - e->f.peer) && len <= e->slice) {
+		copy(e->f.data + e->f.off, buf, len);
 		writer_publish(e, len, 1);
+		writer_arm(e);
 		return (ssize_t)len;
 	}
-	return write_waiting(e, buf, len);
+	ssize_t done = write_waiting(e, buf, len);
+
+	if (done > 0)
+		writer_arm(e);
+	return done;
 }
 
 /* Checks an iovec array and sums it; -EINVAL if it is not usable. */
@@ -325,7 +364,7 @@ static ssize_t writev_records(struct shmpipe__end *e, const struct iovec *iov, i
 
 		if (len == 0)
 			continue;
-		if (e->capacity - (e->pos + pending - e->peer) < need) {
+		if (e->f.capacity - (e->f.pos + pending - e->f.peer) < need) {
 			int64_t err = writer_refresh(e);
 
 			/*
@@ -333,7 +372,7 @@ static ssize_t writev_records(struct shmpipe__end *e, const struct iovec *iov, i
 			 * copied before any wait or error, since the count
 			 * returned must be of records the reader can get.
 			 */
-			if (err < 0 || e->capacity - (e->pos + pending - e->peer) < need) {
+			if (err < 0 || e->f.capacity - (e->f.pos + pending - e->f.peer) < need) {
 				if (pending) {
 					writer_publish(e, pending, records);
 					pending = records = 0;
@@ -345,10 +384,10 @@ static ssize_t writev_records(struct shmpipe__end *e, const struct iovec *iov, i
 			}
 		}
 		/* The record goes after the ones copied but not yet published. */
-		uint64_t off = e->off + pending;
+		uint64_t off = e->f.off + pending;
 
-		if (off >= e->data_size)
-			off -= e->data_size;
+		if (off >= e->f.data_size)
+			off -= e->f.data_size;
 		record_put(e, off, iov[i].iov_base, len);
 		pending += need;
 		records++;
@@ -393,8 +432,8 @@ ssize_t shmpipe_writev(shmpipe_writer *w, const struct iovec *iov, int iovcnt)
 			uint64_t k = min_u64(iov[i].iov_len - in, (uint64_t)room - n);
 
 			if (k) /* an empty buffer may have a NULL base */
-				memcpy(e->data + e->off + n, (const uint8_t *)iov[i].iov_base + in,
-				       k);
+				memcpy(e->f.data + e->f.off + n,
+				       (const uint8_t *)iov[i].iov_base + in, k);
 			n += k;
 			in += k;
 			if (in == iov[i].iov_len) {
@@ -418,7 +457,7 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 	if (!w || !buf)
 		return -EINVAL;
 	e = &w->e;
-	limit = e->records ? record_max(e) : e->capacity;
+	limit = e->records ? record_max(e) : e->f.capacity;
 	if (min_len > limit)
 		return -EMSGSIZE;
 	if (min_len == 0)
@@ -435,7 +474,7 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 	 * of the ring is known to be free. Looking on every call would cost
 	 * a transfer of the reader's cache line per reserve.
 	 */
-	if (e->capacity - (e->pos - e->peer) < e->capacity / 2) {
+	if (e->f.capacity - (e->f.pos - e->f.peer) < e->f.capacity / 2) {
 		int err = writer_refresh(e);
 
 		if (err < 0)
@@ -449,12 +488,13 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 		room = (int64_t)min_u64(((uint64_t)room & ~(uint64_t)7) -
 					    sizeof(struct shmpipe__record),
 					record_max(e));
-		*buf = e->data + e->off + sizeof(struct shmpipe__record);
+		*buf = e->f.data + e->f.off + sizeof(struct shmpipe__record);
 	} else {
-		*buf = e->data + e->off;
+		*buf = e->f.data + e->f.off;
 	}
 	room = (int64_t)min_u64((uint64_t)room, SSIZE_MAX);
 	e->lent = (uint64_t)room;
+	e->f.avail = 0; /* no inline write while the room is lent */
 	return (ssize_t)room;
 }
 
@@ -475,7 +515,7 @@ int shmpipe_commit(shmpipe_writer *w, size_t len)
 	if (refused < 0)
 		return refused;
 	if (e->records) {
-		record_frame(e, e->off, len);
+		record_frame(e, e->f.off, len);
 		writer_publish(e, shmpipe__record_space(len), 1);
 	} else {
 		writer_publish(e, len, 1);
@@ -485,15 +525,38 @@ int shmpipe_commit(shmpipe_writer *w, size_t len)
 
 /* ---- the read end ---------------------------------------------------- */
 
+/*
+ * Opens the inline read's window after a library read: avail, the data
+ * known to be there, may be read inline, and reads of up to a slice may
+ * look at write_index for more (limit). Shut in record mode, after the end
+ * of the stream, while a peek's data is lent, and while the writer has not
+ * promised its barrier (see writer_arm).
+ */
+static void reader_arm(struct shmpipe__end *e)
+{
+	shmpipe__promise_barrier(e);
+	if (!e->records && !e->ended && !e->lent && shmpipe__update_fenceless(e)) {
+		e->f.avail = e->f.peer - e->f.pos;
+		e->f.limit = e->slice;
+	}
+}
+
+/* Shuts the inline read's window: every read goes to the library. */
+static void reader_shut(struct shmpipe__end *e)
+{
+	e->f.avail = 0;
+	e->f.limit = 0;
+}
+
 /* Reads the writer's position and checks it (at most capacity ahead of us). */
 static int reader_refresh(struct shmpipe__end *e)
 {
 	/* Pairs with the store_sc of write_index: the bytes before it are in. */
 	uint64_t w = shmpipe__load_acquire(&e->hdr->write_index);
 
-	if (w < e->peer || w - e->pos > e->capacity)
+	if (w < e->f.peer || w - e->f.pos > e->f.capacity)
 		return -EPROTO;
-	e->peer = w;
+	e->f.peer = w;
 	return 0;
 }
 
@@ -502,7 +565,7 @@ static bool data_or_eof(const struct shmpipe__end *e)
 {
 	uint32_t ws;
 
-	if (shmpipe__load_sc(&e->hdr->write_index) != e->pos)
+	if (shmpipe__load_sc(&e->hdr->write_index) != e->f.pos)
 		return true;
 	ws = shmpipe__load32_sc(&e->hdr->writer_state);
 	return ws == SHMPIPE__END_CLOSED || ws == SHMPIPE__END_ABORTED;
@@ -527,16 +590,16 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 	if (e->ended)
 		return 0;
 
-	if (e->peer != e->pos && e->peer - e->pos < len) {
+	if (e->f.peer != e->f.pos && e->f.peer - e->f.pos < len) {
 		err = reader_refresh(e);
 		if (err < 0)
 			return err;
 	}
-	while (e->peer == e->pos) {
+	while (e->f.peer == e->f.pos) {
 		err = reader_refresh(e);
 		if (err < 0)
 			return err;
-		if (e->peer != e->pos)
+		if (e->f.peer != e->f.pos)
 			break;
 		/*
 		 * End of stream: the writer closed after its last publish
@@ -553,7 +616,7 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 			err = reader_refresh(e);
 			if (err < 0)
 				return err;
-			if (e->peer == e->pos && ws == SHMPIPE__END_CLOSED) {
+			if (e->f.peer == e->f.pos && ws == SHMPIPE__END_CLOSED) {
 				/*
 				 * No slice: the fast path of shmpipe_read, which
 				 * looks at no state, never runs again, and every
@@ -561,9 +624,10 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 				 */
 				e->ended = true;
 				e->slice = 0;
+				reader_shut(e);
 				return 0;
 			}
-			if (e->peer == e->pos)
+			if (e->f.peer == e->f.pos)
 				return -ECONNRESET;
 			break;
 		}
@@ -577,13 +641,13 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 
 			if (err2 < 0)
 				return err2;
-			if (e->peer != e->pos)
+			if (e->f.peer != e->f.pos)
 				break;
 		}
 		if (err < 0)
 			return err;
 	}
-	return (int64_t)(e->peer - e->pos);
+	return (int64_t)(e->f.peer - e->f.pos);
 }
 
 /*
@@ -597,10 +661,10 @@ static int64_t record_next(const struct shmpipe__end *e, uint64_t avail, const u
 
 	if (avail < sizeof(rec))
 		return -EPROTO;
-	memcpy(&rec, e->data + e->off, sizeof(rec));
+	memcpy(&rec, e->f.data + e->f.off, sizeof(rec));
 	if (rec.len == 0 || rec.len > record_max(e) || shmpipe__record_space(rec.len) > avail)
 		return -EPROTO;
-	*payload = e->data + e->off + sizeof(rec);
+	*payload = e->f.data + e->f.off + sizeof(rec);
 	return rec.len;
 }
 
@@ -615,8 +679,7 @@ static inline __attribute__((always_inline)) void reader_release(struct shmpipe_
 	 */
 	shmpipe__publish(e, &e->hdr->read_index);
 	/* After the release of the bytes, as produced is (see writer_publish). */
-	e->ops += ops;
-	shmpipe__store_release(&e->hdr->consumed, e->ops);
+	shmpipe__store_release(&e->hdr->consumed, shmpipe__load_relaxed(&e->hdr->consumed) + ops);
 	shmpipe__signal_peer(e, &e->hdr->space_event);
 }
 
@@ -651,14 +714,14 @@ static __attribute__((noinline)) ssize_t read_waiting(struct shmpipe__end *e, vo
 	for (uint64_t done = 0; done < n;) {
 		uint64_t k = min_u64(n - done, e->slice);
 
-		copy((uint8_t *)buf + done, e->data + e->off, k);
+		copy((uint8_t *)buf + done, e->f.data + e->f.off, k);
 		reader_release(e, k, done == 0);
 		done += k;
 	}
 	return (ssize_t)n;
 }
 
-ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
+ssize_t(shmpipe_read)(shmpipe_reader *r, void *buf, size_t len)
 {
 	struct shmpipe__end *e;
 	uint64_t n;
@@ -677,13 +740,18 @@ ssize_t shmpipe_read(shmpipe_reader *r, void *buf, size_t len)
 	 * would look), so no wait is needed.
 	 */
 	if (!e->records && len <= e->slice &&
-	    (e->peer - e->pos >= len || (reader_refresh(e) == 0 && e->peer != e->pos))) {
-		n = min_u64(e->peer - e->pos, len);
-		copy(buf, e->data + e->off, n);
+	    (e->f.peer - e->f.pos >= len || (reader_refresh(e) == 0 && e->f.peer != e->f.pos))) {
+		n = min_u64(e->f.peer - e->f.pos, len);
+		copy(buf, e->f.data + e->f.off, n);
 		reader_release(e, n, 1);
+		reader_arm(e);
 		return (ssize_t)n;
 	}
-	return read_waiting(e, buf, len);
+	ssize_t got = read_waiting(e, buf, len);
+
+	if (got > 0)
+		reader_arm(e);
+	return got;
 }
 
 ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf)
@@ -709,9 +777,10 @@ ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf)
 		*buf = payload;
 	} else {
 		avail = (int64_t)min_u64((uint64_t)avail, SSIZE_MAX);
-		*buf = e->data + e->off;
+		*buf = e->f.data + e->f.off;
 	}
 	e->lent = (uint64_t)avail;
+	reader_shut(e); /* no inline read while the data is lent */
 	return avail;
 }
 
@@ -734,4 +803,15 @@ int shmpipe_consume(shmpipe_reader *r, size_t len)
 		e->lent -= len;
 	}
 	return 0;
+}
+
+/*
+ * The inline calls' wake-up (shmpipe.h): they published their position and
+ * saw the peer's waiter bit in word.
+ */
+void shmpipe__wake_peer(struct shmpipe__fast *f, uint32_t word)
+{
+	struct shmpipe__end *e = (struct shmpipe__end *)(void *)f;
+
+	shmpipe__wake(e, e->peer_event, word);
 }

@@ -101,8 +101,8 @@ ssize_t shmpipe_write_from_fd(shmpipe_writer *w, int fd, size_t max)
 	 * UDP datagram, or the ring's largest record if smaller).
 	 */
 	if (w->e.records)
-		want = (size_t)(SHMPIPE_RECORD_MAX(w->e.capacity) < 65536
-				    ? SHMPIPE_RECORD_MAX(w->e.capacity)
+		want = (size_t)(SHMPIPE_RECORD_MAX(w->e.f.capacity) < 65536
+				    ? SHMPIPE_RECORD_MAX(w->e.f.capacity)
 				    : 65536);
 	while (done < max) {
 		void *buf;

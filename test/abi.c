@@ -43,6 +43,23 @@ _Static_assert(offsetof(shmpipe_info, flags) == 128, "info.flags");
 _Static_assert(offsetof(shmpipe_info, writer) == 132, "info.writer");
 _Static_assert(offsetof(shmpipe_info, reader) == 164, "info.reader");
 _Static_assert(offsetof(shmpipe_info, reserved) == 196, "info.reserved");
+
+/* The handle prefix that the inline calls of shmpipe.h compile in. */
+_Static_assert(sizeof(struct shmpipe__fast) == 72, "shmpipe__fast is 72 bytes");
+_Static_assert(offsetof(struct shmpipe__fast, avail) == 0, "fast.avail, the gate");
+_Static_assert(offsetof(struct shmpipe__fast, data) == 8, "fast.data");
+_Static_assert(offsetof(struct shmpipe__fast, off) == 16, "fast.off");
+_Static_assert(offsetof(struct shmpipe__fast, capacity) == 24, "fast.capacity");
+_Static_assert(offsetof(struct shmpipe__fast, pos) == 32, "fast.pos");
+_Static_assert(offsetof(struct shmpipe__fast, data_size) == 40, "fast.data_size");
+_Static_assert(offsetof(struct shmpipe__fast, peer) == 48, "fast.peer");
+_Static_assert(offsetof(struct shmpipe__fast, shared) == 56, "fast.shared");
+_Static_assert(offsetof(struct shmpipe__fast, limit) == 64, "fast.limit");
+_Static_assert(SHMPIPE__FAST_WRITE_INDEX == 128 && SHMPIPE__FAST_PRODUCED == 136 &&
+		   SHMPIPE__FAST_READ_INDEX == 256 && SHMPIPE__FAST_CONSUMED == 264 &&
+		   SHMPIPE__FAST_WRITER_STATE == 384 && SHMPIPE__FAST_READER_STATE == 388 &&
+		   SHMPIPE__FAST_DATA_EVENT == 512 && SHMPIPE__FAST_SPACE_EVENT == 640,
+	       "the shared words the inline calls use (layout version 2)");
 #endif
 
 #define NRES(s) (sizeof(s.reserved) / sizeof(s.reserved[0]))

@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Description: every symbol the shared library exports (nm -D, the shmpipe_
-# ones) has a section-3 man page man/man3/SYMBOL.3, a page of its own or a
-# .so link to the page of its family; every .so link points to a page that
+# ones; not shmpipe__wake_peer, which only the inline calls of shmpipe.h
+# call, and shmpipe_write(3) describes) has a section-3 man page
+# man/man3/SYMBOL.3, a page of its own or a .so link to the page of its
+# family; every .so link points to a page that
 # is there; the page a symbol resolves to shows its prototype in the
 # SYNOPSIS exactly as include/shmpipe.h declares it; every page starts with
 # its SPDX line; every page that is not a link renders without warnings
@@ -24,7 +26,7 @@ if [ -z "$lib" ]; then
 	echo "man_check: no libshmpipe.so under $build"
 	exit 1
 fi
-nm -D --defined-only "$lib" | awk '$3 ~ /^shmpipe_/ { sub(/@.*/, "", $3); print $3 }' |
+nm -D --defined-only "$lib" | awk '$3 ~ /^shmpipe_/ && $3 !~ /^shmpipe__/ { sub(/@.*/, "", $3); print $3 }' |
 	sort -u >"$tmp/symbols"
 nsym=$(wc -l <"$tmp/symbols")
 if [ "$nsym" -eq 0 ]; then
