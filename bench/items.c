@@ -136,7 +136,8 @@ static uint64_t consume(void)
 						  (unsigned long long)got + i, buf[i]);
 			got += n;
 			carry = bytes - n * sizeof(int32_t);
-			memmove(buf, buf + n, carry);
+			if (carry) /* rare: a call into the C library per item is not */
+				memmove(buf, buf + n, carry);
 		}
 	} else {
 		while (got < count) {
