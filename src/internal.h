@@ -144,6 +144,22 @@ struct shmpipe__deadline {
 SHMPIPE__INTERNAL int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready,
 				    shmpipe__u64 *waits, struct shmpipe__deadline *dl);
 
+/*
+ * What a wait asks of the operating system (wait.c), as os.h says of the
+ * functions of the same names; shmpipe__wait_ops points to them, and only
+ * tests point it elsewhere, before any end is made.
+ */
+struct shmpipe__wait_ops {
+	uint64_t (*now_ns)(void);
+	void (*yield)(void);
+	void (*deadline)(struct timespec *out, int timeout_ms);
+	int (*barrier)(void);
+	int (*doorbell_wait)(int fd, int poll_fd, const struct timespec *deadline);
+	int (*lock_held)(int fd, unsigned byte);
+};
+
+SHMPIPE__INTERNAL extern const struct shmpipe__wait_ops *shmpipe__wait_ops;
+
 /* Promises barriers before our waits, if blocking and able (wait.c). */
 SHMPIPE__INTERNAL void shmpipe__promise_barrier(struct shmpipe__end *e);
 

@@ -56,6 +56,25 @@
 #include "os.h"
 
 /*
+ * The calls into the operating system that a wait makes, behind one table
+ * (as ck_ec_ops in Concurrency Kit): the clock, the yield, the barrier, the
+ * doorbell's wait and the peer's lock. Nothing replaces it in the library;
+ * tests linked with the static library point shmpipe__wait_ops elsewhere
+ * (test/wait_ops.c) to drive the timeout, liveness and barrier-failure
+ * branches without waiting in real time.
+ */
+static const struct shmpipe__wait_ops os_wait_ops = {
+    .now_ns = shmpipe__os_now_ns,
+    .yield = shmpipe__os_yield,
+    .deadline = shmpipe__os_deadline,
+    .barrier = shmpipe__os_barrier,
+    .doorbell_wait = shmpipe__os_doorbell_wait,
+    .lock_held = shmpipe__os_lock_held,
+};
+
+const struct shmpipe__wait_ops *shmpipe__wait_ops = &os_wait_ops;
+
+/*
  * A waiter whose doorbell cannot tell it of its peer's death (the peer has
  * not met it yet, or closed its write side while alive) looks at the peer's
  * lock at least this often instead.
@@ -90,7 +109,7 @@ static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn rea
 				return true;
 			shmpipe__cpu_relax();
 		}
-		uint64_t now = shmpipe__os_now_ns();
+		uint64_t now = shmpipe__wait_ops->now_ns();
 
 		/* An interrupt is taken after the spin: stop spinning for it. */
 		if (shmpipe__load32_relaxed(&e->interrupt))
@@ -100,7 +119,7 @@ static bool spin_until_ready(const struct shmpipe__end *e, shmpipe__ready_fn rea
 		} else if (now - start >= e->spin_ns) {
 			return false;
 		} else if (now - start >= SHMPIPE__SPIN_PURE_NS) {
-			shmpipe__os_yield();
+			shmpipe__wait_ops->yield();
 		}
 	}
 }
@@ -140,7 +159,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 
 	shmpipe__promise_barrier(e);
 	if (e->timeout_ms > 0 && !dl->set) {
-		shmpipe__os_deadline(&dl->ts, e->timeout_ms);
+		shmpipe__wait_ops->deadline(&dl->ts, e->timeout_ms);
 		dl->set = true;
 	}
 
@@ -188,7 +207,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * or its next look at the word sees our announcement. If it
 		 * fails (it should not), wait in short slices instead.
 		 */
-		blind = e->barrier && shmpipe__os_barrier() < 0;
+		blind = e->barrier && shmpipe__wait_ops->barrier() < 0;
 
 		/*
 		 * An interrupt from another thread of ours, taken after the
@@ -256,7 +275,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		}
 
 		if (blind && e->listener < 0) {
-			shmpipe__os_deadline(&slice, SHMPIPE__LIVENESS_MS);
+			shmpipe__wait_ops->deadline(&slice, SHMPIPE__LIVENESS_MS);
 			if (!until || timespec_before(&slice, until))
 				until = &slice;
 		}
@@ -274,8 +293,8 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		if (!until && e->listener >= 0 && !shmpipe__pending(e))
 			err = shmpipe__meet_wait(e);
 		else
-			err = shmpipe__os_doorbell_wait(e->hung ? -1 : e->bell,
-							e->listener >= 0 ? e->pollfd : -1, until);
+			err = shmpipe__wait_ops->doorbell_wait(
+			    e->hung ? -1 : e->bell, e->listener >= 0 ? e->pollfd : -1, until);
 		if (err == 1)
 			e->hung = true; /* the peer's write side is gone: look at the lock */
 		if (err == -ETIMEDOUT && until == &slice)
@@ -311,7 +330,7 @@ bool shmpipe__peer_died(const struct shmpipe__end *e)
 	/* Pairs with the peer's CAS to OPEN, made after taking its lock. */
 	if (shmpipe__load32_acquire(e->peer_state) != SHMPIPE__END_OPEN)
 		return false;
-	return shmpipe__os_lock_held(e->fd, e->peer_lock) == 0;
+	return shmpipe__wait_ops->lock_held(e->fd, e->peer_lock) == 0;
 }
 
 static int set_timeout(struct shmpipe__end *e, int timeout_ms)
