@@ -621,8 +621,8 @@ SHMPIPE_API const char *shmpipe_version(void);
 struct shmpipe__fast {
 	/*
 	 * The gate. Writer: the bytes an inline write may put in the ring
-	 * without asking the library (room known to be free, no further than
-	 * the end of the data region's first copy, at most a slice). Reader:
+	 * without asking the library (room known to be free, short of the
+	 * end of the data region's first copy, at most a slice). Reader:
 	 * the bytes known to be readable (peer - pos), which an inline read
 	 * may take at once. 0 sends every call to the library, or for the
 	 * reader to the look at the writer's position that limit allows.
@@ -754,7 +754,7 @@ static inline ssize_t shmpipe__write_inline(shmpipe_writer *w, const void *buf, 
 	if (__builtin_expect(!shmpipe__fast_writable(shared), 0))
 		return (shmpipe_write)(w, buf, len);
 	shmpipe__fast_copy(f->data + off, buf, len);
-	f->off = off + len; /* avail stops at the end of the first copy: no wrap */
+	f->off = off + len; /* avail stops short of the end of the first copy: no wrap */
 	f->avail -= len;
 	shmpipe__fast_publish(f, shared, SHMPIPE__FAST_WRITE_INDEX, SHMPIPE__FAST_PRODUCED,
 			      SHMPIPE__FAST_DATA_EVENT, pos + len);
@@ -785,11 +785,11 @@ static inline ssize_t shmpipe__read_inline(shmpipe_reader *r, void *buf, size_t 
 		f->peer = w;
 	}
 	off = f->off;
+	/* A read that reaches the end of the first copy wraps: the library's. */
+	if (__builtin_expect(off + len >= f->data_size, 0))
+		return (shmpipe_read)(r, buf, len);
 	shmpipe__fast_copy(buf, f->data + off, len);
-	off += len;
-	if (__builtin_expect(off >= f->data_size, 0))
-		off -= f->data_size;
-	f->off = off;
+	f->off = off + len;
 	f->avail = avail - len;
 	shmpipe__fast_publish(f, f->shared, SHMPIPE__FAST_READ_INDEX, SHMPIPE__FAST_CONSUMED,
 			      SHMPIPE__FAST_SPACE_EVENT, pos + len);

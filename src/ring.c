@@ -113,8 +113,8 @@ static int writer_refresh(struct shmpipe__end *e);
 /*
  * Opens the inline write's window (f.avail, shmpipe.h) after a library call:
  * the room known to be free, looked up again when less than half the ring
- * is, but no further than the end of the data region's first copy, so that
- * an inline write never wraps its offset, and at most a slice. Shut in
+ * is, but short of the end of the data region's first copy, so that an
+ * inline write never wraps its offset, and at most a slice. Shut in
  * record mode, while a reservation is out (only the library ends it), and
  * while the reader has not promised its barrier: the inline calls publish
  * on the fenceless path only. A blocking end promises its own here, so
@@ -133,7 +133,8 @@ static void writer_arm(struct shmpipe__end *e)
 			return;
 		room = e->f.capacity - (e->f.pos - e->f.peer);
 	}
-	e->f.avail = min_u64(min_u64(room, e->f.data_size - e->f.off), e->slice);
+	/* Short of the end, so that an inline write leaves off below data_size. */
+	e->f.avail = min_u64(min_u64(room, e->f.data_size - 1 - e->f.off), e->slice);
 }
 
 /*
