@@ -160,8 +160,23 @@ struct shmpipe__wait_ops {
 
 SHMPIPE__INTERNAL extern const struct shmpipe__wait_ops *shmpipe__wait_ops;
 
-/* Promises barriers before our waits, if blocking and able (wait.c). */
-SHMPIPE__INTERNAL void shmpipe__promise_barrier(struct shmpipe__end *e);
+/*
+ * Promises the peer a barrier before each of our waits from now on, so that
+ * it may publish without a fence. Made before the first sleep, or when a
+ * blocking call opens the inline window (ring.c, wait.c), not when the end is
+ * taken: an end that only an event loop drives (timeout 0) waits after
+ * every burst, and a barrier each time costs it more (an interrupt to every
+ * other processor) than its peer's fences cost the peer. A peer that has
+ * not seen the flag fences, and our waits pay the barrier from this one on,
+ * so it may see it at any moment.
+ */
+static inline void shmpipe__promise_barrier(struct shmpipe__end *e)
+{
+	if (!e->barrier && e->registered && e->timeout_ms != 0) {
+		e->barrier = true;
+		shmpipe__store32_relaxed(e->flags, SHMPIPE__END_BARRIER);
+	}
+}
 
 /*
  * Wakes the peer waiting on event, whose word was last seen as w (WAITER

@@ -88,12 +88,14 @@ static inline void copy(void *restrict dst, const void *restrict src, size_t n)
 
 /*
  * Advances a position and its offset in the data region by n <= data_size.
- * It closes the inline calls' window (shmpipe.h), which was measured from
- * the old position: the library call that moved it opens it again.
+ * The inline calls' window (f.avail, shmpipe.h) shrinks by as much, which
+ * keeps what it promises: the writer's room and distance to the end of the
+ * first copy, and the reader's data, each shrink by n (a window that
+ * reached past the end is at most n, so it closes before the offset wraps).
  */
 static inline void advance(struct shmpipe__end *e, uint64_t n)
 {
-	e->f.avail = 0;
+	e->f.avail = e->f.avail > n ? e->f.avail - n : 0;
 	e->f.pos += n;
 	e->f.off += n;
 	if (e->f.off >= e->f.data_size)
@@ -111,7 +113,8 @@ static inline uint64_t record_max(const struct shmpipe__end *e)
 static int writer_refresh(struct shmpipe__end *e);
 
 /*
- * Opens the inline write's window (f.avail, shmpipe.h) after a library call:
+ * Opens the inline write's window (f.avail, shmpipe.h) after a library call,
+ * if it is shut:
  * the room known to be free, looked up again when less than half the ring
  * is, but short of the end of the data region's first copy, so that an
  * inline write never wraps its offset, and at most a slice. Shut in
@@ -120,11 +123,10 @@ static int writer_refresh(struct shmpipe__end *e);
  * on the fenceless path only. A blocking end promises its own here, so
  * that its peer's inline calls may open too.
  */
-static void writer_arm(struct shmpipe__end *e)
+static __attribute__((noinline)) void writer_open(struct shmpipe__end *e)
 {
 	uint64_t room;
 
-	shmpipe__promise_barrier(e);
 	if (e->records || e->lent || !shmpipe__update_fenceless(e))
 		return;
 	room = e->f.capacity - (e->f.pos - e->f.peer);
@@ -135,6 +137,13 @@ static void writer_arm(struct shmpipe__end *e)
 	}
 	/* Short of the end, so that an inline write leaves off below data_size. */
 	e->f.avail = min_u64(min_u64(room, e->f.data_size - 1 - e->f.off), e->slice);
+}
+
+static inline void writer_arm(struct shmpipe__end *e)
+{
+	shmpipe__promise_barrier(e);
+	if (!e->f.avail)
+		writer_open(e);
 }
 
 /*
@@ -527,19 +536,25 @@ int shmpipe_commit(shmpipe_writer *w, size_t len)
 /* ---- the read end ---------------------------------------------------- */
 
 /*
- * Opens the inline read's window after a library read: avail, the data
+ * Opens the inline read's window after a library read, if it is shut: avail, the data
  * known to be there, may be read inline, and reads of up to a slice may
  * look at write_index for more (limit). Shut in record mode, after the end
  * of the stream, while a peek's data is lent, and while the writer has not
  * promised its barrier (see writer_arm).
  */
-static void reader_arm(struct shmpipe__end *e)
+static __attribute__((noinline)) void reader_open(struct shmpipe__end *e)
 {
-	shmpipe__promise_barrier(e);
 	if (!e->records && !e->ended && !e->lent && shmpipe__update_fenceless(e)) {
 		e->f.avail = e->f.peer - e->f.pos;
 		e->f.limit = e->slice;
 	}
+}
+
+static inline void reader_arm(struct shmpipe__end *e)
+{
+	shmpipe__promise_barrier(e);
+	if (!e->f.limit)
+		reader_open(e);
 }
 
 /* Shuts the inline read's window: every read goes to the library. */

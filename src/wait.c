@@ -130,24 +130,6 @@ static void withdraw(shmpipe__u32 *event, uint32_t w)
 	shmpipe__cas32_sc(event, &w, w & ~SHMPIPE__WAITER);
 }
 
-/*
- * Promises the peer a barrier before each of our waits from now on, so that
- * it may publish without a fence. Made before the first sleep, or when a
- * blocking call opens the inline window (ring.c), not when the end is
- * taken: an end that only an event loop drives (timeout 0) waits after
- * every burst, and a barrier each time costs it more (an interrupt to every
- * other processor) than its peer's fences cost the peer. A peer that has
- * not seen the flag fences, and our waits pay the barrier from this one on,
- * so it may see it at any moment.
- */
-void shmpipe__promise_barrier(struct shmpipe__end *e)
-{
-	if (e->timeout_ms != 0 && e->registered && !e->barrier) {
-		e->barrier = true;
-		shmpipe__store32_relaxed(e->flags, SHMPIPE__END_BARRIER);
-	}
-}
-
 int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 *waits,
 		  struct shmpipe__deadline *dl)
 {
