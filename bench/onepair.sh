@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Instructions per 4-byte write+read pair, one thread, under callgrind:
-# shmpipe (shmpipe_write + shmpipe_read) against the cached-index ring of
-# bench/spsc_ring.h (spsc_push + spsc_pop). Each runs with N and 2N pairs;
+# shmpipe (shmpipe_write + shmpipe_read, the inline calls), the library's
+# functions called as such, and the cached-index ring of bench/spsc_ring.h
+# (spsc_push + spsc_pop). Each runs with N and 2N pairs;
 # the difference of the totals over N is the cost of one pair, loop
 # included, free of start-up. callgrind counts are the same run to run, so
 # this is the figure to compare where a small difference matters.
@@ -24,7 +25,7 @@ count() { # IMPL N -> instructions
 		sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 declare -A per
-for impl in shmpipe ring; do
+for impl in shmpipe library ring; do
 	a=$(count "$impl" "$n")
 	b=$(count "$impl" $((2 * n)))
 	per[$impl]=$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n }')
