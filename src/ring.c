@@ -13,6 +13,12 @@
  * it reads the peer's shared position only when the ring looks full (writer)
  * or empty (reader), and checks it before using it. Record lengths read from
  * the ring are checked against what was published before they are used.
+ *
+ * The common case of shmpipe_write and shmpipe_read also runs in the
+ * caller's code: shmpipe.h's inline calls take these same steps on the
+ * first fields of the handle, inside a window (f.avail) that the functions
+ * here open (writer_arm, reader_arm), shrink as they move a position
+ * (advance) and shut while anything but a plain stream call could follow.
  */
 #include <errno.h>
 #include <limits.h>
