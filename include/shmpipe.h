@@ -746,7 +746,7 @@ static inline ssize_t shmpipe__write_inline(shmpipe_writer *w, const void *buf, 
 	unsigned char *shared;
 	uint64_t off, pos;
 
-	if (__builtin_expect(!w || !buf || len - 1 >= f->avail, 0))
+	if (__builtin_expect(!w || !buf || !len || len > f->avail, 0))
 		return (shmpipe_write)(w, buf, len);
 	shared = f->shared;
 	off = f->off;
@@ -770,10 +770,10 @@ static inline ssize_t shmpipe__read_inline(shmpipe_reader *r, void *buf, size_t 
 		return (shmpipe_read)(r, buf, len);
 	avail = f->avail;
 	pos = f->pos;
-	if (len - 1 >= avail) {
+	if (!len || len > avail) {
 		uint64_t w;
 
-		if (__builtin_expect(len - 1 >= f->limit, 0))
+		if (__builtin_expect(!len || len > f->limit, 0))
 			return (shmpipe_read)(r, buf, len);
 		/* Pairs with the writer's release of its position. */
 		w = __atomic_load_n(shmpipe__fast_u64(f->shared, SHMPIPE__FAST_WRITE_INDEX),
