@@ -227,10 +227,28 @@ static void *write_sleeping(void *arg)
 	return NULL;
 }
 
+/*
+ * Waits until the other thread's call has gone to sleep, which it counts in
+ * the shared stats first (producer_waits or consumer_waits rises past was).
+ */
+static void until_asleep(shmpipe_reader *r, bool writer, uint64_t was)
+{
+	for (int i = 0; i < 5000; i++) {
+		shmpipe_stats st;
+
+		ASSERT_OK(shmpipe_reader_stats(r, &st));
+		if ((writer ? st.producer_waits : st.consumer_waits) > was)
+			break;
+		test_sleep_ms(1);
+	}
+	test_sleep_ms(10); /* from counting the wait to sleeping in it */
+}
+
 /* An inline call that finds its peer asleep wakes it. */
 static void wakes(void)
 {
 	struct sleeper s = {0};
+	shmpipe_stats st;
 	pthread_t t;
 	int32_t v = 42, x;
 	long w0, r0;
@@ -240,8 +258,9 @@ static void wakes(void)
 	ASSERT_OK(shmpipe_writer_set_spin(s.w, 0));
 	warm(s.w, s.r);
 
+	ASSERT_OK(shmpipe_reader_stats(s.r, &st));
 	ASSERT_EQ(pthread_create(&t, NULL, read_sleeping, &s), 0);
-	test_sleep_ms(50); /* asleep by now */
+	until_asleep(s.r, false, st.consumer_waits);
 	w0 = writes();
 	ASSERT_EQ(shmpipe_write(s.w, &v, sizeof(v)), 4);
 	if (inline_expected)
@@ -254,8 +273,9 @@ static void wakes(void)
 	for (int i = 0; i < 64 / 4; i++)
 		ASSERT_EQ(shmpipe_write(s.w, &i, sizeof(i)), 4);
 	s.done = 0;
+	ASSERT_OK(shmpipe_reader_stats(s.r, &st));
 	ASSERT_EQ(pthread_create(&t, NULL, write_sleeping, &s), 0);
-	test_sleep_ms(50);
+	until_asleep(s.r, true, st.producer_waits);
 	ASSERT_EQ(__atomic_load_n(&s.done, __ATOMIC_ACQUIRE), 0);
 	r0 = reads();
 	ASSERT_EQ(shmpipe_read(s.r, &x, sizeof(x)), 4);
