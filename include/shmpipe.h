@@ -657,7 +657,7 @@ struct shmpipe__fast {
 /* For the inline calls only: wakes the peer, which waits on word. */
 SHMPIPE_API void shmpipe__wake_peer(struct shmpipe__fast *f, uint32_t word);
 
-#if !defined(SHMPIPE_NO_INLINE) && defined(__GNUC__)
+#if defined(__GNUC__)
 static inline uint64_t *shmpipe__fast_u64(unsigned char *shared, unsigned at)
 {
 	return (uint64_t *)(void *)(shared + at);
@@ -670,8 +670,8 @@ static inline uint32_t *shmpipe__fast_u32(unsigned char *shared, unsigned at)
 
 /*
  * Copies n bytes, inline when n is small (one int, one small struct) but not
- * known when compiling, as ring.c's copy() does: a call into the C
- * library's memcpy for 4 bytes costs more than the rest of the call.
+ * known when compiling: a call into the C library's memcpy for 4 bytes
+ * costs more than the rest of the call. ring.c's copy() uses it too.
  */
 static inline void shmpipe__fast_copy(void *dst, const void *src, size_t n)
 {
@@ -700,6 +700,9 @@ static inline void shmpipe__fast_copy(void *dst, const void *src, size_t n)
 	}
 }
 
+#endif /* __GNUC__ */
+
+#if !defined(SHMPIPE_NO_INLINE) && defined(__GNUC__)
 /*
  * Publishes this end's new position pos (at index) and one more operation
  * (at count), then wakes the peer if it waits on event: what writer_publish

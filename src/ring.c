@@ -34,12 +34,6 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 }
 
 /*
- * Copies n bytes into or out of the ring. Small copies, one int or one small
- * struct per call, are done inline with two overlapping loads and stores,
- * which costs less than the call into the C library's memcpy and its size
- * dispatch; everything else goes to memcpy.
- */
-/*
  * The block size of copy()'s split copies (see there), which only x86-64
  * needs: the slow case is glibc's rep movsb there.
  */
@@ -50,28 +44,20 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 #define SHMPIPE__SPLIT_ALIASED 0
 #endif
 
+/*
+ * Copies n bytes into or out of the ring. Small copies, one int or one small
+ * struct per call, are done inline as the inline calls of shmpipe.h do them
+ * (two overlapping loads and stores), which costs less than the call into
+ * the C library's memcpy and its size dispatch; everything else goes to
+ * memcpy.
+ */
 static inline void copy(void *restrict dst, const void *restrict src, size_t n)
 {
 	uint8_t *d = dst;
 	const uint8_t *s = src;
 
-	if (n >= 8 && n <= 16) {
-		uint64_t a, b;
-
-		memcpy(&a, s, 8);
-		memcpy(&b, s + n - 8, 8);
-		memcpy(d, &a, 8);
-		memcpy(d + n - 8, &b, 8);
-	} else if (n >= 4 && n < 8) {
-		uint32_t a, b;
-
-		memcpy(&a, s, 4);
-		memcpy(&b, s + n - 4, 4);
-		memcpy(d, &a, 4);
-		memcpy(d + n - 4, &b, 4);
-	} else if (n < 4) {
-		for (size_t i = 0; i < n; i++)
-			d[i] = s[i];
+	if (n <= 16) {
+		shmpipe__fast_copy(d, s, n);
 	} else if (SHMPIPE__SPLIT_ALIASED && n >= SHMPIPE__SPLIT_COPY &&
 		   (((uintptr_t)d - (uintptr_t)s) & 4095) - 1 < 63) {
 		/*
