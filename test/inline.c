@@ -233,14 +233,15 @@ static void *write_sleeping(void *arg)
  */
 static void until_asleep(shmpipe_reader *r, bool writer, uint64_t was)
 {
-	for (int i = 0; i < 5000; i++) {
-		shmpipe_stats st;
+	shmpipe_stats st;
 
+	for (int i = 0; i < 5000; i++) {
 		ASSERT_OK(shmpipe_reader_stats(r, &st));
 		if ((writer ? st.producer_waits : st.consumer_waits) > was)
 			break;
 		test_sleep_ms(1);
 	}
+	ASSERT_GT(writer ? st.producer_waits : st.consumer_waits, was);
 	test_sleep_ms(10); /* from counting the wait to sleeping in it */
 }
 
