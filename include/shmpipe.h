@@ -101,11 +101,35 @@ typedef struct shmpipe_reader shmpipe_reader; /* the read end  */
  * zeroes the reserved words of everything it fills in.
  */
 typedef struct shmpipe_options {
-	size_t capacity; /* most bytes in the ring at once, exact; 0 = 1 MiB (mapped in pages) */
-	unsigned flags;	 /* SHMPIPE_RECORDS: each write is one record, read back whole */
-	unsigned mode;	 /* permission bits of a named pipe; 0 = 0600 */
-	uint64_t reserved[6]; /* zero */
+	size_t capacity;  /* most bytes in the ring at once, exact; 0 = 1 MiB (mapped in pages) */
+	unsigned flags;	  /* SHMPIPE_RECORDS: each write is one record, read back whole */
+	unsigned mode;	  /* permission bits of a named pipe; 0 = 0600 */
+	uint32_t readers; /* readers attached at once; 0 or 1 = one (see below), at most
+			     SHMPIPE_READERS_MAX: every reader gets every byte */
+	uint32_t reserved32;  /* zero */
+	uint64_t reserved[5]; /* zero */
 } shmpipe_options;
+
+/*
+ * Broadcast: a pipe created with options.readers = N > 1 takes up to N
+ * readers at once, each attached with shmpipe_reader_open (named) or
+ * shmpipe_reader_open_fd (from the writer's descriptor); one more gets
+ * -EBUSY, and the place of a reader that closed or died is free again.
+ * Every reader gets every byte (or record) written after it attached, in
+ * order, at its own pace, with no copy per reader in the ring: the writer
+ * waits while the slowest live reader would be overrun, so the bytes in the
+ * ring never exceed the capacity. A reader that closes, or whose process
+ * dies, stops holding the writer back (a death within SHMPIPE_READERS_REAP_MS
+ * of the writer waiting on it); the writer gets -EPIPE only while no reader
+ * is attached after one has been, as pipe(2) with several readers. Until
+ * the first reader attaches the writer waits (shmpipe_writer_wait_readers
+ * waits for more). End of stream, or an abort, reaches every reader. A
+ * broadcast pipe must be created by its writer (shmpipe_writer_create or
+ * shmpipe_pair, whose reader is the first); shmpipe_reader_create refuses
+ * readers > 1 with -EINVAL.
+ */
+#define SHMPIPE_READERS_MAX	64
+#define SHMPIPE_READERS_REAP_MS 10
 
 typedef struct shmpipe_stats {
 	uint64_t capacity;	 /* most bytes in the ring at once, as asked */
@@ -231,9 +255,20 @@ typedef struct shmpipe_info {
 	shmpipe_stats stats; /* as shmpipe_stat gives them */
 	unsigned flags;	     /* SHMPIPE_RECORDS, as the pipe was created */
 	shmpipe_end_info writer;
-	shmpipe_end_info reader;
-	uint32_t reserved[15]; /* zero */
+	shmpipe_end_info
+	    reader;	  /* broadcast: OPEN once a reader attached (shmpipe_inspect_readers) */
+	uint32_t readers; /* readers the pipe takes at once (1, or options.readers) */
+	uint32_t reserved[14]; /* zero */
 } shmpipe_info;
+
+/* One reader of a broadcast pipe, as shmpipe_inspect_readers sees it. */
+typedef struct shmpipe_reader_info {
+	shmpipe_end_info end; /* state (ABSENT: never taken), pid, alive, asleep */
+	uint64_t read_index;  /* this reader's position: bytes it consumed since creation */
+	uint64_t consumed; /* reads / records this reader (the last to take the place) consumed */
+	uint64_t consumer_waits; /* times it waited for data */
+	uint64_t reserved[5];	 /* zero */
+} shmpipe_reader_info;
 
 /*
  * shmpipe_inspect - everything an outside observer can know of a named pipe,
@@ -256,6 +291,25 @@ typedef struct shmpipe_info {
  * this version understands).
  */
 SHMPIPE_API int shmpipe_inspect(const char *name, shmpipe_info *out);
+
+/*
+ * shmpipe_inspect_readers - each reader's place of a named pipe, as
+ * shmpipe_inspect sees the ends: out[i] for place i < n, in the order of
+ * the places (a place whose state is ABSENT was never taken; CLOSED, or
+ * OPEN and not alive, was left). Returns the number of places (1 for a
+ * pipe with one reader, whose place is the reader), however many were
+ * filled, or shmpipe_inspect's errors. n may be 0 (out then may be NULL).
+ */
+SHMPIPE_API int shmpipe_inspect_readers(const char *name, shmpipe_reader_info *out, unsigned n);
+
+/*
+ * shmpipe_writer_wait_readers - wait until at least n readers are attached
+ * to a broadcast pipe, as the end's timeout allows, so that all of them get
+ * the stream from its first byte. Returns how many are attached (n = 0:
+ * at once), or -EINVAL (NULL, n above the pipe's readers), -EAGAIN,
+ * -ETIMEDOUT, -EINTR. On a pipe with one reader, n may be 0 or 1.
+ */
+SHMPIPE_API int shmpipe_writer_wait_readers(shmpipe_writer *w, unsigned n);
 
 /*
  * Passing an end to another process by descriptor.

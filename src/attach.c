@@ -42,9 +42,12 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m,
 	e->flags = writer ? &m->hdr->writer_flags : &m->hdr->reader_flags;
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
 	e->peer_event = writer ? &m->hdr->data_event : &m->hdr->space_event;
+	e->index = writer ? &m->hdr->write_index : &m->hdr->read_index;
+	e->ops = writer ? &m->hdr->produced : &m->hdr->consumed;
+	e->waits = writer ? &m->hdr->producer_waits : &m->hdr->consumer_waits;
 	e->f.shared = (unsigned char *)m->hdr; /* for the inline calls of shmpipe.h */
 	atomic_init(&e->interrupt, 0);
-	e->bell = e->note = e->peer_bell = e->peer_guard = e->own_ring = -1;
+	e->bell = e->note = e->peer_bell = e->peer_guard = e->own_ring = e->life = -1;
 	e->pollfd = e->listener = e->conn = -1;
 	for (int i = 0; i < SHMPIPE__PENDING; i++)
 		e->pending[i] = -1;
@@ -66,6 +69,13 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m,
 	uint64_t w, r;
 	int err;
 
+	/* A reader of a broadcast pipe takes a place of its own (broadcast.c). */
+	if (!writer && g->readers > 1) {
+		err = shmpipe__place_take(e, g, fd);
+		if (err == 0)
+			e->registered = shmpipe__os_barrier_register() == 0;
+		return err;
+	}
 	err = shmpipe__os_lock(fd, writer ? SHMPIPE__WRITER_LOCK : SHMPIPE__READER_LOCK);
 	if (err < 0)
 		return err;
@@ -107,7 +117,9 @@ static int attach(struct shmpipe__end **out, size_t handle_size, struct shmpipe_
 		return -ENOMEM;
 	}
 	end_init(e, m, g, fd, writer);
-	err = shmpipe__doorbell_init(e);
+	err = writer && g->readers > 1 ? shmpipe__fan_new(e, g) : 0;
+	if (err == 0)
+		err = shmpipe__doorbell_init(e);
 	if (err == 0)
 		err = end_take(e, m, g, fd, writer);
 	if (err < 0) {
@@ -126,7 +138,8 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 	struct shmpipe__end *we = NULL, *re = NULL;
 	struct shmpipe__map *m;
 	struct shmpipe__geometry g;
-	int fd, rfd, mfd, err;
+	uint8_t token[SHMPIPE__TOKEN_LEN];
+	int fd, rfd, mfd, err, listener = -1;
 
 	if (!w || !r)
 		return -EINVAL;
@@ -167,17 +180,36 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 		shmpipe__os_close(rfd);
 		return err;
 	}
-	shmpipe__header_init(m->hdr, &g, NULL);
+	/* More readers meet the writer through a rendezvous, as a named pipe's. */
+	if (g.readers > 1) {
+		listener = shmpipe__listen(token);
+		if (listener < 0) {
+			shmpipe__os_close(fd);
+			shmpipe__os_close(rfd);
+			shmpipe__map_put(m);
+			return listener;
+		}
+	}
+	shmpipe__header_init(m->hdr, &g, listener >= 0 ? token : NULL);
 	err = attach(&we, sizeof(shmpipe_writer), m, &g, fd, true);
 	if (err < 0) {
 		shmpipe__os_close(rfd);
 		shmpipe__map_put(m);
+		if (listener >= 0)
+			shmpipe__os_close(listener);
 		return err;
 	}
 	err = attach(&re, sizeof(shmpipe_reader), m, &g, rfd, false);
 	shmpipe__map_put(m); /* the ends hold their references */
 	if (err == 0) {
 		err = shmpipe__pair_meet(we, re);
+		if (err < 0)
+			shmpipe_reader_close((shmpipe_reader *)re);
+	}
+	if (listener >= 0 && err < 0) {
+		shmpipe__os_close(listener);
+	} else if (listener >= 0) {
+		err = shmpipe__listen_attach(we, listener, token); /* closes it on failure */
 		if (err < 0)
 			shmpipe_reader_close((shmpipe_reader *)re);
 	}
@@ -204,6 +236,9 @@ static int create_end(struct shmpipe__end **out, size_t handle_size, const char 
 	err = shmpipe__parse_options(opts, &g);
 	if (err < 0)
 		return err;
+	/* Readers of a broadcast pipe come to its writer: it must make it. */
+	if (!writer && g.readers > 1)
+		return -EINVAL;
 	/* Listening before the header is out: an opener may connect at once. */
 	listener = shmpipe__listen(token);
 	if (listener < 0)

@@ -36,8 +36,14 @@ static int end_close(struct shmpipe__end *e, shmpipe__u32 *state, uint32_t how,
 	 * reader that sees CLOSED finds every byte; then wake the peer if it
 	 * waits (on an empty ring, or a full one).
 	 */
-	shmpipe__store32_sc(state, how);
-	shmpipe__signal(e, peer_event);
+	if (e->place)
+		shmpipe__place_leave(e, how); /* a broadcast reader: its place */
+	else
+		shmpipe__store32_sc(state, how);
+	if (e->fan)
+		shmpipe__fan_signal(e); /* every reader that waits */
+	else
+		shmpipe__signal(e, peer_event);
 	return end_drop(e); /* the last reference releases the liveness lock */
 }
 

@@ -79,6 +79,9 @@ int shmpipe__doorbell_init(struct shmpipe__end *e)
 		e->note = err;
 		err = shmpipe__os_poller_add(e->pollfd, e->note);
 	}
+	/* A broadcast writer's readers' life lines (broadcast.c). */
+	if (err >= 0 && e->fan)
+		err = shmpipe__os_poller_add(e->pollfd, e->fan->lives);
 	if (err < 0) {
 		shmpipe__doorbell_close(e);
 		return err;
@@ -104,6 +107,7 @@ void shmpipe__note(struct shmpipe__end *e, bool set)
 
 void shmpipe__doorbell_close(struct shmpipe__end *e)
 {
+	shmpipe__fan_free(e);
 	close_fd(&e->pollfd);
 	close_fd(&e->note);
 	close_fd(&e->listener);
@@ -112,6 +116,7 @@ void shmpipe__doorbell_close(struct shmpipe__end *e)
 	close_fd(&e->own_ring);
 	close_fd(&e->peer_bell);
 	close_fd(&e->peer_guard);
+	close_fd(&e->life);
 	close_fd(&e->bell);
 }
 
@@ -123,6 +128,35 @@ int shmpipe__pair_meet(struct shmpipe__end *w, struct shmpipe__end *r)
 	if (rg < 0) {
 		close_fd(&wg);
 		return rg;
+	}
+	if (w->fan) {
+		/*
+		 * A broadcast writer keeps the write side of its doorbell,
+		 * for every reader still to come: the reader gets a copy.
+		 */
+		int ring = shmpipe__os_dup(w->own_ring);
+
+		if (ring < 0) {
+			close_fd(&wg);
+			close_fd(&rg);
+			return ring;
+		}
+		int life = shmpipe__fan_life(w, 0);
+
+		if (life < 0) {
+			close_fd(&ring);
+			close_fd(&wg);
+			close_fd(&rg);
+			return life;
+		}
+		r->life = life;
+		w->fan->met[0].bell = r->own_ring;
+		w->fan->met[0].guard = rg;
+		w->fan->met[0].word = r->place_word;
+		r->own_ring = -1;
+		r->peer_bell = ring;
+		r->peer_guard = wg;
+		return 0;
 	}
 	w->peer_bell = r->own_ring;
 	w->peer_guard = rg;
@@ -220,6 +254,29 @@ static void greet(struct shmpipe__end *e, int s, int *in)
 {
 	int out[2] = {e->own_ring, e->bell};
 
+	/*
+	 * A broadcast writer meets each reader in its place (its proof says
+	 * which), sends it a copy of its doorbell and goes on listening.
+	 */
+	if (e->fan) {
+		int life = doorbell_ok(in[1], in[2]) ? shmpipe__fan_greet(e, in) : -1;
+
+		if (life >= 0) {
+			int out3[3] = {e->own_ring, e->bell, life};
+
+			/* A reader that is gone already only misses the reply. */
+			(void)shmpipe__os_send_fds(s, out3, 3);
+			shmpipe__os_close(life);
+			shmpipe__os_nonblock(in[1]);
+			shmpipe__os_close(in[0]);
+			shmpipe__note(e, true);
+		} else {
+			for (int i = 0; i < 3; i++)
+				shmpipe__os_close(in[i]);
+		}
+		shmpipe__os_close(s);
+		return;
+	}
 	if (!proof_ok(e, in[0]) || !doorbell_ok(in[1], in[2]) ||
 	    shmpipe__os_send_fds(s, out, 2) < 0) {
 		for (int i = 0; i < 3; i++)
@@ -342,8 +399,9 @@ void shmpipe__meet(struct shmpipe__end *e)
 			break;
 	}
 	if (e->conn >= 0) {
-		int in[2];
-		int err = shmpipe__os_recv_fds(e->conn, in, 2, 0);
+		/* A broadcast reader also gets its life line (broadcast.c). */
+		int in[3], n = e->place ? 3 : 2;
+		int err = shmpipe__os_recv_fds(e->conn, in, n, 0);
 
 		if (err == -EAGAIN)
 			return; /* not accepted yet */
@@ -351,9 +409,11 @@ void shmpipe__meet(struct shmpipe__end *e)
 			shmpipe__os_nonblock(in[0]);
 			e->peer_bell = in[0];
 			e->peer_guard = in[1];
+			if (n == 3)
+				e->life = in[2];
 		} else if (err == 0) {
-			shmpipe__os_close(in[0]);
-			shmpipe__os_close(in[1]);
+			for (int i = 0; i < n; i++)
+				shmpipe__os_close(in[i]);
 		}
 		close_fd(&e->conn);
 	}
@@ -363,7 +423,8 @@ void shmpipe__meet_never(struct shmpipe__end *e)
 {
 	uint32_t s = shmpipe__load32_acquire(e->peer_state);
 
-	if (e->own_ring < 0 || s == SHMPIPE__END_ABSENT)
+	/* A broadcast writer listens, and keeps its doorbell, for good. */
+	if (e->own_ring < 0 || s == SHMPIPE__END_ABSENT || e->fan)
 		return;
 	/*
 	 * A peer that closed, aborted or died before we met can never ring us

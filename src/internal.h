@@ -64,14 +64,25 @@ struct shmpipe__end {
 	struct shmpipe__fast f;
 	struct shmpipe__map *map;
 	struct shmpipe__hdr *hdr;
-	uint64_t want;	     /* room (writer) or data (reader) a wait is for */
-	uint64_t lent;	     /* bytes handed out by reserve or peek, 0 if none */
-	uint64_t slice;	     /* most bytes one copy publishes or releases at once */
-	bool records;	     /* SHMPIPE_RECORDS */
-	bool ended;	     /* a read returned end of stream: every later one does */
-	int timeout_ms;	     /* -1 forever, 0 never, > 0 milliseconds */
-	uint32_t spin_ns;    /* how long a wait looks before it sleeps */
-	bool registered;     /* our process takes part in process-wide barriers */
+	/*
+	 * Where this end publishes its position (write_index or read_index),
+	 * counts its operations (produced or consumed) and its waits: in the
+	 * header, or for a broadcast reader in its place.
+	 */
+	shmpipe__u64 *index;
+	shmpipe__u64 *ops;
+	shmpipe__u64 *waits;
+	struct shmpipe__place *place; /* a broadcast reader's place, NULL otherwise */
+	uint32_t place_word;	      /* the state word it took the place with */
+	struct shmpipe__fan *fan;     /* a broadcast writer's readers, NULL otherwise */
+	uint64_t want;		      /* room (writer) or data (reader) a wait is for */
+	uint64_t lent;		      /* bytes handed out by reserve or peek, 0 if none */
+	uint64_t slice;		      /* most bytes one copy publishes or releases at once */
+	bool records;		      /* SHMPIPE_RECORDS */
+	bool ended;		      /* a read returned end of stream: every later one does */
+	int timeout_ms;		      /* -1 forever, 0 never, > 0 milliseconds */
+	uint32_t spin_ns;	      /* how long a wait looks before it sleeps */
+	bool registered;	      /* our process takes part in process-wide barriers */
 	bool barrier;	     /* this end promised, and issues, a barrier before each wait */
 	bool peer_barrier;   /* the peer does: publish without a fence (wait.c) */
 	shmpipe__u32 *flags; /* this end's flags word, where it promises */
@@ -91,6 +102,7 @@ struct shmpipe__end {
 	 * the creator's doorbell is picked up.
 	 */
 	int bell;
+	int life;  /* a broadcast reader: the write side of its life line (broadcast.c) */
 	bool hung; /* bell reported end of file: no write side is left */
 	int note;  /* readable while note_set: "call again" (doorbell.c) */
 	bool note_set;
@@ -119,6 +131,35 @@ struct shmpipe_writer {
 
 struct shmpipe_reader {
 	struct shmpipe__end e;
+};
+
+/*
+ * A broadcast writer's side of its readers (broadcast.c): the table of
+ * places in the header, and for each place the doorbell of the reader the
+ * writer met there (the write side and a read side, as peer_bell and
+ * peer_guard), with the state word that reader took the place with: a
+ * place taken again by a reader not met yet has a word that differs.
+ */
+struct shmpipe__met {
+	int bell;
+	int guard;
+	int life; /* the read side of the reader's life line, in lives */
+	uint32_t word;
+};
+
+struct shmpipe__fan {
+	unsigned n; /* places: the geometry's readers, checked at attach */
+	struct shmpipe__place *places;
+	/*
+	 * The life lines: a pipe per reader met, whose only write side the
+	 * reader holds, so that its death (or close) shows here as a hang-up
+	 * even though all readers share our doorbell. lives is a poller of
+	 * their read sides, itself in pollfd.
+	 */
+	int lives;
+	uint64_t reaped_ns; /* when the writer last looked for dead readers */
+	bool joining;	    /* in shmpipe_writer_wait_readers: nobody left is no death */
+	struct shmpipe__met met[];
 };
 
 /* A handle pointer is a pointer to its prefix: the inline calls rely on it. */
@@ -253,7 +294,8 @@ SHMPIPE__INTERNAL void shmpipe__doorbell_close(struct shmpipe__end *e);
  */
 static inline bool shmpipe__update_fenceless(struct shmpipe__end *e)
 {
-	if (!e->peer_barrier && e->registered)
+	/* A broadcast writer has no one peer whose promise it could take. */
+	if (!e->peer_barrier && e->registered && e->peer_flags)
 		e->peer_barrier =
 		    (shmpipe__load32_relaxed(e->peer_flags) & SHMPIPE__END_BARRIER) != 0;
 	return e->peer_barrier;
@@ -288,7 +330,47 @@ static inline void shmpipe__signal_peer(struct shmpipe__end *e, shmpipe__u32 *ev
  * still says OPEN but nobody holds its liveness lock. One system call (none
  * unless the state says OPEN).
  */
-SHMPIPE__INTERNAL bool shmpipe__peer_died(const struct shmpipe__end *e);
+SHMPIPE__INTERNAL bool shmpipe__peer_died(struct shmpipe__end *e);
+
+struct shmpipe__geometry;
+
+/*
+ * Broadcast (broadcast.c): one writer, up to geometry.readers readers, each
+ * in a place of the header's table. place_take attaches a reader to a free
+ * place (holding its lock, 1 + i) and place_leave lets it go (CLOSED).
+ * The writer: fan_new gives it its view of the places; fan_free lets it
+ * go with the doorbells it met; fan_life makes the life line of the
+ * reader in place i and returns its write side, for the reader; fan_unmet
+ * says whether a reader holds a place that we have not met (no life line); fan_refresh reads every reader's position
+ * into f.peer, the slowest (checked: a position past the writer's drops
+ * the reader); fan_space is the writer's wait condition (room or nobody
+ * left) and fan_gone says whether nobody is left after someone came;
+ * fan_signal wakes every reader that waits for data; fan_reap drops the
+ * readers whose life line hung up, and, at most every
+ * SHMPIPE_READERS_REAP_MS, those not met yet whose process died, and says
+ * whether nobody is left; fan_greet meets a reader that brought its proof
+ * and doorbell (doorbell.c): the write side of its life line, or -1.
+ */
+SHMPIPE__INTERNAL int shmpipe__place_take(struct shmpipe__end *e, const struct shmpipe__geometry *g,
+					  int fd);
+SHMPIPE__INTERNAL void shmpipe__place_leave(struct shmpipe__end *e, uint32_t how);
+SHMPIPE__INTERNAL int shmpipe__fan_new(struct shmpipe__end *e, const struct shmpipe__geometry *g);
+SHMPIPE__INTERNAL void shmpipe__fan_free(struct shmpipe__end *e);
+SHMPIPE__INTERNAL int shmpipe__fan_refresh(struct shmpipe__end *e);
+SHMPIPE__INTERNAL bool shmpipe__fan_space(const struct shmpipe__end *e);
+SHMPIPE__INTERNAL bool shmpipe__fan_gone(const struct shmpipe__end *e);
+SHMPIPE__INTERNAL void shmpipe__fan_signal(struct shmpipe__end *e);
+SHMPIPE__INTERNAL bool shmpipe__fan_reap(struct shmpipe__end *e);
+SHMPIPE__INTERNAL int shmpipe__fan_greet(struct shmpipe__end *e, const int *in);
+SHMPIPE__INTERNAL int shmpipe__fan_life(struct shmpipe__end *e, unsigned i);
+SHMPIPE__INTERNAL bool shmpipe__fan_unmet(const struct shmpipe__end *e);
+
+/* Whether a broadcast writer has no reader left after one came: -EPIPE. */
+static inline bool shmpipe__fan_left(const struct shmpipe__end *e)
+{
+	return shmpipe__load32_acquire(&e->hdr->readers_live) == 0 &&
+	       shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_OPEN;
+}
 
 /*
  * The shared object (object.c). The geometry of a pipe, as created or as
@@ -306,6 +388,7 @@ struct shmpipe__geometry {
 	uint64_t capacity;
 	uint64_t data_size;
 	unsigned flags;
+	unsigned readers; /* 1, or the places of a broadcast pipe */
 };
 
 /* How long an opener waits for a creator that has not finished its header. */

@@ -27,6 +27,13 @@
 
 #define SHMPIPE__MAGIC		0x45504950504d4853ull /* "SHMPPIPE" read little-endian */
 #define SHMPIPE__LAYOUT_VERSION 2u
+/*
+ * A broadcast pipe (options.readers > 1): the same header with a table of
+ * reader places after it (struct shmpipe__place). Another version, so that
+ * a library that knows only one reader refuses it instead of reading it as
+ * its own.
+ */
+#define SHMPIPE__LAYOUT_BROADCAST 3u
 
 /*
  * Two lines of 64 bytes apart: adjacent-line prefetchers pull cache lines in
@@ -41,7 +48,7 @@
  * (see os.h). The data region is not affected: locks are advisory.
  */
 #define SHMPIPE__WRITER_LOCK 0u
-#define SHMPIPE__READER_LOCK 1u
+#define SHMPIPE__READER_LOCK 1u /* a broadcast pipe: the reader in place i, byte 1 + i */
 
 /* writer_state / reader_state */
 enum {
@@ -81,7 +88,7 @@ struct shmpipe__hdr {
 	uint64_t capacity;    /* most bytes in the ring at once, as asked */
 	uint64_t data_size;   /* bytes of the data region, >= capacity, page multiple */
 	uint32_t flags;	      /* SHMPIPE_RECORDS, ... */
-	uint32_t reserved0;
+	uint32_t readers;     /* version 3: places in the reader table; 0 in version 2 */
 	/*
 	 * Where the creating end waits for the other end to meet it and
 	 * exchange doorbells: the name of an abstract socket (doorbell.c).
@@ -117,9 +124,43 @@ struct shmpipe__hdr {
 	/* The writer sleeps here waiting for space; the reader signals. */
 	alignas(SHMPIPE__LINE) shmpipe__u32 space_event;
 
-	/* The rest of the header page is reserved and zero. */
-	alignas(SHMPIPE__LINE) uint8_t reserved[SHMPIPE__LINE];
+	/*
+	 * Version 3: how many readers hold a place, at least (ring.c's
+	 * broadcast part keeps it), and whether one ever did: on a line that
+	 * changes only when a reader comes or goes, as the states do.
+	 */
+	alignas(SHMPIPE__LINE) shmpipe__u32 readers_live;
+	uint8_t reserved[SHMPIPE__LINE - 4]; /* the rest of the header page is reserved and zero */
 };
+
+/*
+ * A broadcast pipe's reader place: what the reader in it publishes, and
+ * the word it sleeps on, each on its own lines. The table starts at
+ * SHMPIPE__PLACES and the data region at the next page after it.
+ */
+struct shmpipe__place {
+	/* Written by the reader in this place only. */
+	alignas(SHMPIPE__LINE) shmpipe__u64 read_index; /* its position */
+	shmpipe__u64 consumed;				/* reads committed */
+	shmpipe__u64 consumer_waits;			/* times it slept */
+	/*
+	 * Who holds the place and how: SHMPIPE__END_* in the low byte, and
+	 * above it a count of the readers who took it, so that a writer that
+	 * drops the reader it saw (its process died) never drops the next.
+	 */
+	shmpipe__u32 state;
+	shmpipe__u32 pid;   /* for observers only */
+	shmpipe__u32 flags; /* SHMPIPE__END_BARRIER, as reader_flags */
+	/* The reader sleeps here waiting for data; the writer signals. */
+	alignas(SHMPIPE__LINE) shmpipe__u32 data_event;
+};
+
+/* A place's state word: dropped by the writer, which saw its reader dead. */
+#define SHMPIPE__PLACE_DROPPED	   4u
+#define SHMPIPE__PLACE_STATE(word) ((word)&0xffu)
+#define SHMPIPE__PLACE_GEN(word)   ((word) >> 8)
+
+#define SHMPIPE__PLACES 1024u
 
 /*
  * The data region of a record pipe: every record starts with this frame,
@@ -160,6 +201,7 @@ _Static_assert(offsetof(struct shmpipe__hdr, magic) == 0 &&
 		   offsetof(struct shmpipe__hdr, capacity) == 16 &&
 		   offsetof(struct shmpipe__hdr, data_size) == 24 &&
 		   offsetof(struct shmpipe__hdr, flags) == 32 &&
+		   offsetof(struct shmpipe__hdr, readers) == 36 &&
 		   offsetof(struct shmpipe__hdr, token) == 40,
 	       "identity at +0, token at +40");
 _Static_assert(offsetof(struct shmpipe__hdr, write_index) == 128 &&
@@ -179,9 +221,29 @@ _Static_assert(offsetof(struct shmpipe__hdr, writer_state) == 384 &&
 	       "the end states at +384");
 _Static_assert(offsetof(struct shmpipe__hdr, data_event) == 512 &&
 		   offsetof(struct shmpipe__hdr, space_event) == 640 &&
-		   offsetof(struct shmpipe__hdr, reserved) == 768 &&
+		   offsetof(struct shmpipe__hdr, readers_live) == 768 &&
 		   sizeof(struct shmpipe__hdr) == 896,
-	       "the events at +512 and +640, reserved from +768");
+	       "the events at +512 and +640, the readers' count at +768");
+_Static_assert(offsetof(struct shmpipe__place, read_index) == 0 &&
+		   offsetof(struct shmpipe__place, consumed) == 8 &&
+		   offsetof(struct shmpipe__place, consumer_waits) == 16 &&
+		   offsetof(struct shmpipe__place, state) == 24 &&
+		   offsetof(struct shmpipe__place, pid) == 28 &&
+		   offsetof(struct shmpipe__place, flags) == 32 &&
+		   offsetof(struct shmpipe__place, data_event) == 128 &&
+		   sizeof(struct shmpipe__place) == 256 &&
+		   SHMPIPE__PLACES >= sizeof(struct shmpipe__hdr) && SHMPIPE__PLACES % 256 == 0,
+	       "a reader place is two lines, the table starts at +1024");
+
+/* Bytes before the data region: the header, the places, up to a page. */
+static inline uint64_t shmpipe__header_size(uint32_t readers, uint64_t page)
+{
+	uint64_t n = readers > 1
+			 ? SHMPIPE__PLACES + (uint64_t)readers * sizeof(struct shmpipe__place)
+			 : sizeof(struct shmpipe__hdr);
+
+	return (n + page - 1) / page * page;
+}
 
 /*
  * What the inline calls of shmpipe.h compile into programs: the offsets of

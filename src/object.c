@@ -32,6 +32,7 @@ int shmpipe__parse_options(const shmpipe_options *opts, struct shmpipe__geometry
 
 	g->capacity = SHMPIPE_DEFAULT_CAPACITY;
 	g->flags = 0;
+	g->readers = 1;
 	if (opts) {
 		if (opts->capacity > SHMPIPE_MAX_CAPACITY)
 			return -EINVAL;
@@ -44,14 +45,20 @@ int shmpipe__parse_options(const shmpipe_options *opts, struct shmpipe__geometry
 			return -EINVAL;
 		if (opts->mode & ~0777u)
 			return -EINVAL;
+		if (opts->readers > SHMPIPE_READERS_MAX)
+			return -EINVAL;
+		if (opts->readers > 1)
+			g->readers = opts->readers;
 		/* Room for later fields: refused unless zero (shmpipe.h). */
+		if (opts->reserved32)
+			return -EINVAL;
 		for (size_t i = 0; i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++)
 			if (opts->reserved[i])
 				return -EINVAL;
 		g->flags = opts->flags;
 	}
 	_Static_assert(sizeof(struct shmpipe__hdr) <= 4096, "the header fits in one page");
-	g->header_size = round_up(sizeof(struct shmpipe__hdr), page);
+	g->header_size = shmpipe__header_size(g->readers, page);
 	g->data_size = round_up(g->capacity, page);
 	return 0;
 }
@@ -108,7 +115,8 @@ void shmpipe__map_put(struct shmpipe__map *m)
 void shmpipe__header_init(struct shmpipe__hdr *h, const struct shmpipe__geometry *g,
 			  const uint8_t *token)
 {
-	h->version = SHMPIPE__LAYOUT_VERSION;
+	h->version = g->readers > 1 ? SHMPIPE__LAYOUT_BROADCAST : SHMPIPE__LAYOUT_VERSION;
+	h->readers = g->readers > 1 ? g->readers : 0;
 	h->header_size = (uint32_t)g->header_size;
 	h->capacity = g->capacity;
 	h->data_size = g->data_size;
@@ -131,14 +139,21 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct shmp
 {
 	uint64_t page = shmpipe__os_page_size();
 
-	if (shmpipe__load_acquire(&h->magic) != SHMPIPE__MAGIC ||
-	    h->version != SHMPIPE__LAYOUT_VERSION)
+	if (shmpipe__load_acquire(&h->magic) != SHMPIPE__MAGIC)
+		return -EPROTO;
+	/* One reader and no table, or a table of 2 to SHMPIPE_READERS_MAX places. */
+	if (h->version == SHMPIPE__LAYOUT_VERSION && h->readers == 0)
+		g->readers = 1;
+	else if (h->version == SHMPIPE__LAYOUT_BROADCAST && h->readers > 1 &&
+		 h->readers <= SHMPIPE_READERS_MAX)
+		g->readers = h->readers;
+	else
 		return -EPROTO;
 	g->header_size = h->header_size;
 	g->capacity = h->capacity;
 	g->data_size = h->data_size;
 	g->flags = h->flags;
-	if (g->header_size != round_up(sizeof(struct shmpipe__hdr), page) || g->capacity == 0 ||
+	if (g->header_size != shmpipe__header_size(g->readers, page) || g->capacity == 0 ||
 	    g->capacity > SHMPIPE_MAX_CAPACITY || g->data_size != round_up(g->capacity, page) ||
 	    (g->flags & ~SHMPIPE_RECORDS) ||
 	    ((g->flags & SHMPIPE_RECORDS) && g->capacity < SHMPIPE__RECORD_MIN_CAPACITY) ||

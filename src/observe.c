@@ -76,19 +76,49 @@ int shmpipe_reader_options(const shmpipe_reader *r, shmpipe_options *out)
 	return end_options(&r->e, out);
 }
 
+/*
+ * A broadcast pipe's read side, from its places (copies or the table
+ * itself): the consumed counts and waits of the readers in them, summed.
+ * The slowest reader's position is in the header (broadcast.c keeps it).
+ */
+static void places_sum(const struct shmpipe__place *p, unsigned n, shmpipe_stats *out)
+{
+	out->consumed = out->consumer_waits = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (SHMPIPE__PLACE_STATE(shmpipe__load32_relaxed(&p[i].state)) != SHMPIPE__END_OPEN)
+			continue;
+		out->consumed += shmpipe__load_relaxed(&p[i].consumed);
+		out->consumer_waits += shmpipe__load_relaxed(&p[i].consumer_waits);
+	}
+}
+
 int shmpipe_writer_stats(const shmpipe_writer *w, shmpipe_stats *out)
 {
 	if (!w || !out)
 		return -EINVAL;
 	snapshot(w->e.hdr, w->e.f.capacity, out);
+	if (w->e.fan)
+		places_sum(w->e.fan->places, w->e.fan->n, out);
 	return 0;
 }
 
 int shmpipe_reader_stats(const shmpipe_reader *r, shmpipe_stats *out)
 {
+	const struct shmpipe__place *p = r ? r->e.place : NULL;
+
 	if (!r || !out)
 		return -EINVAL;
 	snapshot(r->e.hdr, r->e.f.capacity, out);
+	if (p) {
+		/* A broadcast reader: its own position and counts. */
+		out->consumed = shmpipe__load_sc(&p->consumed);
+		out->read_index = shmpipe__load_sc(&p->read_index);
+		out->consumer_waits = shmpipe__load_relaxed(&p->consumer_waits);
+		/* Published after the bytes it counts: the index read after it covers them. */
+		out->write_index = shmpipe__load_sc(&r->e.hdr->write_index);
+		if (out->read_index > out->write_index)
+			out->read_index = out->write_index;
+	}
 	return 0;
 }
 
@@ -155,6 +185,45 @@ static int observe_snapshot(int fd, uint64_t capacity, shmpipe_stats *out, struc
 	return 0;
 }
 
+static int end_info(shmpipe_end_info *out, int fd, uint32_t state, uint32_t pid, uint32_t event,
+		    unsigned lock);
+
+/*
+ * A broadcast pipe's places, by copy: the read side of *stats summed over
+ * them (if stats), and each of the first n places in out[] (if out).
+ */
+static int observe_places(int fd, const struct shmpipe__geometry *g, shmpipe_stats *stats,
+			  shmpipe_reader_info *out, unsigned n)
+{
+	struct shmpipe__place *p;
+	size_t len = (size_t)g->readers * sizeof(*p);
+	int err;
+
+	p = malloc(len);
+	if (!p)
+		return -ENOMEM;
+	err = shmpipe__os_read_at(fd, p, len, SHMPIPE__PLACES);
+	if (err == 0 && stats)
+		places_sum(p, g->readers, stats);
+	for (unsigned i = 0; err == 0 && out && i < n && i < g->readers; i++) {
+		uint32_t word = p[i].state, state = SHMPIPE__PLACE_STATE(word);
+
+		memset(&out[i], 0, sizeof(out[i]));
+		/* A reader dropped by the writer died without closing: OPEN, not alive. */
+		if (state == SHMPIPE__PLACE_DROPPED)
+			state = SHMPIPE__END_OPEN;
+		err = end_info(&out[i].end, fd, state, p[i].pid, p[i].data_event,
+			       SHMPIPE__READER_LOCK + i);
+		if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__PLACE_DROPPED)
+			out[i].end.alive = out[i].end.asleep = 0;
+		out[i].read_index = p[i].read_index;
+		out[i].consumed = p[i].consumed;
+		out[i].consumer_waits = p[i].consumer_waits;
+	}
+	free(p);
+	return err;
+}
+
 int shmpipe_stat(const char *name, shmpipe_stats *out)
 {
 	struct shmpipe__hdr h;
@@ -167,6 +236,8 @@ int shmpipe_stat(const char *name, shmpipe_stats *out)
 	if (err < 0)
 		return err;
 	err = observe_snapshot(fd, g.capacity, out, &h);
+	if (err == 0 && g.readers > 1)
+		err = observe_places(fd, &g, out, NULL, 0);
 	shmpipe__os_close(fd);
 	return err;
 }
@@ -214,9 +285,48 @@ int shmpipe_inspect(const char *name, shmpipe_info *out)
 	if (err == 0)
 		err = end_info(&out->writer, fd, h.writer_state, h.writer_pid, h.space_event,
 			       SHMPIPE__WRITER_LOCK);
-	if (err == 0)
+	/*
+	 * Broadcast: the reader side is OPEN once a reader came; each reader
+	 * is in its place (shmpipe_inspect_readers).
+	 */
+	if (err == 0 && g.readers > 1) {
+		out->reader.state = (int)(h.reader_state <= SHMPIPE__END_OPEN ? h.reader_state : 0);
+		out->reader.alive = shmpipe__load32_relaxed(&h.readers_live) > 0;
+		err = observe_places(fd, &g, &out->stats, NULL, 0);
+	} else if (err == 0) {
 		err = end_info(&out->reader, fd, h.reader_state, h.reader_pid, h.data_event,
 			       SHMPIPE__READER_LOCK);
+	}
+	out->readers = g.readers;
 	shmpipe__os_close(fd);
 	return err;
+}
+
+int shmpipe_inspect_readers(const char *name, shmpipe_reader_info *out, unsigned n)
+{
+	struct shmpipe__hdr h;
+	struct shmpipe__geometry g;
+	shmpipe_stats stats;
+	int fd, err;
+
+	if (!out && n)
+		return -EINVAL;
+	err = observe(name, 0, &fd, &g);
+	if (err < 0)
+		return err;
+	if (g.readers > 1) {
+		err = observe_places(fd, &g, NULL, out, n);
+	} else if (n) {
+		/* One reader: its place is the header's reader line. */
+		err = observe_snapshot(fd, g.capacity, &stats, &h);
+		memset(&out[0], 0, sizeof(out[0]));
+		if (err == 0)
+			err = end_info(&out[0].end, fd, h.reader_state, h.reader_pid, h.data_event,
+				       SHMPIPE__READER_LOCK);
+		out[0].read_index = stats.read_index;
+		out[0].consumed = stats.consumed;
+		out[0].consumer_waits = stats.consumer_waits;
+	}
+	shmpipe__os_close(fd);
+	return err < 0 ? err : (int)g.readers;
 }

@@ -209,6 +209,13 @@ void shmpipe__os_note_clear(int fd);
 int shmpipe__os_poller(int fd);
 int shmpipe__os_poller_add(int ep, int fd);
 void shmpipe__os_poller_del(int ep, int fd);
+/*
+ * poller_new makes one with nothing in it; poller_ready puts up to n of the
+ * descriptors that are readable now (or hung up) into fds, without waiting,
+ * and returns how many, or -errno.
+ */
+int shmpipe__os_poller_new(void);
+int shmpipe__os_poller_ready(int ep, int *fds, int n);
 
 /* len random bytes, or -errno. */
 int shmpipe__os_random(void *buf, size_t len);

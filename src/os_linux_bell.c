@@ -203,9 +203,29 @@ void shmpipe__os_note_clear(int fd)
 		;
 }
 
+int shmpipe__os_poller_new(void)
+{
+	return shmpipe__os_high(epoll_create1(EPOLL_CLOEXEC));
+}
+
+int shmpipe__os_poller_ready(int ep, int *fds, int n)
+{
+	struct epoll_event ev[16];
+	int got;
+
+	if (n > 16)
+		n = 16;
+	got = epoll_wait(ep, ev, n, 0);
+	if (got < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < got; i++)
+		fds[i] = ev[i].data.fd;
+	return got;
+}
+
 int shmpipe__os_poller(int fd)
 {
-	int ep = shmpipe__os_high(epoll_create1(EPOLL_CLOEXEC));
+	int ep = shmpipe__os_poller_new();
 
 	if (ep < 0)
 		return ep;

@@ -146,6 +146,8 @@ static inline void writer_arm(struct shmpipe__end *e)
  */
 static int writer_refresh(struct shmpipe__end *e)
 {
+	if (e->fan)
+		return shmpipe__fan_refresh(e);
 	uint64_t r = shmpipe__load_acquire(&e->hdr->read_index);
 
 	if (r < e->f.peer || r > e->f.pos)
@@ -157,6 +159,8 @@ static int writer_refresh(struct shmpipe__end *e)
 /* The writer may go on: there is the room it wants, or the reader is gone. */
 static bool space_or_gone(const struct shmpipe__end *e)
 {
+	if (e->fan)
+		return shmpipe__fan_space(e);
 	/* seq_cst loads: the waiter's side of the store-buffering pair. */
 	return e->f.capacity - (e->f.pos - shmpipe__load_sc(&e->hdr->read_index)) >= e->want ||
 	       shmpipe__load32_sc(&e->hdr->reader_state) == SHMPIPE__END_CLOSED;
@@ -164,6 +168,8 @@ static bool space_or_gone(const struct shmpipe__end *e)
 
 static bool reader_gone(const struct shmpipe__end *e)
 {
+	if (e->fan)
+		return shmpipe__fan_gone(e);
 	/* Pairs with the store_sc of reader_state in shmpipe_reader_close. */
 	return shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_CLOSED;
 }
@@ -179,6 +185,13 @@ static int write_refused(const struct shmpipe__end *e)
 	uint32_t own;
 
 	if (shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_CLOSED)
+		return -EPIPE;
+	/*
+	 * Broadcast: no reader left, after one came. The count costs one
+	 * load; the places confirm it (a count is only a word anyone with
+	 * the object may write).
+	 */
+	if (e->fan && shmpipe__fan_left(e) && shmpipe__fan_gone(e))
 		return -EPIPE;
 	own = shmpipe__load32_relaxed(e->state);
 	if (own != SHMPIPE__END_OPEN)
@@ -205,7 +218,7 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
 		if (room >= want)
 			return (int64_t)room;
 		e->want = want;
-		err = shmpipe__wait(e, space_or_gone, &e->hdr->producer_waits, dl);
+		err = shmpipe__wait(e, space_or_gone, e->waits, dl);
 		/* A reader that closed, or died: nobody will ever read. */
 		if ((err == 0 && reader_gone(e)) || err == -ECONNRESET)
 			err = -EPIPE;
@@ -229,13 +242,15 @@ static inline __attribute__((always_inline)) void writer_publish(struct shmpipe_
 	 * whose bytes it cannot see (pairs with the load in snapshot()). The
 	 * count goes out before the wake-up: a woken reader sees it.
 	 */
-	shmpipe__publish(e, &e->hdr->write_index);
+	shmpipe__publish(e, e->index);
 	if (ops) {
 		/* Only this end writes it; so do the inline calls (shmpipe.h). */
-		shmpipe__store_release(&e->hdr->produced,
-				       shmpipe__load_relaxed(&e->hdr->produced) + ops);
+		shmpipe__store_release(e->ops, shmpipe__load_relaxed(e->ops) + ops);
 	}
-	shmpipe__signal_peer(e, &e->hdr->data_event);
+	if (e->fan)
+		shmpipe__fan_signal(e);
+	else
+		shmpipe__signal_peer(e, &e->hdr->data_event);
 }
 
 /* Writes a record's frame at offset off of the ring; the payload follows it. */
@@ -536,7 +551,7 @@ int shmpipe_commit(shmpipe_writer *w, size_t len)
  */
 static __attribute__((noinline)) void reader_open(struct shmpipe__end *e)
 {
-	if (!e->records && !e->ended && !e->lent && shmpipe__update_fenceless(e)) {
+	if (!e->records && !e->ended && !e->lent && !e->place && shmpipe__update_fenceless(e)) {
 		e->f.avail = e->f.peer - e->f.pos;
 		e->f.limit = e->slice;
 	}
@@ -639,7 +654,7 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 				return -ECONNRESET;
 			break;
 		}
-		err = shmpipe__wait(e, data_or_eof, &e->hdr->consumer_waits, &dl);
+		err = shmpipe__wait(e, data_or_eof, e->waits, &dl);
 		if (err == -ECONNRESET) {
 			/*
 			 * The writer died without closing. What it committed
@@ -685,9 +700,9 @@ static inline __attribute__((always_inline)) void reader_release(struct shmpipe_
 	 * The copy out of these bytes is complete before the writer may reuse
 	 * them: the store is a release (pairs with the writer's load_acquire).
 	 */
-	shmpipe__publish(e, &e->hdr->read_index);
+	shmpipe__publish(e, e->index);
 	/* After the release of the bytes, as produced is (see writer_publish). */
-	shmpipe__store_release(&e->hdr->consumed, shmpipe__load_relaxed(&e->hdr->consumed) + ops);
+	shmpipe__store_release(e->ops, shmpipe__load_relaxed(e->ops) + ops);
 	shmpipe__signal_peer(e, &e->hdr->space_event);
 }
 

@@ -227,10 +227,23 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * our doorbell's write side (not met yet), or it closed its
 		 * write side while alive. Then the lock is the truth.
 		 */
-		blind = blind || e->hung || e->own_ring >= 0;
-		if (blind && shmpipe__peer_died(e)) {
+		if (e->fan)
+			blind = blind || shmpipe__fan_unmet(e);
+		else
+			blind = blind || e->hung || e->own_ring >= 0;
+		if ((blind || e->fan) && shmpipe__peer_died(e)) {
 			withdraw(event, w);
 			return ready(e) ? 0 : -ECONNRESET;
+		}
+		/*
+		 * A broadcast writer's readers share its doorbell: their deaths
+		 * show on their life lines, or, for a reader not met yet, only
+		 * in the lock table (blind). The look for them may have dropped
+		 * the reader it waited on.
+		 */
+		if (e->fan && ready(e)) {
+			withdraw(event, w);
+			return 0;
 		}
 
 		/*
@@ -256,7 +269,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 			counted = true;
 		}
 
-		if (blind && e->listener < 0) {
+		if (blind && (e->listener < 0 || e->fan)) {
 			shmpipe__wait_ops->deadline(&slice, SHMPIPE__LIVENESS_MS);
 			if (!until || timespec_before(&slice, until))
 				until = &slice;
@@ -266,13 +279,14 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 		 * kernel restarts under SA_RESTART as it does a pipe's read:
 		 * read(2) of the doorbell, or, while the peer has not come to
 		 * meet us (nothing else can happen before it does), accept(2)
-		 * on the rendezvous. Otherwise poll(2), on pollfd while a
+		 * on the rendezvous (not a broadcast writer's, which listens
+		 * for good: its readers ring it through pollfd). Otherwise poll(2), on pollfd while a
 		 * peer may still come (a connection we took may still bring
 		 * its hello: accept would not see it), and on nothing at all
 		 * in slices once the doorbell has hung up (it would answer at
 		 * once, for ever).
 		 */
-		if (!until && e->listener >= 0 && !shmpipe__pending(e))
+		if (!until && e->listener >= 0 && !shmpipe__pending(e) && !e->fan)
 			err = shmpipe__meet_wait(e);
 		else
 			err = shmpipe__wait_ops->doorbell_wait(
@@ -307,8 +321,11 @@ void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w)
 
 /* ---- how an end waits: liveness, timeouts, spinning, interrupts ---- */
 
-bool shmpipe__peer_died(const struct shmpipe__end *e)
+bool shmpipe__peer_died(struct shmpipe__end *e)
 {
+	/* Broadcast: drops the dead readers; no reader left is the death. */
+	if (e->fan)
+		return shmpipe__fan_reap(e);
 	/* Pairs with the peer's CAS to OPEN, made after taking its lock. */
 	if (shmpipe__load32_acquire(e->peer_state) != SHMPIPE__END_OPEN)
 		return false;

@@ -18,7 +18,9 @@ _Static_assert(sizeof(shmpipe_options) == 64, "shmpipe_options is 64 bytes");
 _Static_assert(offsetof(shmpipe_options, capacity) == 0, "options.capacity");
 _Static_assert(offsetof(shmpipe_options, flags) == 8, "options.flags");
 _Static_assert(offsetof(shmpipe_options, mode) == 12, "options.mode");
-_Static_assert(offsetof(shmpipe_options, reserved) == 16, "options.reserved");
+_Static_assert(offsetof(shmpipe_options, readers) == 16, "options.readers");
+_Static_assert(offsetof(shmpipe_options, reserved32) == 20, "options.reserved32");
+_Static_assert(offsetof(shmpipe_options, reserved) == 24, "options.reserved");
 
 _Static_assert(sizeof(shmpipe_stats) == 128, "shmpipe_stats is 128 bytes");
 _Static_assert(offsetof(shmpipe_stats, capacity) == 0, "stats.capacity");
@@ -42,7 +44,15 @@ _Static_assert(offsetof(shmpipe_info, stats) == 0, "info.stats");
 _Static_assert(offsetof(shmpipe_info, flags) == 128, "info.flags");
 _Static_assert(offsetof(shmpipe_info, writer) == 132, "info.writer");
 _Static_assert(offsetof(shmpipe_info, reader) == 164, "info.reader");
-_Static_assert(offsetof(shmpipe_info, reserved) == 196, "info.reserved");
+_Static_assert(offsetof(shmpipe_info, readers) == 196, "info.readers");
+_Static_assert(offsetof(shmpipe_info, reserved) == 200, "info.reserved");
+
+_Static_assert(sizeof(shmpipe_reader_info) == 96, "shmpipe_reader_info is 96 bytes");
+_Static_assert(offsetof(shmpipe_reader_info, end) == 0, "reader_info.end");
+_Static_assert(offsetof(shmpipe_reader_info, read_index) == 32, "reader_info.read_index");
+_Static_assert(offsetof(shmpipe_reader_info, consumed) == 40, "reader_info.consumed");
+_Static_assert(offsetof(shmpipe_reader_info, consumer_waits) == 48, "reader_info.consumer_waits");
+_Static_assert(offsetof(shmpipe_reader_info, reserved) == 56, "reader_info.reserved");
 
 /* The handle prefix that the inline calls of shmpipe.h compile in. */
 _Static_assert(sizeof(struct shmpipe__fast) == 72, "shmpipe__fast is 72 bytes");
@@ -93,6 +103,13 @@ static void reserved_options_refused(void)
 		ASSERT_ERR(shmpipe_reader_create(&r, name, &o), -EINVAL);
 		ASSERT_EQ(xp_name_exists(name), 0);
 	}
+	memset(&o, 0, sizeof(o));
+	o.capacity = 4096;
+	o.reserved32 = 1;
+	ASSERT_ERR(shmpipe_pair(&w, &r, &o), -EINVAL);
+	ASSERT_ERR(shmpipe_writer_create(&w, name, &o), -EINVAL);
+	ASSERT_EQ(xp_name_exists(name), 0);
+	o.reserved32 = 0;
 	/* The same options with the word cleared are taken. */
 	o.reserved[NRES(o) - 1] = 0;
 	ASSERT_OK(shmpipe_pair(&w, &r, &o));
