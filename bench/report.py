@@ -126,7 +126,7 @@ def main():
         print("report.py: no usable measurements in %s/raw.tsv" % out, file=sys.stderr)
         return 1
     missing = {"bulk", "items", "records", "latency", "backpressure", "memory",
-               "poll", "pollrtt", "deadpeer"} - {k[0] for k in d.vals}
+               "poll", "pollrtt", "deadpeer", "fanout"} - {k[0] for k in d.vals}
     if missing and "--require-all" in sys.argv[2:]:
         print("report.py: no %s measurement in %s/raw.tsv" % (", ".join(sorted(missing)), out),
               file=sys.stderr)
@@ -257,6 +257,27 @@ def main():
         if a or b:
             w("| shmpipe ÷ %s | %s | %s | |" % (name, rcell(a), rcell(b)))
     w("")
+
+    # Fan-out.
+    fan = "ring=1M write=64K"
+    if any(d.series("fanout", i, "readers=%d %s" % (n, fan)) for i in ("shmpipe",) for n in (1, 2, 4)):
+        w("## One writer, N readers: every reader gets the whole stream (GB/s)\n")
+        w("The stream's rate: the bytes written over the time until the last reader has "
+          "them all, 64 KiB writes, reader threads. shmpipe: one broadcast pipe "
+          "(`options.readers`; 1 is the plain pipe) of 1 MiB. pipe(2) × N: a pipe of 1 MiB "
+          "per reader, the writer writing every chunk N times. tee(1): one pipe into tee, "
+          "which copies into N pipes.\n")
+        w("| implementation | 1 reader | 2 readers | 4 readers |")
+        w("|---|---|---|---|")
+        for impl, name in (("shmpipe", "shmpipe broadcast"), ("pipes", "pipe(2) × N"),
+                           ("tee", "tee(1) over pipe(2)")):
+            w("| %s | %s |" % (name, " | ".join(
+                cell(d.stat("fanout", impl, "readers=%d %s" % (n, fan))) for n in (1, 2, 4))))
+        for peer, name in (("pipes", "pipe(2) × N"), ("tee", "tee(1)")):
+            w("| shmpipe ÷ %s | %s |" % (name, " | ".join(
+                rcell(d.ratio("fanout", "shmpipe", peer, "readers=%d %s" % (n, fan)))
+                for n in (1, 2, 4))))
+        w("")
 
     # Latency.
     w("## Wake-up latency: ping-pong round trip (µs)\n")

@@ -22,7 +22,9 @@
 #   --only GROUPS  a comma-separated subset of bulk, items, records, latency,
 #                backpressure, big (system calls and memory), node, poll (one
 #                thread with epoll over 1, 8, 64 pipes, the round trip
-#                through epoll, the notice of a killed peer): for
+#                through epoll, the notice of a killed peer), fanout (one
+#                writer, 1, 2, 4 readers each getting the whole stream:
+#                a broadcast pipe, pipe(2)s written N times, tee(1)): for
 #                iterating on one part of the library
 #
 # Output in --out: results.md (the tables, with a description of the
@@ -39,7 +41,7 @@ rounds=5
 quick=0
 dobuild=1
 out=
-all_groups=bulk,items,records,latency,backpressure,big,node,poll
+all_groups=bulk,items,records,latency,backpressure,big,node,poll,fanout
 only=$all_groups
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -66,7 +68,7 @@ if [ "$dobuild" = 1 ]; then
 	cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null ||
 		{ echo "run.sh: build failed" >&2; exit 1; }
 fi
-for p in bulk items messages latency backpressure poll; do
+for p in bulk items messages latency backpressure poll fanout; do
 	[ -x "$bin/$p" ] || { echo "run.sh: $bin/$p is missing" >&2; exit 1; }
 done
 mkdir -p "$out"
@@ -97,7 +99,7 @@ errors=$out/errors.txt
 if [ "$quick" = 1 ]; then
 	bulk_bytes() { echo 2M; }
 	items1=100K itemsb=1M recs=20K nng_recs=1K trips=2000 bp_seconds=0.2 big=64M node_items=20000
-	poll_bytes=4M poll_recs=20K dead_reps=3
+	poll_bytes=4M poll_recs=20K dead_reps=3 fanout_bytes=4M
 else
 	bulk_bytes() {
 		case $1 in
@@ -107,7 +109,7 @@ else
 	# nng hands each message to its own threads (several context switches
 	# per message): a twentieth of the records keeps its cells near 2 s.
 	items1=5M itemsb=50M recs=500K nng_recs=25K trips=20000 bp_seconds=1 big=10G node_items=500000
-	poll_bytes=512M poll_recs=500K dead_reps=9
+	poll_bytes=512M poll_recs=500K dead_reps=9 fanout_bytes=1G
 fi
 have_boost=0
 [ -x "$bin/items_boost" ] && have_boost=1
@@ -147,7 +149,7 @@ run() {
 		echo "round $round: $* exited $rc: $(tail -3 "$out/stderr.tmp" | tr '\n' ' ')" >>"$errors"
 		return
 	fi
-	printf '%s\n' "$lines" | grep -E '^(bulk|memory|sleeps|items|records|latency|backpressure|poll|pollrtt|deadpeer)	' |
+	printf '%s\n' "$lines" | grep -E '^(bulk|memory|sleeps|items|records|latency|backpressure|poll|pollrtt|deadpeer|fanout)	' |
 		sed "s/^/$round	/" >>"$raw"
 }
 
@@ -290,6 +292,13 @@ for round in $(seq "$rounds"); do
 	done
 	want poll && for impl in shmpipe pipe; do
 		run "$bin/poll" --test deadpeer --impl $impl --reps $dead_reps
+	done
+	# One writer, N reader threads, each reader gets every byte (64 KiB
+	# writes, 1 MiB rings or pipes).
+	want fanout && for n in 1 2 4; do
+		for impl in shmpipe pipes tee; do
+			run "$bin/fanout" --impl $impl --readers $n --bytes "$fanout_bytes"
+		done
 	done
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
