@@ -62,6 +62,7 @@ int shmpipe__place_take(struct shmpipe__end *e, const struct shmpipe__geometry *
 	uint32_t word, next, absent = SHMPIPE__END_ABSENT;
 	uint64_t r1, r2;
 	unsigned i;
+	int blocked = -EBUSY;
 
 	for (i = 0; i < g->readers; i++) {
 		int err = shmpipe__os_lock(fd, SHMPIPE__READER_LOCK + i);
@@ -73,9 +74,12 @@ int shmpipe__place_take(struct shmpipe__end *e, const struct shmpipe__geometry *
 		/* Held by a reader (or blocked by someone's read lock): the next. */
 		if (err != -EBUSY && err != -EACCES)
 			return err;
+		if (err == -EACCES)
+			blocked = err;
 	}
+	/* No place: all held by readers, or some kept from us by read locks. */
 	if (!p)
-		return -EBUSY;
+		return blocked;
 	/* Counted before OPEN, so that the count is never below the OPEN places. */
 	atomic_fetch_add_explicit(&h->readers_live, 1, memory_order_seq_cst);
 	r1 = shmpipe__load_acquire(&h->write_index);
