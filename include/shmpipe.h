@@ -89,6 +89,22 @@ extern "C" {
 #define SHMPIPE_RECORD_SPACE(len)    (8 + (((uint64_t)(len) + 7) & ~(uint64_t)7))
 #define SHMPIPE_RECORD_MAX(capacity) ((((uint64_t)(capacity)) & ~(uint64_t)7) - 8)
 
+/*
+ * SHMPIPE_SHARE (with SHMPIPE_RECORDS and readers > 1): work-sharing. Each
+ * record goes to exactly one reader, the first to ask for it: a pool of
+ * workers, each taking the next record when it is free. A record's frame
+ * also carries its sequence number (shmpipe_reader_seq), so that results
+ * can be put back in order: SHMPIPE_SHARE_RECORD_SPACE(len) bytes of the
+ * ring, at most SHMPIPE_SHARE_RECORD_MAX(capacity) of payload, a ring of at
+ * least 24 bytes. A record is taken by the read that returns it, or by the
+ * peek that shows it (and stays held until consumed); a reader whose
+ * process dies while it holds a record loses that record (at most once),
+ * and the others go on.
+ */
+#define SHMPIPE_SHARE			   0x2u
+#define SHMPIPE_SHARE_RECORD_SPACE(len)	   (SHMPIPE_RECORD_SPACE(len) + 8)
+#define SHMPIPE_SHARE_RECORD_MAX(capacity) (SHMPIPE_RECORD_MAX(capacity) - 8)
+
 typedef struct shmpipe_writer shmpipe_writer; /* the write end */
 typedef struct shmpipe_reader shmpipe_reader; /* the read end  */
 
@@ -310,6 +326,15 @@ SHMPIPE_API int shmpipe_inspect_readers(const char *name, shmpipe_reader_info *o
  * -ETIMEDOUT, -EINTR. On a pipe with one reader, n may be 0 or 1.
  */
 SHMPIPE_API int shmpipe_writer_wait_readers(shmpipe_writer *w, unsigned n);
+
+/*
+ * shmpipe_reader_seq - the sequence number of the record that the last
+ * successful read or peek of a SHMPIPE_SHARE pipe returned: 0 for the
+ * first record written, 1 for the next, and so on. Returns 0 with *seq
+ * set, or -EINVAL (NULL, not a shared pipe, no record read yet). The
+ * number comes from the writer, which may be hostile: it is only reported.
+ */
+SHMPIPE_API int shmpipe_reader_seq(const shmpipe_reader *r, uint64_t *seq);
 
 /*
  * Passing an end to another process by descriptor.

@@ -92,6 +92,12 @@ static inline bool shmpipe__cas32_sc(shmpipe__u32 *p, uint32_t *expected, uint32
 						       memory_order_seq_cst);
 }
 
+static inline bool shmpipe__cas64_sc(shmpipe__u64 *p, uint64_t *expected, uint64_t desired)
+{
+	return atomic_compare_exchange_strong_explicit(p, expected, desired, memory_order_seq_cst,
+						       memory_order_seq_cst);
+}
+
 /* A word only read for a hint (a flag that is set once and never cleared). */
 static inline uint32_t shmpipe__load32_relaxed(const shmpipe__u32 *p)
 {

@@ -25,6 +25,8 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m,
 	e->f.capacity = g->capacity;
 	e->f.data_size = g->data_size;
 	e->records = (g->flags & SHMPIPE_RECORDS) != 0;
+	e->share = (g->flags & SHMPIPE_SHARE) != 0;
+	e->frame = e->share ? sizeof(struct shmpipe__share_record) : sizeof(struct shmpipe__record);
 	e->timeout_ms = -1;
 	e->spin_ns = SHMPIPE__SPIN_NS;
 	/*

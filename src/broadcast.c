@@ -87,7 +87,8 @@ int shmpipe__place_take(struct shmpipe__end *e, const struct shmpipe__geometry *
 	shmpipe__store_relaxed(&p->consumer_waits, 0);
 	shmpipe__store32_relaxed(&p->flags, 0);
 	shmpipe__store32_sc(&p->data_event, 0);
-	shmpipe__store_release(&p->read_index, r1);
+	/* A shared pipe's reader holds no record yet: nothing to keep. */
+	shmpipe__store_release(&p->read_index, e->share ? SHMPIPE__HOLD_NONE : r1);
 	word = shmpipe__load32_acquire(&p->state);
 	do {
 		next = ((SHMPIPE__PLACE_GEN(word) + 1) << 8) | SHMPIPE__END_OPEN;
@@ -106,7 +107,8 @@ int shmpipe__place_take(struct shmpipe__end *e, const struct shmpipe__geometry *
 	}
 	e->f.pos = e->f.peer = r2;
 	e->f.off = r2 % g->data_size;
-	shmpipe__store_sc(&p->read_index, r2);
+	if (!e->share)
+		shmpipe__store_sc(&p->read_index, r2);
 	atomic_store_explicit(&p->pid, shmpipe__os_pid(), memory_order_relaxed);
 	e->index = &p->read_index;
 	e->ops = &p->consumed;
@@ -152,6 +154,8 @@ int shmpipe__fan_new(struct shmpipe__end *e, const struct shmpipe__geometry *g)
 		return -ENOMEM;
 	fan->n = g->readers;
 	fan->places = places_of(e->hdr);
+	if (g->flags & SHMPIPE_SHARE)
+		fan->claim = (shmpipe__u64 *)(void *)((uint8_t *)e->hdr + SHMPIPE__CLAIM);
 	for (unsigned i = 0; i < fan->n; i++)
 		fan->met[i].bell = fan->met[i].guard = fan->met[i].life = -1;
 	fan->lives = shmpipe__os_poller_new();
@@ -197,6 +201,17 @@ static uint64_t slowest(const struct shmpipe__fan *fan, uint64_t pos, bool *any)
 	uint64_t min = pos;
 
 	*any = false;
+	/*
+	 * A shared pipe: the first record nobody took, then the records
+	 * readers hold (in this order: a reader holds a record before it
+	 * moves the claim past it). A claim ahead of us is impossible: no
+	 * record nobody took is there to keep.
+	 */
+	if (fan->claim) {
+		uint64_t c = shmpipe__load_sc(fan->claim);
+
+		min = c < pos ? c : pos;
+	}
 	for (unsigned i = 0; i < fan->n; i++) {
 		struct shmpipe__place *p = &fan->places[i];
 		uint64_t r;
@@ -204,6 +219,10 @@ static uint64_t slowest(const struct shmpipe__fan *fan, uint64_t pos, bool *any)
 		if (SHMPIPE__PLACE_STATE(shmpipe__load32_sc(&p->state)) != SHMPIPE__END_OPEN)
 			continue;
 		r = shmpipe__load_sc(&p->read_index);
+		if (fan->claim && r == SHMPIPE__HOLD_NONE) {
+			*any = true;
+			continue;
+		}
 		if (r > pos)
 			continue;
 		*any = true;
@@ -232,8 +251,10 @@ int shmpipe__fan_refresh(struct shmpipe__end *e)
 		struct shmpipe__place *p = &fan->places[i];
 		uint32_t word = shmpipe__load32_sc(&p->state);
 
-		if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__END_OPEN &&
-		    shmpipe__load_sc(&p->read_index) > e->f.pos)
+		uint64_t r = shmpipe__load_sc(&p->read_index);
+
+		if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__END_OPEN && r > e->f.pos &&
+		    !(fan->claim && r == SHMPIPE__HOLD_NONE))
 			drop(e, p, word);
 	}
 	min = slowest(fan, e->f.pos, &any);

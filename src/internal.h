@@ -79,6 +79,11 @@ struct shmpipe__end {
 	uint64_t lent;		      /* bytes handed out by reserve or peek, 0 if none */
 	uint64_t slice;		      /* most bytes one copy publishes or releases at once */
 	bool records;		      /* SHMPIPE_RECORDS */
+	bool share;		      /* SHMPIPE_SHARE: each record to one reader */
+	bool held;		      /* a shared pipe's reader: its place holds a record */
+	uint64_t frame;		      /* bytes of a record's frame: 8, 16 if share */
+	uint64_t seq;		      /* share: the writer's next record, the reader's last */
+	bool seq_valid;		      /* share: the reader has taken a record */
 	bool ended;		      /* a read returned end of stream: every later one does */
 	int timeout_ms;		      /* -1 forever, 0 never, > 0 milliseconds */
 	uint32_t spin_ns;	      /* how long a wait looks before it sleeps */
@@ -150,6 +155,7 @@ struct shmpipe__met {
 struct shmpipe__fan {
 	unsigned n; /* places: the geometry's readers, checked at attach */
 	struct shmpipe__place *places;
+	shmpipe__u64 *claim; /* a shared pipe's: the first record not taken, else NULL */
 	/*
 	 * The life lines: a pipe per reader met, whose only write side the
 	 * reader holds, so that its death (or close) shows here as a hang-up

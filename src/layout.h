@@ -163,6 +163,14 @@ struct shmpipe__place {
 #define SHMPIPE__PLACES 1024u
 
 /*
+ * A shared pipe: the position of the first record no reader has taken, on
+ * the line before the places (readers take records with a compare-and-swap
+ * of it); and a place's read_index while its reader holds no record.
+ */
+#define SHMPIPE__CLAIM	   896u
+#define SHMPIPE__HOLD_NONE UINT64_MAX
+
+/*
  * The data region of a record pipe: every record starts with this frame,
  * 8-byte aligned, and its payload follows, padded to a multiple of 8, so
  * that a record of len bytes takes SHMPIPE_RECORD_SPACE(len) bytes of the
@@ -175,6 +183,17 @@ struct shmpipe__record {
 
 #define SHMPIPE__RECORD_MIN_CAPACITY 16u
 
+/*
+ * A shared pipe's frame (SHMPIPE_SHARE): the length, then the record's
+ * sequence number, given by the writer. SHMPIPE_SHARE_RECORD_SPACE.
+ */
+struct shmpipe__share_record {
+	uint64_t len;
+	uint64_t seq;
+};
+
+#define SHMPIPE__SHARE_MIN_CAPACITY 24u
+
 static inline uint64_t shmpipe__record_space(uint64_t len)
 {
 	return SHMPIPE_RECORD_SPACE(len);
@@ -186,6 +205,10 @@ _Static_assert(SHMPIPE_RECORD_SPACE(0) == sizeof(struct shmpipe__record) &&
 		   SHMPIPE_RECORD_SPACE(8) == sizeof(struct shmpipe__record) + 8 &&
 		   SHMPIPE_RECORD_SPACE(9) == sizeof(struct shmpipe__record) + 16,
 	       "SHMPIPE_RECORD_SPACE is the frame plus the payload padded to 8");
+_Static_assert(sizeof(struct shmpipe__share_record) == 16 &&
+		   SHMPIPE_SHARE_RECORD_SPACE(1) == sizeof(struct shmpipe__share_record) + 8 &&
+		   SHMPIPE_SHARE_RECORD_MAX(SHMPIPE__SHARE_MIN_CAPACITY) == 8,
+	       "a shared record's frame is 16 bytes, the smallest shared ring holds 8 bytes");
 _Static_assert(SHMPIPE_RECORD_MAX(SHMPIPE__RECORD_MIN_CAPACITY) == 8 &&
 		   SHMPIPE_RECORD_SPACE(SHMPIPE_RECORD_MAX(SHMPIPE__RECORD_MIN_CAPACITY)) ==
 		       SHMPIPE__RECORD_MIN_CAPACITY,
@@ -232,7 +255,9 @@ _Static_assert(offsetof(struct shmpipe__place, read_index) == 0 &&
 		   offsetof(struct shmpipe__place, flags) == 32 &&
 		   offsetof(struct shmpipe__place, data_event) == 128 &&
 		   sizeof(struct shmpipe__place) == 256 &&
-		   SHMPIPE__PLACES >= sizeof(struct shmpipe__hdr) && SHMPIPE__PLACES % 256 == 0,
+		   SHMPIPE__PLACES >= sizeof(struct shmpipe__hdr) && SHMPIPE__PLACES % 256 == 0 &&
+		   SHMPIPE__CLAIM >= sizeof(struct shmpipe__hdr) &&
+		   SHMPIPE__CLAIM + SHMPIPE__LINE <= SHMPIPE__PLACES,
 	       "a reader place is two lines, the table starts at +1024");
 
 /* Bytes before the data region: the header, the places, up to a page. */

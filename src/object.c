@@ -38,7 +38,7 @@ int shmpipe__parse_options(const shmpipe_options *opts, struct shmpipe__geometry
 			return -EINVAL;
 		if (opts->capacity)
 			g->capacity = opts->capacity;
-		if (opts->flags & ~SHMPIPE_RECORDS)
+		if (opts->flags & ~(SHMPIPE_RECORDS | SHMPIPE_SHARE))
 			return -EINVAL;
 		/* A record ring must hold a frame and 8 bytes of payload. */
 		if ((opts->flags & SHMPIPE_RECORDS) && g->capacity < SHMPIPE__RECORD_MIN_CAPACITY)
@@ -49,6 +49,11 @@ int shmpipe__parse_options(const shmpipe_options *opts, struct shmpipe__geometry
 			return -EINVAL;
 		if (opts->readers > 1)
 			g->readers = opts->readers;
+		/* Sharing deals records out among several readers. */
+		if ((opts->flags & SHMPIPE_SHARE) &&
+		    (!(opts->flags & SHMPIPE_RECORDS) || g->readers < 2 ||
+		     g->capacity < SHMPIPE__SHARE_MIN_CAPACITY))
+			return -EINVAL;
 		/* Room for later fields: refused unless zero (shmpipe.h). */
 		if (opts->reserved32)
 			return -EINVAL;
@@ -155,8 +160,10 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct shmp
 	g->flags = h->flags;
 	if (g->header_size != shmpipe__header_size(g->readers, page) || g->capacity == 0 ||
 	    g->capacity > SHMPIPE_MAX_CAPACITY || g->data_size != round_up(g->capacity, page) ||
-	    (g->flags & ~SHMPIPE_RECORDS) ||
+	    (g->flags & ~(SHMPIPE_RECORDS | SHMPIPE_SHARE)) ||
 	    ((g->flags & SHMPIPE_RECORDS) && g->capacity < SHMPIPE__RECORD_MIN_CAPACITY) ||
+	    ((g->flags & SHMPIPE_SHARE) && (!(g->flags & SHMPIPE_RECORDS) || g->readers < 2 ||
+					    g->capacity < SHMPIPE__SHARE_MIN_CAPACITY)) ||
 	    size != g->header_size + g->data_size)
 		return -EPROTO;
 	return 0;

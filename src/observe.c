@@ -114,6 +114,10 @@ int shmpipe_reader_stats(const shmpipe_reader *r, shmpipe_stats *out)
 		out->consumed = shmpipe__load_sc(&p->consumed);
 		out->read_index = shmpipe__load_sc(&p->read_index);
 		out->consumer_waits = shmpipe__load_relaxed(&p->consumer_waits);
+		/* A shared pipe's reader: where the records nobody took begin. */
+		if (r->e.share)
+			out->read_index = shmpipe__load_sc(
+			    (shmpipe__u64 *)(void *)((uint8_t *)r->e.hdr + SHMPIPE__CLAIM));
 		/* Published after the bytes it counts: the index read after it covers them. */
 		out->write_index = shmpipe__load_sc(&r->e.hdr->write_index);
 		if (out->read_index > out->write_index)
@@ -202,7 +206,12 @@ static int observe_places(int fd, const struct shmpipe__geometry *g, shmpipe_sta
 	p = malloc(len);
 	if (!p)
 		return -ENOMEM;
+	uint64_t claim = 0;
+
 	err = shmpipe__os_read_at(fd, p, len, SHMPIPE__PLACES);
+	/* A shared pipe: a reader that holds no record is where the claim is. */
+	if (err == 0 && (g->flags & SHMPIPE_SHARE))
+		err = shmpipe__os_read_at(fd, &claim, sizeof(claim), SHMPIPE__CLAIM);
 	if (err == 0 && stats)
 		places_sum(p, g->readers, stats);
 	for (unsigned i = 0; err == 0 && out && i < n && i < g->readers; i++) {
@@ -217,6 +226,8 @@ static int observe_places(int fd, const struct shmpipe__geometry *g, shmpipe_sta
 		if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__PLACE_DROPPED)
 			out[i].end.alive = out[i].end.asleep = 0;
 		out[i].read_index = p[i].read_index;
+		if ((g->flags & SHMPIPE_SHARE) && p[i].read_index == SHMPIPE__HOLD_NONE)
+			out[i].read_index = claim;
 		out[i].consumed = p[i].consumed;
 		out[i].consumer_waits = p[i].consumer_waits;
 	}

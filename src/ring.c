@@ -97,7 +97,13 @@ static inline void advance(struct shmpipe__end *e, uint64_t n)
 /* The largest record payload this ring can ever hold. */
 static inline uint64_t record_max(const struct shmpipe__end *e)
 {
-	return SHMPIPE_RECORD_MAX(e->f.capacity);
+	return SHMPIPE_RECORD_MAX(e->f.capacity) - (e->frame - sizeof(struct shmpipe__record));
+}
+
+/* The bytes of the ring a record of len bytes takes: its frame, its padded payload. */
+static inline uint64_t record_space(const struct shmpipe__end *e, uint64_t len)
+{
+	return shmpipe__record_space(len) + (e->frame - sizeof(struct shmpipe__record));
 }
 
 /* ---- the write end --------------------------------------------------- */
@@ -253,26 +259,32 @@ static inline __attribute__((always_inline)) void writer_publish(struct shmpipe_
 		shmpipe__signal_peer(e, &e->hdr->data_event);
 }
 
-/* Writes a record's frame at offset off of the ring; the payload follows it. */
+/*
+ * Writes a record's frame at offset off of the ring; the payload follows it.
+ * A shared pipe's frame also numbers the record: every frame written is
+ * published (a record copied in goes out before any wait or error).
+ */
 static void record_frame(struct shmpipe__end *e, uint64_t off, uint64_t len)
 {
-	struct shmpipe__record rec = {.len = len};
+	struct shmpipe__share_record rec = {.len = len, .seq = e->seq};
 
-	memcpy(e->f.data + off, &rec, sizeof(rec));
+	if (e->share)
+		e->seq++;
+	memcpy(e->f.data + off, &rec, e->frame);
 }
 
 /* Copies one record in at offset off. The caller has checked the room. */
 static void record_put(struct shmpipe__end *e, uint64_t off, const void *buf, uint64_t len)
 {
 	record_frame(e, off, len);
-	copy(e->f.data + off + sizeof(struct shmpipe__record), buf, len);
+	copy(e->f.data + off + e->frame, buf, len);
 }
 
 static __attribute__((noinline)) ssize_t write_record(struct shmpipe__end *e, const void *buf,
 						      size_t len)
 {
 	struct shmpipe__deadline dl = {0};
-	uint64_t need = shmpipe__record_space(len);
+	uint64_t need = record_space(e, len);
 	int64_t room;
 
 	if (len > record_max(e))
@@ -377,7 +389,7 @@ static ssize_t writev_records(struct shmpipe__end *e, const struct iovec *iov, i
 	}
 	for (int i = 0; i < iovcnt; i++) {
 		uint64_t len = iov[i].iov_len;
-		uint64_t need = shmpipe__record_space(len);
+		uint64_t need = record_space(e, len);
 
 		if (len == 0)
 			continue;
@@ -484,7 +496,7 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 	if (refused < 0)
 		return refused;
 	e->lent = 0;
-	want = e->records ? shmpipe__record_space(min_len) : min_len;
+	want = e->records ? record_space(e, min_len) : min_len;
 	/*
 	 * Offer the room there is (a caller that reads into the ring fills
 	 * what it is offered): look at read_index again when less than half
@@ -502,10 +514,8 @@ ssize_t shmpipe_reserve(shmpipe_writer *w, void **buf, size_t min_len)
 		return room;
 	if (e->records) {
 		/* The largest payload whose framed size fits in the room. */
-		room = (int64_t)min_u64(((uint64_t)room & ~(uint64_t)7) -
-					    sizeof(struct shmpipe__record),
-					record_max(e));
-		*buf = e->f.data + e->f.off + sizeof(struct shmpipe__record);
+		room = (int64_t)min_u64(((uint64_t)room & ~(uint64_t)7) - e->frame, record_max(e));
+		*buf = e->f.data + e->f.off + e->frame;
 	} else {
 		*buf = e->f.data + e->f.off;
 	}
@@ -533,7 +543,7 @@ int shmpipe_commit(shmpipe_writer *w, size_t len)
 		return refused;
 	if (e->records) {
 		record_frame(e, e->f.off, len);
-		writer_publish(e, shmpipe__record_space(len), 1);
+		writer_publish(e, record_space(e, len), 1);
 	} else {
 		writer_publish(e, len, 1);
 	}
@@ -729,7 +739,7 @@ static __attribute__((noinline)) ssize_t read_waiting(struct shmpipe__end *e, vo
 		if ((uint64_t)rlen > len)
 			return -EMSGSIZE; /* the record stays for a bigger buffer */
 		copy(buf, payload, (size_t)rlen);
-		reader_release(e, shmpipe__record_space((uint64_t)rlen), 1);
+		reader_release(e, record_space(e, (uint64_t)rlen), 1);
 		return rlen;
 	}
 	n = min_u64((uint64_t)avail, len);
@@ -744,6 +754,159 @@ static __attribute__((noinline)) ssize_t read_waiting(struct shmpipe__end *e, vo
 	return (ssize_t)n;
 }
 
+/* ---- work-sharing: each record to one reader ------------------------ */
+
+/* How many times a reader looks again at a claim that moved under it. */
+#define SHMPIPE__SHARE_TRIES 100000u
+
+static shmpipe__u64 *claim_word(const struct shmpipe__end *e)
+{
+	return (shmpipe__u64 *)(void *)((uint8_t *)e->hdr + SHMPIPE__CLAIM);
+}
+
+/* A shared pipe's reader may go on: a record nobody took, or the writer closed. */
+static bool share_ready(const struct shmpipe__end *e)
+{
+	uint32_t ws;
+
+	/* seq_cst: the waiter's side of the pair with the writer's publish. */
+	if (shmpipe__load_sc(claim_word(e)) != shmpipe__load_sc(&e->hdr->write_index))
+		return true;
+	ws = shmpipe__load32_sc(&e->hdr->writer_state);
+	return ws == SHMPIPE__END_CLOSED || ws == SHMPIPE__END_ABORTED;
+}
+
+/*
+ * Lets go of the record our place holds (hold, a position, or NONE), then
+ * wakes the writer if it waits: it may overwrite the record now. Published
+ * as a position is (shmpipe__publish), after the copy out of it.
+ */
+static void share_hold(struct shmpipe__end *e, uint64_t hold)
+{
+	if (shmpipe__update_fenceless(e))
+		shmpipe__store_release(e->index, hold);
+	else
+		shmpipe__store_sc(e->index, hold);
+}
+
+static void share_release(struct shmpipe__end *e, uint64_t ops)
+{
+	share_hold(e, SHMPIPE__HOLD_NONE);
+	e->held = false;
+	if (ops)
+		shmpipe__store_release(e->ops, shmpipe__load_relaxed(e->ops) + ops);
+	shmpipe__signal_peer(e, &e->hdr->space_event);
+}
+
+/*
+ * Takes the next record nobody took. The place first holds it, so that
+ * the writer keeps it once the claim has moved past it, then the claim moves
+ * past it with a compare-and-swap: of readers racing for one record, one
+ * wins, and the others look again. Returns its payload length (with
+ * *payload, e->f.off and e->seq set; the place holds it until
+ * share_release), 0 at the end of the stream, -EMSGSIZE if it is longer
+ * than max (it stays, for another read), or -EAGAIN, -ETIMEDOUT, -EINTR,
+ * -ECONNRESET, -EPROTO. A reader that waits holds nothing: a stale hold
+ * would keep the writer from the room behind it.
+ */
+static int64_t share_take(struct shmpipe__end *e, uint64_t max, const uint8_t **payload)
+{
+	struct shmpipe__deadline dl = {0};
+	shmpipe__u64 *claim = claim_word(e);
+
+	if (e->ended)
+		return 0;
+	for (unsigned tries = 0;; tries++) {
+		struct shmpipe__share_record rec;
+		uint64_t c = shmpipe__load_sc(claim);
+		/* Pairs with the writer's publish: the frames before w are in. */
+		uint64_t w = shmpipe__load_acquire(&e->hdr->write_index);
+		uint64_t off;
+		int err;
+
+		/*
+		 * Checked as a peer's positions are: never back, within a ring.
+		 * Except that the claim was read first, and other readers and
+		 * the writer may have gone a ring further since: look again. A
+		 * claim that stays impossible is an error, not a hang.
+		 */
+		if (w < e->f.peer || c > w || w - c > e->f.capacity) {
+			if (w >= e->f.peer && tries < SHMPIPE__SHARE_TRIES)
+				continue;
+			if (e->held)
+				share_release(e, 0);
+			return -EPROTO;
+		}
+		e->f.peer = w;
+		if (c == w) {
+			uint32_t ws;
+
+			if (e->held)
+				share_release(e, 0);
+			ws = shmpipe__load32_acquire(&e->hdr->writer_state);
+			if (ws == SHMPIPE__END_CLOSED || ws == SHMPIPE__END_ABORTED) {
+				/* Closed after its last publish: one more look finds all. */
+				if (shmpipe__load_sc(claim) !=
+				    shmpipe__load_acquire(&e->hdr->write_index))
+					continue;
+				if (ws == SHMPIPE__END_ABORTED)
+					return -ECONNRESET;
+				e->ended = true;
+				return 0;
+			}
+			err = shmpipe__wait(e, share_ready, e->waits, &dl);
+			/* The writer died: what it committed is still taken first. */
+			if (err == -ECONNRESET &&
+			    shmpipe__load_sc(claim) != shmpipe__load_acquire(&e->hdr->write_index))
+				continue;
+			if (err < 0)
+				return err;
+			continue;
+		}
+		/* Hold it, then make sure that nobody took it meanwhile. */
+		share_hold(e, c);
+		e->held = true;
+		if (shmpipe__load_sc(claim) != c)
+			continue;
+		off = c % e->f.data_size;
+		memcpy(&rec, e->f.data + off, sizeof(rec));
+		if (rec.len == 0 || rec.len > record_max(e) || record_space(e, rec.len) > w - c) {
+			share_release(e, 0);
+			return -EPROTO;
+		}
+		if (rec.len > max) {
+			share_release(e, 0);
+			return -EMSGSIZE; /* the record stays for a bigger buffer */
+		}
+		if (!shmpipe__cas64_sc(claim, &c, c + record_space(e, rec.len)))
+			continue;
+		e->f.off = off;
+		e->seq = rec.seq;
+		e->seq_valid = true;
+		*payload = e->f.data + off + sizeof(rec);
+		return (int64_t)rec.len;
+	}
+}
+
+/* A shared pipe's read: the record a peek holds, or the next one. */
+static ssize_t share_read(struct shmpipe__end *e, void *buf, size_t len)
+{
+	const uint8_t *payload = e->f.data + e->f.off + e->frame;
+	int64_t n = (int64_t)e->lent;
+
+	if (n && (uint64_t)n > len)
+		return -EMSGSIZE;
+	if (!n) {
+		n = share_take(e, len, &payload);
+		if (n <= 0)
+			return n;
+	}
+	copy(buf, payload, (size_t)n);
+	e->lent = 0;
+	share_release(e, 1);
+	return n;
+}
+
 ssize_t(shmpipe_read)(shmpipe_reader *r, void *buf, size_t len)
 {
 	struct shmpipe__end *e;
@@ -756,6 +919,8 @@ ssize_t(shmpipe_read)(shmpipe_reader *r, void *buf, size_t len)
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX; /* reads may always be shorter than asked */
 	e = &r->e;
+	if (e->share)
+		return share_read(e, buf, len);
 	e->lent = 0; /* a read ends what a peek showed */
 	/*
 	 * The common case: data is there, and as much as asked is known to be
@@ -786,6 +951,17 @@ ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf)
 	if (!r || !buf)
 		return -EINVAL;
 	e = &r->e;
+	/* A shared pipe: the record a peek took stays held until consumed. */
+	if (e->share) {
+		avail = e->lent ? (int64_t)e->lent : share_take(e, SSIZE_MAX, &payload);
+		if (avail == 0)
+			*buf = NULL;
+		if (avail <= 0)
+			return avail;
+		*buf = e->f.data + e->f.off + e->frame;
+		e->lent = (uint64_t)avail;
+		return avail;
+	}
 	e->lent = 0;
 	avail = reader_avail(e, e->records ? 1 : SSIZE_MAX);
 	if (avail <= 0) {
@@ -818,8 +994,11 @@ int shmpipe_consume(shmpipe_reader *r, size_t len)
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	if (e->records) {
-		reader_release(e, shmpipe__record_space(len), 1);
+	if (e->share) {
+		e->lent = 0;
+		share_release(e, 1);
+	} else if (e->records) {
+		reader_release(e, record_space(e, len), 1);
 		e->lent = 0;
 	} else {
 		reader_release(e, len, 1);
@@ -837,4 +1016,12 @@ void shmpipe__wake_peer(struct shmpipe__fast *f, uint32_t word)
 	struct shmpipe__end *e = (struct shmpipe__end *)(void *)f;
 
 	shmpipe__wake(e, e->peer_event, word);
+}
+
+int shmpipe_reader_seq(const shmpipe_reader *r, uint64_t *seq)
+{
+	if (!r || !seq || !r->e.share || !r->e.seq_valid)
+		return -EINVAL;
+	*seq = r->e.seq;
+	return 0;
 }
