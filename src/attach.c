@@ -25,6 +25,7 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m,
 	e->f.capacity = g->capacity;
 	e->f.data_size = g->data_size;
 	e->records = (g->flags & SHMPIPE_RECORDS) != 0;
+	e->readers = g->readers;
 	e->share = (g->flags & SHMPIPE_SHARE) != 0;
 	e->frame = e->share ? sizeof(struct shmpipe__share_record) : sizeof(struct shmpipe__record);
 	e->timeout_ms = -1;
@@ -87,6 +88,9 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m,
 		return -EPROTO;
 	e->f.pos = writer ? w : r;
 	e->f.peer = writer ? r : w;
+	/* A broadcast writer has no room until a reader comes (broadcast.c). */
+	if (e->fan)
+		e->f.peer = e->f.pos - g->capacity;
 	e->f.off = e->f.pos % g->data_size;
 	/* Pairs with the peer's load of our state in its ready() and checks. */
 	if (!shmpipe__cas32_sc(state, &absent, SHMPIPE__END_OPEN))

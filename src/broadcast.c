@@ -126,6 +126,12 @@ void shmpipe__place_leave(struct shmpipe__end *e, uint32_t how)
 	/* Unless the writer dropped us already, and uncounted us with it. */
 	if (shmpipe__cas32_sc(&e->place->state, &word, (word & ~0xffu) | how))
 		atomic_fetch_sub_explicit(&e->hdr->readers_live, 1, memory_order_seq_cst);
+	/*
+	 * The place is free now, for the next reader: our description may
+	 * outlive us for a moment (the proof in our hello waits for the
+	 * writer to take it, doorbell.c), and its lock with it.
+	 */
+	shmpipe__os_unlock(e->fd, SHMPIPE__READER_LOCK + (unsigned)(e->place - places_of(e->hdr)));
 }
 
 /* ---- the writer ----------------------------------------------------- */
@@ -238,6 +244,14 @@ static uint64_t room_from(const struct shmpipe__end *e, uint64_t min, bool any)
 	uint64_t used = e->f.pos - min;
 
 	return any && used <= e->f.capacity ? e->f.capacity - used : 0;
+}
+
+uint64_t shmpipe__fan_slowest(const struct shmpipe__end *e, uint64_t pos)
+{
+	bool any;
+	uint64_t min = slowest(e->fan, pos, &any);
+
+	return any ? min : pos;
 }
 
 int shmpipe__fan_refresh(struct shmpipe__end *e)

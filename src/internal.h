@@ -79,6 +79,7 @@ struct shmpipe__end {
 	uint64_t lent;		      /* bytes handed out by reserve or peek, 0 if none */
 	uint64_t slice;		      /* most bytes one copy publishes or releases at once */
 	bool records;		      /* SHMPIPE_RECORDS */
+	unsigned readers;	      /* readers the pipe takes at once: 1, or its places */
 	bool share;		      /* SHMPIPE_SHARE: each record to one reader */
 	bool held;		      /* a shared pipe's reader: its place holds a record */
 	uint64_t frame;		      /* bytes of a record's frame: 8, 16 if share */
@@ -349,7 +350,8 @@ struct shmpipe__geometry;
  * reader in place i and returns its write side, for the reader; fan_unmet
  * says whether a reader holds a place that we have not met (no life line); fan_refresh reads every reader's position
  * into f.peer, the slowest (checked: a position past the writer's drops
- * the reader); fan_space is the writer's wait condition (room or nobody
+ * the reader), and fan_slowest says where the slowest is now, given the
+ * writer's position pos, for stats (from any thread); fan_space is the writer's wait condition (room or nobody
  * left) and fan_gone says whether nobody is left after someone came;
  * fan_signal wakes every reader that waits for data; fan_reap drops the
  * readers whose life line hung up, and, at most every
@@ -363,6 +365,7 @@ SHMPIPE__INTERNAL void shmpipe__place_leave(struct shmpipe__end *e, uint32_t how
 SHMPIPE__INTERNAL int shmpipe__fan_new(struct shmpipe__end *e, const struct shmpipe__geometry *g);
 SHMPIPE__INTERNAL void shmpipe__fan_free(struct shmpipe__end *e);
 SHMPIPE__INTERNAL int shmpipe__fan_refresh(struct shmpipe__end *e);
+SHMPIPE__INTERNAL uint64_t shmpipe__fan_slowest(const struct shmpipe__end *e, uint64_t pos);
 SHMPIPE__INTERNAL bool shmpipe__fan_space(const struct shmpipe__end *e);
 SHMPIPE__INTERNAL bool shmpipe__fan_gone(const struct shmpipe__end *e);
 SHMPIPE__INTERNAL void shmpipe__fan_signal(struct shmpipe__end *e);

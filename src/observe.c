@@ -57,7 +57,8 @@ static int end_options(const struct shmpipe__end *e, shmpipe_options *out)
 
 	memset(out, 0, sizeof(*out));
 	out->capacity = (size_t)e->f.capacity;
-	out->flags = e->records ? SHMPIPE_RECORDS : 0;
+	out->flags = (e->records ? SHMPIPE_RECORDS : 0) | (e->share ? SHMPIPE_SHARE : 0);
+	out->readers = e->readers > 1 ? e->readers : 0;
 	out->mode = mode > 0 ? (unsigned)mode : 0;
 	return 0;
 }
@@ -97,8 +98,13 @@ int shmpipe_writer_stats(const shmpipe_writer *w, shmpipe_stats *out)
 	if (!w || !out)
 		return -EINVAL;
 	snapshot(w->e.hdr, w->e.f.capacity, out);
-	if (w->e.fan)
+	if (w->e.fan) {
+		/* The slowest reader now, not as the writer last looked for room. */
+		out->read_index = shmpipe__fan_slowest(&w->e, out->write_index);
+		if (out->write_index - out->read_index > out->capacity)
+			out->read_index = out->write_index - out->capacity;
 		places_sum(w->e.fan->places, w->e.fan->n, out);
+	}
 	return 0;
 }
 

@@ -104,6 +104,8 @@ int64_t shmpipe__os_size(int fd);
  */
 int shmpipe__os_lock(int fd, unsigned byte);
 int shmpipe__os_lock_held(int fd, unsigned byte);
+/* Releases our lock on byte, even while other descriptors of ours are open. */
+void shmpipe__os_unlock(int fd, unsigned byte);
 
 /*
  * Reads len bytes at offset off of the object: a copy that cannot fault,
@@ -232,6 +234,8 @@ int shmpipe__os_random(void *buf, size_t len);
  * -EAGAIN, or -EBADMSG, closing whatever else came.
  */
 #define SHMPIPE__OS_FDS_MAX 4
+/* Connections that wait for the creating end: a broadcast pipe's readers, all at once. */
+#define SHMPIPE__OS_BACKLOG 80 /* SHMPIPE_READERS_MAX, and some */
 int shmpipe__os_listen(const uint8_t *token, size_t len);
 int shmpipe__os_connect(const uint8_t *token, size_t len);
 int shmpipe__os_accept(int listener, int wait);

@@ -278,6 +278,13 @@ int shmpipe__os_lock(int fd, unsigned byte)
 	return held == 0 ? -EACCES : held < 0 ? held : -EBUSY;
 }
 
+void shmpipe__os_unlock(int fd, unsigned byte)
+{
+	struct flock fl = lock_byte(F_UNLCK, byte);
+
+	fcntl(fd, F_OFD_SETLK, &fl);
+}
+
 int shmpipe__os_lock_held(int fd, unsigned byte)
 {
 	/*

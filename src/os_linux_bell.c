@@ -296,7 +296,7 @@ int shmpipe__os_listen(const uint8_t *token, size_t len)
 
 	if (s < 0)
 		return s;
-	if (bind(s, (struct sockaddr *)&a, alen) < 0 || listen(s, 16) < 0) {
+	if (bind(s, (struct sockaddr *)&a, alen) < 0 || listen(s, SHMPIPE__OS_BACKLOG) < 0) {
 		int err = -errno;
 
 		close(s);
