@@ -272,16 +272,16 @@ static void test_backlog(void)
 	shmpipe_writer *w;
 	shmpipe_info in;
 	uint8_t buf[64];
-	int s[64], n = 0;
+	int s[128], n = 0;
 	int64_t t0, ms;
 
 	xp_name(name, sizeof(name), ++name_k);
 	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
 	ASSERT_OK(shmpipe_reader_set_timeout(r, 0));
 	alen = rendezvous_addr(name, &a);
-	while (n < 64 && (s[n] = stranger(&a, alen)) >= 0)
+	while (n < 128 && (s[n] = stranger(&a, alen)) >= 0)
 		n++;
-	ASSERT_LT(n, 64);
+	ASSERT_LT(n, 128);
 	t0 = test_now_ns();
 	ASSERT_ERR(shmpipe_writer_open(&w, name), -EAGAIN);
 	ms = (test_now_ns() - t0) / 1000000;
