@@ -188,7 +188,7 @@ int shmpipe_pair(shmpipe_writer **w, shmpipe_reader **r, const shmpipe_options *
 	}
 	/* More readers meet the writer through a rendezvous, as a named pipe's. */
 	if (g.readers > 1) {
-		listener = shmpipe__listen(token);
+		listener = shmpipe__listen(token, g.readers);
 		if (listener < 0) {
 			shmpipe__os_close(fd);
 			shmpipe__os_close(rfd);
@@ -246,7 +246,7 @@ static int create_end(struct shmpipe__end **out, size_t handle_size, const char 
 	if (!writer && g.readers > 1)
 		return -EINVAL;
 	/* Listening before the header is out: an opener may connect at once. */
-	listener = shmpipe__listen(token);
+	listener = shmpipe__listen(token, g.readers);
 	if (listener < 0)
 		return listener;
 	if (name)

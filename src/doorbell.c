@@ -167,7 +167,7 @@ int shmpipe__pair_meet(struct shmpipe__end *w, struct shmpipe__end *r)
 	return 0;
 }
 
-int shmpipe__listen(uint8_t *token)
+int shmpipe__listen(uint8_t *token, unsigned readers)
 {
 	int err = -EADDRINUSE;
 
@@ -175,7 +175,9 @@ int shmpipe__listen(uint8_t *token)
 	for (int i = 0; i < 8 && err == -EADDRINUSE; i++) {
 		err = shmpipe__os_random(token, SHMPIPE__TOKEN_LEN);
 		if (err == 0)
-			err = shmpipe__os_listen(token, SHMPIPE__TOKEN_LEN);
+			err = shmpipe__os_listen(token, SHMPIPE__TOKEN_LEN,
+						 readers > 1 ? SHMPIPE__OS_BACKLOG_MANY
+							     : SHMPIPE__OS_BACKLOG);
 	}
 	return err;
 }

@@ -249,7 +249,7 @@ static inline void shmpipe__signal(struct shmpipe__end *e, shmpipe__u32 *event)
  * The doorbells and the rendezvous (doorbell.c). doorbell_init gives a new
  * end its doorbell and its pollfd; pair_meet connects the two ends of a
  * pair. A creating end: listen draws a token and returns the listening
- * socket (before the header is published), listen_attach hands it to the
+ * socket, with a backlog for its readers (before the header is published), listen_attach hands it to the
  * end. An opening end: dial connects to the header's token before the end
  * is taken (the socket, -1 if nobody listens, or -errno), hello sends our
  * doorbell once it is. meet makes what progress the rendezvous can without
@@ -262,7 +262,7 @@ static inline void shmpipe__signal(struct shmpipe__end *e, shmpipe__u32 *event)
  */
 SHMPIPE__INTERNAL int shmpipe__doorbell_init(struct shmpipe__end *e);
 SHMPIPE__INTERNAL int shmpipe__pair_meet(struct shmpipe__end *w, struct shmpipe__end *r);
-SHMPIPE__INTERNAL int shmpipe__listen(uint8_t *token);
+SHMPIPE__INTERNAL int shmpipe__listen(uint8_t *token, unsigned readers);
 SHMPIPE__INTERNAL int shmpipe__listen_attach(struct shmpipe__end *e, int listener,
 					     const uint8_t *token);
 SHMPIPE__INTERNAL int shmpipe__dial(const uint8_t *token);

@@ -225,7 +225,7 @@ int shmpipe__os_random(void *buf, size_t len);
 /*
  * The rendezvous of a named or passed pipe (Linux: an abstract AF_UNIX
  * stream socket named after a token, so no file is ever left behind).
- * listen binds and listens; connect connects, retrying a full backlog for
+ * listen binds and listens with a backlog; connect connects, retrying a full backlog for
  * about half a second; accept takes one connection, waiting for it if wait
  * (restarted under SA_RESTART, -EINTR otherwise), else -EAGAIN if none is
  * there; knock connects and hangs up at once, to end a waiting accept.
@@ -234,9 +234,14 @@ int shmpipe__os_random(void *buf, size_t len);
  * -EAGAIN, or -EBADMSG, closing whatever else came.
  */
 #define SHMPIPE__OS_FDS_MAX 4
-/* Connections that wait for the creating end: a broadcast pipe's readers, all at once. */
-#define SHMPIPE__OS_BACKLOG 80 /* SHMPIPE_READERS_MAX, and some */
-int shmpipe__os_listen(const uint8_t *token, size_t len);
+/*
+ * Connections that wait for the creating end: the one peer, with room for
+ * a few strangers (each one beyond the creating end's look is a delay for
+ * the peer); a broadcast writer's readers, all at once.
+ */
+#define SHMPIPE__OS_BACKLOG	 16
+#define SHMPIPE__OS_BACKLOG_MANY 80 /* SHMPIPE_READERS_MAX, and some */
+int shmpipe__os_listen(const uint8_t *token, size_t len, int backlog);
 int shmpipe__os_connect(const uint8_t *token, size_t len);
 int shmpipe__os_accept(int listener, int wait);
 void shmpipe__os_knock(const uint8_t *token, size_t len);

@@ -287,7 +287,7 @@ static socklen_t rendezvous_addr(struct sockaddr_un *a, const uint8_t *token, si
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
 }
 
-int shmpipe__os_listen(const uint8_t *token, size_t len)
+int shmpipe__os_listen(const uint8_t *token, size_t len, int backlog)
 {
 	struct sockaddr_un a;
 	socklen_t alen = rendezvous_addr(&a, token, len);
@@ -296,7 +296,7 @@ int shmpipe__os_listen(const uint8_t *token, size_t len)
 
 	if (s < 0)
 		return s;
-	if (bind(s, (struct sockaddr *)&a, alen) < 0 || listen(s, SHMPIPE__OS_BACKLOG) < 0) {
+	if (bind(s, (struct sockaddr *)&a, alen) < 0 || listen(s, backlog) < 0) {
 		int err = -errno;
 
 		close(s);
