@@ -15,15 +15,21 @@ export type ElementType =
   | 'int8' | 'uint8' | 'int16' | 'uint16'
   | 'int32' | 'uint32' | 'float32' | 'float64';
 
-/** The seed's six counters, plus the capacity and the queue depth. */
+/**
+ * The seed's six counters, plus the capacity and the queue depth. On a
+ * broadcast pipe a reader's are its own (its position, its reads); the
+ * writer's readIndex is the slowest reader's position as the writer last
+ * looked (when it ran short of room), so at most the true one, and its
+ * consumedCount the sum over the readers attached.
+ */
 export interface Stats {
   /** Bytes committed since creation (record mode: ring bytes with framing). */
   writeIndex: number;
-  /** Bytes consumed since creation. */
+  /** Bytes consumed since creation (broadcast writer: the slowest reader, as last seen). */
   readIndex: number;
   /** Writes (or records) committed. */
   producedCount: number;
-  /** Reads (or records) consumed. */
+  /** Reads (or records) consumed (broadcast writer: summed over the readers attached). */
   consumedCount: number;
   /** Times the writer had to sleep. */
   producerWaits: number;
@@ -53,6 +59,11 @@ export interface Endpoint {
   fd?: number;
   /** Anonymous pipes: what the open checks, so that a used endpoint is refused. */
   id?: number;
+  /**
+   * A broadcast writer's endpoint: the readers its pipe takes at once. Each
+   * endpoint opens one of them (one endpoint() per reader).
+   */
+  readers?: number;
 }
 
 export interface PipeOptions {
@@ -66,6 +77,20 @@ export interface PipeOptions {
   name?: string | null;
   /** Permission bits of a named pipe (default 0o600). */
   mode?: number;
+}
+
+/** Options of a new pipe made by its write end (createWriter, createSyncWriter). */
+export interface WriterPipeOptions extends PipeOptions {
+  /**
+   * Broadcast: how many readers the pipe takes at once, 1 to 64 (0 or
+   * absent = 1, a plain pipe). Each reader opens its own endpoint() and
+   * gets every byte written after it attached; the writer goes at the pace
+   * of the slowest reader still attached, and gets EPIPE once none is left.
+   * Only a writer makes a broadcast pipe: createReader({ readers: 2 })
+   * throws a TypeError. Wait for the readers (waitReaders()) before writing,
+   * so that each gets the stream from its first byte.
+   */
+  readers?: number;
 }
 
 export interface EndOptions {
@@ -104,8 +129,21 @@ export class PipeWriter extends Writable {
   readonly records: boolean;
   readonly name: string | null;
   readonly capacity: number;
+  /** The readers the pipe takes at once: 1, or a broadcast pipe's N. */
+  readonly readers: number;
+  /** Opens the read end; on a broadcast pipe, one of its readers (one endpoint per reader). */
   endpoint(): Endpoint;
   stats(): Stats;
+  /**
+   * Resolves to how many readers are attached once at least n are (default:
+   * all the pipe takes; 0: at once), without blocking the event loop: the
+   * end's descriptor is watched, and polls readable when a reader attaches.
+   * Writes made meanwhile go on (they do not wait for it). Throws a
+   * RangeError for n not an integer from 0 to readers; rejects if the end
+   * closes first (EBADF at end(), ERR_STREAM_DESTROYED at destroy() and
+   * after), and with EPIPE if the one reader of a plain pipe is gone.
+   */
+  waitReaders(n?: number): Promise<number>;
   /**
    * Zero-copy, without blocking the event loop: a Buffer over at least n
    * free bytes of the ring itself (n 0 counts as 1; for elementType pipes,
@@ -195,7 +233,17 @@ export class SyncWriter {
    * beyond the reservation, not whole elements, or with nothing reserved.
    */
   commit(k: number): void;
+  /** The readers the pipe takes at once: 1, or a broadcast pipe's N. */
+  readonly readers: number;
+  /** Opens the read end; on a broadcast pipe, one of its readers (one endpoint per reader). */
   endpoint(): Endpoint;
+  /**
+   * Waits in the calling thread, within the end's timeout (ETIMEDOUT;
+   * EAGAIN with timeout 0), until at least n readers are attached (default:
+   * all the pipe takes; 0: at once); returns how many are. A RangeError for
+   * n not an integer from 0 to readers.
+   */
+  waitReaders(n?: number): number;
   stats(): Stats;
   /** End of stream. A reservation still out is dropped, unpublished. */
   close(): void;
@@ -203,9 +251,9 @@ export class SyncWriter {
   abort(): void;
 }
 
-export function createWriter(opts?: PipeOptions & EndOptions): PipeWriter;
+export function createWriter(opts?: WriterPipeOptions & EndOptions): PipeWriter;
 export function createReader(opts?: PipeOptions & EndOptions): PipeReader;
-export function createSyncWriter(opts?: PipeOptions & EndOptions): SyncWriter;
+export function createSyncWriter(opts?: WriterPipeOptions & EndOptions): SyncWriter;
 export function createSyncReader(opts?: PipeOptions & EndOptions): SyncReader;
 /**
  * Open the other end of a pipe: by name, by endpoint (used up by the open),

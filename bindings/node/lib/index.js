@@ -25,6 +25,7 @@ const EAGAIN = -11;
 const ETIMEDOUT = -110;
 const EINTR = -4;
 const EBADF = -9;
+const EBUSY = -16;
 
 const ELEMENT_TYPES = {
   int8: Int8Array,
@@ -39,8 +40,8 @@ const ELEMENT_TYPES = {
 
 // What the callback of a write that a destroy() cut short gets, as with
 // Node's own streams.
-function destroyedError() {
-  const err = new Error('Cannot call write after a stream was destroyed');
+function destroyedError(what = 'write') {
+  const err = new Error(`Cannot call ${what} after a stream was destroyed`);
   err.code = 'ERR_STREAM_DESTROYED';
   return err;
 }
@@ -92,6 +93,18 @@ function timeoutOf(opts) {
   return t;
 }
 
+// readers: how many readers a new pipe takes at once, each of which gets
+// every byte (broadcast); 0 or absent is one, a plain pipe.
+function readersOf(opts) {
+  const n = opts.readers;
+  if (n === undefined) return 1;
+  if (typeof n !== 'number') throw new TypeError('readers must be a number');
+  if (!Number.isInteger(n) || n < 0 || n > native.READERS_MAX) {
+    throw new RangeError(`readers must be an integer from 1 to ${native.READERS_MAX} (0 = 1)`);
+  }
+  return n === 0 ? 1 : n;
+}
+
 // Names are POSIX shared memory names: '/' then 1 to 200 characters but '/'.
 function checkName(name) {
   if (typeof name !== 'string') throw new TypeError('name must be a string');
@@ -135,6 +148,8 @@ function makeEndpoint(handle, shape, otherEnd) {
     records: shape.records,
     elementType: shape.elementType,
   };
+  // A broadcast writer's endpoints: each opens one of its readers.
+  if (shape.readers > 1) ep.readers = shape.readers;
   if (!shape.name) {
     const d = native.endpointFd(handle);
     ep.fd = d.fd;
@@ -188,7 +203,12 @@ function openHandle(kind, target, opts) {
   };
   if (name) check(native.pipeRecords(name));
   else if (typeof t.records === 'boolean' && t.id !== undefined) check(t.records);
-  const handle = native.open(kind, name ?? t.fd, name ? undefined : t.id);
+  let handle;
+  try {
+    handle = native.open(kind, name ?? t.fd, name ? undefined : t.id);
+  } catch (err) {
+    throw kind === READER && err.code === 'EBUSY' ? readersBusy(err, name, t) : err;
+  }
   try {
     const pipe = native.options(handle);
     check(pipe.records);
@@ -200,6 +220,21 @@ function openHandle(kind, target, opts) {
     else native.close(handle);
     throw err;
   }
+}
+
+// A reader refused with EBUSY: on a broadcast pipe, every place is taken.
+// Says so, keeping the code and errno.
+function readersBusy(err, name, t) {
+  let n = Number.isInteger(t.readers) ? t.readers : null;
+  if (n === null && name) n = native.pipeReaders(name);
+  if (n > 1) {
+    err.message = `shmpipe_reader_open: the broadcast pipe takes ${n} readers at once and ${n} are attached ` +
+      '(EBUSY; a place frees when one of them closes)';
+  } else if (n === 1) {
+    err.message = 'shmpipe_reader_open: the pipe already has its reader (EBUSY; a pipe made with ' +
+      'createWriter({ readers: n }) takes n)';
+  }
+  return err;
 }
 
 function mismatch(msg) {
@@ -300,6 +335,10 @@ class PipeWriter extends Writable {
     this._reservation = null; // reserve(): the one pending or out
     this._held = null; // a write or end() waiting for a commit
     this._heldCb = null;
+    // waitReaders(): the promises pending, and how they wait (see there).
+    this._readerWaits = [];
+    this._readersArmed = 0; // the n a native wait() is armed for, or 0
+    this._readersTimer = null;
   }
 
   // An elementType stream counts its buffer in objects: a typed array of a
@@ -335,11 +374,94 @@ class PipeWriter extends Writable {
   get records() { return this._shape.records; }
   get name() { return this._shape.name; }
   get capacity() { return this._capacity; }
+  get readers() { return this._shape.readers ?? 1; }
 
   // A cloneable object for openReader() in a worker or another process.
+  // On a broadcast pipe, one per reader: each endpoint opens once.
   endpoint() {
     if (!this._handle) throw pipeError(EBADF, 'endpoint');
     return makeEndpoint(this._handle, this._shape, 'reader');
+  }
+
+  // Resolves to how many readers are attached once at least n are (n 0:
+  // at once), without blocking the event loop, so that every one of them
+  // gets the stream from its first byte. The end's descriptor polls
+  // readable when a reader attaches; while a write or reserve() has it
+  // (they go on meanwhile: this wait never holds them), the count is
+  // looked at every few milliseconds instead. Rejects if the end closes
+  // first (EBADF at end(), ERR_STREAM_DESTROYED at destroy() and after),
+  // and with EPIPE if the one reader of a plain pipe is gone.
+  waitReaders(n = this.readers) {
+    if (!Number.isInteger(n) || n < 0 || n > this.readers) {
+      throw new RangeError(`n must be an integer from 0 to ${this.readers}, the readers the pipe takes`);
+    }
+    if (this.destroyed) return Promise.reject(destroyedError('waitReaders'));
+    if (!this._handle) return Promise.reject(pipeError(EBADF, 'waitReaders'));
+    const now = native.waitReaders(this._handle, n, 0);
+    if (now >= 0 && now >= n) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      this._readerWaits.push({ n, resolve, reject });
+      // A wait armed for more readers than these need: arm it again.
+      if (this._readersArmed > n) this._readersUnarm();
+      this._readersLook();
+    });
+  }
+
+  // Lets go of the end's descriptor if a wait for readers holds it, for a
+  // write or a reserve that needs it now; the readers are then looked for
+  // on a timer until the descriptor is free again.
+  _readersYield() {
+    if (!this._readersArmed) return;
+    this._readersUnarm();
+    this._readersLater();
+  }
+
+  _readersUnarm() {
+    if (this._handle) native.unwait(this._handle);
+    this._readersArmed = 0;
+  }
+
+  _readersLater() {
+    if (this._readersTimer === null) {
+      this._readersTimer = setTimeout(() => {
+        this._readersTimer = null;
+        this._readersLook();
+      }, READERS_POLL_MS);
+    }
+  }
+
+  // Settles the waits for readers that can be, and arms a wait for the
+  // rest: the descriptor if it is free, else a timer.
+  _readersLook() {
+    const waits = this._readerWaits;
+    if (waits.length === 0 || this._readersArmed) return;
+    if (!this._handle) return this._readersFail(this.destroyed ? destroyedError('waitReaders') : pipeError(EBADF, 'waitReaders'));
+    const n = Math.min(...waits.map((x) => x.n));
+    const rc = native.waitReaders(this._handle, n, 0);
+    if (rc >= 0) {
+      this._readerWaits = waits.filter((x) => x.n > rc);
+      for (const x of waits) if (x.n <= rc) x.resolve(rc);
+      return this._readersLook();
+    }
+    if (rc === EBUSY) return this._readersLater(); // a write or reserve has the descriptor
+    if (rc !== EAGAIN) return this._readersFail(pipeError(rc, 'waitReaders'));
+    const w = native.wait(this._handle, (x) => {
+      this._readersArmed = 0;
+      if (x < 0) this._readersFail(pipeError(x, 'waitReaders'));
+      else this._readersLook();
+    });
+    if (w === EBUSY) return this._readersLater();
+    if (w < 0) return this._readersFail(pipeError(w, 'waitReaders'));
+    this._readersArmed = n;
+  }
+
+  _readersFail(err) {
+    const waits = this._readerWaits;
+    this._readerWaits = [];
+    if (this._readersTimer !== null) clearTimeout(this._readersTimer);
+    this._readersTimer = null;
+    if (this._readersArmed) this._readersUnarm();
+    for (const x of waits) x.reject(err);
   }
 
   stats() { return statsOf(this); }
@@ -435,6 +557,7 @@ class PipeWriter extends Writable {
       // The common case, room at once with nothing queued, makes no closure
       // and resolves in a microtask (now and then through setImmediate, so
       // that a loop that never waits for room lets timers and I/O run).
+      this._readersYield();
       const min = this._shape.records ? n : Math.max(n, this._unit);
       const v = native.reserve(this._handle, min, this._unit, 0);
       if (typeof v !== 'number') {
@@ -469,6 +592,7 @@ class PipeWriter extends Writable {
     if (!r || !(r.go || r.fast)) throw new Error('nothing was reserved (or the reserve has not resolved yet)');
     if (!Number.isInteger(k) || k < 0) throw new RangeError('k must be a non-negative integer');
     if (k % this._unit !== 0) throw new RangeError(`k must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
+    this._readersYield();
     const rc = this._handle ? native.commit(this._handle, k, this._unit) : EBADF;
     this._reservation = null;
     if (r.fast) {
@@ -499,6 +623,7 @@ class PipeWriter extends Writable {
     r.fail = fail;
     const attempt = () => {
       if (!this._handle) return fail(this.destroyed ? destroyedError() : pipeError(EBADF, 'reserve'));
+      this._readersYield();
       const min = this._shape.records ? r.n : Math.max(r.n, this._unit);
       const v = native.reserve(this._handle, min, this._unit, 0);
       if (v === EAGAIN) {
@@ -539,6 +664,7 @@ class PipeWriter extends Writable {
       if (!this._handle) return cb(this.destroyed ? destroyedError() : pipeError(EBADF, 'write'));
       const group = from === 0 && bufs.length <= 1024 ? bufs : bufs.slice(from, from + 1024);
       from += group.length;
+      this._readersYield();
       if (this._blocking) {
         const rc = this._writeBlocking(group);
         if (rc < 0) return cb(pipeError(rc, 'write'));
@@ -583,7 +709,9 @@ class PipeWriter extends Writable {
       this._held = () => this._final(cb);
       return;
     }
-    cb(closeHandle(this) ?? undefined);
+    const err = closeHandle(this);
+    this._readersFail(pipeError(EBADF, 'waitReaders'));
+    cb(err ?? undefined);
   }
 
   // destroy(err) aborts the write end: the reader gets ECONNRESET after the
@@ -602,6 +730,7 @@ class PipeWriter extends Writable {
     this._held = this._heldCb = null;
     if (held) process.nextTick(held, err ?? destroyedError());
     const closeErr = closeHandle(this, !!err);
+    this._readersFail(destroyedError('waitReaders'));
     if (inFlight) process.nextTick(inFlight, err ?? destroyedError());
     cb(err ?? closeErr);
   }
@@ -610,6 +739,8 @@ class PipeWriter extends Writable {
 // ---- the read end ------------------------------------------------------------
 
 const READ_CHUNK = 256 * 1024;
+// How often waitReaders() looks at the count while a write has the end's descriptor.
+const READERS_POLL_MS = 5;
 // Most a Readable takes from the ring in one turn of the event loop: bytes,
 // and milliseconds since its first read of the turn. A ring that never runs
 // dry would otherwise keep Node's flowing mode (read(), _read(), 'data', and
@@ -963,6 +1094,21 @@ class SyncWriter {
     return makeEndpoint(this._handle, this._shape, 'reader');
   }
 
+  get readers() { return this._shape.readers ?? 1; }
+
+  // Waits in the calling thread, as write() does (its timeout), until at
+  // least n readers are attached (n 0: at once); returns how many are.
+  waitReaders(n = this.readers) {
+    if (!Number.isInteger(n) || n < 0 || n > this.readers) {
+      throw new RangeError(`n must be an integer from 0 to ${this.readers}, the readers the pipe takes`);
+    }
+    if (!this._handle) throw pipeError(EBADF, 'waitReaders');
+    const h = this._handle;
+    const rc = waiting(this._timeout, (t) => native.waitReaders(h, n, t));
+    if (rc < 0) throw pipeError(rc, 'waitReaders');
+    return rc;
+  }
+
   stats() { return statsOf(this); }
 
   // End of stream. A reservation still out is dropped, unpublished, and
@@ -982,7 +1128,7 @@ class SyncWriter {
 
 // ---- entry points ------------------------------------------------------------
 
-const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'readers', 'blocking', 'highWaterMark', 'timeout', 'spin'];
 const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeout', 'spin'];
 
 // opts.spin: microseconds a synchronous wait (Sync* ends, blocking: true)
@@ -1009,13 +1155,20 @@ function applySpin(handle, opts) {
 function create(kind, opts) {
   opts = checkOptions(opts, CREATE_OPTS);
   const shape = shapeOf(opts);
+  shape.readers = readersOf(opts);
+  if (kind === READER && shape.readers > 1) {
+    const err = new TypeError('readers: a broadcast pipe is created by its writer: createWriter({ readers: ' +
+      `${shape.readers} }), then openReader(writer.endpoint()) in each reader`);
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
   let cap = shape.capacity;
   if (cap !== undefined && shape.elementType) cap *= ELEMENT_TYPES[shape.elementType].BYTES_PER_ELEMENT;
   if (opts.mode !== undefined && typeof opts.mode !== 'number') throw new TypeError('mode must be a number');
   if (opts.spin !== undefined && (typeof opts.spin !== 'number' || !Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6)) {
     applySpin(null, opts); // throws the TypeError or RangeError
   }
-  const handle = native.create(kind, shape.name, cap, shape.records ? native.RECORDS : 0, opts.mode);
+  const handle = native.create(kind, shape.name, cap, shape.records ? native.RECORDS : 0, opts.mode, shape.readers);
   applySpin(handle, opts);
   return { handle, shape, opts };
 }

@@ -91,6 +91,7 @@ struct end {
 	shmpipe_writer *w; /* the library handle; both NULL once closed */
 	shmpipe_reader *r;
 	bool records;
+	unsigned readers; /* a write end: the readers its pipe takes at once (1, or a broadcast's N) */
 	int pollfd;
 	unsigned spin_us; /* synchronous waits spin this long before they sleep */
 
@@ -276,6 +277,27 @@ static napi_value throw_rc(napi_env env, int rc, const char *what)
 	case ECONNRESET:
 		name = "ECONNRESET";
 		break;
+	case EAGAIN: /* an opener crowded out of the creator's rendezvous */
+		name = "EAGAIN";
+		break;
+	case ENOSPC:
+		name = "ENOSPC";
+		break;
+	case EPERM:
+		name = "EPERM";
+		break;
+	case ECONNREFUSED:
+		name = "ECONNREFUSED";
+		break;
+	case EOPNOTSUPP:
+		name = "EOPNOTSUPP";
+		break;
+	case ETIMEDOUT:
+		name = "ETIMEDOUT";
+		break;
+	case EINTR:
+		name = "EINTR";
+		break;
 	default:
 		break;
 	}
@@ -362,6 +384,13 @@ static bool looks_ready(const struct end *e, size_t need)
 {
 	shmpipe_stats s;
 
+	/*
+	 * A broadcast writer's read_index is the slowest reader as the
+	 * library last counted it, which only the writer's own calls do: the
+	 * counters cannot show room coming, so do not spin on them.
+	 */
+	if (e->w && e->readers > 1)
+		return true;
 	if (e->w)
 		return shmpipe_writer_stats(e->w, &s) == 0 &&
 		       s.capacity - (s.write_index - s.read_index) >= need;
@@ -891,6 +920,7 @@ static napi_value wrap_end(napi_env env, enum kind kind, shmpipe_writer *w, shmp
 	e->w = w;
 	e->r = r;
 	e->records = (o.flags & SHMPIPE_RECORDS) != 0;
+	e->readers = 1;
 	e->env = env;
 	e->sync_ep = -1;
 	e->loop_fd = -1;
@@ -941,9 +971,9 @@ static bool usable(struct end *e, int *err)
 /* ---- creating and opening -------------------------------------------- */
 
 static bool get_options(napi_env env, napi_value cap, napi_value flags, napi_value mode,
-			shmpipe_options *o)
+			napi_value readers, shmpipe_options *o)
 {
-	int64_t c = 0, f = 0, m = 0;
+	int64_t c = 0, f = 0, m = 0, n = 0;
 
 	if (!is_type(env, cap, napi_undefined) &&
 	    !get_int(env, cap, 0, (int64_t)SHMPIPE_MAX_CAPACITY, &c,
@@ -955,37 +985,52 @@ static bool get_options(napi_env env, napi_value cap, napi_value flags, napi_val
 	if (!is_type(env, mode, napi_undefined) &&
 	    !get_int(env, mode, 0, 0777, &m, "mode must be permission bits (0 to 0o777)"))
 		return false;
+	if (!is_type(env, readers, napi_undefined) &&
+	    !get_int(env, readers, 0, SHMPIPE_READERS_MAX, &n,
+		     "readers must be an integer from 1 to 64 (0 = 1)"))
+		return false;
 	memset(o, 0, sizeof(*o));
 	o->capacity = (size_t)c;
 	o->flags = (unsigned)f;
 	o->mode = (unsigned)m;
+	o->readers = (uint32_t)n;
 	return true;
 }
 
-/* create(kind, name|null, capacity, flags, mode) -> handle */
+/*
+ * create(kind, name|null, capacity, flags, mode, readers) -> handle. A
+ * broadcast pipe (readers > 1) is made by its writer: the library refuses
+ * a reader's with a bare -EINVAL, so that is said here in words.
+ */
 static napi_value js_create(napi_env env, napi_callback_info info)
 {
-	napi_value argv[5];
+	napi_value argv[6], obj;
 	char name[256];
 	bool have;
 	int64_t kind;
 	shmpipe_options o;
 	int rc;
 
-	if (!get_args(env, info, 5, argv) || !get_int(env, argv[0], 0, 1, &kind, "bad end kind") ||
+	if (!get_args(env, info, 6, argv) || !get_int(env, argv[0], 0, 1, &kind, "bad end kind") ||
 	    !get_name(env, argv[1], name, sizeof(name), &have) ||
-	    !get_options(env, argv[2], argv[3], argv[4], &o))
+	    !get_options(env, argv[2], argv[3], argv[4], argv[5], &o))
 		return NULL;
 	if (kind == WRITER) {
 		shmpipe_writer *w;
+		struct end *e;
 
 		rc = shmpipe_writer_create(&w, have ? name : NULL, &o);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_writer_create");
-		return wrap_end(env, WRITER, w, NULL);
+		obj = wrap_end(env, WRITER, w, NULL);
+		if (obj && napi_unwrap(env, obj, (void **)&e) == napi_ok && e)
+			e->readers = o.readers > 1 ? o.readers : 1;
+		return obj;
 	} else {
 		shmpipe_reader *r;
 
+		if (o.readers > 1)
+			return type_error(env, "readers: a broadcast pipe is created by its writer");
 		rc = shmpipe_reader_create(&r, have ? name : NULL, &o);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_reader_create");
@@ -1465,6 +1510,73 @@ static napi_value js_wait(napi_env env, napi_callback_info info)
 	return int_value(env, 0);
 }
 
+/*
+ * unwait(handle) -> 1 if a wait() was pending (it is dropped: its callback
+ * is never called), else 0. For a write end whose wait for readers gives
+ * way to a write, which needs the end's descriptor for itself.
+ */
+static napi_value js_unwait(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1];
+	struct end *e;
+
+	if (!get_args(env, info, 1, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	if (e->op != OP_WAIT)
+		return int_value(env, 0);
+	if (e->poll)
+		(void)set_polling(e, false); /* stopping cannot fail */
+	e->op = OP_NONE;
+	if (e->callback)
+		napi_delete_reference(env, e->callback);
+	e->callback = NULL;
+	return int_value(env, 1);
+}
+
+/*
+ * waitReaders(handle, n, timeout) -> how many readers are attached, once
+ * at least n are, or -errno: -EAGAIN (timeout 0: the descriptor polls
+ * readable when a reader attaches), -ETIMEDOUT, -EINTR (see sync_wait),
+ * -EPIPE (the one reader of a plain pipe is gone), -EBADF (closed), or
+ * -EBUSY if n are not there yet and an asynchronous operation holds the
+ * end (its descriptor is taken): then nothing is armed. The count alone
+ * (n at most what is attached; n = 0 always) never waits and is given
+ * whatever is pending, as shmpipe_writer_wait_readers(w, 0) touches
+ * nothing.
+ */
+static napi_value js_wait_readers(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3];
+	struct end *e;
+	int64_t n, timeout, deadline;
+	int rc;
+
+	if (!get_args(env, info, 3, argv) || !(e = get_end(env, argv[0])))
+		return NULL;
+	if (e->kind != WRITER)
+		return type_error(env, "not a write end");
+	if (!get_int(env, argv[1], 0, SHMPIPE_READERS_MAX, &n, "bad reader count") ||
+	    !get_int(env, argv[2], -1, INT_MAX, &timeout, "bad timeout"))
+		return NULL;
+	if (!e->w)
+		return int_value(env, -EBADF);
+	rc = shmpipe_writer_wait_readers(e->w, 0);
+	if (rc < 0 || rc >= n)
+		return int_value(env, rc);
+	if (!usable(e, &rc))
+		return int_value(env, rc);
+	deadline = deadline_of((int)timeout);
+	for (;;) {
+		rc = shmpipe_writer_wait_readers(e->w, (unsigned)n);
+		if (rc != -EAGAIN || timeout == 0)
+			break;
+		rc = sync_wait(e, ms_left(deadline));
+		if (rc < 0)
+			break;
+	}
+	return int_value(env, rc);
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 /*
@@ -1929,6 +2041,28 @@ static napi_value js_pipe_records(napi_env env, napi_callback_info info)
 	return v;
 }
 
+/*
+ * pipeReaders(name) -> the readers the named pipe takes at once (1, or a
+ * broadcast's N), or null if that cannot be told without taking an end.
+ */
+static napi_value js_pipe_readers(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], v;
+	char name[256];
+	bool have;
+	shmpipe_info in;
+
+	if (!get_args(env, info, 1, argv) || !get_name(env, argv[0], name, sizeof(name), &have))
+		return NULL;
+	if (!have)
+		return type_error(env, "name must be a string");
+	if (shmpipe_inspect(name, &in) < 0)
+		napi_get_null(env, &v);
+	else
+		v = int_value(env, in.readers ? in.readers : 1);
+	return v;
+}
+
 /* statName(name) -> the counters of a named pipe, without taking an end. */
 static napi_value js_stat_name(napi_env env, napi_callback_info info)
 {
@@ -1983,6 +2117,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 	    {"write", js_write},
 	    {"writeAsync", js_write_async},
 	    {"wait", js_wait},
+	    {"unwait", js_unwait},
+	    {"waitReaders", js_wait_readers},
 	    {"read", js_read},
 	    {"readInto", js_read_into},
 	    {"peek", js_peek},
@@ -1993,6 +2129,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 	    {"stats", js_stats},
 	    {"options", js_options},
 	    {"pipeRecords", js_pipe_records},
+	    {"pipeReaders", js_pipe_readers},
 	    {"statName", js_stat_name},
 	    {"strerror", js_strerror},
 	};
@@ -2005,6 +2142,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 	}
 	set_num(env, exports, "RECORDS", SHMPIPE_RECORDS);
 	set_num(env, exports, "DEFAULT_CAPACITY", SHMPIPE_DEFAULT_CAPACITY);
+	set_num(env, exports, "READERS_MAX", SHMPIPE_READERS_MAX);
 	return exports;
 }
 #pragma GCC diagnostic pop

@@ -27,7 +27,7 @@ import {
   SyncWriter,
   ELEMENT_TYPES,
 } from 'shmpipe';
-import type { ElementType, Endpoint, EndOptions, PipeOptions, Stats } from 'shmpipe';
+import type { ElementType, Endpoint, EndOptions, PipeOptions, Stats, WriterPipeOptions } from 'shmpipe';
 
 function report(s: Stats): string {
   return `${s.writeIndex - s.readIndex} of ${s.capacity} bytes queued (${s.queueDepth}), ` +
@@ -89,6 +89,21 @@ async function records(): Promise<void> {
   writer.end();
   for (const record of reader) console.log(record);
   reader.close();
+}
+
+// Broadcast: one writer, a reader per worker, each with every byte.
+async function broadcast(): Promise<void> {
+  const opts: WriterPipeOptions & EndOptions = { readers: 3, capacity: 1 << 20 };
+  const writer: PipeWriter = createWriter(opts);
+  const endpoints: Endpoint[] = [0, 1, 2].map(() => writer.endpoint());
+  const places: number | undefined = endpoints[0]?.readers;
+  for (const ep of endpoints) new Worker(__filename, { workerData: ep });
+  const attached: number = await writer.waitReaders(writer.readers);
+  writer.end(Buffer.from('to every reader'));
+  const sync: SyncWriter = createSyncWriter({ readers: 2, timeout: 1000 });
+  const now: number = sync.waitReaders(0) + sync.readers;
+  console.log(attached, places, now);
+  sync.close();
 }
 
 // Synchronous ends both ways, zero-copy reads and writes, and an abort.
@@ -161,6 +176,7 @@ if (isMainThread) {
     .then(sync)
     .then(zeroCopy)
     .then(endpoints)
+    .then(broadcast)
     .then(() => console.log(instances(createReader()), first, types.length))
     .catch((err: NodeJS.ErrnoException) => console.error(err.code, err.errno, err.message));
 } else {

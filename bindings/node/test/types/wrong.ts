@@ -19,3 +19,8 @@ stat('/name').capacity.toUpperCase(); // error TS2339
 new PipeWriter(); // error TS2673
 console.log(value);
 createWriter().reserve(1).length; // error TS2339
+createWriter({ readers: '3' }); // error TS2322
+createSyncReader({ readers: 2 }); // error TS2353
+const attached: number = createWriter({ readers: 2 }).waitReaders(); // error TS2322
+createSyncWriter().waitReaders('all'); // error TS2345
+console.log(attached);
