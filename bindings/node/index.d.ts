@@ -18,8 +18,7 @@ export type ElementType =
 /**
  * The seed's six counters, plus the capacity and the queue depth. On a
  * broadcast pipe a reader's are its own (its position, its reads); the
- * writer's readIndex is the slowest reader's position as the writer last
- * looked (when it ran short of room), so at most the true one, and its
+ * writer's readIndex is the slowest attached reader's position, and its
  * consumedCount the sum over the readers attached.
  */
 export interface Stats {

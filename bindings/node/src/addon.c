@@ -384,13 +384,6 @@ static bool looks_ready(const struct end *e, size_t need)
 {
 	shmpipe_stats s;
 
-	/*
-	 * A broadcast writer's read_index is the slowest reader as the
-	 * library last counted it, which only the writer's own calls do: the
-	 * counters cannot show room coming, so do not spin on them.
-	 */
-	if (e->w && e->readers > 1)
-		return true;
 	if (e->w)
 		return shmpipe_writer_stats(e->w, &s) == 0 &&
 		       s.capacity - (s.write_index - s.read_index) >= need;
