@@ -48,9 +48,26 @@
 #include "internal.h"
 #include "os.h"
 
+/* Looks at the rendezvous that take a backlog of readers' hellos (os.h). */
+#define SHMPIPE__MEET_LOOKS (SHMPIPE__OS_BACKLOG_MANY / 8 + 1)
+
 static struct shmpipe__place *places_of(struct shmpipe__hdr *h)
 {
 	return (struct shmpipe__place *)(void *)((uint8_t *)h + SHMPIPE__PLACES);
+}
+
+/*
+ * One reader fewer in readers_live, never below zero: a place that someone
+ * set OPEN without taking it was never counted, and dropping it must not
+ * make the count wrap (and -EPIPE never come). The count is only a hint
+ * that the places confirm (ring.c).
+ */
+static void uncount(struct shmpipe__hdr *h)
+{
+	uint32_t n = shmpipe__load32_relaxed(&h->readers_live);
+
+	while (n && !shmpipe__cas32_sc(&h->readers_live, &n, n - 1))
+		;
 }
 
 /* ---- the readers ---------------------------------------------------- */
@@ -95,10 +112,11 @@ int shmpipe__place_take(struct shmpipe__end *e, const struct shmpipe__geometry *
 	} while (!shmpipe__cas32_sc(&p->state, &word, next));
 	/* A reader that died here was still counted: it is gone now. */
 	if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__END_OPEN)
-		atomic_fetch_sub_explicit(&h->readers_live, 1, memory_order_seq_cst);
+		uncount(h);
 	/* The first reader: the writer now gets -EPIPE once none is left. */
 	shmpipe__cas32_sc(&h->reader_state, &absent, SHMPIPE__END_OPEN);
 	e->place = p;
+	e->place_index = i;
 	e->place_word = next;
 	r2 = shmpipe__load_sc(&h->write_index);
 	if (r2 < r1) {
@@ -125,13 +143,13 @@ void shmpipe__place_leave(struct shmpipe__end *e, uint32_t how)
 
 	/* Unless the writer dropped us already, and uncounted us with it. */
 	if (shmpipe__cas32_sc(&e->place->state, &word, (word & ~0xffu) | how))
-		atomic_fetch_sub_explicit(&e->hdr->readers_live, 1, memory_order_seq_cst);
+		uncount(e->hdr);
 	/*
 	 * The place is free now, for the next reader: our description may
 	 * outlive us for a moment (the proof in our hello waits for the
 	 * writer to take it, doorbell.c), and its lock with it.
 	 */
-	shmpipe__os_unlock(e->fd, SHMPIPE__READER_LOCK + (unsigned)(e->place - places_of(e->hdr)));
+	shmpipe__os_unlock(e->fd, SHMPIPE__READER_LOCK + e->place_index);
 }
 
 /* ---- the writer ----------------------------------------------------- */
@@ -193,7 +211,7 @@ void shmpipe__fan_free(struct shmpipe__end *e)
 static void drop(struct shmpipe__end *e, struct shmpipe__place *p, uint32_t word)
 {
 	if (shmpipe__cas32_sc(&p->state, &word, (word & ~0xffu) | SHMPIPE__PLACE_DROPPED))
-		atomic_fetch_sub_explicit(&e->hdr->readers_live, 1, memory_order_seq_cst);
+		uncount(e->hdr);
 }
 
 /*
@@ -307,15 +325,21 @@ static void wake(struct shmpipe__end *e, unsigned i, uint32_t w)
 {
 	struct shmpipe__fan *fan = e->fan;
 	struct shmpipe__place *p = &fan->places[i];
+	uint32_t word = shmpipe__load32_acquire(&p->state);
 
+	/*
+	 * Its hello may wait behind others' (readers that came and went while
+	 * we did not look): a look takes a few connections at a time, so look
+	 * until the backlog is through. A reader we still have not met keeps
+	 * its bit, so that the ring waits for the meeting (fan_greet).
+	 */
+	for (int k = 0; fan->met[i].word != word && k < SHMPIPE__MEET_LOOKS; k++)
+		shmpipe__meet(e);
+	if (fan->met[i].word != word || fan->met[i].bell < 0)
+		return;
 	while (w & SHMPIPE__WAITER) {
 		if (shmpipe__cas32_sc(&p->data_event, &w, w + 1)) {
-			uint32_t word = shmpipe__load32_acquire(&p->state);
-
-			if (fan->met[i].word != word)
-				shmpipe__meet(e);
-			if (fan->met[i].word == word && fan->met[i].bell >= 0)
-				shmpipe__os_ring(fan->met[i].bell);
+			shmpipe__os_ring(fan->met[i].bell);
 			return;
 		}
 	}
@@ -415,35 +439,42 @@ int shmpipe__fan_life(struct shmpipe__end *e, unsigned i)
 	return fds[1];
 }
 
-int shmpipe__fan_greet(struct shmpipe__end *e, const int *in)
+int shmpipe__fan_greet(struct shmpipe__end *e, const int *in, const uint32_t *said)
 {
 	struct shmpipe__fan *fan = e->fan;
+	unsigned i = said[0];
+	uint32_t word;
+	int life;
 
 	/*
-	 * The place whose lock the proof's description holds: free seen
-	 * through it, held seen through ours. Only OPEN places, whose
-	 * reader is in it now.
+	 * The reader said which place it holds, with which state word. The
+	 * place must say the same and be held (its lock, seen through our
+	 * own description), and the proof must be a description of this
+	 * object open for writing, which a process that may only read it
+	 * cannot make. The proof is not the reader's own description: in
+	 * flight in our rendezvous until we take it, that one would keep the
+	 * reader's lock, and its place taken, after the reader's death. A
+	 * hello whose reader has left, or whose place another reader has
+	 * taken since, says a word the place no longer has.
 	 */
-	for (unsigned i = 0; i < fan->n; i++) {
-		uint32_t word = shmpipe__load32_acquire(&fan->places[i].state);
-		unsigned byte = SHMPIPE__READER_LOCK + i;
-
-		int life;
-
-		if (SHMPIPE__PLACE_STATE(word) != SHMPIPE__END_OPEN || fan->met[i].word == word ||
-		    shmpipe__os_lock_held(in[0], byte) != 0 ||
-		    shmpipe__os_lock_held(e->fd, byte) != 1)
-			continue;
-		forget(fan, i);
-		life = shmpipe__fan_life(e, i);
-		if (life < 0)
-			return -1;
-		fan->met[i].bell = in[1];
-		fan->met[i].guard = in[2];
-		fan->met[i].word = word;
-		return life;
-	}
-	return -1;
+	if (i >= fan->n)
+		return -1;
+	word = shmpipe__load32_acquire(&fan->places[i].state);
+	if (word != said[1] || SHMPIPE__PLACE_STATE(word) != SHMPIPE__END_OPEN ||
+	    fan->met[i].word == word || shmpipe__os_same_file(in[0], e->fd) != 1 ||
+	    shmpipe__os_writable(in[0]) != 1 ||
+	    shmpipe__os_lock_held(e->fd, SHMPIPE__READER_LOCK + i) != 1)
+		return -1;
+	forget(fan, i);
+	life = shmpipe__fan_life(e, i);
+	if (life < 0)
+		return -1;
+	fan->met[i].bell = in[1];
+	fan->met[i].guard = in[2];
+	fan->met[i].word = word;
+	/* A ring kept for the meeting (wake): a stray one is harmless. */
+	wake(e, i, shmpipe__load32_sc(&fan->places[i].data_event));
+	return life;
 }
 
 /* ---- waiting for readers -------------------------------------------- */

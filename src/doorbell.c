@@ -213,16 +213,36 @@ int shmpipe__dial(const uint8_t *token)
 void shmpipe__hello(struct shmpipe__end *e, int s)
 {
 	int fds[3] = {e->fd, e->own_ring, e->bell};
+	int sent;
 
 	if (s < 0)
 		return;
+	/*
+	 * A broadcast reader says which place it holds, and proves that it
+	 * may write the object with a description of its own that holds no
+	 * lock (broadcast.c says why); without /proc to make one, it sends
+	 * its own, whose lock then stays with the hello until the writer
+	 * takes it.
+	 */
+	if (e->place) {
+		uint32_t said[2] = {e->place_index, e->place_word};
+		int proof = shmpipe__os_reopen(e->fd);
+
+		if (proof >= 0)
+			fds[0] = proof;
+		sent = shmpipe__os_send_fds_with(s, fds, 3, said, sizeof(said));
+		if (proof >= 0)
+			shmpipe__os_close(proof);
+	} else {
+		sent = shmpipe__os_send_fds(s, fds, 3);
+	}
 	/*
 	 * Our doorbell goes in flight: from here on only the creating end's
 	 * process holds its write side (in the message until it accepts), so
 	 * that its death shows on our bell. If the send fails the creator is
 	 * gone already and we keep it: our waits then ask the lock instead.
 	 */
-	if (shmpipe__os_send_fds(s, fds, 3) < 0) {
+	if (sent < 0) {
 		shmpipe__os_close(s);
 		return;
 	}
@@ -252,7 +272,18 @@ static bool proof_ok(const struct shmpipe__end *e, int proof)
  * The creating end: what came on connection s (which this takes over). If
  * it is the peer's hello, meets the peer and stops listening.
  */
-static void greet(struct shmpipe__end *e, int s, int *in)
+/*
+ * Receives a hello on connection s: three descriptors, and for a broadcast
+ * writer the place and word its reader says (said).
+ */
+static int recv_hello(const struct shmpipe__end *e, int s, int *in, int wait_ms, uint32_t *said)
+{
+	if (e->fan)
+		return shmpipe__os_recv_fds_with(s, in, 3, wait_ms, said, 2 * sizeof(*said));
+	return shmpipe__os_recv_fds(s, in, 3, wait_ms);
+}
+
+static void greet(struct shmpipe__end *e, int s, int *in, const uint32_t *said)
 {
 	int out[2] = {e->own_ring, e->bell};
 
@@ -261,7 +292,7 @@ static void greet(struct shmpipe__end *e, int s, int *in)
 	 * which), sends it a copy of its doorbell and goes on listening.
 	 */
 	if (e->fan) {
-		int life = doorbell_ok(in[1], in[2]) ? shmpipe__fan_greet(e, in) : -1;
+		int life = doorbell_ok(in[1], in[2]) ? shmpipe__fan_greet(e, in, said) : -1;
 
 		if (life >= 0) {
 			int out3[3] = {e->own_ring, e->bell, life};
@@ -352,12 +383,13 @@ static int accept_one(struct shmpipe__end *e, bool wait)
 {
 	int s = shmpipe__os_accept(e->listener, wait);
 	int in[3], err;
+	uint32_t said[2];
 
 	if (s < 0)
 		return s == -EINTR ? s : 0;
-	err = shmpipe__os_recv_fds(s, in, 3, wait ? SHMPIPE__HELLO_WAIT_MS : 0);
+	err = recv_hello(e, s, in, wait ? SHMPIPE__HELLO_WAIT_MS : 0, said);
 	if (err == 0)
-		greet(e, s, in);
+		greet(e, s, in, said);
 	else if (err == -EAGAIN)
 		keep_pending(e, s);
 	else
@@ -379,16 +411,17 @@ void shmpipe__meet(struct shmpipe__end *e)
 	for (int i = 0; i < SHMPIPE__PENDING && e->listener >= 0; i++) {
 		int in[3], s = e->pending[i];
 		int err;
+		uint32_t said[2];
 
 		if (s < 0)
 			continue;
-		err = shmpipe__os_recv_fds(s, in, 3, 0);
+		err = recv_hello(e, s, in, 0, said);
 		if (err == -EAGAIN)
 			continue;
 		shmpipe__os_poller_del(e->pollfd, s);
 		e->pending[i] = -1;
 		if (err == 0)
-			greet(e, s, in);
+			greet(e, s, in, said);
 		else
 			shmpipe__os_close(s);
 	}

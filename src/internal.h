@@ -73,6 +73,7 @@ struct shmpipe__end {
 	shmpipe__u64 *ops;
 	shmpipe__u64 *waits;
 	struct shmpipe__place *place; /* a broadcast reader's place, NULL otherwise */
+	unsigned place_index;	      /* its index in the table */
 	uint32_t place_word;	      /* the state word it took the place with */
 	struct shmpipe__fan *fan;     /* a broadcast writer's readers, NULL otherwise */
 	uint64_t want;		      /* room (writer) or data (reader) a wait is for */
@@ -357,7 +358,8 @@ struct shmpipe__geometry;
  * readers whose life line hung up, and, at most every
  * SHMPIPE_READERS_REAP_MS, those not met yet whose process died, and says
  * whether nobody is left; fan_greet meets a reader that brought its proof
- * and doorbell (doorbell.c): the write side of its life line, or -1.
+ * and doorbell and said which place it holds with which word (said[0],
+ * said[1]; doorbell.c): the write side of its life line, or -1.
  */
 SHMPIPE__INTERNAL int shmpipe__place_take(struct shmpipe__end *e, const struct shmpipe__geometry *g,
 					  int fd);
@@ -370,7 +372,8 @@ SHMPIPE__INTERNAL bool shmpipe__fan_space(const struct shmpipe__end *e);
 SHMPIPE__INTERNAL bool shmpipe__fan_gone(const struct shmpipe__end *e);
 SHMPIPE__INTERNAL void shmpipe__fan_signal(struct shmpipe__end *e);
 SHMPIPE__INTERNAL bool shmpipe__fan_reap(struct shmpipe__end *e);
-SHMPIPE__INTERNAL int shmpipe__fan_greet(struct shmpipe__end *e, const int *in);
+SHMPIPE__INTERNAL int shmpipe__fan_greet(struct shmpipe__end *e, const int *in,
+					 const uint32_t *said);
 SHMPIPE__INTERNAL int shmpipe__fan_life(struct shmpipe__end *e, unsigned i);
 SHMPIPE__INTERNAL bool shmpipe__fan_unmet(const struct shmpipe__end *e);
 

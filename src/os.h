@@ -247,6 +247,12 @@ int shmpipe__os_accept(int listener, int wait);
 void shmpipe__os_knock(const uint8_t *token, size_t len);
 int shmpipe__os_send_fds(int sock, const int *fds, int n);
 int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms);
+/* The same, with len bytes of the sender's own after the tag (exactly len on receipt). */
+#define SHMPIPE__OS_EXTRA_MAX 16
+int shmpipe__os_send_fds_with(int sock, const int *fds, int n, const void *extra, size_t len);
+int shmpipe__os_recv_fds_with(int sock, int *fds, int n, int wait_ms, void *extra, size_t len);
+/* Whether fd was opened for reading and writing (1), not (0), or -errno. */
+int shmpipe__os_writable(int fd);
 
 /* Whether two descriptors name the same file (1), not (0), or -errno. */
 int shmpipe__os_same_file(int a, int b);

@@ -469,17 +469,34 @@ static const char rendezvous_tag[8] = "shmpipe1";
 
 int shmpipe__os_send_fds(int sock, const int *fds, int n)
 {
-	return send_with_fds(sock, rendezvous_tag, sizeof(rendezvous_tag), fds, n, MSG_DONTWAIT);
+	return shmpipe__os_send_fds_with(sock, fds, n, NULL, 0);
+}
+
+int shmpipe__os_send_fds_with(int sock, const int *fds, int n, const void *extra, size_t len)
+{
+	char msg[sizeof(rendezvous_tag) + SHMPIPE__OS_EXTRA_MAX];
+
+	if (len > SHMPIPE__OS_EXTRA_MAX)
+		return -EINVAL;
+	memcpy(msg, rendezvous_tag, sizeof(rendezvous_tag));
+	if (len)
+		memcpy(msg + sizeof(rendezvous_tag), extra, len);
+	return send_with_fds(sock, msg, sizeof(rendezvous_tag) + len, fds, n, MSG_DONTWAIT);
 }
 
 int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms)
 {
-	char tag[sizeof(rendezvous_tag) + 1];
+	return shmpipe__os_recv_fds_with(sock, fds, n, wait_ms, NULL, 0);
+}
+
+int shmpipe__os_recv_fds_with(int sock, int *fds, int n, int wait_ms, void *extra, size_t len)
+{
+	char tag[sizeof(rendezvous_tag) + SHMPIPE__OS_EXTRA_MAX + 1];
 	bool truncated;
 	ssize_t r;
 	int got;
 
-	if (n < 1 || n > SHMPIPE__OS_FDS_MAX)
+	if (n < 1 || n > SHMPIPE__OS_FDS_MAX || len > SHMPIPE__OS_EXTRA_MAX)
 		return -EINVAL;
 	if (wait_ms > 0) {
 		struct pollfd p = {.fd = sock, .events = POLLIN};
@@ -487,17 +504,29 @@ int shmpipe__os_recv_fds(int sock, int *fds, int n, int wait_ms)
 		if (poll(&p, 1, wait_ms) == 0)
 			return -EAGAIN;
 	}
-	/* One byte more than the tag: a longer message is not ours. */
-	r = recv_with_fds(sock, tag, sizeof(tag), fds, n, MSG_DONTWAIT, &got, &truncated);
+	/* One byte more than expected: a longer message is not ours. */
+	r = recv_with_fds(sock, tag, sizeof(rendezvous_tag) + len + 1, fds, n, MSG_DONTWAIT, &got,
+			  &truncated);
 	if (r < 0)
 		return (int)r;
-	if (r != (ssize_t)sizeof(rendezvous_tag) ||
+	if (r != (ssize_t)(sizeof(rendezvous_tag) + len) ||
 	    memcmp(tag, rendezvous_tag, sizeof(rendezvous_tag)) != 0 || truncated || got != n) {
 		for (int i = 0; i < got; i++)
 			close(fds[i]);
 		return -EBADMSG;
 	}
+	if (len)
+		memcpy(extra, tag + sizeof(rendezvous_tag), len);
 	return 0;
+}
+
+int shmpipe__os_writable(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	return (fl & O_ACCMODE) == O_RDWR;
 }
 
 int shmpipe__os_same_file(int a, int b)

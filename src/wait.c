@@ -81,6 +81,9 @@ const struct shmpipe__wait_ops *shmpipe__wait_ops = &os_wait_ops;
  */
 #define SHMPIPE__LIVENESS_MS 10
 
+/* How often a broadcast writer that waits looks at its readers' places anyway. */
+#define SHMPIPE__FAN_RECHECK_MS 100
+
 /* Looks at the clock only every so many turns: it costs a few pauses. */
 #define SHMPIPE__SPIN_BATCH 16
 
@@ -269,8 +272,15 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 			counted = true;
 		}
 
-		if (blind && (e->listener < 0 || e->fan)) {
-			shmpipe__wait_ops->deadline(&slice, SHMPIPE__LIVENESS_MS);
+		/*
+		 * A broadcast writer also looks at its readers' places now and
+		 * then while it waits: a position that someone made impossible
+		 * without ringing drops its reader (broadcast.c) only when the
+		 * writer looks.
+		 */
+		if ((blind && (e->listener < 0 || e->fan)) || e->fan) {
+			shmpipe__wait_ops->deadline(&slice, blind ? SHMPIPE__LIVENESS_MS
+								  : SHMPIPE__FAN_RECHECK_MS);
 			if (!until || timespec_before(&slice, until))
 				until = &slice;
 		}
