@@ -645,9 +645,10 @@ SHMPIPE_API int shmpipe_writer_abort(shmpipe_writer *w);
 
 /*
  * shmpipe_writer_options / shmpipe_reader_options - what the pipe is, as its
- * creator made it: *out gets its capacity, its flags (SHMPIPE_RECORDS) and,
- * for a named pipe, its permission bits (0 for an anonymous one, or one
- * whose name was removed). An end
+ * creator made it: *out gets its capacity, its flags (SHMPIPE_RECORDS,
+ * SHMPIPE_SHARE), its readers (0 for a pipe of one reader) and, for a
+ * named pipe, its permission bits (0 for an anonymous one, or one whose
+ * name was removed). An end
  * that opened a pipe takes its mode from here, not from what the opener
  * assumed. Values checked at attach, never read again from shared memory.
  * Returns 0, or -EINVAL for NULL.

@@ -224,9 +224,15 @@ static int observe_places(int fd, const struct shmpipe__geometry *g, shmpipe_sta
 		uint32_t word = p[i].state, state = SHMPIPE__PLACE_STATE(word);
 
 		memset(&out[i], 0, sizeof(out[i]));
-		/* A reader dropped by the writer died without closing: OPEN, not alive. */
+		/*
+		 * A reader dropped by the writer died without closing: OPEN,
+		 * not alive. A state no reader writes is someone's scribble:
+		 * shown as never taken, so that the other places still show.
+		 */
 		if (state == SHMPIPE__PLACE_DROPPED)
 			state = SHMPIPE__END_OPEN;
+		else if (state > SHMPIPE__END_CLOSED)
+			state = SHMPIPE__END_ABSENT;
 		err = end_info(&out[i].end, fd, state, p[i].pid, p[i].data_event,
 			       SHMPIPE__READER_LOCK + i);
 		if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__PLACE_DROPPED)
