@@ -3,6 +3,7 @@
  * fanout - one writer, N readers that each get the whole stream.
  *
  *   fanout --impl shmpipe|pipes|tee --readers N [--bytes B] [--write W] [--ring R]
+ *   fanout --impl share --readers N [--records K] [--work US]
  *
  * shmpipe: one broadcast pipe (options.readers = N; N = 1 is the plain
  * pipe), N reader threads. pipes: N pipe(2)s of R bytes each (F_SETPIPE_SZ),
@@ -14,6 +15,12 @@
  * Prints one line (bench.h): "fanout IMPL readers=N VALUE GB/s NOTE", the
  * stream's rate: B bytes over the time from the first write until the last
  * reader has its last byte (each reader gets all B).
+ *
+ * share: work-sharing (SHMPIPE_SHARE): K records of 64 bytes, each taken by
+ * one of N worker threads, which works US microseconds on it (a loop that
+ * hashes until the clock says so). Prints "share shmpipe workers=N
+ * work=USus VALUE Mrecords/s NOTE", the records over the time until the
+ * last is done; the note says how many each worker took.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -76,6 +83,93 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
+/* ---- work-sharing ---------------------------------------------------- */
+
+struct worker {
+	pthread_t t;
+	shmpipe_reader *r;
+	double work_us;
+	uint64_t taken, sum;
+};
+
+/* Works us microseconds on a record: hashes it until the clock says so. */
+static uint64_t work(const uint8_t *p, size_t n, double us)
+{
+	double end = bench_now() + us / 1e6;
+	uint64_t h = 1469598103934665603ull;
+
+	do {
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ p[i]) * 1099511628211ull;
+	} while (bench_now() < end);
+	return h;
+}
+
+static void *share_worker(void *arg)
+{
+	struct worker *wk = arg;
+	uint8_t buf[64];
+	ssize_t n;
+
+	while ((n = shmpipe_read(wk->r, buf, sizeof(buf))) > 0) {
+		wk->sum += work(buf, (size_t)n, wk->work_us);
+		wk->taken++;
+	}
+	if (n < 0)
+		die("shmpipe_read", (int)n);
+	return NULL;
+}
+
+static int run_share(int nr, uint64_t records, double work_us)
+{
+	shmpipe_options o = {.capacity = 1 << 20,
+			     .readers = nr > 1 ? (uint32_t)nr : 2,
+			     .flags = SHMPIPE_RECORDS | SHMPIPE_SHARE};
+	struct worker wk[MAX_READERS];
+	shmpipe_writer *w;
+	uint8_t rec[64];
+	uint64_t total = 0;
+	char note[256] = "taken";
+	double t0, t1;
+	int err;
+
+	memset(wk, 0, sizeof(wk));
+	memset(rec, 7, sizeof(rec));
+	/* One worker: a shared pipe of two places with one taken. */
+	err = shmpipe_pair(&w, &wk[0].r, &o);
+	for (int i = 1; err == 0 && i < nr; i++)
+		err = shmpipe_reader_open_fd(&wk[i].r, shmpipe_writer_fd(w));
+	if (err < 0)
+		die("shmpipe", err);
+	for (int i = 0; i < nr; i++) {
+		wk[i].work_us = work_us;
+		pthread_create(&wk[i].t, NULL, share_worker, &wk[i]);
+	}
+	t0 = bench_now();
+	for (uint64_t i = 0; i < records; i++) {
+		memcpy(rec, &i, sizeof(i));
+		if (shmpipe_write(w, rec, sizeof(rec)) != sizeof(rec))
+			die("shmpipe_write", EIO);
+	}
+	shmpipe_writer_close(w);
+	for (int i = 0; i < nr; i++) {
+		pthread_join(wk[i].t, NULL);
+		total += wk[i].taken;
+		snprintf(note + strlen(note), sizeof(note) - strlen(note), " %llu",
+			 (unsigned long long)wk[i].taken);
+		shmpipe_reader_close(wk[i].r);
+	}
+	t1 = bench_now();
+	if (total != records) {
+		fprintf(stderr, "fanout: the workers took %llu of %llu records\n",
+			(unsigned long long)total, (unsigned long long)records);
+		return 1;
+	}
+	printf("share\tshmpipe\tworkers=%d work=%gus\t%.6g\tMrecords/s\t%s\n", nr, work_us,
+	       (double)records / (t1 - t0) / 1e6, note);
+	return 0;
+}
+
 /* Writes all of buf to fd. */
 static void write_all(int fd, const uint8_t *buf, size_t len)
 {
@@ -104,9 +198,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"impl", required_argument, NULL, 'i'},  {"readers", required_argument, NULL, 'n'},
 	    {"bytes", required_argument, NULL, 'b'}, {"write", required_argument, NULL, 'w'},
-	    {"ring", required_argument, NULL, 'r'},  {NULL, 0, NULL, 0},
+	    {"ring", required_argument, NULL, 'r'},  {"records", required_argument, NULL, 'k'},
+	    {"work", required_argument, NULL, 'u'},  {NULL, 0, NULL, 0},
 	};
 	const char *impl = "shmpipe";
+	uint64_t records = 200000;
+	double work_us = 5;
 	uint64_t bytes = 1ull << 30, wsize = 64 << 10, ring = 1 << 20;
 	struct reader rd[MAX_READERS];
 	int nr = 1, c, out[MAX_READERS], in = -1, err;
@@ -133,6 +230,12 @@ int main(int argc, char **argv)
 		case 'r':
 			ring = bench_size(argv[0], optarg);
 			break;
+		case 'k':
+			records = bench_size(argv[0], optarg);
+			break;
+		case 'u':
+			work_us = atof(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: fanout --impl shmpipe|pipes|tee --readers N "
 					"[--bytes B] [--write W] [--ring R]\n");
@@ -151,6 +254,8 @@ int main(int argc, char **argv)
 		buf[i] = (uint8_t)(i * 7);
 	memset(rd, 0, sizeof(rd));
 
+	if (strcmp(impl, "share") == 0)
+		return run_share(nr, records, work_us);
 	if (strcmp(impl, "shmpipe") == 0) {
 		shmpipe_options o = {.capacity = ring, .readers = nr > 1 ? (uint32_t)nr : 0};
 

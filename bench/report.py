@@ -126,7 +126,7 @@ def main():
         print("report.py: no usable measurements in %s/raw.tsv" % out, file=sys.stderr)
         return 1
     missing = {"bulk", "items", "records", "latency", "backpressure", "memory",
-               "poll", "pollrtt", "deadpeer", "fanout"} - {k[0] for k in d.vals}
+               "poll", "pollrtt", "deadpeer", "fanout", "share"} - {k[0] for k in d.vals}
     if missing and "--require-all" in sys.argv[2:]:
         print("report.py: no %s measurement in %s/raw.tsv" % (", ".join(sorted(missing)), out),
               file=sys.stderr)
@@ -277,6 +277,22 @@ def main():
             w("| shmpipe ÷ %s | %s |" % (name, " | ".join(
                 rcell(d.ratio("fanout", "shmpipe", peer, "readers=%d %s" % (n, fan)))
                 for n in (1, 2, 4))))
+        w("")
+    if any(d.series("share", "shmpipe", "workers=%d work=%sus" % (n, us))
+           for n in (1, 2, 4) for us in ("5", "0")):
+        w("## Work-sharing: each record to one of N workers (M records/s)\n")
+        w("64-byte records (`SHMPIPE_SHARE`), each taken by one of N worker threads, which "
+          "works on it for the time given (hashing it until the clock says so); ratios "
+          "against one worker in the same round. The machine has the processors listed "
+          "above, shared by the writer and the workers.\n")
+        w("| work per record | 1 worker | 2 workers | 4 workers | 2 ÷ 1 | 4 ÷ 1 |")
+        w("|---|---|---|---|---|---|")
+        for us in ("5", "0"):
+            c = ["workers=%d work=%sus" % (n, us) for n in (1, 2, 4)]
+            w("| %s µs | %s | %s | %s |" % (us, " | ".join(cell(d.stat("share", "shmpipe", x))
+                                                          for x in c),
+                                            rcell(d.ratio("share", "shmpipe", "shmpipe", c[1], c[0])),
+                                            rcell(d.ratio("share", "shmpipe", "shmpipe", c[2], c[0]))))
         w("")
 
     # Latency.

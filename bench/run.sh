@@ -24,7 +24,8 @@
 #                thread with epoll over 1, 8, 64 pipes, the round trip
 #                through epoll, the notice of a killed peer), fanout (one
 #                writer, 1, 2, 4 readers each getting the whole stream:
-#                a broadcast pipe, pipe(2)s written N times, tee(1)): for
+#                a broadcast pipe, pipe(2)s written N times, tee(1); and
+#                work-sharing to 1, 2, 4 workers): for
 #                iterating on one part of the library
 #
 # Output in --out: results.md (the tables, with a description of the
@@ -99,7 +100,7 @@ errors=$out/errors.txt
 if [ "$quick" = 1 ]; then
 	bulk_bytes() { echo 2M; }
 	items1=100K itemsb=1M recs=20K nng_recs=1K trips=2000 bp_seconds=0.2 big=64M node_items=20000
-	poll_bytes=4M poll_recs=20K dead_reps=3 fanout_bytes=4M
+	poll_bytes=4M poll_recs=20K dead_reps=3 fanout_bytes=4M share_records=2K
 else
 	bulk_bytes() {
 		case $1 in
@@ -109,7 +110,7 @@ else
 	# nng hands each message to its own threads (several context switches
 	# per message): a twentieth of the records keeps its cells near 2 s.
 	items1=5M itemsb=50M recs=500K nng_recs=25K trips=20000 bp_seconds=1 big=10G node_items=500000
-	poll_bytes=512M poll_recs=500K dead_reps=9 fanout_bytes=1G
+	poll_bytes=512M poll_recs=500K dead_reps=9 fanout_bytes=1G share_records=200K
 fi
 have_boost=0
 [ -x "$bin/items_boost" ] && have_boost=1
@@ -149,7 +150,7 @@ run() {
 		echo "round $round: $* exited $rc: $(tail -3 "$out/stderr.tmp" | tr '\n' ' ')" >>"$errors"
 		return
 	fi
-	printf '%s\n' "$lines" | grep -E '^(bulk|memory|sleeps|items|records|latency|backpressure|poll|pollrtt|deadpeer|fanout)	' |
+	printf '%s\n' "$lines" | grep -E '^(bulk|memory|sleeps|items|records|latency|backpressure|poll|pollrtt|deadpeer|fanout|share)	' |
 		sed "s/^/$round	/" >>"$raw"
 }
 
@@ -298,6 +299,13 @@ for round in $(seq "$rounds"); do
 	want fanout && for n in 1 2 4; do
 		for impl in shmpipe pipes tee; do
 			run "$bin/fanout" --impl $impl --readers $n --bytes "$fanout_bytes"
+		done
+	done
+	# Work-sharing: 64-byte records, each taken by one of N workers that
+	# works 5 us on it; and with no work, the dealing itself.
+	want fanout && for us in 5 0; do
+		for n in 1 2 4; do
+			run "$bin/fanout" --impl share --readers $n --work $us --records "$share_records"
 		done
 	done
 done
