@@ -97,9 +97,9 @@ extern "C" {
  * can be put back in order: SHMPIPE_SHARE_RECORD_SPACE(len) bytes of the
  * ring, at most SHMPIPE_SHARE_RECORD_MAX(capacity) of payload, a ring of at
  * least 24 bytes. A record is taken by the read that returns it, or by the
- * peek that shows it (and stays held until consumed); a reader whose
- * process dies while it holds a record loses that record (at most once),
- * and the others go on.
+ * peek that shows it (and stays held until consumed); a reader that
+ * closes, or whose process dies, while it holds a record loses that record
+ * (at most once: it never goes to another reader), and the others go on.
  */
 #define SHMPIPE_SHARE			   0x2u
 #define SHMPIPE_SHARE_RECORD_SPACE(len)	   (SHMPIPE_RECORD_SPACE(len) + 8)
