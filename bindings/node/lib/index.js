@@ -119,6 +119,11 @@ function shapeOf(opts) {
   const elementType = elementTypeOf(opts);
   const records = bool(opts, 'records');
   if (records && elementType) throw new TypeError('records and elementType exclude each other');
+  const share = bool(opts, 'share');
+  if (share && !records) {
+    throw invalid('share: a work-sharing pipe deals whole records, one to each reader: it needs records: true' +
+      (elementType ? `, not elementType '${elementType}'` : ''));
+  }
   const capacity = opts.capacity;
   if (capacity !== undefined) {
     if (typeof capacity !== 'number') throw new TypeError('capacity must be a number');
@@ -129,9 +134,19 @@ function shapeOf(opts) {
   if (records && capacity !== undefined && capacity !== 0 && capacity < 16) {
     throw new RangeError('a record-mode ring needs a capacity of at least 16 bytes');
   }
+  if (share && capacity !== undefined && capacity !== 0 && capacity < 24) {
+    throw new RangeError('a work-sharing ring needs a capacity of at least 24 bytes');
+  }
   const name = opts.name;
   if (name !== undefined && name !== null) checkName(name);
-  return { elementType, records, capacity, name: name ?? null };
+  return { elementType, records, share, capacity, name: name ?? null };
+}
+
+// The largest record a ring of capacity bytes takes: a record's frame is 8
+// bytes (16 on a work-sharing pipe, which also numbers it), and its payload
+// is padded to 8.
+function recordMaxOf(capacity, share) {
+  return Math.floor(capacity / 8) * 8 - (share ? 16 : 8);
 }
 
 // An endpoint: a plain, cloneable object that lets another thread or
@@ -146,6 +161,8 @@ function makeEndpoint(handle, shape, otherEnd) {
     end: otherEnd,
     name: shape.name,
     records: shape.records,
+    // A work-sharing pipe: each record goes to one of its readers.
+    share: !!shape.share,
     elementType: shape.elementType,
   };
   // A broadcast writer's endpoints: each opens one of its readers.
@@ -159,7 +176,7 @@ function makeEndpoint(handle, shape, otherEnd) {
 }
 
 function resolveTarget(target, expectEnd) {
-  if (typeof target === 'string') return { name: checkName(target), records: false, elementType: null };
+  if (typeof target === 'string') return { name: checkName(target), records: false, share: false, elementType: null };
   if (target === null || typeof target !== 'object') {
     throw new TypeError('target must be a pipe name or an endpoint object');
   }
@@ -195,14 +212,29 @@ function openHandle(kind, target, opts) {
   const elementType = elementTypeOf({ elementType: opts.elementType ?? t.elementType });
   const asked = opts.records === undefined ? undefined : bool(opts, 'records');
   const want = asked ?? (elementType ? false : undefined);
+  const askedShare = opts.share === undefined ? undefined : bool(opts, 'share');
+  // withSeq (a stream reader's): the records of a work-sharing pipe only.
+  const withSeq = bool(opts, 'withSeq');
+  if (withSeq && askedShare === false) throw invalid('withSeq: true numbers the records of a work-sharing pipe, and share: false says it is not one');
+  const wantShare = askedShare ?? (withSeq ? true : undefined);
   const name = typeof t.name === 'string' ? t.name : null;
-  const check = (records) => {
-    if (records === null || records === undefined || want === undefined || want === records) return;
-    if (asked === undefined) throw mismatch(`elementType '${elementType}', but the pipe is a record pipe`);
-    throw mismatch(`records: ${asked}, but the pipe is ${records ? 'a record pipe' : 'a byte stream'}`);
+  const check = (records, share) => {
+    if (records !== null && records !== undefined && want !== undefined && want !== records) {
+      if (asked === undefined) throw mismatch(`elementType '${elementType}', but the pipe is a record pipe`);
+      throw mismatch(`records: ${asked}, but the pipe is ${records ? 'a record pipe' : 'a byte stream'}`);
+    }
+    if (share !== null && share !== undefined && wantShare !== undefined && wantShare !== share) {
+      const what = share ? 'a work-sharing pipe (each record to one reader)' : 'not a work-sharing pipe';
+      if (askedShare === undefined) throw mismatch(`withSeq: true, but the pipe is ${what}: it numbers no records`);
+      throw mismatch(`share: ${askedShare}, but the pipe is ${what}`);
+    }
   };
-  if (name) check(native.pipeRecords(name));
-  else if (typeof t.records === 'boolean' && t.id !== undefined) check(t.records);
+  if (name) {
+    const flags = native.pipeFlags(name);
+    if (flags !== null) check((flags & native.RECORDS) !== 0, (flags & native.SHARE) !== 0);
+  } else if (typeof t.records === 'boolean' && t.id !== undefined) {
+    check(t.records, typeof t.share === 'boolean' ? t.share : undefined);
+  }
   let handle;
   try {
     handle = native.open(kind, name ?? t.fd, name ? undefined : t.id);
@@ -211,9 +243,9 @@ function openHandle(kind, target, opts) {
   }
   try {
     const pipe = native.options(handle);
-    check(pipe.records);
+    check(pipe.records, pipe.share);
     applySpin(handle, opts);
-    const shape = { elementType, records: pipe.records, capacity: pipe.capacity, name };
+    const shape = { elementType, records: pipe.records, share: pipe.share, capacity: pipe.capacity, name };
     return { handle, shape };
   } catch (err) {
     if (kind === WRITER) native.abort(handle);
@@ -240,6 +272,13 @@ function readersBusy(err, name, t) {
 function mismatch(msg) {
   const err = new TypeError(msg);
   err.code = 'ERR_INVALID_ARG_VALUE';
+  return err;
+}
+
+// An option that cannot be: a TypeError with Node's code for it.
+function invalid(msg, Type = TypeError) {
+  const err = new Type(msg);
+  err.code = Type === RangeError ? 'ERR_OUT_OF_RANGE' : 'ERR_INVALID_ARG_VALUE';
   return err;
 }
 
@@ -375,6 +414,7 @@ class PipeWriter extends Writable {
   get name() { return this._shape.name; }
   get capacity() { return this._capacity; }
   get readers() { return this._shape.readers ?? 1; }
+  get share() { return !!this._shape.share; }
 
   // A cloneable object for openReader() in a worker or another process.
   // On a broadcast pipe, one per reader: each endpoint opens once.
@@ -467,7 +507,7 @@ class PipeWriter extends Writable {
   stats() { return statsOf(this); }
 
   _write(chunk, encoding, cb) {
-    this._writev([{ chunk }], cb);
+    this._writev([{ chunk, encoding }], cb);
   }
 
   _writev(entries, cb) {
@@ -528,8 +568,11 @@ class PipeWriter extends Writable {
     }
     for (let i = from; i < to; i++) {
       const c = entries[i].chunk;
-      if (!ArrayBuffer.isView(c)) return new TypeError('chunks must be Buffers, typed arrays or strings');
-      bufs.push(c);
+      // A record stream is in object mode, where Node passes strings as
+      // they are: one string is one record of its UTF-8 bytes.
+      if (typeof c === 'string') bufs.push(Buffer.from(c, Buffer.isEncoding(entries[i].encoding) ? entries[i].encoding : 'utf8'));
+      else if (!ArrayBuffer.isView(c)) return new TypeError('chunks must be Buffers, typed arrays or strings');
+      else bufs.push(c);
     }
     return bufs;
   }
@@ -546,8 +589,7 @@ class PipeWriter extends Writable {
     if (!Number.isInteger(n) || n < 0) throw new RangeError('n must be a non-negative integer');
     if (n % this._unit !== 0) throw new RangeError(`n must be whole ${this._shape.elementType} elements (a multiple of ${this._unit} bytes)`);
     if (n > this._capacity) throw new RangeError(`n must be at most the ring's capacity (${this._capacity} bytes)`);
-    // A record's frame takes 8 bytes and its payload is padded to 8.
-    const recordMax = Math.floor(this._capacity / 8) * 8 - 8;
+    const recordMax = recordMaxOf(this._capacity, this._shape.share);
     if (this._shape.records && n > recordMax) throw new RangeError(`n must be at most the largest record (${recordMax} bytes)`);
     if (this._reservation) throw new Error('a reservation is already pending or out: commit() it first');
     if (this.destroyed) return Promise.reject(destroyedError());
@@ -751,13 +793,20 @@ const READ_BUDGET_MS = 2;
 class PipeReader extends Readable {
   constructor(handle, shape, opts) {
     const Type = shape.elementType ? ELEMENT_TYPES[shape.elementType] : null;
+    // A work-sharing pipe's reader takes a record from the pool only when
+    // the stream wants one: what it takes ahead is kept from the other
+    // readers (and lost with it if it is destroyed).
+    const hwm = Type ? 1024 : shape.share ? 1 : shape.records ? 16 : 64 * 1024;
     super({
       objectMode: !!Type || shape.records,
-      highWaterMark: opts.highWaterMark ?? (Type ? 1024 : shape.records ? 16 : 64 * 1024),
+      highWaterMark: opts.highWaterMark ?? hwm,
       emitClose: true,
     });
     this._handle = handle;
     this._shape = shape;
+    // withSeq: each record comes as { seq, data }, its number with it (the
+    // stream reads ahead of its 'data' events, so no getter could say it).
+    this._withSeq = bool(opts, 'withSeq');
     this._Type = Type;
     this._unit = Type ? Type.BYTES_PER_ELEMENT : 1;
     this._waiting = false; // for the descriptor, or for the next turn
@@ -769,6 +818,8 @@ class PipeReader extends Readable {
   get elementType() { return this._shape.elementType; }
   get records() { return this._shape.records; }
   get name() { return this._shape.name; }
+  get share() { return !!this._shape.share; }
+  get withSeq() { return this._withSeq; }
 
   endpoint() {
     if (!this._handle) throw pipeError(EBADF, 'endpoint');
@@ -833,6 +884,8 @@ class PipeReader extends Readable {
         const a = new this._Type(got.buffer, got.byteOffset, got.byteLength / this._unit);
         more = true;
         for (let i = 0; i < a.length; i++) more = this.push(a[i]);
+      } else if (this._withSeq) {
+        more = this.push({ seq: native.seq(this._handle), data: got });
       } else {
         more = this.push(got);
       }
@@ -893,10 +946,26 @@ class SyncReader {
     this._extraReads = 0;
     this._lastStats = null;
     this._wakeOnClose = null; // views(): resolves the promise of a pending wait
+    this._seq = null; // a work-sharing pipe: the number of the last record taken
   }
 
   get elementType() { return this._shape.elementType; }
   get records() { return this._shape.records; }
+  get share() { return !!this._shape.share; }
+
+  // A work-sharing pipe: the number the writer gave the record that the
+  // last read(), readInto() or peek() returned (0 for its first record),
+  // which stays until the next one; null before any, and once one found
+  // the end of the stream. A TypeError on any other pipe.
+  get seq() {
+    if (!this._shape.share) throw new TypeError('seq: not a work-sharing pipe (createWriter({ records: true, share: true, readers }))');
+    return this._seq;
+  }
+
+  // After a call that took a record (got: the record, or null at the end).
+  _took(got) {
+    if (this._shape.share) this._seq = got === null || typeof got === 'number' ? null : native.seq(this._handle);
+  }
 
   endpoint() {
     return makeEndpoint(this._h(), this._shape, 'writer');
@@ -953,6 +1022,7 @@ class SyncReader {
     this._maybeCarry = true;
     const got = this._check(waiting(this._timeout, (t) => native.read(h, max, this._unit, t)), 'read');
     this._maybeCarry = false; // data or the end: nothing is set aside
+    this._took(got);
     return got;
   }
 
@@ -968,6 +1038,7 @@ class SyncReader {
     this._maybeCarry = true;
     const n = this._check(waiting(this._timeout, (t) => native.readInto(h, target, unit, t)), 'read');
     this._maybeCarry = false; // data or the end: nothing is set aside
+    this._took(n === 0 ? null : target);
     return n / (target.BYTES_PER_ELEMENT || 1);
   }
 
@@ -987,6 +1058,7 @@ class SyncReader {
   peek() {
     const h = this._h();
     this._view = this._check(waiting(this._timeout, (t) => native.peek(h, t)), 'peek');
+    this._took(this._view);
     return this._view;
   }
 
@@ -1095,6 +1167,8 @@ class SyncWriter {
   }
 
   get readers() { return this._shape.readers ?? 1; }
+  get records() { return this._shape.records; }
+  get share() { return !!this._shape.share; }
 
   // Waits in the calling thread, as write() does (its timeout), until at
   // least n readers are attached (n 0: at once); returns how many are.
@@ -1128,8 +1202,18 @@ class SyncWriter {
 
 // ---- entry points ------------------------------------------------------------
 
-const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'mode', 'readers', 'blocking', 'highWaterMark', 'timeout', 'spin'];
-const OPEN_OPTS = ['records', 'elementType', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+const CREATE_OPTS = ['name', 'capacity', 'records', 'elementType', 'share', 'mode', 'readers', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+const OPEN_OPTS = ['records', 'elementType', 'share', 'blocking', 'highWaterMark', 'timeout', 'spin'];
+// A stream reader may also take each record's number with it.
+const OPEN_READER_OPTS = [...OPEN_OPTS, 'withSeq'];
+
+// withSeq given to an end that has no use for it: say where the number is.
+function checkOpenOptions(opts, allowed) {
+  if (opts && typeof opts === 'object' && 'withSeq' in opts && !allowed.includes('withSeq')) {
+    throw new TypeError('unknown option: withSeq (a stream reader\'s, openReader(); a SyncReader gives reader.seq)');
+  }
+  return checkOptions(opts, allowed);
+}
 
 // opts.spin: microseconds a synchronous wait (Sync* ends, blocking: true)
 // spins before it sleeps. The library's default (30) answers a busy peer
@@ -1162,13 +1246,27 @@ function create(kind, opts) {
     err.code = 'ERR_INVALID_ARG_VALUE';
     throw err;
   }
+  if (shape.share) {
+    if (kind === READER) {
+      throw invalid('share: a work-sharing pipe is created by its writer: createWriter({ records: true, share: true, ' +
+        'readers: n }), then openReader(writer.endpoint()) in each of the n readers');
+    }
+    if (opts.readers === undefined) {
+      throw invalid('share: a work-sharing pipe needs readers: n, the most readers (2 to ' +
+        `${native.READERS_MAX}) that take records from it at once`);
+    }
+    if (shape.readers < 2) {
+      throw invalid(`share: a work-sharing pipe needs readers: n of 2 to ${native.READERS_MAX}, not ${opts.readers}`, RangeError);
+    }
+  }
   let cap = shape.capacity;
   if (cap !== undefined && shape.elementType) cap *= ELEMENT_TYPES[shape.elementType].BYTES_PER_ELEMENT;
   if (opts.mode !== undefined && typeof opts.mode !== 'number') throw new TypeError('mode must be a number');
   if (opts.spin !== undefined && (typeof opts.spin !== 'number' || !Number.isInteger(opts.spin) || opts.spin < 0 || opts.spin > 1e6)) {
     applySpin(null, opts); // throws the TypeError or RangeError
   }
-  const handle = native.create(kind, shape.name, cap, shape.records ? native.RECORDS : 0, opts.mode, shape.readers);
+  const flags = (shape.records ? native.RECORDS : 0) | (shape.share ? native.SHARE : 0);
+  const handle = native.create(kind, shape.name, cap, flags, opts.mode, shape.readers);
   applySpin(handle, opts);
   return { handle, shape, opts };
 }
@@ -1194,22 +1292,22 @@ module.exports = {
   },
   // Open the other end: target is a pipe name or an endpoint().
   openWriter(target, opts) {
-    opts = checkOptions(opts, OPEN_OPTS);
+    opts = checkOpenOptions(opts, OPEN_OPTS);
     const o = openHandle(WRITER, target, opts);
     return new PipeWriter(o.handle, o.shape, opts);
   },
   openReader(target, opts) {
-    opts = checkOptions(opts, OPEN_OPTS);
+    opts = checkOpenOptions(opts, OPEN_READER_OPTS);
     const o = openHandle(READER, target, opts);
     return new PipeReader(o.handle, o.shape, opts);
   },
   openSyncWriter(target, opts) {
-    opts = checkOptions(opts, OPEN_OPTS);
+    opts = checkOpenOptions(opts, OPEN_OPTS);
     const o = openHandle(WRITER, target, opts);
     return new SyncWriter(o.handle, o.shape, opts);
   },
   openSyncReader(target, opts) {
-    opts = checkOptions(opts, OPEN_OPTS);
+    opts = checkOpenOptions(opts, OPEN_OPTS);
     const o = openHandle(READER, target, opts);
     return new SyncReader(o.handle, o.shape, opts);
   },
@@ -1220,7 +1318,10 @@ module.exports = {
     for (;;) {
       const h = reader._h();
       const v = native.peek(h, 0);
-      if (v === null) return;
+      if (v === null) {
+        reader._took(null);
+        return;
+      }
       if (typeof v === 'number') {
         if (v !== EAGAIN) throw pipeError(v, 'peek');
         // Empty: the event loop watches the descriptor; close() ends the wait.
@@ -1234,6 +1335,7 @@ module.exports = {
         continue;
       }
       reader._view = v;
+      reader._took(v);
       try {
         yield v;
       } finally {

@@ -91,7 +91,8 @@ struct end {
 	shmpipe_writer *w; /* the library handle; both NULL once closed */
 	shmpipe_reader *r;
 	bool records;
-	unsigned readers; /* a write end: the readers its pipe takes at once (1, or a broadcast's N) */
+	unsigned
+	    readers; /* a write end: the readers its pipe takes at once (1, or a broadcast's N) */
 	int pollfd;
 	unsigned spin_us; /* synchronous waits spin this long before they sleep */
 
@@ -973,7 +974,8 @@ static bool get_options(napi_env env, napi_value cap, napi_value flags, napi_val
 		     "capacity must be an integer from 0 to 2^40"))
 		return false;
 	if (!is_type(env, flags, napi_undefined) &&
-	    !get_int(env, flags, 0, SHMPIPE_RECORDS, &f, "flags must be 0 or 1"))
+	    !get_int(env, flags, 0, SHMPIPE_RECORDS | SHMPIPE_SHARE, &f,
+		     "flags must be SHMPIPE_RECORDS, SHMPIPE_SHARE or both"))
 		return false;
 	if (!is_type(env, mode, napi_undefined) &&
 	    !get_int(env, mode, 0, 0777, &m, "mode must be permission bits (0 to 0o777)"))
@@ -993,7 +995,8 @@ static bool get_options(napi_env env, napi_value cap, napi_value flags, napi_val
 /*
  * create(kind, name|null, capacity, flags, mode, readers) -> handle. A
  * broadcast pipe (readers > 1) is made by its writer: the library refuses
- * a reader's with a bare -EINVAL, so that is said here in words.
+ * a reader's with a bare -EINVAL, so that is said here in words. So is a
+ * work-sharing pipe (SHMPIPE_SHARE), which is also a broadcast one's.
  */
 static napi_value js_create(napi_env env, napi_callback_info info)
 {
@@ -1023,7 +1026,11 @@ static napi_value js_create(napi_env env, napi_callback_info info)
 		shmpipe_reader *r;
 
 		if (o.readers > 1)
-			return type_error(env, "readers: a broadcast pipe is created by its writer");
+			return type_error(env,
+					  "readers: a broadcast pipe is created by its writer");
+		if (o.flags & SHMPIPE_SHARE)
+			return type_error(env,
+					  "share: a work-sharing pipe is created by its writer");
 		rc = shmpipe_reader_create(&r, have ? name : NULL, &o);
 		if (rc < 0)
 			return throw_rc(env, rc, "shmpipe_reader_create");
@@ -1987,7 +1994,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 	return stats_object(env, &s);
 }
 
-/* options(handle) -> { capacity, records, mode }: what the pipe is, as its creator made it. */
+/*
+ * options(handle) -> { capacity, records, share, readers, mode }: what the
+ * pipe is, as its creator made it.
+ */
 static napi_value js_options(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1], o, b;
@@ -2007,16 +2017,41 @@ static napi_value js_options(napi_env env, napi_callback_info info)
 	set_num(env, o, "capacity", opt.capacity);
 	napi_get_boolean(env, (opt.flags & SHMPIPE_RECORDS) != 0, &b);
 	napi_set_named_property(env, o, "records", b);
+	napi_get_boolean(env, (opt.flags & SHMPIPE_SHARE) != 0, &b);
+	napi_set_named_property(env, o, "share", b);
+	set_num(env, o, "readers", opt.readers ? opt.readers : 1);
 	set_num(env, o, "mode", opt.mode);
 	return o;
 }
 
 /*
- * pipeRecords(name) -> whether the named pipe is a record pipe, or null if
- * that cannot be told without taking an end (-ENOENT, -EACCES, a header
- * still being written, ...): the open that follows then reports it.
+ * seq(handle) -> the number the writer gave the record that the end's last
+ * read or peek returned (a work-sharing pipe's reader), or null: not such a
+ * pipe, or no record taken yet. A Number: exact below 2^53, which a writer
+ * numbering a billion records a second reaches in 104 days.
  */
-static napi_value js_pipe_records(napi_env env, napi_callback_info info)
+static napi_value js_seq(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], v;
+	struct end *e;
+	uint64_t seq;
+
+	if (!get_args(env, info, 1, argv) || !(e = reader_arg(env, argv[0])))
+		return NULL;
+	if (!e->r || shmpipe_reader_seq(e->r, &seq) < 0) {
+		napi_get_null(env, &v);
+		return v;
+	}
+	napi_create_double(env, (double)seq, &v);
+	return v;
+}
+
+/*
+ * pipeFlags(name) -> the named pipe's flags (SHMPIPE_RECORDS, SHMPIPE_SHARE),
+ * or null if they cannot be told without taking an end (-ENOENT, -EACCES, a
+ * header still being written, ...): the open that follows then reports it.
+ */
+static napi_value js_pipe_flags(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1], v;
 	char name[256];
@@ -2030,7 +2065,7 @@ static napi_value js_pipe_records(napi_env env, napi_callback_info info)
 	if (shmpipe_inspect(name, &in) < 0)
 		napi_get_null(env, &v);
 	else
-		napi_get_boolean(env, (in.flags & SHMPIPE_RECORDS) != 0, &v);
+		v = int_value(env, in.flags & (SHMPIPE_RECORDS | SHMPIPE_SHARE));
 	return v;
 }
 
@@ -2121,7 +2156,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 	    {"setSpin", js_set_spin},
 	    {"stats", js_stats},
 	    {"options", js_options},
-	    {"pipeRecords", js_pipe_records},
+	    {"seq", js_seq},
+	    {"pipeFlags", js_pipe_flags},
 	    {"pipeReaders", js_pipe_readers},
 	    {"statName", js_stat_name},
 	    {"strerror", js_strerror},
@@ -2134,6 +2170,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		napi_set_named_property(env, exports, fns[i].name, f);
 	}
 	set_num(env, exports, "RECORDS", SHMPIPE_RECORDS);
+	set_num(env, exports, "SHARE", SHMPIPE_SHARE);
 	set_num(env, exports, "DEFAULT_CAPACITY", SHMPIPE_DEFAULT_CAPACITY);
 	set_num(env, exports, "READERS_MAX", SHMPIPE_READERS_MAX);
 	return exports;

@@ -83,3 +83,13 @@ test("an opened writer reports the pipe's capacity", () => {
   w.destroy();
   r.close();
 });
+
+test('a record stream writer takes strings: each is one record of its bytes', async () => {
+  const w = shm.createWriter({ records: true, capacity: 4096 });
+  const r = shm.openSyncReader(w.endpoint(), { timeout: 2000 });
+  w.write('one');
+  w.write('dHdv', 'base64');
+  await new Promise((resolve) => w.end('three', resolve));
+  assert.deepStrictEqual([...r].map(String), ['one', 'two', 'three']);
+  r.close();
+});

@@ -27,7 +27,16 @@ import {
   SyncWriter,
   ELEMENT_TYPES,
 } from 'shmpipe';
-import type { ElementType, Endpoint, EndOptions, PipeOptions, Stats, WriterPipeOptions } from 'shmpipe';
+import type {
+  ElementType,
+  Endpoint,
+  EndOptions,
+  PipeOptions,
+  ReaderStreamOptions,
+  SeqRecord,
+  Stats,
+  WriterPipeOptions,
+} from 'shmpipe';
 
 function report(s: Stats): string {
   return `${s.writeIndex - s.readIndex} of ${s.capacity} bytes queued (${s.queueDepth}), ` +
@@ -106,6 +115,27 @@ async function broadcast(): Promise<void> {
   sync.close();
 }
 
+// Work-sharing: each record to one reader of a pool, numbered as written.
+async function pool(): Promise<void> {
+  const opts: WriterPipeOptions = { records: true, share: true, readers: 2, capacity: 4096 };
+  const writer: PipeWriter = createWriter(opts);
+  const ep: Endpoint = writer.endpoint();
+  const shared: boolean = writer.share && ep.share;
+  const streamOpts: ReaderStreamOptions = { withSeq: true, highWaterMark: 1 };
+  const stream: PipeReader = openReader(ep, streamOpts);
+  stream.on('data', (r: SeqRecord) => console.log(r.seq, r.data.length, stream.withSeq, stream.share));
+  const sync: SyncReader = openSyncReader(writer.endpoint(), { share: true, timeout: 1000 });
+  await writer.waitReaders();
+  writer.end(Buffer.from('work'));
+  const rec: Buffer | null = sync.read();
+  const seq: number | null = sync.seq;
+  console.log(shared, rec, seq, sync.share);
+  sync.close();
+  const sw: SyncWriter = createSyncWriter({ records: true, share: true, readers: 2 });
+  console.log(sw.share, sw.records);
+  sw.close();
+}
+
 // Synchronous ends both ways, zero-copy reads and writes, and an abort.
 function sync(): void {
   const reader = createSyncReader({ capacity: 4096 });
@@ -177,6 +207,7 @@ if (isMainThread) {
     .then(zeroCopy)
     .then(endpoints)
     .then(broadcast)
+    .then(pool)
     .then(() => console.log(instances(createReader()), first, types.length))
     .catch((err: NodeJS.ErrnoException) => console.error(err.code, err.errno, err.message));
 } else {

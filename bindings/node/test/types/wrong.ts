@@ -24,3 +24,7 @@ createSyncReader({ readers: 2 }); // error TS2353
 const attached: number = createWriter({ readers: 2 }).waitReaders(); // error TS2322
 createSyncWriter().waitReaders('all'); // error TS2345
 console.log(attached);
+createWriter({ records: true, share: 'yes', readers: 2 }); // error TS2322
+const taken: number = createSyncReader().seq; // error TS2322
+openSyncReader(createSyncWriter().endpoint(), { withSeq: true }); // error TS2353
+console.log(taken);
