@@ -365,7 +365,13 @@ bool shmpipe__fan_unmet(const struct shmpipe__end *e)
 	for (unsigned i = 0; i < fan->n; i++) {
 		uint32_t word = shmpipe__load32_relaxed(&fan->places[i].state);
 
-		if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__END_OPEN && fan->met[i].word != word)
+		/*
+		 * Not met yet, or met and its life line hung up while the place
+		 * still says OPEN: a process's descriptors close one by one as
+		 * it dies, and its lock may outlast its life line for a moment.
+		 */
+		if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__END_OPEN &&
+		    (fan->met[i].word != word || fan->met[i].life < 0))
 			return true;
 	}
 	return false;
@@ -401,8 +407,10 @@ bool shmpipe__fan_reap(struct shmpipe__end *e)
 	bool due = lives_ended(fan);
 
 	/*
-	 * A reader we have not met has no life line yet: its death shows only
-	 * in the lock table, looked at every so often while it holds a place.
+	 * A reader we have not met has no life line yet, and one whose life
+	 * line hung up may still hold its lock for a moment: their deaths
+	 * show only in the lock table, looked at every so often while they
+	 * hold a place.
 	 */
 	if (!due && shmpipe__fan_unmet(e))
 		due = now - fan->reaped_ns >= (uint64_t)SHMPIPE_READERS_REAP_MS * 1000000u;

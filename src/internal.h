@@ -349,7 +349,8 @@ struct shmpipe__geometry;
  * The writer: fan_new gives it its view of the places; fan_free lets it
  * go with the doorbells it met; fan_life makes the life line of the
  * reader in place i and returns its write side, for the reader; fan_unmet
- * says whether a reader holds a place that we have not met (no life line); fan_refresh reads every reader's position
+ * says whether a reader holds a place that we have not met, or whose life
+ * line hung up (only the lock table can tell of its death); fan_refresh reads every reader's position
  * into f.peer, the slowest (checked: a position past the writer's drops
  * the reader), and fan_slowest says where the slowest is now, given the
  * writer's position pos, for stats (from any thread); fan_space is the writer's wait condition (room or nobody
