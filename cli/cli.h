@@ -32,6 +32,7 @@ struct cli_opts {
 	int json;	 /* stat/ls --json */
 	int interval_ms; /* stat --interval */
 	int force;	 /* rm --force */
+	int readers;	 /* write --readers: readers at once, 0 = not given (one) */
 };
 
 /* "shmpipe: <message>" on stderr, one line. */
@@ -66,6 +67,13 @@ int cli_name(const char *arg, char *buf, size_t len);
  * Returns 0, or CLI_USAGE after the message.
  */
 int cli_check_kind(const char *cmd, const char *name);
+
+/*
+ * shmpipe_inspect of a NAME given on the command line. A pipe that is
+ * being created is not one (-EPROTO) until its creator has set it up: as
+ * opening an end does, this gives it a moment (200 ms) first.
+ */
+int cli_inspect(const char *name, shmpipe_info *out);
 
 /* For a NAME that cli_name refused: the message, escaped. Returns CLI_USAGE. */
 int cli_bad_name(const char *cmd, const char *arg);

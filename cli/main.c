@@ -30,14 +30,18 @@ struct command {
 
 static const struct command commands[] = {
     {"write", cli_write,
-     "[--size SIZE] [--records] [--mode MODE] [--open] [--timeout TIME] [--quiet|--progress] "
-     "NAME [FILE]",
+     "[--size SIZE] [--records] [--mode MODE] [--readers N] [--open] [--timeout TIME] "
+     "[--quiet|--progress] NAME [FILE]",
      "Create the pipe NAME and copy standard input (or FILE) into it. A full ring\n"
      "blocks the copy until the reader makes room; the end of the input is the end\n"
-     "of the stream. The data waits in the ring if no reader has come yet.\n"
+     "of the stream. The data waits in the ring if no reader has come yet. With\n"
+     "--readers N, N 'shmpipe read NAME' take it at once and each gets every byte;\n"
+     "the copy waits for the slowest of them.\n"
      "  -s, --size SIZE     ring capacity: 64K, 16M, 1G ... (default 1M)\n"
      "  -r, --records       record mode: each read(2) of the input is one record\n"
      "  -m, --mode MODE     permission bits of the new pipe, octal (default 600)\n"
+     "  -n, --readers N     broadcast to N readers (1 to 64): wait (up to --timeout)\n"
+     "                      until N have come; each then gets the whole stream\n"
      "  -o, --open          take the write end of an existing pipe instead\n"
      "  -t, --timeout TIME  fail if the ring stays full this long: 500ms, 10s, 5m\n"},
     {"read", cli_read,
@@ -46,7 +50,8 @@ static const struct command commands[] = {
      "Take the read end of the pipe NAME and copy what comes to standard output (or\n"
      "FILE, created or truncated), until the writer ends the stream. Removes the\n"
      "name when done. If the writer dies without ending the stream, says so and\n"
-     "exits 1: the output is truncated.\n"
+     "exits 1: the output is truncated. On a pipe of write --readers N it takes\n"
+     "one of the N readers' places.\n"
      "  -c, --create        create the pipe (the writer then uses write --open)\n"
      "  -s, --size SIZE     with --create: ring capacity (default 1M)\n"
      "  -r, --records       with --create: record mode, one write(2) per record\n"
@@ -161,13 +166,21 @@ static void command_help(const struct command *c)
 int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o)
 {
 	static const struct option all[] = {
-	    {"size", required_argument, NULL, 's'}, {"records", no_argument, NULL, 'r'},
-	    {"mode", required_argument, NULL, 'm'}, {"open", no_argument, NULL, 'o'},
-	    {"create", no_argument, NULL, 'c'},	    {"timeout", required_argument, NULL, 't'},
-	    {"quiet", no_argument, NULL, 'q'},	    {"progress", no_argument, NULL, 'p'},
-	    {"watch", no_argument, NULL, 'w'},	    {"interval", required_argument, NULL, 'i'},
-	    {"json", no_argument, NULL, 'j'},	    {"force", no_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0},
+	    {"size", required_argument, NULL, 's'},
+	    {"records", no_argument, NULL, 'r'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"open", no_argument, NULL, 'o'},
+	    {"create", no_argument, NULL, 'c'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"progress", no_argument, NULL, 'p'},
+	    {"watch", no_argument, NULL, 'w'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"readers", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct option mine[sizeof(all) / sizeof(all[0])];
 	char shorts[64] = "-:";
@@ -219,6 +232,19 @@ int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o
 				return -cli_usage(cmd, "bad mode '%s' (want octal bits like 600)",
 						  optarg);
 			o->mode = (unsigned)m;
+			break;
+		}
+		case 'n': {
+			char *end;
+			unsigned long k;
+
+			errno = 0;
+			k = strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno || k < 1 ||
+			    k > SHMPIPE_READERS_MAX)
+				return -cli_usage(cmd, "bad number of readers '%s' (want 1 to %d)",
+						  optarg, SHMPIPE_READERS_MAX);
+			o->readers = (int)k;
 			break;
 		}
 		case 'o':

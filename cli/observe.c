@@ -32,14 +32,70 @@ static const char *end_word(const shmpipe_end_info *e)
 	return e->asleep ? "asleep" : "running";
 }
 
-static void json_end(FILE *f, const char *key, const shmpipe_end_info *e)
+/*
+ * A broadcast pipe's readers' places, as shmpipe_inspect_readers gives
+ * them; n = 0 for a pipe with one reader (its reader is info.reader).
+ */
+struct places {
+	unsigned n;
+	shmpipe_reader_info p[SHMPIPE_READERS_MAX];
+};
+
+/* The places of the pipe that *in describes, if it is a broadcast one. */
+static int read_places(const char *name, const shmpipe_info *in, struct places *pl)
+{
+	int n;
+
+	pl->n = 0;
+	if (in->readers <= 1)
+		return 0;
+	n = shmpipe_inspect_readers(name, pl->p, SHMPIPE_READERS_MAX);
+	if (n < 0)
+		return n;
+	pl->n = (unsigned)n < SHMPIPE_READERS_MAX ? (unsigned)n : SHMPIPE_READERS_MAX;
+	return 0;
+}
+
+/* Readers in a place now: open, and their process alive. */
+static unsigned attached(const struct places *pl)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < pl->n; i++)
+		k += pl->p[i].end.state == SHMPIPE_END_OPEN && pl->p[i].end.alive;
+	return k;
+}
+
+static void json_end_fields(FILE *f, const shmpipe_end_info *e)
 {
 	static const char *const states[] = {"absent", "open", "closed", "aborted"};
 
-	fprintf(f,
-		"\"%s\":{\"state\":\"%s\",\"pid\":%u,\"alive\":%s,\"asleep\":%s,\"status\":\"%s\"}",
-		key, states[e->state], e->pid, e->alive ? "true" : "false",
-		e->asleep ? "true" : "false", end_word(e));
+	fprintf(f, "\"state\":\"%s\",\"pid\":%u,\"alive\":%s,\"asleep\":%s,\"status\":\"%s\"",
+		states[e->state], e->pid, e->alive ? "true" : "false", e->asleep ? "true" : "false",
+		end_word(e));
+}
+
+static void json_end(FILE *f, const char *key, const shmpipe_end_info *e)
+{
+	fprintf(f, "\"%s\":{", key);
+	json_end_fields(f, e);
+	fputc('}', f);
+}
+
+/* "reader_places": every place, in order, each an end with its position. */
+static void json_places(FILE *f, const struct places *pl)
+{
+	fputs(",\"reader_places\":[", f);
+	for (unsigned i = 0; i < pl->n; i++) {
+		const shmpipe_reader_info *r = &pl->p[i];
+
+		fprintf(f, "%s{\"place\":%u,", i ? "," : "", i);
+		json_end_fields(f, &r->end);
+		fprintf(f, ",\"read_index\":%llu,\"consumed\":%llu,\"consumer_waits\":%llu}",
+			(unsigned long long)r->read_index, (unsigned long long)r->consumed,
+			(unsigned long long)r->consumer_waits);
+	}
+	fputc(']', f);
 }
 
 static int percent(const shmpipe_stats *s)
@@ -49,8 +105,12 @@ static int percent(const shmpipe_stats *s)
 	return s->capacity ? (int)((depth * 100 + s->capacity / 2) / s->capacity) : 0;
 }
 
-/* One pipe as JSON; rate < 0 leaves the rate out (ls). */
-static void json_pipe(FILE *f, const char *name, const shmpipe_info *in, double rate)
+/*
+ * One pipe as JSON; rate < 0 leaves the rate out (ls). After the fields of
+ * old, "readers", and for a broadcast pipe its "reader_places".
+ */
+static void json_pipe(FILE *f, const char *name, const shmpipe_info *in, const struct places *pl,
+		      double rate)
 {
 	const shmpipe_stats *s = &in->stats;
 
@@ -70,6 +130,9 @@ static void json_pipe(FILE *f, const char *name, const shmpipe_info *in, double 
 	json_end(f, "writer", &in->writer);
 	fputc(',', f);
 	json_end(f, "reader", &in->reader);
+	fprintf(f, ",\"readers\":%u", in->readers ? in->readers : 1);
+	if (pl->n)
+		json_places(f, pl);
 	fputc('}', f);
 }
 
@@ -83,7 +146,39 @@ static void text_end(FILE *f, const char *key, const shmpipe_end_info *e)
 		fprintf(f, "%-9s pid %u, %s\n", key, e->pid, end_word(e));
 }
 
-static void text_pipe(FILE *f, const char *name, const shmpipe_info *in, double rate)
+/*
+ * reader 2  pid 123, running, at 1.20 GiB (1288490188 bytes) in 42 reads, waits 3
+ * for each place that was ever taken.
+ */
+static void text_places(FILE *f, const shmpipe_info *in, const struct places *pl)
+{
+	const int rec = (in->flags & SHMPIPE_RECORDS) != 0;
+	unsigned k = attached(pl);
+
+	if (k)
+		fprintf(f, "%-9s %u places, %u taken\n", "readers", pl->n, k);
+	else
+		fprintf(f, "%-9s %u places, none taken\n", "readers", pl->n);
+	for (unsigned i = 0; i < pl->n; i++) {
+		const shmpipe_reader_info *r = &pl->p[i];
+		char key[24], at[32];
+
+		if (r->end.state == SHMPIPE_END_ABSENT)
+			continue;
+		snprintf(key, sizeof(key), "reader %u", i);
+		cli_format_bytes(at, sizeof(at), (double)r->read_index);
+		fprintf(f, "%-9s pid %u, %s, at %s (%llu bytes) in %llu %s, waits %llu\n", key,
+			r->end.pid,
+			r->end.state == SHMPIPE_END_OPEN && !r->end.alive
+			    ? "dead: it exited without closing"
+			    : end_word(&r->end),
+			at, (unsigned long long)r->read_index, (unsigned long long)r->consumed,
+			rec ? "records" : "reads", (unsigned long long)r->consumer_waits);
+	}
+}
+
+static void text_pipe(FILE *f, const char *name, const shmpipe_info *in, const struct places *pl,
+		      double rate)
 {
 	const shmpipe_stats *s = &in->stats;
 	const int rec = (in->flags & SHMPIPE_RECORDS) != 0;
@@ -99,9 +194,10 @@ static void text_pipe(FILE *f, const char *name, const shmpipe_info *in, double 
 	fprintf(f, "%-9s %s (%llu bytes) in %llu %s\n", "written", b,
 		(unsigned long long)s->write_index, (unsigned long long)s->produced,
 		rec ? "records" : "writes");
-	fprintf(f, "%-9s %s (%llu bytes) in %llu %s\n", "read", c,
-		(unsigned long long)s->read_index, (unsigned long long)s->consumed,
-		rec ? "records" : "reads");
+	/* Broadcast: the slowest reader's position, everyone's reads. */
+	fprintf(f, "%-9s %s (%llu bytes)%s in %llu %s\n", "read", c,
+		(unsigned long long)s->read_index, pl->n ? " by the slowest reader" : "",
+		(unsigned long long)s->consumed, rec ? "records" : "reads");
 	fprintf(f, "%-9s %s (%llu bytes), %d%% full\n", "queue", d,
 		(unsigned long long)(s->write_index - s->read_index), percent(s));
 	cli_format_rate(a, sizeof(a), rate);
@@ -109,7 +205,10 @@ static void text_pipe(FILE *f, const char *name, const shmpipe_info *in, double 
 	fprintf(f, "%-9s producer %llu, consumer %llu\n", "waits",
 		(unsigned long long)s->producer_waits, (unsigned long long)s->consumer_waits);
 	text_end(f, "writer", &in->writer);
-	text_end(f, "reader", &in->reader);
+	if (pl->n)
+		text_places(f, in, pl);
+	else
+		text_end(f, "reader", &in->reader);
 }
 
 static void sleep_ms(int ms)
@@ -125,6 +224,7 @@ int cli_stat(int argc, char **argv)
 	char name[256], shown[CLI_SHOWN_MAX];
 	struct cli_opts o;
 	shmpipe_info prev, cur;
+	struct places pl;
 	double t_prev, t_cur, rate;
 	int n, err, tty, sample;
 
@@ -142,7 +242,7 @@ int cli_stat(int argc, char **argv)
 	cli_shown(shown, sizeof(shown), name);
 	if (cli_check_kind("stat", name) != 0)
 		return CLI_USAGE;
-	err = shmpipe_inspect(name, &prev);
+	err = cli_inspect(name, &prev);
 	if (err == -ENOENT)
 		return cli_usage("stat", "%s: no such pipe", shown);
 	if (err == -EPROTO || err == -ELOOP || err == -EISDIR)
@@ -162,6 +262,8 @@ int cli_stat(int argc, char **argv)
 		sleep_ms(sample);
 		err = shmpipe_inspect(name, &cur);
 		t_cur = cli_now();
+		if (err == 0)
+			err = read_places(name, &cur, &pl);
 		if (err == -ENOENT && o.watch && !first) {
 			/* The reader removes the name when it is done. */
 			if (!o.json)
@@ -177,7 +279,7 @@ int cli_stat(int argc, char **argv)
 		if (cur.stats.read_index < prev.stats.read_index)
 			rate = 0; /* a new pipe of the same name */
 		if (o.json) {
-			json_pipe(stdout, name, &cur, rate);
+			json_pipe(stdout, name, &cur, &pl, rate);
 			fputc('\n', stdout);
 		} else {
 			/* Like top: home, clear, redraw; on a file, one block after another. */
@@ -185,13 +287,26 @@ int cli_stat(int argc, char **argv)
 				fputs("\033[H\033[2J", stdout);
 			else if (!first)
 				fputc('\n', stdout);
-			text_pipe(stdout, name, &cur, rate);
+			text_pipe(stdout, name, &cur, &pl, rate);
 		}
 		fflush(stdout);
 		if (!o.watch)
 			return CLI_OK;
 		prev = cur;
 		t_prev = t_cur;
+	}
+}
+
+int cli_inspect(const char *name, shmpipe_info *out)
+{
+	int err;
+
+	/* The library's SHMPIPE__INIT_WAIT_MS, which shmpipe_inspect does not wait. */
+	for (int i = 0;; i++) {
+		err = shmpipe_inspect(name, out);
+		if (err != -EPROTO || i == 20)
+			return err;
+		sleep_ms(10);
 	}
 }
 
@@ -203,6 +318,7 @@ static int by_name(const void *a, const void *b)
 int cli_ls(int argc, char **argv)
 {
 	struct cli_opts o;
+	struct places pl;
 	char **names = NULL;
 	size_t count = 0, cap = 0, shown = 0;
 	struct dirent *e;
@@ -250,12 +366,12 @@ int cli_ls(int argc, char **argv)
 		char cap_s[32], q[32], wr[40], rd[40], nm[CLI_SHOWN_MAX];
 
 		/* Whatever is not a shmpipe we may read is not ours to list. */
-		if (shmpipe_inspect(names[i], &in) < 0)
+		if (shmpipe_inspect(names[i], &in) < 0 || read_places(names[i], &in, &pl) < 0)
 			continue;
 		if (o.json) {
 			if (shown)
 				fputc(',', stdout);
-			json_pipe(stdout, names[i], &in, -1);
+			json_pipe(stdout, names[i], &in, &pl, -1);
 		} else {
 			if (!shown)
 				printf("%-24s %10s %10s %5s  %-16s %s\n", "NAME", "CAPACITY",
@@ -265,8 +381,11 @@ int cli_ls(int argc, char **argv)
 					 (double)(in.stats.write_index - in.stats.read_index));
 			snprintf(wr, sizeof(wr), in.writer.pid ? "%u %s" : "%.0u%s", in.writer.pid,
 				 end_word(&in.writer));
-			snprintf(rd, sizeof(rd), in.reader.pid ? "%u %s" : "%.0u%s", in.reader.pid,
-				 end_word(&in.reader));
+			if (pl.n)
+				snprintf(rd, sizeof(rd), "%u of %u readers", attached(&pl), pl.n);
+			else
+				snprintf(rd, sizeof(rd), in.reader.pid ? "%u %s" : "%.0u%s",
+					 in.reader.pid, end_word(&in.reader));
 			printf("%-24s %10s %10s %4d%%  %-16s %s\n",
 			       cli_shown(nm, sizeof(nm), names[i]), cap_s, q, percent(&in.stats),
 			       wr, rd);
@@ -321,7 +440,7 @@ int cli_rm(int argc, char **argv)
 		cli_shown(shown, sizeof(shown), name);
 		if (cli_check_kind("rm", name) != 0)
 			return CLI_USAGE;
-		err = shmpipe_inspect(name, &in);
+		err = cli_inspect(name, &in);
 		if (err == -ENOENT && !o.force)
 			return cli_usage("rm", "%s: no such pipe", shown);
 		if (err == -EPROTO || err == -ELOOP || err == -EISDIR)

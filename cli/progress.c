@@ -145,3 +145,31 @@ void progress_stop(struct progress *p)
 	pthread_mutex_destroy(&p->lock);
 	p->on = 0;
 }
+
+void progress_note(int quiet, int forced, const char *msg)
+{
+	char line[256];
+	int w = width() - 1;
+
+	if (quiet)
+		return;
+	if (isatty(STDERR_FILENO)) {
+		snprintf(line, sizeof(line), "%s", msg);
+		if (w < (int)sizeof(line))
+			line[w] = '\0';
+		fprintf(stderr, "\r%s\033[K", line);
+		cli_line_open = 1;
+	} else if (forced) {
+		fprintf(stderr, "%s\n", msg);
+	}
+	fflush(stderr);
+}
+
+void progress_note_end(void)
+{
+	if (!cli_line_open)
+		return;
+	fputc('\n', stderr);
+	fflush(stderr);
+	cli_line_open = 0;
+}

@@ -43,4 +43,15 @@ void progress_start(struct progress *p, int quiet, int forced, const shmpipe_wri
  */
 void progress_stop(struct progress *p);
 
+/*
+ * Before the transfer, where its progress line will be and when it will be
+ * shown (the same quiet and forced): what the command waits for, such as
+ * "waiting for readers: 1 of 3". On a terminal it is rewritten in place,
+ * and the progress line takes its place; otherwise it is a whole line.
+ */
+void progress_note(int quiet, int forced, const char *msg);
+
+/* Ends a note left on a terminal's line, for a message that follows it. */
+void progress_note_end(void);
+
 #endif /* SHMPIPE_CLI_PROGRESS_H */

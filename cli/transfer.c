@@ -7,7 +7,9 @@
  * Who removes a pipe's name: the reader, when it is done (the stream ended
  * or failed: the name has no more use), and either end that fails or is
  * interrupted. A writer that completes leaves the name, so that what it put
- * into the ring waits there for a reader that has not come yet.
+ * into the ring waits there for a reader that has not come yet. Of a
+ * broadcast pipe's readers (write --readers N) the first one done removes
+ * it for all: they have all come by then, as the writer waits for them.
  *
  * A writer that fails or is interrupted exits without ending the stream:
  * its reader then reports truncated output (-ECONNRESET), where a clean end
@@ -15,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,23 @@ static int attach_status(int err)
 	default:
 		return CLI_FAILED;
 	}
+}
+
+/* A reader refused by a broadcast pipe (write --readers). */
+static const char places_taken[] = "every reader's place is taken";
+
+/* Whether every place of a broadcast pipe is held by a live reader. */
+static int all_places_taken(const char *name, unsigned readers)
+{
+	shmpipe_reader_info places[SHMPIPE_READERS_MAX];
+	int n = shmpipe_inspect_readers(name, places, SHMPIPE_READERS_MAX);
+
+	if (n < 0 || (unsigned)n != readers || n > SHMPIPE_READERS_MAX)
+		return 0; /* changed under us: let shmpipe_reader_open say */
+	for (int i = 0; i < n; i++)
+		if (places[i].end.state != SHMPIPE_END_OPEN || !places[i].end.alive)
+			return 0;
+	return 1;
 }
 
 static const char *attach_why(int err, int writer)
@@ -106,7 +126,47 @@ static int options_for_create(const struct cli_opts *o, shmpipe_options *so)
 	so->capacity = o->size ? (size_t)o->size : TRANSFER_DEFAULT_SIZE;
 	so->flags = o->records ? SHMPIPE_RECORDS : 0;
 	so->mode = o->mode;
+	/* One reader is the pipe of old: readers stays 0. */
+	so->readers = o->readers > 1 ? (uint32_t)o->readers : 0;
 	return 0;
+}
+
+/*
+ * write --readers N: waits until N readers have come, within timeout_ms
+ * in all (-1: forever), saying how many have while it waits. Returns the
+ * number that came, or the error (-ETIMEDOUT) with the number in *came.
+ */
+static int wait_readers(shmpipe_writer *w, const struct cli_opts *o, int *came)
+{
+	double deadline = cli_now() + o->timeout_ms / 1000.0;
+	char msg[64];
+	int k = shmpipe_writer_wait_readers(w, 0), shown = -1;
+
+	while (k >= 0 && k < o->readers) {
+		if (k != shown) {
+			snprintf(msg, sizeof(msg), "waiting for readers: %d of %d", k, o->readers);
+			progress_note(o->quiet, o->progress, msg);
+			shown = k;
+		}
+		*came = k;
+		if (o->timeout_ms >= 0) {
+			double left_ms = (deadline - cli_now()) * 1000;
+
+			if (left_ms <= 0) {
+				k = -ETIMEDOUT;
+				break;
+			}
+			/* Rounded up: a timeout of 0 would not wait at all. */
+			shmpipe_writer_set_timeout(w,
+						   left_ms < INT_MAX ? (int)left_ms + 1 : INT_MAX);
+		}
+		/* Back as soon as one more came (or one left and another came). */
+		k = shmpipe_writer_wait_readers(w, (unsigned)k + 1);
+	}
+	shmpipe_writer_set_timeout(w, o->timeout_ms);
+	if (k >= 0)
+		*came = k;
+	return k;
 }
 
 /*
@@ -142,7 +202,7 @@ int cli_write(int argc, char **argv)
 	ssize_t n;
 	int in = STDIN_FILENO, err;
 
-	n = cli_parse_opts(argc, argv, "size records mode open timeout quiet progress", &o);
+	n = cli_parse_opts(argc, argv, "size records mode readers open timeout quiet progress", &o);
 	if (n < 0)
 		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
 	if (n < 1)
@@ -152,10 +212,9 @@ int cli_write(int argc, char **argv)
 	if (cli_name(argv[1], name, sizeof(name)) < 0)
 		return cli_bad_name("write", argv[1]);
 	cli_shown(shown, sizeof(shown), name);
-	if (o.open && (o.size || o.records || o.mode))
-		return cli_usage(
-		    "write",
-		    "--open takes the pipe as it was created: no --size, --records or --mode");
+	if (o.open && (o.size || o.records || o.mode || o.readers))
+		return cli_usage("write", "--open takes the pipe as it was created: no --size, "
+					  "--records, --mode or --readers");
 	if (o.records && o.size && o.size < RECORDS_MIN_SIZE)
 		return cli_usage("write", "--records needs a ring of at least %d bytes (--size)",
 				 RECORDS_MIN_SIZE);
@@ -190,6 +249,24 @@ int cli_write(int argc, char **argv)
 	cli_remember_name(name, shmpipe_writer_fd(w));
 	cli_block_signals(0);
 	shmpipe_writer_set_timeout(w, o.timeout_ms);
+	/* Broadcast: every reader from the first byte, so all of them first. */
+	if (o.readers > 1) {
+		int came = 0;
+
+		err = wait_readers(w, &o, &came);
+		if (err < 0) {
+			progress_note_end();
+			if (err == -ETIMEDOUT)
+				cli_error("%s: timed out waiting for readers: %d of %d came", what,
+					  came, o.readers);
+			else
+				cli_error("%s: waiting for readers: %s", what,
+					  shmpipe_strerror(err));
+			/* Not closed: a reader that came must not take this for a whole stream. */
+			cli_forget_name();
+			return CLI_FAILED;
+		}
+	}
 
 	progress_start(&pg, o.quiet, o.progress, w, NULL, 0);
 	/* Until read(2) reports the end of the input, or an error stops the pump. */
@@ -201,7 +278,9 @@ int cli_write(int argc, char **argv)
 	progress_stop(&pg);
 	if (n < 0) {
 		err = (int)n;
-		if (err == -EPIPE)
+		if (err == -EPIPE && o.readers > 1)
+			cli_error("%s: every reader closed the pipe or died", what);
+		else if (err == -EPIPE)
 			cli_error("%s: the reader closed the pipe or died", what);
 		else if (err == -ETIMEDOUT)
 			cli_error("%s: timed out: the ring stayed full", what);
@@ -256,11 +335,15 @@ int cli_read(int argc, char **argv)
 	snprintf(what, sizeof(what), "read %s", shown);
 	/* A missing pipe is bad input: say so before creating an output file. */
 	if (!o.create) {
-		err = shmpipe_inspect(name, &info);
+		err = cli_inspect(name, &info);
 		if (err == -ENOENT || err == -EPROTO || err == -EACCES || err == -ELOOP ||
 		    err == -EISDIR)
 			return cli_usage("read", "%s: %s", shown, attach_why(err, 0));
-		if (err == 0 && info.reader.state != SHMPIPE_END_ABSENT)
+		/* Broadcast: the read side is open once one reader came; ask each place. */
+		if (err == 0 && info.readers > 1 && all_places_taken(name, info.readers))
+			return cli_usage("read", "%s: %s (%u readers)", shown, places_taken,
+					 info.readers);
+		if (err == 0 && info.readers <= 1 && info.reader.state != SHMPIPE_END_ABSENT)
 			return cli_usage("read", "%s: %s", shown, attach_why(-EBUSY, 0));
 	}
 	if (n == 2 && strcmp(argv[2], "-") != 0) {
@@ -289,6 +372,9 @@ int cli_read(int argc, char **argv)
 		cli_block_signals(0);
 		if (made_file)
 			unlink(file); /* nothing half-created: not even the output */
+		if (err == -EBUSY && info.readers > 1)
+			return cli_usage("read", "%s: %s (%u readers)", shown, places_taken,
+					 info.readers);
 		if (attach_status(err) == CLI_USAGE)
 			return cli_usage("read", "%s: %s", shown, attach_why(err, 0));
 		cli_error("%s: %s", what, shmpipe_strerror(err));
