@@ -33,6 +33,7 @@ struct cli_opts {
 	int interval_ms; /* stat --interval */
 	int force;	 /* rm --force */
 	int readers;	 /* write --readers: readers at once, 0 = not given (one) */
+	int share;	 /* write --share: each record to one of the readers */
 };
 
 /* "shmpipe: <message>" on stderr, one line. */

@@ -30,8 +30,8 @@ struct command {
 
 static const struct command commands[] = {
     {"write", cli_write,
-     "[--size SIZE] [--records] [--mode MODE] [--readers N] [--open] [--timeout TIME] "
-     "[--quiet|--progress] NAME [FILE]",
+     "[--size SIZE] [--records] [--mode MODE] [--readers N [--share]] [--open] "
+     "[--timeout TIME] [--quiet|--progress] NAME [FILE]",
      "Create the pipe NAME and copy standard input (or FILE) into it. A full ring\n"
      "blocks the copy until the reader makes room; the end of the input is the end\n"
      "of the stream. The data waits in the ring if no reader has come yet. With\n"
@@ -42,6 +42,8 @@ static const struct command commands[] = {
      "  -m, --mode MODE     permission bits of the new pipe, octal (default 600)\n"
      "  -n, --readers N     broadcast to N readers (1 to 64): wait (up to --timeout)\n"
      "                      until N have come; each then gets the whole stream\n"
+     "  -S, --share         with --readers: deal the records out instead, each to\n"
+     "                      one reader, the first free (implies --records)\n"
      "  -o, --open          take the write end of an existing pipe instead\n"
      "  -t, --timeout TIME  fail if the ring stays full this long: 500ms, 10s, 5m\n"},
     {"read", cli_read,
@@ -166,21 +168,14 @@ static void command_help(const struct command *c)
 int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o)
 {
 	static const struct option all[] = {
-	    {"size", required_argument, NULL, 's'},
-	    {"records", no_argument, NULL, 'r'},
-	    {"mode", required_argument, NULL, 'm'},
-	    {"open", no_argument, NULL, 'o'},
-	    {"create", no_argument, NULL, 'c'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"progress", no_argument, NULL, 'p'},
-	    {"watch", no_argument, NULL, 'w'},
-	    {"interval", required_argument, NULL, 'i'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"readers", required_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"size", required_argument, NULL, 's'},    {"records", no_argument, NULL, 'r'},
+	    {"mode", required_argument, NULL, 'm'},    {"open", no_argument, NULL, 'o'},
+	    {"create", no_argument, NULL, 'c'},	       {"timeout", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},	       {"progress", no_argument, NULL, 'p'},
+	    {"watch", no_argument, NULL, 'w'},	       {"interval", required_argument, NULL, 'i'},
+	    {"json", no_argument, NULL, 'j'},	       {"force", no_argument, NULL, 'f'},
+	    {"readers", required_argument, NULL, 'n'}, {"share", no_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	struct option mine[sizeof(all) / sizeof(all[0])];
 	char shorts[64] = "-:";
@@ -247,6 +242,10 @@ int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o
 			o->readers = (int)k;
 			break;
 		}
+		case 'S':
+			o->share = 1;
+			o->records = 1;
+			break;
 		case 'o':
 			o->open = 1;
 			break;

@@ -34,6 +34,8 @@
 #define BUFFER_DEFAULT_SIZE ((uint64_t)16 << 20)
 /* The smallest record ring the library makes: a frame and 8 bytes of payload. */
 #define RECORDS_MIN_SIZE 16
+/* A shared pipe's records also carry their number: 8 bytes more. */
+#define SHARE_MIN_SIZE 24
 
 /* Errors of attaching that come from the arguments rather than the system. */
 static int attach_status(int err)
@@ -124,7 +126,7 @@ static int options_for_create(const struct cli_opts *o, shmpipe_options *so)
 {
 	memset(so, 0, sizeof(*so));
 	so->capacity = o->size ? (size_t)o->size : TRANSFER_DEFAULT_SIZE;
-	so->flags = o->records ? SHMPIPE_RECORDS : 0;
+	so->flags = (o->records ? SHMPIPE_RECORDS : 0) | (o->share ? SHMPIPE_SHARE : 0);
 	so->mode = o->mode;
 	/* One reader is the pipe of old: readers stays 0. */
 	so->readers = o->readers > 1 ? (uint32_t)o->readers : 0;
@@ -202,7 +204,8 @@ int cli_write(int argc, char **argv)
 	ssize_t n;
 	int in = STDIN_FILENO, err;
 
-	n = cli_parse_opts(argc, argv, "size records mode readers open timeout quiet progress", &o);
+	n = cli_parse_opts(argc, argv,
+			   "size records mode readers share open timeout quiet progress", &o);
 	if (n < 0)
 		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
 	if (n < 1)
@@ -214,7 +217,13 @@ int cli_write(int argc, char **argv)
 	cli_shown(shown, sizeof(shown), name);
 	if (o.open && (o.size || o.records || o.mode || o.readers))
 		return cli_usage("write", "--open takes the pipe as it was created: no --size, "
-					  "--records, --mode or --readers");
+					  "--records, --mode, --readers or --share");
+	if (o.share && o.readers < 2)
+		return cli_usage("write", "--share deals records out among readers: it needs "
+					  "--readers 2 or more");
+	if (o.share && o.size && o.size < SHARE_MIN_SIZE)
+		return cli_usage("write", "--share needs a ring of at least %d bytes (--size)",
+				 SHARE_MIN_SIZE);
 	if (o.records && o.size && o.size < RECORDS_MIN_SIZE)
 		return cli_usage("write", "--records needs a ring of at least %d bytes (--size)",
 				 RECORDS_MIN_SIZE);

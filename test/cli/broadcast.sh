@@ -7,7 +7,8 @@
 # killed while the writer waits shows as dead and its place is taken again;
 # the writer fails with one line when every reader is gone, or when the
 # readers do not come within --timeout, and leaves no name. Bad --readers
-# values are usage errors, and --readers 1 is the pipe of old.
+# values are usage errors, and --readers 1 is the pipe of old. With --share
+# each record goes to one of the readers: together they get every line once.
 source "$(dirname "$0")/lib.sh"
 
 gen 4 >"$TMP/src"
@@ -270,6 +271,37 @@ bad "--open takes the pipe as it was created: .*--readers" write --open -n 3 "$N
 bad "unknown option '--readers'" read --readers 2 "$N"
 bad "unknown option '--readers'" stat --readers 2 "$N"
 "$SHMPIPE" write --help | grep -q -- '--readers N' || fail "write --help does not mention --readers"
+expect_clean
+
+# ---- --share: each record to one of the readers ---------------------------
+N=$(name share)
+# One line per write(2), slowly enough that each read(2) of the writer's
+# input takes whole lines: then every line is in one record, and the lines
+# the three readers got together are the input's, each once.
+python3 -c '
+import os, sys, time
+for i in range(3000):
+    os.write(1, b"line %06d\n" % i)
+    if i % 100 == 0:
+        time.sleep(0.002)
+' | "$SHMPIPE" write --readers 3 --share --timeout $T --quiet "$N" 2>"$TMP/werr" &
+W=$!
+wait_for 10 exists "$N" || fail "write --share did not create $N"
+for k in 1 2 3; do
+	"$SHMPIPE" read --quiet "$N" "$TMP/share$k" 2>"$TMP/rerr$k" &
+	eval "S$k=\$!"
+done
+wait $W || fail "write --share: $(cat "$TMP/werr")"
+for k in 1 2 3; do
+	eval "wait \$S$k" || fail "read $k of a --share pipe: $(cat "$TMP/rerr$k")"
+done
+sort "$TMP/share1" "$TMP/share2" "$TMP/share3" >"$TMP/shared"
+python3 -c 'print("".join("line %06d\n" % i for i in range(3000)), end="")' >"$TMP/lines"
+cmp "$TMP/lines" "$TMP/shared" || fail "--share: the readers' lines together are not the input's, once each"
+[ "$(cat "$TMP/share1" "$TMP/share2" "$TMP/share3" | wc -l)" = 3000 ] || fail "--share: a line went to two readers"
+bad "--share deals records out among readers: it needs --readers 2" write --share "$N"
+bad "--share deals records out among readers: it needs --readers 2" write -n 1 --share "$N"
+bad "--share needs a ring of at least 24 bytes" write -n 2 --share --size 16 "$N"
 expect_clean
 
 # ---- --readers 1: the pipe of old ----------------------------------------
