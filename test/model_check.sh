@@ -1,11 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Description: checks the wait/wake protocol model (model/wakeup.pml) with
-# spin. The correct protocol must pass an exhaustive safety search (no lost
-# wake-up, no needless ring, ring contents, closing) for each way of
-# waiting: the sleeper (a blocking call), the poller (timeout-0 calls from an
-# event loop), a level-triggered loop that makes one call per readiness
-# event, an edge-triggered one, and ends that mix sleeping and polling calls.
+# Description: checks the wait/wake protocol model (model/wakeup.pml), the
+# broadcast model (model/fanout.pml) and the work-sharing model
+# (model/share.pml), below, with spin. The correct
+# protocol must pass an exhaustive safety search (no lost wake-up, no
+# needless ring, ring contents, closing) for each way of waiting: the
+# sleeper (a blocking call), the poller (timeout-0 calls from an event
+# loop), a level-triggered loop that makes one call per readiness event, an
+# edge-triggered one, and ends that mix sleeping and polling calls.
 # Each end's barrier flag starts clear and is set before its first sleep, and
 # each signaller publishes fenced until it has read the flag, then fenceless
 # (store buffers and the waiter's process-wide barrier), so the sleeper and
@@ -21,6 +23,17 @@
 # deliberately broken protocol, must be caught, which shows that the checks
 # are not vacuous.
 #
+# The broadcast (fan-out) model (model/fanout.pml: one writer, two reader
+# places, readers that join mid-stream, leave, die and are reaped, a third
+# that takes a place over) runs in a third lane: an exhaustive safety
+# search for each of four configurations (no overrun of a live reader, no
+# lost wake-up, every reader gets the whole suffix of the stream from its
+# join, EPIPE only with no reader left, no needless ring), and its mutants.
+# The work-sharing model (model/share.pml: one writer, two readers taking
+# items through a claim and holds, one of which may die at any step) runs
+# in a fourth: each item taken once and whole, none lost but the one a dead
+# reader held, no lost wake-up, for two sizes, and its mutants.
+#
 # By hand only (tens of seconds each, or more): the mixed ends with N=4,
 # the edge-triggered loop and the level-triggered loop with a third party
 # with -DPROMISED, and the non-progress searches of the switching sleeper
@@ -28,6 +41,13 @@
 #   spin -DWAIT_MIX -a wakeup.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w26
 #   spin -DWAIT_ET -DPROMISED -a wakeup.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w24
 #   spin -DWAIT_MIX -DN=3 -a wakeup.pml && cc -O2 -DNP -o pan pan.c && ./pan -l -w24
+# and, for fan-out, a third reader with a ring of 2 and 3 items, a reader
+# that may leave or die before a third takes its place, spurious liveness
+# slices of the writer, or the wake-up count kept in the event words:
+#   spin -DLATE -DLEAVE1=false -a fanout.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w25
+#   spin -DLATE -DC=1 -DK=2 -a fanout.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w25
+#   spin -DTIMER=1 -a fanout.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w24
+#   spin -DEVMOD=8 -a fanout.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -w25
 #
 # Usage: sh test/model_check.sh [model-dir]    (default: ../model from here)
 # Exit status: 0 pass, 1 fail, 77 skip (spin or cc missing).
@@ -36,6 +56,8 @@
 
 model_dir=${1:-$(dirname "$0")/../model}
 model="$model_dir/wakeup.pml"
+fanout="$model_dir/fanout.pml"
+share="$model_dir/share.pml"
 
 for tool in spin cc; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
@@ -43,17 +65,20 @@ for tool in spin cc; do
 		exit 77
 	fi
 done
-if [ ! -r "$model" ]; then
-	echo "FAIL: cannot read $model"
-	exit 1
-fi
+for f in "$model" "$fanout" "$share"; do
+	if [ ! -r "$f" ]; then
+		echo "FAIL: cannot read $f"
+		exit 1
+	fi
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shmpipe-model.XXXXXX") || exit 1
 pids=
 trap 'rm -rf "$tmp"' EXIT
 # shellcheck disable=SC2086 # $pids is a list
 trap '[ -n "$pids" ] && kill $pids 2>/dev/null; exit 1' HUP INT PIPE TERM
-cp "$model" "$tmp/wakeup.pml" || exit 1
+cp "$model" "$tmp/wakeup.pml" && cp "$fanout" "$tmp/fanout.pml" && cp "$share" "$tmp/share.pml" ||
+	exit 1
 
 # The searches are small (a few million states at most, a few seconds
 # each): compiling pan.c with optimisation costs more time than it saves,
@@ -65,18 +90,20 @@ depth=${MODEL_DEPTH:-100000}
 hash=23
 start=$(date +%s)
 failed=0
+# The model the checks below build: wakeup.pml, or fanout.pml in lane3.
+pml=wakeup.pml
 
-# build NAME MODE SPIN_DEFINES: generate and compile pan for one check, in
-# its own directory. MODE is safety (-DSAFETY) or np (-DNP).
+# build NAME MODE SPIN_DEFINES: generate and compile pan for one check of
+# $pml, in its own directory. MODE is safety (-DSAFETY) or np (-DNP).
 build() {
 	dir="$tmp/$1"
-	mkdir "$dir" && cp "$tmp/wakeup.pml" "$dir/" || return 1
+	mkdir "$dir" && cp "$tmp/$pml" "$dir/" || return 1
 	case $2 in
 	safety) mode=-DSAFETY ;;
 	np) mode=-DNP ;;
 	esac
 	# shellcheck disable=SC2086 # $3 is a list of -D flags
-	(cd "$dir" && spin $3 -a wakeup.pml >spin.out 2>&1 &&
+	(cd "$dir" && spin $3 -a "$pml" >spin.out 2>&1 &&
 		cc $cflags -w $mode -o pan pan.c >cc.out 2>&1) || {
 		echo "FAIL: $1: spin -a or cc failed"
 		cat "$dir/spin.out" "$dir/cc.out" 2>/dev/null | head -20
@@ -121,8 +148,8 @@ check_ok() {
 		grep -e '^pan' -e 'errors:' "$tmp/$1/pan.out" | head -10
 		if [ "$2" = np ]; then m=-DNP l=' -l'; else m=-DSAFETY l=; fi
 		f=${4:+ $4}
-		echo "  replay in a scratch copy of the model: spin$f -a wakeup.pml &&" \
-			"cc $m -o pan pan.c && ./pan$l && spin$f -t -p -g -l wakeup.pml"
+		echo "  replay in a scratch copy of the model: spin$f -a $pml &&" \
+			"cc $m -o pan pan.c && ./pan$l && spin$f -t -p -g -l $pml"
 		return 1
 	fi
 }
@@ -146,9 +173,10 @@ needless="assertion violated (a ring with no waiter)"
 stuck="invalid end state"
 unasked="assertion violated announced"
 
-# Two lanes of checks run side by side (two cores; and under load, two
-# processes get twice the share of one), of about equal cost. Each check
-# writes its lines to NAME.res; they are printed in a fixed order at the end.
+# Two lanes of checks of wakeup.pml run side by side (two cores; and under
+# load, two processes get twice the share of one), of about equal cost, and
+# a third of fanout.pml (lane3, below). Each check writes its lines to
+# NAME.res; they are printed in a fixed order at the end.
 lane1() {
 	rc=0
 	check_ok sleep safety "sleeper, the flags set before the first sleep, no lost wake-up, no needless ring, ring and close checks" \
@@ -236,13 +264,95 @@ lane2() {
 	return $rc
 }
 
+# The fan-out model (model/fanout.pml), in a lane of its own. fan: reader 0
+# reads from the start, reader 1 joins at any moment and may leave or die;
+# fan_k4: 4 items through a ring of 2, reader 1 joins and stays;
+# fan_epipe: a ring of 1, both readers join (the writer waits for the
+# first), reader 0 may leave and reader 1 die, so the writer gets EPIPE
+# after a leave or a reap; fan_late: a ring of 1, reader 1 may die, and a
+# third reader takes its place once the writer dropped it. The fan-out
+# searches store 2 to 7 million states each.
+fanslot="assertion violated slot_free"
+fanlost="invalid end state (a lost wake-up)"
+lane3() {
+	rc=0
+	pml=fanout.pml
+	check_ok fan safety "fan-out, 3 items, ring of 2, a reader joins mid-stream and may leave or die: no overrun, no lost wake-up, whole suffix from the join, EPIPE only with no reader left, no needless ring" \
+		>"$tmp/fan.res" 2>&1 || rc=1
+	check_ok fan_k4 safety "fan-out, 4 items, ring of 2, a reader joins mid-stream, the same checks" \
+		"-DK=4 -DLEAVE1=false -DKILL1=0" >"$tmp/fan_k4.res" 2>&1 || rc=1
+	check_ok fan_epipe safety "fan-out, 2 items, ring of 1, both readers join, one may leave and one die, the same checks" \
+		"-DC=1 -DK=2 -DJOIN0 -DLEAVE0=true -DLEAVE1=false" >"$tmp/fan_epipe.res" 2>&1 || rc=1
+	check_ok fan_late safety "fan-out, 2 items, ring of 1, a reader may die and a third take its place, the same checks" \
+		"-DC=1 -DK=2 -DLATE -DLEAVE1=false" >"$tmp/fan_late.res" 2>&1 || rc=1
+	check_caught fan_join_no_reread JOIN_NO_REREAD safety "$fanslot" \
+		"assertion violated (the writer overwrote the item a joiner starts at)" \
+		"-DK=4 -DLEAVE1=false -DKILL1=0" >"$tmp/fan_join_no_reread.res" 2>&1 || rc=1
+	check_caught fan_no_stale_check NO_STALE_CHECK safety "$fanslot" \
+		"assertion violated (a joiner's stale position wrapped the room: overrun)" \
+		"-DK=4 -DLEAVE1=false -DKILL1=0" >"$tmp/fan_no_stale_check.res" 2>&1 || rc=1
+	check_caught fan_min_skips_slot MIN_SKIPS_SLOT safety "$fanslot" \
+		"assertion violated (the reader left out of the minimum is overrun)" \
+		>"$tmp/fan_min_skips_slot.res" 2>&1 || rc=1
+	check_caught fan_read_no_signal READ_NO_SIGNAL safety "$stuck" "$fanlost" \
+		>"$tmp/fan_read_no_signal.res" 2>&1 || rc=1
+	check_caught fan_signal_one SIGNAL_ONE safety "$stuck" "$fanlost" \
+		"-DK=4 -DLEAVE1=false -DKILL1=0" >"$tmp/fan_signal_one.res" 2>&1 || rc=1
+	check_caught fan_reap_alive REAP_ALIVE safety "assertion violated no_reader_left" \
+		"assertion violated (EPIPE while a live reader had items to read)" \
+		>"$tmp/fan_reap_alive.res" 2>&1 || rc=1
+	check_caught fan_leave_no_signal LEAVE_NO_SIGNAL safety "$stuck" "$fanlost" \
+		>"$tmp/fan_leave_no_signal.res" 2>&1 || rc=1
+	return $rc
+}
+
+# The work-sharing model (model/share.pml): share: a ring of 1, 2 items, two
+# readers, one of which may die at any step (holding an item or not);
+# share_k3: a ring of 2, 3 items, nobody dies. Each stores 4 to 7 million
+# states.
+sharewrong="assertion violated right_item"
+lane4() {
+	rc=0
+	pml=share.pml
+	check_ok share safety "work-sharing, 2 items, ring of 1, a reader may die at any step: each item to one reader, whole, none lost but the one a dead reader held, no lost wake-up" \
+		"-DC=1 -DK=2" >"$tmp/share.res" 2>&1 || rc=1
+	check_ok share_k3 safety "work-sharing, 3 items, ring of 2, the same checks" \
+		"-DC=2 -DK=3 -DNODEATH" >"$tmp/share_k3.res" 2>&1 || rc=1
+	check_caught share_hold_after HOLD_AFTER safety "$sharewrong" \
+		"assertion violated (the item is overwritten while a reader copies it out)" \
+		"-DC=1 -DK=2" >"$tmp/share_hold_after.res" 2>&1 || rc=1
+	check_caught share_no_holds NO_HOLDS safety "$sharewrong" \
+		"assertion violated (the writer overwrites a held item)" \
+		"-DC=1 -DK=2" >"$tmp/share_no_holds.res" 2>&1 || rc=1
+	check_caught share_no_claim NO_CLAIM safety "$sharewrong" \
+		"assertion violated (the writer overwrites an item nobody took)" \
+		"-DC=1 -DK=2" >"$tmp/share_no_claim.res" 2>&1 || rc=1
+	check_caught share_stale_hold STALE_HOLD safety "$stuck" \
+		"invalid end state (a waiting reader's old hold keeps the writer)" \
+		"-DC=1 -DK=2" >"$tmp/share_stale_hold.res" 2>&1 || rc=1
+	check_caught share_no_release NO_RELEASE safety "$stuck" "$fanlost" \
+		"-DC=1 -DK=2" >"$tmp/share_no_release.res" 2>&1 || rc=1
+	check_caught share_signal_one SIGNAL_ONE safety "$stuck" "$fanlost" \
+		"-DC=1 -DK=2" >"$tmp/share_signal_one.res" 2>&1 || rc=1
+	check_caught share_reap_live REAP_LIVE safety "assertion violated none_lost" \
+		"assertion violated (an item lost that no dead reader held)" \
+		"-DC=1 -DK=2" >"$tmp/share_reap_live.res" 2>&1 || rc=1
+	return $rc
+}
+
 lane1 &
 pid1=$!
 lane2 &
 pid2=$!
-pids="$pid1 $pid2"
+lane3 &
+pid3=$!
+lane4 &
+pid4=$!
+pids="$pid1 $pid2 $pid3 $pid4"
 wait "$pid1" || failed=1
 wait "$pid2" || failed=1
+wait "$pid3" || failed=1
+wait "$pid4" || failed=1
 pids=
 
 for name in sleep sleep_fenced poll lt lt_stray et mix \
@@ -252,7 +362,12 @@ for name in sleep sleep_fenced poll lt lt_stray et mix \
 	drain_late_poll no_wake_on_close ring_not_kept no_barrier no_barrier_poll \
 	barrier_late poll_no_barrier_mix eager_fenceless_poll \
 	eof_no_reread always_wake no_withdraw no_restore_lt no_drain_et busy_wait \
-	meet_no_note_lt hello_give_up; do
+	meet_no_note_lt hello_give_up \
+	fan fan_k4 fan_epipe fan_late \
+	fan_join_no_reread fan_no_stale_check fan_min_skips_slot fan_read_no_signal \
+	fan_signal_one fan_reap_alive fan_leave_no_signal \
+	share share_k3 share_hold_after share_no_holds share_no_claim share_stale_hold \
+	share_no_release share_signal_one share_reap_live; do
 	if [ -s "$tmp/$name.res" ]; then
 		cat "$tmp/$name.res"
 	else
