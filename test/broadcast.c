@@ -71,28 +71,6 @@ static shmpipe_reader *bc_join(shmpipe_writer *w)
 	return r;
 }
 
-/* Writes len bytes of the pattern of seed at stream offset off, in one call. */
-static void bc_write(shmpipe_writer *w, uint64_t seed, uint64_t off, size_t len)
-{
-	uint8_t *buf = malloc(len ? len : 1);
-
-	ASSERT_NOT_NULL(buf);
-	test_pattern_fill(buf, len, seed, off);
-	ASSERT_EQ(shmpipe_write(w, buf, len), (ssize_t)len);
-	free(buf);
-}
-
-/* Reads exactly len bytes: the pattern of seed at stream offset off. */
-static void bc_read(shmpipe_reader *r, uint64_t seed, uint64_t off, size_t len)
-{
-	uint8_t *buf = malloc(len ? len : 1);
-
-	ASSERT_NOT_NULL(buf);
-	test_read_exact(r, buf, len);
-	ASSERT_PATTERN(buf, len, seed, off);
-	free(buf);
-}
-
 /* Polls cond (an atomic int) until it is nonzero, for at most ms. */
 static void bc_await(atomic_int *cond, int64_t ms, const char *what)
 {
@@ -395,11 +373,11 @@ static void test_wait_readers(void)
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(pthread_join(t[i], NULL), 0);
 	/* Every one came before the first byte: every one gets it. */
-	bc_write(w, 11, 0, 3000);
-	bc_read(r, 11, 0, 3000);
+	test_write_pattern(w, 11, 0, 3000);
+	test_read_pattern(r, 11, 0, 3000);
 	for (int i = 0; i < 3; i++) {
 		ASSERT_EQ(test_rstats(l[i].r).read_index, 0);
-		bc_read(l[i].r, 11, 0, 3000);
+		test_read_pattern(l[i].r, 11, 0, 3000);
 		ASSERT_OK(shmpipe_reader_close(l[i].r));
 	}
 	ASSERT_OK(shmpipe_reader_close(r));
@@ -423,7 +401,7 @@ static void test_limit(void)
 	ASSERT_PTR_EQ(extra, NULL);
 	ASSERT_ERR(shmpipe_reader_open_fd(&extra, shmpipe_writer_fd(w)), -EBUSY);
 
-	bc_write(w, seed, pos, 100);
+	test_write_pattern(w, seed, pos, 100);
 	pos += 100;
 
 	/*
@@ -437,7 +415,7 @@ static void test_limit(void)
 
 		/* Everyone reads up to pos; then k leaves and comes back. */
 		for (int i = 0; i < 3; i++) {
-			bc_read(r[i], seed, since[i], (size_t)(pos - since[i]));
+			test_read_pattern(r[i], seed, since[i], (size_t)(pos - since[i]));
 			since[i] = pos;
 		}
 		ASSERT_OK(shmpipe_reader_close(r[k]));
@@ -446,7 +424,7 @@ static void test_limit(void)
 			ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
 			ASSERT_ERR(shmpipe_writer_wait_readers(w, 3), -EAGAIN);
 			ASSERT_OK(shmpipe_writer_set_timeout(w, -1));
-			bc_write(w, seed, pos, n);
+			test_write_pattern(w, seed, pos, n);
 			pos += n;
 		}
 		/* Free at once: the writer need not have done anything since. */
@@ -460,7 +438,7 @@ static void test_limit(void)
 		ASSERT_EQ(s.consumer_waits, 0);
 		since[k] = pos;
 		/* What is written now reaches every one, the newcomer too. */
-		bc_write(w, seed, pos, 10);
+		test_write_pattern(w, seed, pos, 10);
 		pos += 10;
 	}
 	/*
@@ -473,10 +451,10 @@ static void test_limit(void)
 		since[2] = pos;
 		ASSERT_EQ(test_rstats(r[2]).read_index, pos);
 	}
-	bc_write(w, seed, pos, 1000);
+	test_write_pattern(w, seed, pos, 1000);
 	pos += 1000;
 	for (int i = 0; i < 3; i++) {
-		bc_read(r[i], seed, since[i], (size_t)(pos - since[i]));
+		test_read_pattern(r[i], seed, since[i], (size_t)(pos - since[i]));
 		ASSERT_OK(shmpipe_reader_close(r[i]));
 	}
 	ASSERT_ERR(shmpipe_write(w, "x", 1), -EPIPE);
@@ -512,9 +490,9 @@ static void test_max_readers(void)
 	ASSERT_ERR(shmpipe_reader_open_fd(&extra, shmpipe_writer_fd(w)), -EBUSY);
 	/* Each 8 KiB, a full ring, is read by every reader before the next. */
 	for (uint64_t off = 0; off < 4 * 8192; off += 8192) {
-		bc_write(w, seed, off, 8192);
+		test_write_pattern(w, seed, off, 8192);
 		for (int i = 0; i < SHMPIPE_READERS_MAX; i++)
-			bc_read(r[i], seed, off, 8192);
+			test_read_pattern(r[i], seed, off, 8192);
 	}
 	ASSERT_OK(shmpipe_writer_close(w));
 	for (int i = 0; i < SHMPIPE_READERS_MAX; i++) {
@@ -538,7 +516,7 @@ static void test_join_still(void)
 	char c;
 
 	bc_pair(&w, &r0, 4096, 2, 0);
-	bc_write(w, seed, 0, 1000);
+	test_write_pattern(w, seed, 0, 1000);
 	r1 = bc_join(w);
 	s = test_rstats(r1);
 	ASSERT_EQ(s.read_index, 1000);
@@ -554,7 +532,7 @@ static void test_join_still(void)
 	drain_start(&d0, r0, seed, 0, 0);
 	drain_start(&d1, r1, seed, 1000, 1);
 	for (uint64_t off = 1000; off < 1000 + 50000; off += 5000)
-		bc_write(w, seed, off, 5000);
+		test_write_pattern(w, seed, off, 5000);
 	ASSERT_OK(shmpipe_writer_close(w));
 	drain_join(&d0, 51000, 0);
 	drain_join(&d1, 51000, 0);
@@ -645,7 +623,7 @@ static void test_join_moving(void)
 		len = test_rand_range(&rng, 1, 3 * (uint64_t)m.cap);
 		if (len > m.total - p)
 			len = m.total - p;
-		bc_read(r, m.seed, p, (size_t)len);
+		test_read_pattern(r, m.seed, p, (size_t)len);
 		ASSERT_EQ(test_rstats(r).read_index, p + len);
 		ASSERT_OK(shmpipe_reader_close(r));
 		joins++;
@@ -906,7 +884,7 @@ static void test_first_reader(void)
 	feed_join(&f);
 	ASSERT_EQ(f.written, 100);
 	ASSERT_EQ(test_rstats(r0).read_index, 0);
-	bc_read(r0, seed, 0, 100);
+	test_read_pattern(r0, seed, 0, 100);
 	ASSERT_OK(shmpipe_reader_close(r0));
 	ASSERT_ERR(shmpipe_write(w, "x", 1), -EPIPE);
 	ASSERT_OK(shmpipe_writer_close(w));
@@ -924,11 +902,11 @@ static void test_epipe(void)
 	/* One of two closes: the writer goes on with the other. */
 	bc_pair(&w, &r0, 4096, 2, 0);
 	r1 = bc_join(w);
-	bc_write(w, seed, 0, 10);
-	bc_read(r1, seed, 0, 5);
+	test_write_pattern(w, seed, 0, 10);
+	test_read_pattern(r1, seed, 0, 5);
 	ASSERT_OK(shmpipe_reader_close(r1));
 	drain_start(&d, r0, seed, 0, 0);
-	bc_write(w, seed, 10, 10000 - 10); /* more than the ring: r0 reads meanwhile */
+	test_write_pattern(w, seed, 10, 10000 - 10); /* more than the ring: r0 reads meanwhile */
 	ASSERT_OK(shmpipe_writer_close(w));
 	drain_join(&d, 10000, 0);
 	ASSERT_OK(shmpipe_reader_close(r0));
@@ -936,10 +914,10 @@ static void test_epipe(void)
 	/* The last one closes: -EPIPE, for every way to write, every time. */
 	bc_pair(&w, &r0, 4096, 3, 0);
 	r1 = bc_join(w);
-	bc_write(w, seed, 0, 10);
+	test_write_pattern(w, seed, 0, 10);
 	ASSERT_OK(shmpipe_reader_close(r0));
-	bc_write(w, seed, 10, 10);
-	bc_read(r1, seed, 0, 20);
+	test_write_pattern(w, seed, 10, 10);
+	test_read_pattern(r1, seed, 0, 20);
 	ASSERT_OK(shmpipe_reader_close(r1));
 	ASSERT_ERR(shmpipe_write(w, "x", 1), -EPIPE);
 	ASSERT_ERR(shmpipe_writev(w, &iov, 1), -EPIPE);
@@ -1024,10 +1002,10 @@ static void test_end(int abort_it)
 	for (int i = 0; i < 3; i++)
 		drain_start(&d[i], r[i], seed, 0, i & 1);
 	for (uint64_t off = 0; off < total - tail; off += 1000) {
-		bc_write(w, seed, off, 1000);
-		bc_read(r[3], seed, off, 1000);
+		test_write_pattern(w, seed, off, 1000);
+		test_read_pattern(r[3], seed, off, 1000);
 	}
-	bc_write(w, seed, total - tail, tail);
+	test_write_pattern(w, seed, total - tail, tail);
 	/* Let the three fall asleep on an empty ring. */
 	test_sleep_ms(20);
 	if (abort_it)
@@ -1051,7 +1029,7 @@ static void test_end(int abort_it)
 /* A reader that sleeps once for its data. */
 static void *read_100(void *arg)
 {
-	bc_read(arg, 71, 300, 100);
+	test_read_pattern(arg, 71, 300, 100);
 	return NULL;
 }
 
@@ -1067,10 +1045,10 @@ static void test_stats(void)
 	r[1] = bc_join(w);
 	r[2] = bc_join(w);
 	for (int i = 0; i < 3; i++)
-		bc_write(w, seed, 100 * (uint64_t)i, 100);
-	bc_read(r[0], seed, 0, 300); /* one read */
+		test_write_pattern(w, seed, 100 * (uint64_t)i, 100);
+	test_read_pattern(r[0], seed, 0, 300); /* one read */
 	for (int i = 0; i < 3; i++)
-		bc_read(r[1], seed, 100 * (uint64_t)i, 100); /* three reads */
+		test_read_pattern(r[1], seed, 100 * (uint64_t)i, 100); /* three reads */
 	for (int i = 0; i < 3; i++)
 		rs[i] = test_rstats(r[i]);
 	ASSERT_EQ(rs[0].read_index, 300);
@@ -1093,10 +1071,10 @@ static void test_stats(void)
 	ASSERT_EQ(ws.consumer_waits, 0);
 
 	/* r2 catches up; r1 sleeps for data once. */
-	bc_read(r[2], seed, 0, 300);
+	test_read_pattern(r[2], seed, 0, 300);
 	ASSERT_EQ(pthread_create(&t, NULL, read_100, r[1]), 0);
 	test_sleep_ms(30);
-	bc_write(w, seed, 300, 100);
+	test_write_pattern(w, seed, 300, 100);
 	ASSERT_EQ(pthread_join(t, NULL), 0);
 	rs[1] = test_rstats(r[1]);
 	ASSERT_EQ(rs[1].read_index, 400);
@@ -1115,7 +1093,7 @@ static void test_stats(void)
 	 * A write that needs the whole ring makes the writer look at every
 	 * reader: r0 and r2 at 300, r1 at 400: the slowest is 300.
 	 */
-	bc_write(w, seed, 400, 4096 - 100);
+	test_write_pattern(w, seed, 400, 4096 - 100);
 	ws = test_wstats(w);
 	ASSERT_EQ(ws.read_index, 300);
 	ASSERT_EQ(ws.write_index, 4396);

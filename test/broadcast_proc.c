@@ -71,26 +71,6 @@ static shmpipe_reader *open_reader(const char *name)
 	return r;
 }
 
-static void write_pattern(shmpipe_writer *w, uint64_t seed, uint64_t off, size_t len)
-{
-	uint8_t *buf = malloc(len ? len : 1);
-
-	ASSERT_NOT_NULL(buf);
-	test_pattern_fill(buf, len, seed, off);
-	ASSERT_EQ(shmpipe_write(w, buf, len), (ssize_t)len);
-	free(buf);
-}
-
-static void read_pattern(shmpipe_reader *r, uint64_t seed, uint64_t off, size_t len)
-{
-	uint8_t *buf = malloc(len ? len : 1);
-
-	ASSERT_NOT_NULL(buf);
-	test_read_exact(r, buf, len);
-	ASSERT_PATTERN(buf, len, seed, off);
-	free(buf);
-}
-
 /*
  * Reads from stream offset start until the read returns 0 or an error,
  * checking every byte. Returns the offset reached; *last gets what the
@@ -342,7 +322,7 @@ static void *sleeper_main(void *arg)
 {
 	struct sleeper *s = arg;
 
-	read_pattern(s->r, s->seed, s->start, s->len);
+	test_read_pattern(s->r, s->seed, s->start, s->len);
 	atomic_store(&s->done, 1);
 	return NULL;
 }
@@ -375,7 +355,7 @@ static void test_limit(void)
 	ASSERT_ERR(shmpipe_reader_open(&r3, name), -EBUSY);
 	ASSERT_ERR(shmpipe_reader_open_fd(&r3, shmpipe_writer_fd(w)), -EBUSY);
 	ASSERT_PTR_EQ(r3, NULL);
-	write_pattern(w, seed, 0, 100);
+	test_write_pattern(w, seed, 0, 100);
 
 	/* Killed: its place is free again, for the next reader by name. */
 	kill(victim, SIGKILL);
@@ -395,14 +375,14 @@ static void test_limit(void)
 	test_sleep_ms(50);
 	ASSERT_EQ(atomic_load(&s.done), 0);
 	t0 = test_now_ms();
-	write_pattern(w, seed, 100, 50);
+	test_write_pattern(w, seed, 100, 50);
 	while (!atomic_load(&s.done)) {
 		if (test_now_ms() - t0 > 1000 * TEST_WATCHDOG_SCALE)
 			TEST_FAIL("the reader in the place of a dead one was not woken");
 		test_sleep_ms(1);
 	}
 	ASSERT_EQ(pthread_join(t, NULL), 0);
-	read_pattern(r2, seed, 0, 150);
+	test_read_pattern(r2, seed, 0, 150);
 	ASSERT_OK(shmpipe_writer_close(w));
 	ASSERT_OK(shmpipe_reader_close(r2));
 	ASSERT_OK(shmpipe_reader_close(r3));
@@ -507,8 +487,8 @@ static void test_writer_killed(void)
 		ASSERT_OK(shmpipe_writer_create(&w, name, &o));
 		xp_send(&ch, 'c');
 		ASSERT_EQ(shmpipe_writer_wait_readers(w, 3), 3);
-		write_pattern(w, seed, 0, (size_t)first);
-		write_pattern(w, seed, first, (size_t)tail); /* fits: reader 2 is at first */
+		test_write_pattern(w, seed, 0, (size_t)first);
+		test_write_pattern(w, seed, first, (size_t)tail); /* fits: reader 2 is at first */
 		xp_send(&ch, 'd');
 		for (;;)
 			pause();
@@ -522,7 +502,7 @@ static void test_writer_killed(void)
 		ASSERT_EQ(pthread_create(&d[i].t, NULL, drainer_main, &d[i]), 0);
 	}
 	/* Reader 2 keeps up to `first`, and leaves the tail for after the death. */
-	read_pattern(r[2], seed, 0, (size_t)first);
+	test_read_pattern(r[2], seed, 0, (size_t)first);
 	ASSERT_EQ(xp_recv(&ch, 10000), 'd');
 	test_sleep_ms(20); /* the two others fall asleep on an empty ring */
 	kill(writer, SIGKILL);
@@ -753,7 +733,7 @@ static void test_hostile_garbage(void)
 
 		atomic_init(&s.done, 0);
 		ASSERT_EQ(pthread_create(&t, NULL, sleeper_main, &s), 0);
-		write_pattern(w, seed, total, (size_t)more);
+		test_write_pattern(w, seed, total, (size_t)more);
 		ASSERT_EQ(pthread_join(t, NULL), 0);
 	}
 	XP_ASSERT_EXIT(xp_wait(a, 60000), T_PASS);
@@ -825,7 +805,7 @@ static void test_inspect(void)
 			char m = xp_recv(&c1, 60000);
 
 			if (m == 'r') {
-				read_pattern(r, seed, off, 1000);
+				test_read_pattern(r, seed, off, 1000);
 				off += 1000;
 				xp_send(&back, 'r');
 			} else if (m == 'c') {
@@ -842,7 +822,7 @@ static void test_inspect(void)
 
 		xp_send(&back, 'o');
 		ASSERT_EQ(xp_recv(&c2, 10000), 'g');
-		read_pattern(r, seed, 0, 1000);
+		test_read_pattern(r, seed, 0, 1000);
 		xp_send(&back, 'r');
 		shmpipe_read(r, &c, 1); /* sleeps until it is killed */
 		_exit(T_FAIL);
@@ -850,7 +830,7 @@ static void test_inspect(void)
 	ASSERT_EQ(xp_recv(&back, 10000), 'o');
 	ASSERT_EQ(shmpipe_writer_wait_readers(w, 2), 2);
 	/* The data is there before they read: neither waits for it. */
-	write_pattern(w, seed, 0, 1000);
+	test_write_pattern(w, seed, 0, 1000);
 	xp_send(&c1, 'r');
 	xp_send(&c2, 'g');
 	ASSERT_EQ(xp_recv(&back, 10000), 'r');
@@ -919,10 +899,10 @@ static void test_inspect(void)
 	 * A full ring, then p1 reads 1000 bytes: the writer's next 1000 wait
 	 * on p2, which it finds dead and drops: still open, not alive.
 	 */
-	write_pattern(w, seed, 1000, 8192);
+	test_write_pattern(w, seed, 1000, 8192);
 	xp_send(&c1, 'r');
 	ASSERT_EQ(xp_recv(&back, 10000), 'r');
-	write_pattern(w, seed, 9192, 1000);
+	test_write_pattern(w, seed, 9192, 1000);
 	ASSERT_EQ(shmpipe_inspect_readers(name, ri, 3), 3);
 	x = info_of(ri, 3, p2);
 	ASSERT_EQ(x->end.state, SHMPIPE_END_OPEN);

@@ -252,6 +252,26 @@ void test_read_exact(shmpipe_reader *r, void *buf, size_t len)
 	}
 }
 
+void test_write_pattern(shmpipe_writer *w, uint64_t seed, uint64_t off, size_t len)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+
+	ASSERT_NOT_NULL(buf);
+	test_pattern_fill(buf, len, seed, off);
+	ASSERT_EQ(shmpipe_write(w, buf, len), (ssize_t)len);
+	free(buf);
+}
+
+void test_read_pattern(shmpipe_reader *r, uint64_t seed, uint64_t off, size_t len)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+
+	ASSERT_NOT_NULL(buf);
+	test_read_exact(r, buf, len);
+	ASSERT_PATTERN(buf, len, seed, off);
+	free(buf);
+}
+
 void test_two_threads(void *(*writer)(void *), void *warg, void *(*reader)(void *), void *rarg)
 {
 	pthread_t tw, tr;

@@ -371,6 +371,13 @@ shmpipe_stats test_rstats(const shmpipe_reader *r);
 void test_read_exact(shmpipe_reader *r, void *buf, size_t len);
 
 /*
+ * Writes len bytes of the pattern of seed at stream offset off, in one call;
+ * reads exactly len bytes and checks that they are that.
+ */
+void test_write_pattern(shmpipe_writer *w, uint64_t seed, uint64_t off, size_t len);
+void test_read_pattern(shmpipe_reader *r, uint64_t seed, uint64_t off, size_t len);
+
+/*
  * Runs reader(rarg) and writer(warg) in two threads and returns when both
  * have returned. The reader starts first, so that it may be waiting before
  * the first byte is written; the writer is joined first, then the reader.
