@@ -292,6 +292,17 @@ static void test_edges(void)
 	ASSERT_ERR(shmpipe_pair(&w, &r, &o), -EINVAL);
 	o = share_opts(24, 2);
 	ASSERT_OK(shmpipe_pair(&w, &r, &o));
+	/* Both ends say what the pipe is. */
+	{
+		shmpipe_options got;
+
+		ASSERT_OK(shmpipe_writer_options(w, &got));
+		ASSERT_EQ(got.flags, SHMPIPE_RECORDS | SHMPIPE_SHARE);
+		ASSERT_EQ(got.readers, 2);
+		ASSERT_OK(shmpipe_reader_options(r, &got));
+		ASSERT_EQ(got.flags, SHMPIPE_RECORDS | SHMPIPE_SHARE);
+		ASSERT_EQ(got.readers, 2);
+	}
 	ASSERT_ERR(shmpipe_write(w, big, SHMPIPE_SHARE_RECORD_MAX(24) + 1), -EMSGSIZE);
 	ASSERT_EQ(shmpipe_write(w, big, SHMPIPE_SHARE_RECORD_MAX(24)), 8);
 	ASSERT_OK(shmpipe_writer_close(w));
