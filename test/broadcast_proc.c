@@ -682,6 +682,51 @@ static void garbage(const char *name, int first, int n, int kind, uint64_t seed)
 	XP_ASSERT_EXIT(xp_wait(pid, 10000), T_PASS);
 }
 
+/*
+ * Someone who may only read the object takes read locks on the places'
+ * lock bytes: a reader kept out of every place is told -EACCES (not
+ * -EBUSY, which says readers hold them), and takes a place once one is
+ * let go; the writer and the reader already in are not disturbed.
+ */
+static void test_hostile_rdlock(void)
+{
+	char name[XP_NAME_MAX];
+	shmpipe_options o = bc_opts(4096, 3, 0);
+	shmpipe_writer *w;
+	shmpipe_reader *r0, *r1 = NULL;
+	struct flock fl;
+	int fd;
+
+	xp_name(name, sizeof(name), 40);
+	ASSERT_OK(shmpipe_writer_create(&w, name, &o));
+	r0 = open_reader(name); /* place 0, lock byte 1 */
+	fd = shm_open(name, O_RDONLY, 0);
+	ASSERT_GE(fd, 0);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_RDLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = SHMPIPE__READER_LOCK + 1; /* places 1 and 2 */
+	fl.l_len = 2;
+	ASSERT_EQ(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	ASSERT_ERR(shmpipe_reader_open(&r1, name), -EACCES);
+	ASSERT_PTR_EQ(r1, NULL);
+	/* Place 2 let go: the reader takes it. */
+	fl.l_type = F_UNLCK;
+	fl.l_start = SHMPIPE__READER_LOCK + 2;
+	fl.l_len = 1;
+	ASSERT_EQ(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	ASSERT_OK(shmpipe_reader_open(&r1, name));
+	ASSERT_EQ(shmpipe_writer_wait_readers(w, 2), 2);
+	test_write_pattern(w, 7, 0, 1000);
+	test_read_pattern(r0, 7, 0, 1000);
+	test_read_pattern(r1, 7, 0, 1000);
+	close(fd);
+	ASSERT_OK(shmpipe_writer_close(w));
+	ASSERT_OK(shmpipe_reader_close(r0));
+	ASSERT_OK(shmpipe_reader_close(r1));
+	ASSERT_OK(shmpipe_unlink(name));
+}
+
 static void test_hostile_garbage(void)
 {
 	const size_t cap = 4096;
@@ -1018,6 +1063,7 @@ static const struct {
     {"writer_killed", test_writer_killed},
     {"hostile_index", test_hostile_index},
     {"hostile_garbage", test_hostile_garbage},
+    {"hostile_rdlock", test_hostile_rdlock},
     {"inspect", test_inspect},
 };
 
