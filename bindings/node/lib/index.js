@@ -230,8 +230,8 @@ function openHandle(kind, target, opts) {
     }
   };
   if (name) {
-    const flags = native.pipeFlags(name);
-    if (flags !== null) check((flags & native.RECORDS) !== 0, (flags & native.SHARE) !== 0);
+    const pipe = native.pipeInfo(name);
+    if (pipe !== null) check((pipe.flags & native.RECORDS) !== 0, (pipe.flags & native.SHARE) !== 0);
   } else if (typeof t.records === 'boolean' && t.id !== undefined) {
     check(t.records, typeof t.share === 'boolean' ? t.share : undefined);
   }
@@ -258,7 +258,7 @@ function openHandle(kind, target, opts) {
 // Says so, keeping the code and errno.
 function readersBusy(err, name, t) {
   let n = Number.isInteger(t.readers) ? t.readers : null;
-  if (n === null && name) n = native.pipeReaders(name);
+  if (n === null && name) n = native.pipeInfo(name)?.readers ?? null;
   if (n > 1) {
     err.message = `shmpipe_reader_open: the broadcast pipe takes ${n} readers at once and ${n} are attached ` +
       '(EBUSY; a place frees when one of them closes)';

@@ -2047,11 +2047,13 @@ static napi_value js_seq(napi_env env, napi_callback_info info)
 }
 
 /*
- * pipeFlags(name) -> the named pipe's flags (SHMPIPE_RECORDS, SHMPIPE_SHARE),
- * or null if they cannot be told without taking an end (-ENOENT, -EACCES, a
- * header still being written, ...): the open that follows then reports it.
+ * pipeInfo(name) -> { flags, readers } of a named pipe: its flags
+ * (SHMPIPE_RECORDS, SHMPIPE_SHARE) and the readers it takes at once (1, or
+ * a broadcast's N); or null if that cannot be told without taking an end
+ * (-ENOENT, -EACCES, a header still being written, ...): the open that
+ * follows then reports it.
  */
-static napi_value js_pipe_flags(napi_env env, napi_callback_info info)
+static napi_value js_pipe_info(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1], v;
 	char name[256];
@@ -2062,32 +2064,14 @@ static napi_value js_pipe_flags(napi_env env, napi_callback_info info)
 		return NULL;
 	if (!have)
 		return type_error(env, "name must be a string");
-	if (shmpipe_inspect(name, &in) < 0)
+	if (shmpipe_inspect(name, &in) < 0) {
 		napi_get_null(env, &v);
-	else
-		v = int_value(env, in.flags & (SHMPIPE_RECORDS | SHMPIPE_SHARE));
-	return v;
-}
-
-/*
- * pipeReaders(name) -> the readers the named pipe takes at once (1, or a
- * broadcast's N), or null if that cannot be told without taking an end.
- */
-static napi_value js_pipe_readers(napi_env env, napi_callback_info info)
-{
-	napi_value argv[1], v;
-	char name[256];
-	bool have;
-	shmpipe_info in;
-
-	if (!get_args(env, info, 1, argv) || !get_name(env, argv[0], name, sizeof(name), &have))
-		return NULL;
-	if (!have)
-		return type_error(env, "name must be a string");
-	if (shmpipe_inspect(name, &in) < 0)
-		napi_get_null(env, &v);
-	else
-		v = int_value(env, in.readers ? in.readers : 1);
+		return v;
+	}
+	napi_create_object(env, &v);
+	napi_set_named_property(env, v, "flags",
+				int_value(env, in.flags & (SHMPIPE_RECORDS | SHMPIPE_SHARE)));
+	napi_set_named_property(env, v, "readers", int_value(env, in.readers ? in.readers : 1));
 	return v;
 }
 
@@ -2157,8 +2141,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 	    {"stats", js_stats},
 	    {"options", js_options},
 	    {"seq", js_seq},
-	    {"pipeFlags", js_pipe_flags},
-	    {"pipeReaders", js_pipe_readers},
+	    {"pipeInfo", js_pipe_info},
 	    {"statName", js_stat_name},
 	    {"strerror", js_strerror},
 	};
