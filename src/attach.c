@@ -45,9 +45,11 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m,
 	e->flags = writer ? &m->hdr->writer_flags : &m->hdr->reader_flags;
 	e->event = writer ? &m->hdr->space_event : &m->hdr->data_event;
 	e->peer_event = writer ? &m->hdr->data_event : &m->hdr->space_event;
-	e->index = writer ? &m->hdr->write_index : &m->hdr->read_index;
-	e->ops = writer ? &m->hdr->produced : &m->hdr->consumed;
-	e->waits = writer ? &m->hdr->producer_waits : &m->hdr->consumer_waits;
+	if (!writer) {
+		e->index = &m->hdr->read_index;
+		e->ops = &m->hdr->consumed;
+		e->waits = &m->hdr->consumer_waits;
+	}
 	e->f.shared = (unsigned char *)m->hdr; /* for the inline calls of shmpipe.h */
 	atomic_init(&e->interrupt, 0);
 	e->bell = e->note = e->peer_bell = e->peer_guard = e->own_ring = e->life = -1;

@@ -521,7 +521,7 @@ int shmpipe_writer_wait_readers(shmpipe_writer *w, unsigned n)
 		e->want = n;
 		if (e->fan)
 			e->fan->joining = true;
-		err = shmpipe__wait(e, enough_readers, e->waits, &dl);
+		err = shmpipe__wait(e, enough_readers, &e->hdr->producer_waits, &dl);
 		if (e->fan)
 			e->fan->joining = false;
 		/* The one reader died: it will not come back. */

@@ -65,9 +65,10 @@ struct shmpipe__end {
 	struct shmpipe__map *map;
 	struct shmpipe__hdr *hdr;
 	/*
-	 * Where this end publishes its position (write_index or read_index),
-	 * counts its operations (produced or consumed) and its waits: in the
-	 * header, or for a broadcast reader in its place.
+	 * A reader's: where it publishes its position (read_index), counts
+	 * its reads (consumed) and its waits: in the header, or for a
+	 * broadcast reader in its place. (The writer's are always the
+	 * header's own.)
 	 */
 	shmpipe__u64 *index;
 	shmpipe__u64 *ops;
@@ -317,12 +318,23 @@ static inline void shmpipe__publish(struct shmpipe__end *e, shmpipe__u64 *index)
 		shmpipe__store_sc(index, e->f.pos);
 }
 
+SHMPIPE__INTERNAL void shmpipe__fan_signal(struct shmpipe__end *e);
+
+/*
+ * A broadcast writer has no one peer and publishes fenced (broadcast.c): it
+ * signals every reader that waits, on the fenced branch, so that the
+ * fenceless one of a pipe with one reader pays nothing for it.
+ */
 static inline void shmpipe__signal_peer(struct shmpipe__end *e, shmpipe__u32 *event)
 {
 	uint32_t w;
 
 	if (!e->peer_barrier) {
-		shmpipe__signal(e, event); /* after our store_sc */
+		/* After our store_sc. */
+		if (e->fan)
+			shmpipe__fan_signal(e);
+		else
+			shmpipe__signal(e, event);
 		return;
 	}
 	/* Program order only; the peer's barrier does the rest. */
@@ -371,7 +383,6 @@ SHMPIPE__INTERNAL int shmpipe__fan_refresh(struct shmpipe__end *e);
 SHMPIPE__INTERNAL uint64_t shmpipe__fan_slowest(const struct shmpipe__end *e, uint64_t pos);
 SHMPIPE__INTERNAL bool shmpipe__fan_space(const struct shmpipe__end *e);
 SHMPIPE__INTERNAL bool shmpipe__fan_gone(const struct shmpipe__end *e);
-SHMPIPE__INTERNAL void shmpipe__fan_signal(struct shmpipe__end *e);
 SHMPIPE__INTERNAL bool shmpipe__fan_reap(struct shmpipe__end *e);
 SHMPIPE__INTERNAL int shmpipe__fan_greet(struct shmpipe__end *e, const int *in,
 					 const uint32_t *said);

@@ -186,18 +186,23 @@ static bool reader_gone(const struct shmpipe__end *e)
  * handle (a fork): no byte may follow the end of stream it made. The two
  * states share a cache line, which the first load brings.
  */
-static int write_refused(const struct shmpipe__end *e)
+/*
+ * Broadcast: no reader left, after one came. The count costs one load; the
+ * places confirm it (a count is only a word anyone with the object may
+ * write). Out of line: one reader's pipe never calls it.
+ */
+static __attribute__((noinline)) bool fan_refused(const struct shmpipe__end *e)
+{
+	return shmpipe__fan_left(e) && shmpipe__fan_gone(e);
+}
+
+static inline __attribute__((always_inline)) int write_refused(const struct shmpipe__end *e)
 {
 	uint32_t own;
 
 	if (shmpipe__load32_acquire(&e->hdr->reader_state) == SHMPIPE__END_CLOSED)
 		return -EPIPE;
-	/*
-	 * Broadcast: no reader left, after one came. The count costs one
-	 * load; the places confirm it (a count is only a word anyone with
-	 * the object may write).
-	 */
-	if (e->fan && shmpipe__fan_left(e) && shmpipe__fan_gone(e))
+	if (e->fan && fan_refused(e))
 		return -EPIPE;
 	own = shmpipe__load32_relaxed(e->state);
 	if (own != SHMPIPE__END_OPEN)
@@ -224,7 +229,7 @@ static int64_t writer_room(struct shmpipe__end *e, uint64_t want, struct shmpipe
 		if (room >= want)
 			return (int64_t)room;
 		e->want = want;
-		err = shmpipe__wait(e, space_or_gone, e->waits, dl);
+		err = shmpipe__wait(e, space_or_gone, &e->hdr->producer_waits, dl);
 		/* A reader that closed, or died: nobody will ever read. */
 		if ((err == 0 && reader_gone(e)) || err == -ECONNRESET)
 			err = -EPIPE;
@@ -248,15 +253,13 @@ static inline __attribute__((always_inline)) void writer_publish(struct shmpipe_
 	 * whose bytes it cannot see (pairs with the load in snapshot()). The
 	 * count goes out before the wake-up: a woken reader sees it.
 	 */
-	shmpipe__publish(e, e->index);
+	shmpipe__publish(e, &e->hdr->write_index);
 	if (ops) {
 		/* Only this end writes it; so do the inline calls (shmpipe.h). */
-		shmpipe__store_release(e->ops, shmpipe__load_relaxed(e->ops) + ops);
+		shmpipe__store_release(&e->hdr->produced,
+				       shmpipe__load_relaxed(&e->hdr->produced) + ops);
 	}
-	if (e->fan)
-		shmpipe__fan_signal(e);
-	else
-		shmpipe__signal_peer(e, &e->hdr->data_event);
+	shmpipe__signal_peer(e, &e->hdr->data_event);
 }
 
 /*
@@ -919,22 +922,24 @@ ssize_t(shmpipe_read)(shmpipe_reader *r, void *buf, size_t len)
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX; /* reads may always be shorter than asked */
 	e = &r->e;
-	if (e->share)
-		return share_read(e, buf, len);
-	e->lent = 0; /* a read ends what a peek showed */
 	/*
 	 * The common case: data is there, and as much as asked is known to be
 	 * or is found with one more look at write_index (as reader_avail
-	 * would look), so no wait is needed.
+	 * would look), so no wait is needed. (Never a shared pipe's: records.)
 	 */
 	if (!e->records && len <= e->slice &&
 	    (e->f.peer - e->f.pos >= len || (reader_refresh(e) == 0 && e->f.peer != e->f.pos))) {
+		e->lent = 0; /* a read ends what a peek showed */
 		n = min_u64(e->f.peer - e->f.pos, len);
 		copy(buf, e->f.data + e->f.off, n);
 		reader_release(e, n, 1);
 		reader_arm(e);
 		return (ssize_t)n;
 	}
+	/* A shared pipe's read may be of the record a peek holds. */
+	if (e->share)
+		return share_read(e, buf, len);
+	e->lent = 0;
 	ssize_t got = read_waiting(e, buf, len);
 
 	if (got > 0)
