@@ -110,9 +110,10 @@ struct shmpipe__end {
 	 * the creator's doorbell is picked up.
 	 */
 	int bell;
-	int life;  /* a broadcast reader: the write side of its life line (broadcast.c) */
-	bool hung; /* bell reported end of file: no write side is left */
-	int note;  /* readable while note_set: "call again" (doorbell.c) */
+	int life;    /* a broadcast reader: the write side of its life line (broadcast.c) */
+	bool hung;   /* bell reported end of file: no write side is left */
+	bool graced; /* the peer's lock was given its grace after the hang-up (wait.c) */
+	int note;    /* readable while note_set: "call again" (doorbell.c) */
 	bool note_set;
 	int peer_bell;
 	int peer_guard;

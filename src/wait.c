@@ -81,6 +81,18 @@ const struct shmpipe__wait_ops *shmpipe__wait_ops = &os_wait_ops;
  */
 #define SHMPIPE__LIVENESS_MS 10
 
+/*
+ * A dying process's descriptors are let go one by one after it has stopped
+ * running (the kernel puts each last reference in a list and releases them
+ * in turn), so our doorbell may hang up a moment before the object whose
+ * lock says the peer lives is let go. The first time the doorbell hangs up
+ * while the lock is still held, the waiter looks at the lock again in steps
+ * of one millisecond for at most this long, so that the call that an event
+ * loop makes when pollfd turns readable reports the death. A peer that only
+ * closed its write side, alive, costs this once.
+ */
+#define SHMPIPE__HANGUP_GRACE_MS 20
+
 /* How often a broadcast writer that waits looks at its readers' places anyway. */
 #define SHMPIPE__FAN_RECHECK_MS 100
 
@@ -96,6 +108,8 @@ const struct shmpipe__wait_ops *shmpipe__wait_ops = &os_wait_ops;
  * run at once, at the price of a system call per batch of looks.
  */
 #define SHMPIPE__SPIN_PURE_NS 2000
+
+static bool peer_died_late(struct shmpipe__end *e);
 
 static bool timespec_before(const struct timespec *a, const struct timespec *b)
 {
@@ -234,7 +248,7 @@ int shmpipe__wait(struct shmpipe__end *e, shmpipe__ready_fn ready, shmpipe__u64 
 			blind = blind || shmpipe__fan_unmet(e);
 		else
 			blind = blind || e->hung || e->own_ring >= 0;
-		if ((blind || e->fan) && shmpipe__peer_died(e)) {
+		if ((blind || e->fan) && (shmpipe__peer_died(e) || peer_died_late(e))) {
 			withdraw(event, w);
 			return ready(e) ? 0 : -ECONNRESET;
 		}
@@ -330,6 +344,26 @@ void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w)
 }
 
 /* ---- how an end waits: liveness, timeouts, spinning, interrupts ---- */
+
+/*
+ * The doorbell has hung up but the peer's lock is still held: the peer may
+ * be between the two in its death (above). Gives the lock its grace, once.
+ */
+static bool peer_died_late(struct shmpipe__end *e)
+{
+	if (!e->hung || e->graced || e->fan)
+		return false;
+	e->graced = true;
+	for (int i = 0; i < SHMPIPE__HANGUP_GRACE_MS; i++) {
+		struct timespec step;
+
+		shmpipe__wait_ops->deadline(&step, 1);
+		(void)shmpipe__wait_ops->doorbell_wait(-1, -1, &step);
+		if (shmpipe__peer_died(e))
+			return true;
+	}
+	return false;
+}
 
 bool shmpipe__peer_died(struct shmpipe__end *e)
 {

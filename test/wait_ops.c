@@ -9,7 +9,10 @@
  * an untimed wait goes in 10 ms slices and looks at the peer's lock after
  * each; a timed wait cut into those slices and ended by its own deadline;
  * a peer whose lock is no longer held, which a blind waiter reports as
- * dead (-ECONNRESET to the reader, -EPIPE to the writer) without waiting.
+ * dead (-ECONNRESET to the reader, -EPIPE to the writer) without waiting;
+ * a doorbell that hangs up while the peer's lock is still held, as in the
+ * moment between the two in a death, which an event loop's call waits out
+ * once, in 1 ms steps for at most 20 ms.
  */
 #include "internal.h"
 #include "os.h"
@@ -20,7 +23,7 @@ static int barrier_result;	      /* what the fake barrier returns */
 static int lock_result = -1;	      /* the fake lock query's answer; < 0: ask the kernel */
 
 /* What the doorbell's waits saw, and what the next one does. */
-#define MAX_WAITS 16
+#define MAX_WAITS 32
 static int waits;
 static int64_t deadline_ms[MAX_WAITS]; /* each wait's deadline from the start; -1: none */
 static uint64_t start_ns;
@@ -232,6 +235,68 @@ static void dead_by_lock(void)
 	ASSERT_OK(shmpipe_writer_close(w));
 }
 
+static int lock_goes_in_third_step(int n, const struct timespec *deadline)
+{
+	if (n == 2)
+		lock_result = 0;
+	return expire(n, deadline);
+}
+
+/* The writer's doorbell hangs up: the reader's write side of it is closed. */
+static void hang_up(shmpipe_reader *r)
+{
+	struct shmpipe__end *re = (struct shmpipe__end *)(void *)r;
+
+	ASSERT_GE(re->peer_bell, 0);
+	shmpipe__os_close(re->peer_bell);
+	re->peer_bell = -1;
+}
+
+/*
+ * The doorbell hangs up a moment before the dying peer's lock is let go:
+ * the call an event loop makes when pollfd turns readable waits for the
+ * lock in 1 ms steps and reports the death. A lock that stays held (the
+ * peer only closed its write side) costs the 20 steps once, not per call.
+ */
+static void hangup_grace(void)
+{
+	shmpipe_writer *w;
+	shmpipe_reader *r;
+	uint8_t b = 3;
+
+	test_pair(&w, &r, 64);
+	fill(w);
+	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
+	hang_up(r);
+	reset();
+	lock_result = 1;
+	on_wait = lock_goes_in_third_step;
+	ASSERT_ERR(shmpipe_write(w, &b, 1), -EPIPE);
+	ASSERT_EQ(waits, 3);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(deadline_ms[i], i + 1);
+	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_OK(shmpipe_writer_close(w));
+
+	test_pair(&w, &r, 64);
+	fill(w);
+	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
+	hang_up(r);
+	reset();
+	lock_result = 1;
+	on_wait = expire;
+	ASSERT_ERR(shmpipe_write(w, &b, 1), -EAGAIN);
+	ASSERT_EQ(waits, 20);
+	ASSERT_EQ(deadline_ms[19], 20);
+	ASSERT_ERR(shmpipe_write(w, &b, 1), -EAGAIN);
+	ASSERT_EQ(waits, 20);
+	lock_result = 0;
+	ASSERT_ERR(shmpipe_write(w, &b, 1), -EPIPE);
+	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_OK(shmpipe_writer_close(w));
+	lock_result = -1;
+}
+
 int main(void)
 {
 	shmpipe_writer *w;
@@ -241,6 +306,7 @@ int main(void)
 	test_watchdog(60);
 	shmpipe__wait_ops = &fake_ops;
 	timeout_expires();
+	hangup_grace();
 
 	/* The barrier's branches need an end that promised one. */
 	promised_pair(&w, &r);
