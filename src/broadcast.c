@@ -379,13 +379,13 @@ bool shmpipe__fan_unmet(const struct shmpipe__end *e)
 
 /*
  * Life lines that hung up: their readers closed or died. Each is let go (a
- * hang-up stays readable for good); returns whether there was one.
+ * hang-up stays readable for good); returns the places whose lines ended.
  */
-static bool lives_ended(struct shmpipe__fan *fan)
+static uint64_t lives_ended(struct shmpipe__fan *fan)
 {
 	int fds[16];
 	int n = shmpipe__os_poller_ready(fan->lives, fds, 16);
-	bool ended = false;
+	uint64_t ended = 0;
 
 	for (int k = 0; k < n; k++) {
 		for (unsigned i = 0; i < fan->n; i++) {
@@ -394,7 +394,7 @@ static bool lives_ended(struct shmpipe__fan *fan)
 			shmpipe__os_poller_del(fan->lives, fan->met[i].life);
 			shmpipe__os_close(fan->met[i].life);
 			fan->met[i].life = -1;
-			ended = true;
+			ended |= (uint64_t)1 << i;
 		}
 	}
 	return ended;
@@ -404,7 +404,8 @@ bool shmpipe__fan_reap(struct shmpipe__end *e)
 {
 	struct shmpipe__fan *fan = e->fan;
 	uint64_t now = shmpipe__wait_ops->now_ns();
-	bool due = lives_ended(fan);
+	uint64_t ended = lives_ended(fan);
+	bool due = ended != 0;
 
 	/*
 	 * A reader we have not met has no life line yet, and one whose life
@@ -419,9 +420,18 @@ bool shmpipe__fan_reap(struct shmpipe__end *e)
 		for (unsigned i = 0; i < fan->n; i++) {
 			struct shmpipe__place *p = &fan->places[i];
 			uint32_t word = shmpipe__load32_sc(&p->state);
+			unsigned lock = SHMPIPE__READER_LOCK + i;
 
-			if (SHMPIPE__PLACE_STATE(word) == SHMPIPE__END_OPEN &&
-			    shmpipe__wait_ops->lock_held(e->fd, SHMPIPE__READER_LOCK + i) == 0)
+			if (SHMPIPE__PLACE_STATE(word) != SHMPIPE__END_OPEN)
+				continue;
+			/*
+			 * A line that hung up just now, its lock still held:
+			 * the reader is likely dying (its descriptors go one
+			 * by one), and a polling writer would not be woken
+			 * again for it, so its lock gets a short grace.
+			 */
+			if (shmpipe__wait_ops->lock_held(e->fd, lock) == 0 ||
+			    ((ended >> i & 1) && shmpipe__lock_let_go(e->fd, lock)))
 				drop(e, p, word);
 		}
 	}

@@ -209,6 +209,13 @@ struct shmpipe__wait_ops {
 	int (*lock_held)(int fd, unsigned byte);
 };
 
+/*
+ * Waits, in 1 ms steps for at most a short grace (wait.c), for the lock on
+ * byte of fd to be let go; whether it was. For a peer whose descriptor that
+ * says it died (a doorbell, a life line) hung up while its lock is held.
+ */
+SHMPIPE__INTERNAL bool shmpipe__lock_let_go(int fd, unsigned byte);
+
 SHMPIPE__INTERNAL extern const struct shmpipe__wait_ops *shmpipe__wait_ops;
 
 /*

@@ -345,6 +345,19 @@ void shmpipe__wake(struct shmpipe__end *e, shmpipe__u32 *event, uint32_t w)
 
 /* ---- how an end waits: liveness, timeouts, spinning, interrupts ---- */
 
+bool shmpipe__lock_let_go(int fd, unsigned byte)
+{
+	for (int i = 0; i < SHMPIPE__HANGUP_GRACE_MS; i++) {
+		struct timespec step;
+
+		shmpipe__wait_ops->deadline(&step, 1);
+		(void)shmpipe__wait_ops->doorbell_wait(-1, -1, &step);
+		if (shmpipe__wait_ops->lock_held(fd, byte) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * The doorbell has hung up but the peer's lock is still held: the peer may
  * be between the two in its death (above). Gives the lock its grace, once.
@@ -354,15 +367,8 @@ static bool peer_died_late(struct shmpipe__end *e)
 	if (!e->hung || e->graced || e->fan)
 		return false;
 	e->graced = true;
-	for (int i = 0; i < SHMPIPE__HANGUP_GRACE_MS; i++) {
-		struct timespec step;
-
-		shmpipe__wait_ops->deadline(&step, 1);
-		(void)shmpipe__wait_ops->doorbell_wait(-1, -1, &step);
-		if (shmpipe__peer_died(e))
-			return true;
-	}
-	return false;
+	return shmpipe__load32_acquire(e->peer_state) == SHMPIPE__END_OPEN &&
+	       shmpipe__lock_let_go(e->fd, e->peer_lock);
 }
 
 bool shmpipe__peer_died(struct shmpipe__end *e)

@@ -12,7 +12,8 @@
  * dead (-ECONNRESET to the reader, -EPIPE to the writer) without waiting;
  * a doorbell that hangs up while the peer's lock is still held, as in the
  * moment between the two in a death, which an event loop's call waits out
- * once, in 1 ms steps for at most 20 ms.
+ * once, in 1 ms steps for at most 20 ms, and a broadcast reader's life
+ * line that does the same.
  */
 #include "internal.h"
 #include "os.h"
@@ -297,6 +298,39 @@ static void hangup_grace(void)
 	lock_result = -1;
 }
 
+/*
+ * The same moment for a broadcast writer: a reader's life line hangs up
+ * while its lock is held. A polling writer is woken once for it (the line
+ * leaves pollfd), so that call gives the lock its grace and drops the
+ * reader: no reader left, -EPIPE.
+ */
+static void fan_hangup_grace(void)
+{
+	shmpipe_options o = test_opts(64);
+	shmpipe_writer *w;
+	shmpipe_reader *r;
+	struct shmpipe__end *re;
+	uint8_t b = 4;
+
+	o.readers = 2;
+	ASSERT_OK(shmpipe_pair(&w, &r, &o));
+	fill(w);
+	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
+	ASSERT_ERR(shmpipe_write(w, &b, 1), -EAGAIN);
+	re = (struct shmpipe__end *)(void *)r;
+	ASSERT_GE(re->life, 0);
+	shmpipe__os_close(re->life);
+	re->life = -1;
+	reset();
+	lock_result = 1;
+	on_wait = lock_goes_in_third_step;
+	ASSERT_ERR(shmpipe_write(w, &b, 1), -EPIPE);
+	ASSERT_EQ(waits, 3);
+	lock_result = -1;
+	ASSERT_OK(shmpipe_reader_close(r));
+	ASSERT_OK(shmpipe_writer_close(w));
+}
+
 int main(void)
 {
 	shmpipe_writer *w;
@@ -307,6 +341,7 @@ int main(void)
 	shmpipe__wait_ops = &fake_ops;
 	timeout_expires();
 	hangup_grace();
+	fan_hangup_grace();
 
 	/* The barrier's branches need an end that promised one. */
 	promised_pair(&w, &r);
