@@ -501,6 +501,25 @@ SHMPIPE_API ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf);
 SHMPIPE_API int shmpipe_consume(shmpipe_reader *r, size_t len);
 
 /*
+ * shmpipe_peek_next - look at the record after those already shown (record
+ * mode), without releasing any.
+ *
+ * After shmpipe_peek showed the first record, each call shows the next one
+ * in place: *buf is its payload, the return its length. So a reader may
+ * hold several records in the ring at once (a forwarder that releases each
+ * only once its copy elsewhere is acknowledged). shmpipe_consume still
+ * releases the first record shown, which then moves on to the next; the
+ * others stay shown, and their pointers stay valid until they are consumed.
+ * With nothing shown it is shmpipe_peek. It never waits: -EAGAIN if no
+ * record after those shown has been written yet, which is also what it
+ * returns when the stream has ended after them (consume them, and
+ * shmpipe_peek tells the end). shmpipe_peek and shmpipe_read start again
+ * from the first record. Returns the length, or -EAGAIN, -EPROTO, or
+ * -EINVAL for NULL arguments, a stream-mode or SHMPIPE_SHARE pipe.
+ */
+SHMPIPE_API ssize_t shmpipe_peek_next(shmpipe_reader *r, const void **buf);
+
+/*
  * shmpipe_reader_close - close the read end; frees the handle.
  *
  * A writer asleep on a full ring is woken and gets -EPIPE (or the count it

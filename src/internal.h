@@ -79,18 +79,19 @@ struct shmpipe__end {
 	struct shmpipe__fan *fan;     /* a broadcast writer's readers, NULL otherwise */
 	uint64_t want;		      /* room (writer) or data (reader) a wait is for */
 	uint64_t lent;		      /* bytes handed out by reserve or peek, 0 if none */
-	uint64_t slice;		      /* most bytes one copy publishes or releases at once */
-	bool records;		      /* SHMPIPE_RECORDS */
-	unsigned readers;	      /* readers the pipe takes at once: 1, or its places */
-	bool share;		      /* SHMPIPE_SHARE: each record to one reader */
-	bool held;		      /* a shared pipe's reader: its place holds a record */
-	uint64_t frame;		      /* bytes of a record's frame: 8, 16 if share */
-	uint64_t seq;		      /* share: the writer's next record, the reader's last */
-	bool seq_valid;		      /* share: the reader has taken a record */
-	bool ended;		      /* a read returned end of stream: every later one does */
-	int timeout_ms;		      /* -1 forever, 0 never, > 0 milliseconds */
-	uint32_t spin_ns;	      /* how long a wait looks before it sleeps */
-	bool registered;	      /* our process takes part in process-wide barriers */
+	uint64_t shown;	     /* record mode: ring bytes of the records peek and peek_next showed */
+	uint64_t slice;	     /* most bytes one copy publishes or releases at once */
+	bool records;	     /* SHMPIPE_RECORDS */
+	unsigned readers;    /* readers the pipe takes at once: 1, or its places */
+	bool share;	     /* SHMPIPE_SHARE: each record to one reader */
+	bool held;	     /* a shared pipe's reader: its place holds a record */
+	uint64_t frame;	     /* bytes of a record's frame: 8, 16 if share */
+	uint64_t seq;	     /* share: the writer's next record, the reader's last */
+	bool seq_valid;	     /* share: the reader has taken a record */
+	bool ended;	     /* a read returned end of stream: every later one does */
+	int timeout_ms;	     /* -1 forever, 0 never, > 0 milliseconds */
+	uint32_t spin_ns;    /* how long a wait looks before it sleeps */
+	bool registered;     /* our process takes part in process-wide barriers */
 	bool barrier;	     /* this end promised, and issues, a barrier before each wait */
 	bool peer_barrier;   /* the peer does: publish without a fence (wait.c) */
 	shmpipe__u32 *flags; /* this end's flags word, where it promises */

@@ -687,21 +687,31 @@ static int64_t reader_avail(struct shmpipe__end *e, uint64_t len)
 }
 
 /*
- * The next record, given avail published bytes: its payload length, checked
- * against what the writer published (the length comes from shared memory
- * and is trusted no further than that), or -EPROTO.
+ * The record skip ring bytes on, given avail published bytes: its payload
+ * length, checked against what the writer published (the length comes from
+ * shared memory and is trusted no further than that), or -EPROTO.
  */
-static int64_t record_next(const struct shmpipe__end *e, uint64_t avail, const uint8_t **payload)
+static int64_t record_at(const struct shmpipe__end *e, uint64_t skip, uint64_t avail,
+			 const uint8_t **payload)
 {
 	struct shmpipe__record rec;
+	uint64_t off = e->f.off + skip;
 
-	if (avail < sizeof(rec))
+	if (avail < skip || avail - skip < sizeof(rec))
 		return -EPROTO;
-	memcpy(&rec, e->f.data + e->f.off, sizeof(rec));
-	if (rec.len == 0 || rec.len > record_max(e) || shmpipe__record_space(rec.len) > avail)
+	if (off >= e->f.data_size)
+		off -= e->f.data_size;
+	memcpy(&rec, e->f.data + off, sizeof(rec));
+	if (rec.len == 0 || rec.len > record_max(e) ||
+	    shmpipe__record_space(rec.len) > avail - skip)
 		return -EPROTO;
-	*payload = e->f.data + e->f.off + sizeof(rec);
+	*payload = e->f.data + off + sizeof(rec);
 	return rec.len;
+}
+
+static int64_t record_next(const struct shmpipe__end *e, uint64_t avail, const uint8_t **payload)
+{
+	return record_at(e, 0, avail, payload);
 }
 
 /* Frees n bytes of the ring as ops more reads, and wakes a sleeping writer. */
@@ -940,6 +950,7 @@ ssize_t(shmpipe_read)(shmpipe_reader *r, void *buf, size_t len)
 	if (e->share)
 		return share_read(e, buf, len);
 	e->lent = 0;
+	e->shown = 0;
 	ssize_t got = read_waiting(e, buf, len);
 
 	if (got > 0)
@@ -968,6 +979,7 @@ ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf)
 		return avail;
 	}
 	e->lent = 0;
+	e->shown = 0;
 	avail = reader_avail(e, e->records ? 1 : SSIZE_MAX);
 	if (avail <= 0) {
 		if (avail == 0)
@@ -979,6 +991,7 @@ ssize_t shmpipe_peek(shmpipe_reader *r, const void **buf)
 		if (avail < 0)
 			return avail;
 		*buf = payload;
+		e->shown = record_space(e, (uint64_t)avail);
 	} else {
 		avail = (int64_t)min_u64((uint64_t)avail, SSIZE_MAX);
 		*buf = e->f.data + e->f.off;
@@ -1003,13 +1016,57 @@ int shmpipe_consume(shmpipe_reader *r, size_t len)
 		e->lent = 0;
 		share_release(e, 1);
 	} else if (e->records) {
-		reader_release(e, record_space(e, len), 1);
-		e->lent = 0;
+		uint64_t space = record_space(e, len);
+		const uint8_t *payload;
+		int64_t next = 0;
+
+		reader_release(e, space, 1);
+		/*
+		 * Records peek_next showed after it stay shown: the next one
+		 * is the first now (its frame was checked when it was shown,
+		 * and is checked again: it is in shared memory).
+		 */
+		e->shown = e->shown > space ? e->shown - space : 0;
+		if (e->shown)
+			next = record_next(e, e->shown, &payload);
+		if (next <= 0)
+			e->shown = 0;
+		e->lent = next > 0 ? (uint64_t)next : 0;
 	} else {
 		reader_release(e, len, 1);
 		e->lent -= len;
 	}
 	return 0;
+}
+
+ssize_t shmpipe_peek_next(shmpipe_reader *r, const void **buf)
+{
+	struct shmpipe__end *e;
+	const uint8_t *payload;
+	int64_t len;
+	int err;
+
+	if (!r || !buf)
+		return -EINVAL;
+	e = &r->e;
+	if (!e->records || e->share)
+		return -EINVAL;
+	if (!e->shown)
+		return shmpipe_peek(r, buf);
+	/* Never waits: what is shown is the caller's to consume first. */
+	if (e->f.peer - e->f.pos <= e->shown) {
+		err = reader_refresh(e);
+		if (err < 0)
+			return err;
+		if (e->f.peer - e->f.pos <= e->shown)
+			return -EAGAIN;
+	}
+	len = record_at(e, e->shown, e->f.peer - e->f.pos, &payload);
+	if (len < 0)
+		return len;
+	e->shown += record_space(e, (uint64_t)len);
+	*buf = payload;
+	return len;
 }
 
 /*
