@@ -72,6 +72,14 @@ static void draw(struct progress *p, int final)
 		     bytes, rate, final ? " avg" : "    ", pct, cap,
 		     (unsigned long long)s.producer_waits, (unsigned long long)s.consumer_waits,
 		     el);
+	if (p->status && n > 0 && n < (int)sizeof(line)) {
+		const char *st = p->status(p->status_arg);
+
+		if (st && *st)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s", st);
+		if (n >= (int)sizeof(line))
+			n = (int)sizeof(line) - 1;
+	}
 	if (p->tty) {
 		int w = width() - 1;
 
@@ -129,6 +137,16 @@ void progress_start(struct progress *p, int quiet, int forced, const shmpipe_wri
 	if (pthread_create(&p->thread, NULL, run, p) != 0)
 		return;
 	p->on = 1;
+}
+
+void progress_set_status(struct progress *p, const char *(*fn)(void *arg), void *arg)
+{
+	if (!p->on)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->status = fn;
+	p->status_arg = arg;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void progress_stop(struct progress *p)

@@ -25,6 +25,9 @@ struct progress {
 	double st[8];
 	uint64_t sb[8];
 	unsigned ns;
+	/* Appended to the line when it says something (forward's link to the servers). */
+	const char *(*status)(void *arg);
+	void *status_arg;
 };
 
 /*
@@ -35,6 +38,9 @@ struct progress {
  */
 void progress_start(struct progress *p, int quiet, int forced, const shmpipe_writer *w,
 		    const shmpipe_reader *r, int out);
+
+/* Sets what is appended to each line from now on (fn may return ""). */
+void progress_set_status(struct progress *p, const char *(*fn)(void *arg), void *arg);
 
 /*
  * Stops the thread and leaves a final line (the total, the average rate)
