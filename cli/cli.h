@@ -34,7 +34,22 @@ struct cli_opts {
 	int force;	 /* rm --force */
 	int readers;	 /* write --readers: readers at once, 0 = not given (one) */
 	int share;	 /* write --share: each record to one of the readers */
+	/* forward */
+	const char *stream;  /* --stream: the JetStream stream's name */
+	const char *durable; /* --durable: the pull consumer's name */
+	const char *creds;   /* --creds: a credentials file */
+	const char *tls_ca;  /* --tls-ca: the CA certificates file */
+	int tls;	     /* --tls */
+	int replicas;	     /* --replicas, with --create */
+	int window;	     /* --window: messages in flight */
+	uint64_t chunk;	     /* --chunk: the largest message of a byte stream */
 };
+
+/* The smallest record ring the library makes: a frame and 8 bytes of payload. */
+#define RECORDS_MIN_SIZE 16
+
+/* The options of a pipe that write (or read --create, forward) creates. */
+int cli_options_for_create(const struct cli_opts *o, shmpipe_options *so);
 
 /* "shmpipe: <message>" on stderr, one line. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -128,6 +143,7 @@ int cli_buffer(int argc, char **argv);
 int cli_stat(int argc, char **argv);
 int cli_ls(int argc, char **argv);
 int cli_rm(int argc, char **argv);
+int cli_forward(int argc, char **argv);
 
 /*
  * Parses the options of command cmd (argv[0]) that are listed in `accept`

@@ -72,6 +72,38 @@ static const struct command commands[] = {
     {"ls", cli_ls, "[--json]",
      "List the pipes that exist, with capacity, queue depth and both ends' holders.\n"
      "  -j, --json          a JSON array\n"},
+    {"forward", cli_forward,
+     "[--create [--replicas N]] [--stream S] [--durable D] [--window N] [--chunk SIZE]\n"
+     "       [--size SIZE] [--records] [--mode MODE] [--open] [--creds FILE] [--tls]\n"
+     "       [--tls-ca FILE] [--timeout TIME] [--quiet|--progress]\n"
+     "       NAME nats://HOST:PORT[,HOST:PORT...]/SUBJECT | nats://.../SUBJECT NAME",
+     "Bridge a pipe and a NATS JetStream stream, in the direction of the operands.\n"
+     "NAME then URL: take the read end of NAME (as read does) and publish each\n"
+     "record, or each chunk of a byte stream, as one message; a message leaves the\n"
+     "ring only once JetStream has acknowledged it, so a full or unreachable server\n"
+     "fills the ring and blocks the writer. URL then NAME: create NAME and take its\n"
+     "write end (as write does); a durable consumer fetches what the ring has room\n"
+     "for, and each message is acknowledged once it is in the ring. The end of the\n"
+     "stream crosses as a last message: the far writer closes, or, if the near\n"
+     "writer died or aborted, aborts. Reconnects with backoff while the servers\n"
+     "are away.\n"
+     "  -c, --create        create the stream (and the consumer) if missing\n"
+     "      --replicas N    with --create: the stream's replicas (default 1)\n"
+     "      --stream S      the stream (default SHMPIPE_ and the subject, . as _)\n"
+     "      --durable D     the durable consumer (default the stream and _FWD)\n"
+     "      --window N      messages unacknowledged at once (default 256)\n"
+     "      --chunk SIZE    a byte stream's largest message (default 64K)\n"
+     "  -s, --size SIZE     URL to NAME: ring capacity (default 1M)\n"
+     "  -r, --records       URL to NAME: record mode, one record per message\n"
+     "  -m, --mode MODE     URL to NAME: permission bits, octal (default 600)\n"
+     "  -o, --open          URL to NAME: take the write end of an existing pipe\n"
+     "      --creds FILE    NATS credentials (JWT and seed)\n"
+     "      --tls           TLS to the servers (also for tls:// addresses)\n"
+     "      --tls-ca FILE   the certificates to trust for TLS\n"
+     "  -t, --timeout TIME  fail if the servers stay unreachable at the start, or\n"
+     "                      the ring stays empty or full, this long\n"
+     "Exit status also: 3 the servers could not be reached within --timeout, 4 no\n"
+     "such stream or consumer (without --create), 5 authorization refused.\n"},
     {"rm", cli_rm, "[--force] NAME...",
      "Remove pipes' names, as unlink(2) does: ends attached keep working. Refuses\n"
      "shared memory objects that are not shmpipes.\n"
@@ -165,17 +197,58 @@ static void command_help(const struct command *c)
 	printf("  -h, --help          this help\n\n%s", exit_help);
 }
 
+/* Options with a long name only. */
+enum {
+	OPT_STREAM = 256,
+	OPT_DURABLE,
+	OPT_REPLICAS,
+	OPT_WINDOW,
+	OPT_CHUNK,
+	OPT_CREDS,
+	OPT_TLS,
+	OPT_TLS_CA,
+};
+
+/* A whole number from lo to hi, or -1. */
+static long parse_count(const char *s, long lo, long hi)
+{
+	char *end;
+	long k;
+
+	errno = 0;
+	k = strtol(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || errno || k < lo || k > hi)
+		return -1;
+	return k;
+}
+
 int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o)
 {
 	static const struct option all[] = {
-	    {"size", required_argument, NULL, 's'},    {"records", no_argument, NULL, 'r'},
-	    {"mode", required_argument, NULL, 'm'},    {"open", no_argument, NULL, 'o'},
-	    {"create", no_argument, NULL, 'c'},	       {"timeout", required_argument, NULL, 't'},
-	    {"quiet", no_argument, NULL, 'q'},	       {"progress", no_argument, NULL, 'p'},
-	    {"watch", no_argument, NULL, 'w'},	       {"interval", required_argument, NULL, 'i'},
-	    {"json", no_argument, NULL, 'j'},	       {"force", no_argument, NULL, 'f'},
-	    {"readers", required_argument, NULL, 'n'}, {"share", no_argument, NULL, 'S'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"size", required_argument, NULL, 's'},
+	    {"records", no_argument, NULL, 'r'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"open", no_argument, NULL, 'o'},
+	    {"create", no_argument, NULL, 'c'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"progress", no_argument, NULL, 'p'},
+	    {"watch", no_argument, NULL, 'w'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"readers", required_argument, NULL, 'n'},
+	    {"share", no_argument, NULL, 'S'},
+	    {"stream", required_argument, NULL, OPT_STREAM},
+	    {"durable", required_argument, NULL, OPT_DURABLE},
+	    {"replicas", required_argument, NULL, OPT_REPLICAS},
+	    {"window", required_argument, NULL, OPT_WINDOW},
+	    {"chunk", required_argument, NULL, OPT_CHUNK},
+	    {"creds", required_argument, NULL, OPT_CREDS},
+	    {"tls", no_argument, NULL, OPT_TLS},
+	    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct option mine[sizeof(all) / sizeof(all[0])];
 	char shorts[64] = "-:";
@@ -192,8 +265,9 @@ int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o
 		    !(p && (p == accept || p[-1] == ' ') && (p[l] == ' ' || p[l] == '\0')))
 			continue;
 		mine[n++] = all[i];
-		snprintf(shorts + strlen(shorts), sizeof(shorts) - strlen(shorts), "%c%s",
-			 all[i].val, all[i].has_arg ? ":" : "");
+		if (all[i].val < 128)
+			snprintf(shorts + strlen(shorts), sizeof(shorts) - strlen(shorts), "%c%s",
+				 all[i].val, all[i].has_arg ? ":" : "");
 	}
 	memset(&mine[n], 0, sizeof(mine[n]));
 	memset(o, 0, sizeof(*o));
@@ -245,6 +319,40 @@ int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o
 		case 'S':
 			o->share = 1;
 			o->records = 1;
+			break;
+		case OPT_STREAM:
+		case OPT_DURABLE:
+			if (!*optarg || strpbrk(optarg, " \t\r\n.*>/\\") || strlen(optarg) > 200)
+				return -cli_usage(cmd, "bad name '%s' (letters, digits, - and _)",
+						  optarg);
+			*(c == OPT_STREAM ? &o->stream : &o->durable) = optarg;
+			break;
+		case OPT_REPLICAS:
+			o->replicas = (int)parse_count(optarg, 1, 5);
+			if (o->replicas < 0)
+				return -cli_usage(cmd, "bad number of replicas '%s' (want 1 to 5)",
+						  optarg);
+			break;
+		case OPT_WINDOW:
+			o->window = (int)parse_count(optarg, 1, 65536);
+			if (o->window < 0)
+				return -cli_usage(cmd, "bad window '%s' (want 1 to 65536 messages)",
+						  optarg);
+			break;
+		case OPT_CHUNK:
+			if (cli_parse_size(optarg, &o->chunk) < 0 || o->chunk == 0 ||
+			    o->chunk > (64u << 20))
+				return -cli_usage(cmd, "bad chunk size '%s' (want 1 to 64M)",
+						  optarg);
+			break;
+		case OPT_CREDS:
+			o->creds = optarg;
+			break;
+		case OPT_TLS:
+			o->tls = 1;
+			break;
+		case OPT_TLS_CA:
+			o->tls_ca = optarg;
 			break;
 		case 'o':
 			o->open = 1;

@@ -32,8 +32,6 @@
 #define TRANSFER_DEFAULT_SIZE SHMPIPE_DEFAULT_CAPACITY
 /* buffer's default: enough to ride out a consumer's pause of a fraction of a second. */
 #define BUFFER_DEFAULT_SIZE ((uint64_t)16 << 20)
-/* The smallest record ring the library makes: a frame and 8 bytes of payload. */
-#define RECORDS_MIN_SIZE 16
 /* A shared pipe's records also carry their number: 8 bytes more. */
 #define SHARE_MIN_SIZE 24
 
@@ -122,7 +120,7 @@ static int ring_error(int err)
 	       err == -EPROTO || err == -EINTR;
 }
 
-static int options_for_create(const struct cli_opts *o, shmpipe_options *so)
+int cli_options_for_create(const struct cli_opts *o, shmpipe_options *so)
 {
 	memset(so, 0, sizeof(*so));
 	so->capacity = o->size ? (size_t)o->size : TRANSFER_DEFAULT_SIZE;
@@ -245,7 +243,7 @@ int cli_write(int argc, char **argv)
 	if (o.open) {
 		err = shmpipe_writer_open(&w, name);
 	} else {
-		options_for_create(&o, &so);
+		cli_options_for_create(&o, &so);
 		err = shmpipe_writer_create(&w, name, &so);
 	}
 	if (err < 0) {
@@ -372,7 +370,7 @@ int cli_read(int argc, char **argv)
 	cli_guard_signals();
 	cli_block_signals(1);
 	if (o.create) {
-		options_for_create(&o, &so);
+		cli_options_for_create(&o, &so);
 		err = shmpipe_reader_create(&r, name, &so);
 	} else {
 		err = shmpipe_reader_open(&r, name);

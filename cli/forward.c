@@ -1,0 +1,967 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmpipe forward: a bridge between a pipe and a NATS JetStream stream.
+ *
+ *   forward NAME nats://HOST:PORT[,HOST:PORT...]/SUBJECT    ring -> JetStream
+ *   forward nats://HOST:PORT[,HOST:PORT...]/SUBJECT NAME    JetStream -> ring
+ *
+ * Ring to JetStream: the read end of NAME; each record (or chunk of a byte
+ * stream) is published as one message, at most --window unacknowledged at
+ * once, and released from the ring only once JetStream has acknowledged it
+ * (shmpipe_peek / shmpipe_peek_next, publish, acknowledgement, consume). A
+ * message's id (Nats-Msg-Id) is this run's random id and the message's
+ * position in the ring, so that one published again (no acknowledgement
+ * within ACK_WAIT, a server that went away) is stored once. The end of the
+ * stream is a last message with the header Shmpipe-End: eof, or error when
+ * the writer died or aborted.
+ *
+ * JetStream to ring: the write end of NAME; a durable pull consumer fetches
+ * as many messages as the ring has room for (by the sizes seen so far),
+ * writes each (one record each in record mode) and acknowledges it once it
+ * is committed; a message delivered again after a lost acknowledgement is
+ * recognised by its stream sequence and not written twice. The end marker
+ * closes (eof) or aborts (error) the writer.
+ *
+ * libnats is used here only, by the program; the library stays libc-only.
+ * Built without it, the command says so.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "progress.h"
+
+#define FWD_CONNECT   3 /* the servers could not be reached within --timeout */
+#define FWD_NO_STREAM 4 /* the stream (or the consumer) is missing, no --create */
+#define FWD_AUTH      5 /* the servers refused our credentials */
+
+#ifndef SHMPIPE_HAVE_NATS
+
+int cli_forward(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	cli_error("forward: this shmpipe was built without NATS support (libnats)");
+	return CLI_USAGE;
+}
+
+#else
+
+#include <nats/nats.h>
+
+#define MAX_SERVERS   16
+#define END_HEADER    "Shmpipe-End"
+#define ACK_WAIT_MS   5000 /* republish what has no acknowledgement after this */
+#define RETRY_MS      250  /* republish a refused message after this */
+#define FETCH_WAIT_MS 500  /* one pull request's wait on the server */
+#define HEADER_ROOM   256  /* a message's headers, within the server's largest message */
+
+struct url {
+	char buf[1024];
+	char *servers[MAX_SERVERS];
+	int nservers;
+	const char *subject;
+};
+
+/* What the callbacks of libnats's threads share with the main thread. */
+struct link {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int connected;
+	int attempts; /* reconnection attempts since the link went down */
+	char status[96];
+};
+
+static struct link lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, ""};
+
+static int is_url(const char *s)
+{
+	return strncmp(s, "nats://", 7) == 0 || strncmp(s, "tls://", 6) == 0;
+}
+
+/* nats://[user:pass@]host:port[,host:port...]/subject into u. */
+static int parse_url(const char *arg, struct url *u)
+{
+	const char *scheme = strncmp(arg, "tls://", 6) == 0 ? "tls://" : "nats://";
+	const char *rest = arg + strlen(scheme), *slash = strchr(rest, '/');
+	char *p, *save = NULL, *tok;
+	size_t used;
+
+	if (!slash || slash == rest || !slash[1])
+		return -EINVAL;
+	for (const char *s = slash + 1; *s; s++)
+		if (*s <= ' ' || *s == 0x7f || (*s == '.' && (s[1] == '.' || s[1] == '\0')))
+			return -EINVAL;
+	if (slash[1] == '.' || strlen(arg) >= sizeof(u->buf) / 2)
+		return -EINVAL;
+	/* Subject first, then each server with the scheme put back. */
+	u->subject = u->buf;
+	used = (size_t)snprintf(u->buf, sizeof(u->buf), "%s", slash + 1) + 1;
+	p = u->buf + used;
+	{
+		char hosts[512];
+
+		snprintf(hosts, sizeof(hosts), "%.*s", (int)(slash - rest), rest);
+		u->nservers = 0;
+		for (tok = strtok_r(hosts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			int k;
+
+			if (u->nservers == MAX_SERVERS || !*tok || strchr(tok, ' '))
+				return -EINVAL;
+			k = snprintf(p, sizeof(u->buf) - used, "%s%s", scheme, tok);
+			if (k < 0 || (size_t)k + 1 > sizeof(u->buf) - used)
+				return -EINVAL;
+			u->servers[u->nservers++] = p;
+			p += k + 1;
+			used += (size_t)k + 1;
+		}
+	}
+	return u->nservers > 0 ? 0 : -EINVAL;
+}
+
+/* The default stream name: SHMPIPE_ and the subject, wildcards and dots as _. */
+static void default_stream(char *buf, size_t len, const char *subject)
+{
+	size_t n = (size_t)snprintf(buf, len, "SHMPIPE_");
+
+	for (const char *s = subject; *s && n + 1 < len; s++)
+		buf[n++] = (*s == '.' || *s == '*' || *s == '>') ? '_' : *s;
+	buf[n] = '\0';
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure;
+	pthread_mutex_lock(&lk.lock);
+	lk.connected = 0;
+	lk.attempts = 0;
+	snprintf(lk.status, sizeof(lk.status), "  server unreachable: reconnecting");
+	pthread_cond_broadcast(&lk.cond);
+	pthread_mutex_unlock(&lk.lock);
+}
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure;
+	pthread_mutex_lock(&lk.lock);
+	lk.connected = 1;
+	lk.status[0] = '\0';
+	pthread_cond_broadcast(&lk.cond);
+	pthread_mutex_unlock(&lk.lock);
+}
+
+/* Backoff: 100 ms doubling to 2 s, so that a server down costs no busy loop. */
+static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
+{
+	int64_t ms = 100;
+
+	(void)nc;
+	(void)closure;
+	for (int i = 1; i < attempts && ms < 2000; i++)
+		ms *= 2;
+	if (ms > 2000)
+		ms = 2000;
+	pthread_mutex_lock(&lk.lock);
+	lk.attempts = attempts;
+	snprintf(lk.status, sizeof(lk.status),
+		 "  server unreachable: attempt %d, next in %" PRId64 " ms", attempts, ms);
+	pthread_mutex_unlock(&lk.lock);
+	return ms;
+}
+
+static const char *progress_status(void *arg)
+{
+	static char copy[96];
+
+	(void)arg;
+	pthread_mutex_lock(&lk.lock);
+	memcpy(copy, lk.status, sizeof(copy));
+	pthread_mutex_unlock(&lk.lock);
+	return copy;
+}
+
+static double now_s(void)
+{
+	return cli_now();
+}
+
+/*
+ * Connects (retrying in the background with backoff until --timeout, or for
+ * ever) and gets the JetStream context. Returns 0 or an exit status after
+ * the message.
+ */
+static int connect_nats(const struct url *u, const struct cli_opts *o, const char *what,
+			natsConnection **nc, natsOptions **nopts)
+{
+	natsStatus s;
+	double t0 = now_s();
+	int shown = 0;
+
+	if (natsOptions_Create(nopts) != NATS_OK)
+		goto nomem;
+	s = natsOptions_SetServers(*nopts, (const char **)u->servers, u->nservers);
+	if (s == NATS_OK)
+		s = natsOptions_SetNoRandomize(*nopts, true);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(*nopts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomReconnectDelay(*nopts, reconnect_delay, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(*nopts, true, on_connected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(*nopts, on_connected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(*nopts, on_disconnected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(*nopts, 2000);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectBufSize(*nopts, 64 << 20);
+	if (s == NATS_OK && o->creds)
+		s = natsOptions_SetUserCredentialsFromFiles(*nopts, o->creds, NULL);
+	if (s == NATS_OK && (o->tls || o->tls_ca || strncmp(u->servers[0], "tls://", 6) == 0))
+		s = natsOptions_SetSecure(*nopts, true);
+	if (s == NATS_OK && o->tls_ca)
+		s = natsOptions_LoadCATrustedCertificates(*nopts, o->tls_ca);
+	if (s != NATS_OK) {
+		cli_error("%s: %s", what, nats_GetLastError(NULL));
+		return CLI_USAGE;
+	}
+	s = natsConnection_Connect(nc, *nopts);
+	if (s == NATS_OK) {
+		on_connected(*nc, NULL);
+		return 0;
+	}
+	if (s != NATS_NOT_YET_CONNECTED) {
+		const char *e = nats_GetLastError(NULL);
+
+		cli_error("%s: connecting to %s: %s", what, u->servers[0],
+			  e ? e : natsStatus_GetText(s));
+		return s == NATS_NOT_PERMITTED || (e && strstr(e, "uthoriz")) ? FWD_AUTH
+									      : FWD_CONNECT;
+	}
+	/* Not yet: libnats tries again with our backoff; wait for it, not in a loop of ours. */
+	pthread_mutex_lock(&lk.lock);
+	while (!lk.connected) {
+		struct timespec ts;
+		int timed_out;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&lk.cond, &lk.lock, &ts);
+		timed_out = o->timeout_ms >= 0 && (now_s() - t0) * 1000 >= o->timeout_ms;
+		if (lk.connected)
+			break;
+		pthread_mutex_unlock(&lk.lock);
+		if (timed_out) {
+			if (shown)
+				progress_note_end();
+			cli_error("%s: cannot reach %s%s (connection refused or no server)", what,
+				  u->servers[0], u->nservers > 1 ? " nor the other servers" : "");
+			natsConnection_Destroy(*nc);
+			*nc = NULL;
+			return FWD_CONNECT;
+		}
+		{
+			char msg[CLI_SHOWN_MAX + 160];
+
+			snprintf(msg, sizeof(msg), "%s: waiting for the server%s", what,
+				 progress_status(NULL));
+			progress_note(o->quiet, o->progress, msg);
+			shown = 1;
+		}
+		pthread_mutex_lock(&lk.lock);
+	}
+	pthread_mutex_unlock(&lk.lock);
+	if (shown)
+		progress_note_end();
+	return 0;
+
+nomem:
+	cli_error("%s: out of memory", what);
+	return CLI_FAILED;
+}
+
+/*
+ * Makes sure the stream exists (creating it with --create). Returns 0 or an
+ * exit status after the message.
+ */
+static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
+			 const struct cli_opts *o, const char *what)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	for (;;) {
+		s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
+		if (s == NATS_OK) {
+			jsStreamInfo_Destroy(si);
+			return 0;
+		}
+		if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
+			break;
+		/* A cluster still electing its leaders, a server coming back: again. */
+		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
+		    s == NATS_CONNECTION_DISCONNECTED) {
+			usleep(200 * 1000);
+			continue;
+		}
+		cli_error("%s: stream %s: %s", what, stream, nats_GetLastError(NULL));
+		return s == NATS_NOT_PERMITTED ? FWD_AUTH : CLI_FAILED;
+	}
+	if (!o->create) {
+		cli_error("%s: no stream %s on the server (--create makes it)", what, stream);
+		return FWD_NO_STREAM;
+	}
+	{
+		jsStreamConfig cfg;
+		const char *subjects[1] = {u->subject};
+
+		jsStreamConfig_Init(&cfg);
+		cfg.Name = stream;
+		cfg.Subjects = subjects;
+		cfg.SubjectsLen = 1;
+		cfg.Storage = js_FileStorage;
+		cfg.Replicas = o->replicas > 0 ? o->replicas : 1;
+		for (;;) {
+			s = js_AddStream(&si, js, &cfg, NULL, &jerr);
+			if (s == NATS_OK) {
+				jsStreamInfo_Destroy(si);
+				return 0;
+			}
+			if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS) {
+				usleep(200 * 1000);
+				continue;
+			}
+			/* Made by the other forward at the same moment: fine. */
+			if (js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK) {
+				jsStreamInfo_Destroy(si);
+				return 0;
+			}
+			cli_error("%s: creating stream %s: %s", what, stream,
+				  nats_GetLastError(NULL));
+			return CLI_FAILED;
+		}
+	}
+}
+
+/* ---- ring -> JetStream ------------------------------------------------- */
+
+/* One message in flight: its place in the ring and whether it was acknowledged. */
+struct slot {
+	uint64_t pos;  /* ring position of its first byte (of its frame, in record mode) */
+	size_t len;    /* payload bytes (0: the end marker) */
+	const void *p; /* its bytes in the ring, to publish again */
+	double sent;   /* when it was last published */
+	int acked;     /* JetStream stored it (set by the acknowledgement's thread) */
+	int retry;     /* refused: publish again after RETRY_MS */
+};
+
+struct out {
+	jsCtx *js;
+	const char *subject;
+	char run[20]; /* this run's id, hex */
+	struct slot *slots;
+	unsigned window, head, n; /* slots head .. head + n - 1, oldest first */
+	const char *end;	  /* the end marker sent, or NULL */
+	uint64_t acked, republished;
+	char err[160]; /* a refusal that is not worth trying again */
+};
+
+static struct out *the_out;
+
+/* The acknowledgement of one message, on a thread of libnats. */
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	struct out *o;
+	const char *id = NULL, *colon = NULL;
+	uint64_t pos;
+
+	(void)js;
+	(void)closure;
+	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || !id ||
+	    !(colon = strrchr(id, ':'))) {
+		natsMsg_Destroy(msg);
+		return;
+	}
+	pos = strtoull(colon + 1, NULL, 10);
+	pthread_mutex_lock(&lk.lock);
+	o = the_out;
+	for (unsigned k = 0; o && k < o->n; k++) {
+		struct slot *sl = &o->slots[(o->head + k) % o->window];
+
+		if (sl->pos != pos || sl->acked)
+			continue;
+		if (pa) {
+			sl->acked = 1;
+			o->acked++;
+		} else if (pae) {
+			sl->retry = 1;
+			/* A stream that refuses what it got (too big, gone): say it. */
+			if (pae->ErrCode && pae->ErrCode != 503 && !o->err[0])
+				snprintf(o->err, sizeof(o->err), "%s",
+					 pae->ErrText ? pae->ErrText : "refused by the server");
+		}
+		break;
+	}
+	pthread_cond_broadcast(&lk.cond);
+	pthread_mutex_unlock(&lk.lock);
+	natsMsg_Destroy(msg); /* ours, in this callback */
+}
+
+static natsStatus publish(struct out *o, struct slot *sl)
+{
+	natsMsg *m = NULL;
+	char id[64];
+	natsStatus s;
+
+	snprintf(id, sizeof(id), "%s:%" PRIu64, o->run, sl->pos);
+	s = natsMsg_Create(&m, o->subject, NULL, sl->p, (int)sl->len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	if (s == NATS_OK && o->end && sl->len == 0)
+		s = natsMsgHeader_Set(m, END_HEADER, o->end);
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(o->js, &m, NULL);
+	natsMsg_Destroy(m); /* NULL once libnats took it */
+	pthread_mutex_lock(&lk.lock);
+	sl->sent = now_s();
+	/* Not sent (the servers away, the buffer for them full): again soon. */
+	if (s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED ||
+	    s == NATS_INSUFFICIENT_BUFFER || s == NATS_CONNECTION_CLOSED || s == NATS_NO_RESPONDERS)
+		sl->retry = 1;
+	else if (s != NATS_OK && !o->err[0])
+		snprintf(o->err, sizeof(o->err), "%s",
+			 nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+	pthread_mutex_unlock(&lk.lock);
+	return s;
+}
+
+/* Takes a new slot at the back for pos, len, p, and publishes it. */
+static natsStatus send_new(struct out *o, uint64_t pos, const void *p, size_t len)
+{
+	struct slot *sl;
+
+	pthread_mutex_lock(&lk.lock);
+	sl = &o->slots[(o->head + o->n) % o->window];
+	*sl = (struct slot){.pos = pos, .len = len, .p = p};
+	o->n++;
+	pthread_mutex_unlock(&lk.lock);
+	return publish(o, sl);
+}
+
+/*
+ * Releases the acknowledged messages at the front from the ring, and
+ * publishes again those refused or left without an answer for too long.
+ */
+static int settle(struct out *o, shmpipe_reader *r, int records)
+{
+	double now = now_s();
+	int err = 0;
+
+	pthread_mutex_lock(&lk.lock);
+	while (o->n && o->slots[o->head].acked) {
+		struct slot *sl = &o->slots[o->head];
+
+		if (sl->len) {
+			pthread_mutex_unlock(&lk.lock);
+			err = shmpipe_consume(r, sl->len);
+			pthread_mutex_lock(&lk.lock);
+			if (err < 0)
+				break;
+		}
+		o->head = (o->head + 1) % o->window;
+		o->n--;
+	}
+	for (unsigned k = 0; k < o->n && err == 0; k++) {
+		struct slot *sl = &o->slots[(o->head + k) % o->window];
+
+		if (sl->acked)
+			continue;
+		if ((sl->retry && now - sl->sent >= RETRY_MS / 1000.0) ||
+		    now - sl->sent >= ACK_WAIT_MS / 1000.0) {
+			sl->retry = 0;
+			o->republished++;
+			pthread_mutex_unlock(&lk.lock);
+			publish(o, sl);
+			pthread_mutex_lock(&lk.lock);
+		}
+	}
+	pthread_mutex_unlock(&lk.lock);
+	(void)records;
+	return err;
+}
+
+/* Waits for an acknowledgement, at most ms. */
+static void wait_acks(struct out *o, int ms)
+{
+	struct timespec ts;
+	uint64_t before;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&lk.lock);
+	before = o->acked;
+	while (o->acked == before && !(o->n && o->slots[o->head].retry))
+		if (pthread_cond_timedwait(&lk.cond, &lk.lock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&lk.lock);
+}
+
+static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const struct cli_opts *co,
+		      const char *what, int records, size_t max_payload)
+{
+	struct out o = {.js = js, .subject = u->subject};
+	size_t chunk = co->chunk ? (size_t)co->chunk : 64 * 1024;
+	uint64_t pos, rnd = 0, shown = 0; /* shown: bytes published, not consumed (byte stream) */
+	shmpipe_stats st;
+	int user_timeout = co->timeout_ms, status = CLI_OK;
+	ssize_t got = 0;
+
+	if (chunk + HEADER_ROOM > max_payload)
+		chunk = max_payload - HEADER_ROOM;
+	o.window = co->window ? (unsigned)co->window : 256;
+	o.slots = calloc(o.window, sizeof(*o.slots));
+	if (!o.slots) {
+		cli_error("%s: out of memory", what);
+		return CLI_FAILED;
+	}
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint64_t)getpid() << 32 ^ (uint64_t)(now_s() * 1e9);
+	snprintf(o.run, sizeof(o.run), "%016" PRIx64, rnd);
+	shmpipe_reader_stats(r, &st);
+	pos = st.read_index;
+	pthread_mutex_lock(&lk.lock);
+	the_out = &o;
+	pthread_mutex_unlock(&lk.lock);
+
+	for (;;) {
+		int err = settle(&o, r, records);
+
+		if (err < 0) {
+			cli_error("%s: %s", what, shmpipe_strerror(err));
+			status = CLI_FAILED;
+			break;
+		}
+		if (o.err[0]) {
+			cli_error("%s: the server refused a message: %s", what, o.err);
+			status = CLI_FAILED;
+			break;
+		}
+		if (o.end && o.n == 0)
+			break; /* the end marker too was stored */
+		if (!records) {
+			/* What settle released is no longer shown. */
+			shmpipe_stats now;
+
+			shmpipe_reader_stats(r, &now);
+			shown = pos - now.read_index;
+		}
+		got = -EAGAIN;
+		/* Fill the window; wait for the ring only when nothing is in flight. */
+		while (!o.end && o.n < o.window) {
+			const void *p;
+
+			shmpipe_reader_set_timeout(r, o.n ? 0 : user_timeout);
+			if (records) {
+				got = shmpipe_peek_next(r, &p);
+				if (got > 0) {
+					if ((size_t)got + HEADER_ROOM > max_payload) {
+						cli_error(
+						    "%s: a record of %zd bytes is larger than the "
+						    "server's largest message (%zu)",
+						    what, got, max_payload);
+						status = CLI_FAILED;
+						goto out;
+					}
+					send_new(&o, pos, p, (size_t)got);
+					pos += SHMPIPE_RECORD_SPACE(got);
+					continue;
+				}
+			} else {
+				got = shmpipe_peek(r, &p);
+				if (got > 0 && (uint64_t)got > shown) {
+					size_t len = (uint64_t)got - shown < chunk
+							 ? (size_t)((uint64_t)got - shown)
+							 : chunk;
+
+					send_new(&o, pos, (const uint8_t *)p + shown, len);
+					pos += len;
+					shown += len;
+					continue;
+				}
+				if (got > 0)
+					got = -EAGAIN;
+			}
+			if (got == 0 || got == -ECONNRESET) {
+				/* The end crosses as a message of its own, after the data. */
+				o.end = got == 0 ? "eof" : "error";
+				send_new(&o, pos, "", 0);
+				break;
+			}
+			if (got == -EAGAIN && o.n)
+				break;
+			if (got < 0) {
+				cli_error("%s: %s", what,
+					  got == -ETIMEDOUT ? "timed out waiting for data"
+							    : shmpipe_strerror((int)got));
+				status = CLI_FAILED;
+				goto out;
+			}
+		}
+		if (o.n && (o.n == o.window || got == -EAGAIN || o.end))
+			wait_acks(&o, 5);
+	}
+	if (status == CLI_OK && strcmp(o.end, "error") == 0) {
+		cli_error("%s: the writer died or aborted; the far side gets an error, not an end",
+			  what);
+		status = CLI_FAILED;
+	}
+out:
+	if (o.republished && !co->quiet)
+		fprintf(stderr, "%s: %" PRIu64 " messages published again (no answer in time)\n",
+			what, o.republished);
+	/* Late acknowledgements find nothing to mark. */
+	pthread_mutex_lock(&lk.lock);
+	the_out = NULL;
+	pthread_mutex_unlock(&lk.lock);
+	free(o.slots);
+	return status;
+}
+
+/* ---- JetStream -> ring ----------------------------------------------------- */
+
+static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const struct url *u,
+		      const struct cli_opts *co, const char *what, int records, uint64_t capacity)
+{
+	char durable[300];
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+	uint64_t last_seq = 0, avg_space = 256;
+	int window = co->window ? co->window : 256, status = CLI_OK;
+
+	if (co->durable)
+		snprintf(durable, sizeof(durable), "%s", co->durable);
+	else
+		snprintf(durable, sizeof(durable), "%.200s_FWD", stream);
+	for (;;) {
+		s = js_GetConsumerInfo(&ci, js, stream, durable, NULL, &jerr);
+		if (s == NATS_OK || s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr)
+			break;
+		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
+		    s == NATS_CONNECTION_DISCONNECTED) {
+			usleep(200 * 1000);
+			continue;
+		}
+		cli_error("%s: consumer %s: %s", what, durable, nats_GetLastError(NULL));
+		return CLI_FAILED;
+	}
+	if (s == NATS_OK) {
+		jsConsumerInfo_Destroy(ci);
+	} else if (!co->create) {
+		cli_error("%s: no consumer %s on stream %s (--create makes it)", what, durable,
+			  stream);
+		return FWD_NO_STREAM;
+	}
+	jsSubOptions_Init(&so);
+	so.Stream = stream;
+	so.Config.Durable = durable;
+	so.Config.AckPolicy = js_AckExplicit;
+	so.Config.AckWait = (int64_t)30 * 1000000000;
+	so.Config.MaxAckPending = window;
+	so.Config.DeliverPolicy = js_DeliverAll;
+	for (;;) {
+		s = js_PullSubscribe(&sub, js, u->subject, durable, NULL, &so, &jerr);
+		if (s == NATS_OK)
+			break;
+		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
+		    s == NATS_CONNECTION_DISCONNECTED) {
+			usleep(200 * 1000);
+			continue;
+		}
+		cli_error("%s: subscribing to %s: %s", what, u->subject, nats_GetLastError(NULL));
+		return CLI_FAILED;
+	}
+
+	for (;;) {
+		natsMsgList list = {0};
+		shmpipe_stats st;
+		uint64_t room;
+		int batch, done = 0;
+
+		shmpipe_writer_stats(w, &st);
+		room = capacity - (st.write_index - st.read_index);
+		if (room < avg_space) {
+			/* Wait for room: a reservation waits as a write does, and commits nothing. */
+			void *p;
+			ssize_t k =
+			    shmpipe_reserve(w, &p, (size_t)(avg_space < capacity ? avg_space : 1));
+
+			if (k < 0) {
+				cli_error("%s: %s", what,
+					  k == -EPIPE	    ? "the reader closed the pipe or died"
+					  : k == -ETIMEDOUT ? "timed out: the ring stayed full"
+							    : shmpipe_strerror((int)k));
+				status = CLI_FAILED;
+				break;
+			}
+			shmpipe_commit(w, 0);
+			continue;
+		}
+		batch = (int)(room / avg_space);
+		if (batch > window)
+			batch = window;
+		if (batch < 1)
+			batch = 1;
+		/* What is there at once, or a wait for the first that comes. */
+		s = natsSubscription_Fetch(&list, sub, batch, FETCH_WAIT_MS, NULL);
+		if (s == NATS_TIMEOUT)
+			continue;
+		if (s != NATS_OK && list.Count == 0) {
+			/* The servers away, a leader being elected: back off, no busy loop. */
+			usleep(100 * 1000);
+			continue;
+		}
+		for (int i = 0; i < list.Count && !done; i++) {
+			natsMsg *m = list.Msgs[i];
+			const char *end = NULL;
+			jsMsgMetaData *meta = NULL;
+			uint64_t seq = 0;
+			const char *data = natsMsg_GetData(m);
+			int len = natsMsg_GetDataLength(m);
+
+			if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+				seq = meta->Sequence.Stream;
+				jsMsgMetaData_Destroy(meta);
+			}
+			/* Delivered again after a lost acknowledgement: in the ring already. */
+			if (seq && seq <= last_seq) {
+				natsMsg_Ack(m, NULL);
+				continue;
+			}
+			natsMsgHeader_Get(m, END_HEADER, &end);
+			if (end) {
+				natsMsg_AckSync(m, NULL, NULL);
+				last_seq = seq;
+				if (strcmp(end, "eof") == 0) {
+					status = CLI_OK;
+				} else {
+					cli_error(
+					    "%s: the near writer died or aborted: the stream ends "
+					    "with an error",
+					    what);
+					status = CLI_FAILED;
+				}
+				done = strcmp(end, "eof") == 0 ? 1 : 2;
+				continue;
+			}
+			if (len > 0) {
+				ssize_t put = 0;
+
+				if (records) {
+					put = shmpipe_write(w, data, (size_t)len);
+				} else {
+					size_t off = 0;
+
+					while (off < (size_t)len) {
+						put =
+						    shmpipe_write(w, data + off, (size_t)len - off);
+						if (put < 0)
+							break;
+						off += (size_t)put;
+					}
+				}
+				if (put < 0) {
+					cli_error(
+					    "%s: %s", what,
+					    put == -EPIPE ? "the reader closed the pipe or died"
+					    : put == -EMSGSIZE	? "a message is larger than the "
+								  "ring's largest record"
+					    : put == -ETIMEDOUT ? "timed out: the ring stayed full"
+								: shmpipe_strerror((int)put));
+					status = CLI_FAILED;
+					done = 3;
+					break;
+				}
+				avg_space = (avg_space * 7 + SHMPIPE_RECORD_SPACE(len)) / 8;
+				if (avg_space < 16)
+					avg_space = 16;
+			}
+			/* Committed: now it may go from the stream's pending list. */
+			natsMsg_Ack(m, NULL);
+			last_seq = seq;
+		}
+		natsMsgList_Destroy(&list);
+		if (done == 1) {
+			shmpipe_writer_close(w);
+			break;
+		}
+		if (done == 2) {
+			shmpipe_writer_abort(w);
+			break;
+		}
+		if (done == 3)
+			break;
+	}
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+	return status;
+}
+
+/* ---- the command ----------------------------------------------------------- */
+
+int cli_forward(int argc, char **argv)
+{
+	char name[256], shown[CLI_SHOWN_MAX], what[CLI_SHOWN_MAX + 16], stream[256];
+	struct cli_opts o;
+	struct url u;
+	shmpipe_reader *r = NULL;
+	shmpipe_writer *w = NULL;
+	shmpipe_info info = {0};
+	shmpipe_options so;
+	natsConnection *nc = NULL;
+	natsOptions *nopts = NULL;
+	jsCtx *js = NULL;
+	jsOptions jo;
+	struct progress pg;
+	int to_js, status, err, records;
+	ssize_t n;
+
+	n = cli_parse_opts(argc, argv,
+			   "stream durable create replicas window chunk size records mode open "
+			   "timeout quiet progress creds tls tls-ca",
+			   &o);
+	if (n < 0)
+		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
+	if (n != 2)
+		return cli_usage("forward", "want a pipe NAME and a nats://HOST:PORT/SUBJECT");
+	if (is_url(argv[1]) == is_url(argv[2]))
+		return cli_usage("forward", "want one pipe NAME and one nats://HOST:PORT/SUBJECT, "
+					    "in the direction of the data");
+	to_js = is_url(argv[2]);
+	if (parse_url(argv[to_js ? 2 : 1], &u) < 0)
+		return cli_usage("forward", "bad address '%s' (want nats://HOST:PORT/SUBJECT)",
+				 argv[to_js ? 2 : 1]);
+	if (cli_name(argv[to_js ? 1 : 2], name, sizeof(name)) < 0)
+		return cli_bad_name("forward", argv[to_js ? 1 : 2]);
+	cli_shown(shown, sizeof(shown), name);
+	if (to_js && (o.size || o.records || o.mode || o.open))
+		return cli_usage("forward", "--size, --records, --mode and --open are for the "
+					    "JetStream-to-ring direction");
+	if (!to_js && o.open && (o.size || o.records || o.mode))
+		return cli_usage("forward", "--open takes the pipe as it was created: no --size, "
+					    "--records or --mode");
+	if (to_js && o.durable)
+		return cli_usage("forward", "--durable is for the JetStream-to-ring direction");
+	if (o.records && o.size && o.size < RECORDS_MIN_SIZE)
+		return cli_usage("forward", "--records needs a ring of at least %d bytes (--size)",
+				 RECORDS_MIN_SIZE);
+	if (o.stream)
+		snprintf(stream, sizeof(stream), "%s", o.stream);
+	else
+		default_stream(stream, sizeof(stream), u.subject);
+	if (cli_check_kind("forward", name) != 0)
+		return CLI_USAGE;
+	snprintf(what, sizeof(what), "forward %s", shown);
+
+	/* The pipe first: a missing or taken pipe is bad input, before any network. */
+	if (to_js) {
+		err = cli_inspect(name, &info);
+		if (err == 0 && info.readers <= 1 && info.reader.state != SHMPIPE_END_ABSENT)
+			return cli_usage("forward", "%s: the read end is taken", shown);
+		if (err == 0 && (info.flags & SHMPIPE_SHARE))
+			return cli_usage("forward",
+					 "%s: a shared pipe deals its records out; "
+					 "forward reads the whole stream",
+					 shown);
+	}
+	cli_guard_signals();
+	cli_block_signals(1);
+	if (to_js) {
+		err = shmpipe_reader_open(&r, name);
+	} else if (o.open) {
+		err = shmpipe_writer_open(&w, name);
+	} else {
+		cli_options_for_create(&o, &so);
+		err = shmpipe_writer_create(&w, name, &so);
+	}
+	if (err < 0) {
+		cli_block_signals(0);
+		if (err == -ENOENT || err == -EEXIST || err == -EBUSY || err == -EACCES ||
+		    err == -EPROTO || err == -EINVAL)
+			return cli_usage("forward", "%s: %s", shown, shmpipe_strerror(err));
+		cli_error("%s: %s", what, shmpipe_strerror(err));
+		return CLI_FAILED;
+	}
+	cli_remember_name(name, to_js ? shmpipe_reader_fd(r) : shmpipe_writer_fd(w));
+	cli_block_signals(0);
+	if (w)
+		shmpipe_writer_set_timeout(w, o.timeout_ms);
+	{
+		shmpipe_options got;
+
+		if (to_js)
+			shmpipe_reader_options(r, &got);
+		else
+			shmpipe_writer_options(w, &got);
+		records = (got.flags & SHMPIPE_RECORDS) != 0;
+		so = got;
+	}
+
+	status = connect_nats(&u, &o, what, &nc, &nopts);
+	if (status == 0) {
+		jsOptions_Init(&jo);
+		jo.Wait = 5000;
+		jo.PublishAsync.MaxPending = 1 << 20; /* our window is the bound */
+		jo.PublishAsync.AckHandler = on_ack;
+		jo.PublishAsync.AckHandlerClosure = NULL;
+		if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) {
+			cli_error("%s: %s", what, nats_GetLastError(NULL));
+			status = CLI_FAILED;
+		}
+	}
+	if (status == 0)
+		status = ensure_stream(js, stream, &u, &o, what);
+	if (status == 0) {
+		progress_start(&pg, o.quiet, o.progress, w, r, to_js);
+		progress_set_status(&pg, progress_status, NULL);
+		if (to_js)
+			status = ring_to_js(r, js, &u, &o, what, records,
+					    (size_t)natsConnection_GetMaxPayload(nc));
+		else
+			status = js_to_ring(w, js, stream, &u, &o, what, records, so.capacity);
+		progress_stop(&pg);
+	}
+	if (to_js) {
+		/* Done either way, as read is: the name has no more use. */
+		cli_forget_name();
+		shmpipe_reader_close(r);
+	} else if (status != CLI_OK) {
+		/* Not closed: the reader must not take this for a whole stream. */
+		cli_forget_name();
+	}
+	if (js)
+		jsCtx_Destroy(js);
+	if (nc) {
+		natsConnection_Close(nc);
+		natsConnection_Destroy(nc);
+	}
+	natsOptions_Destroy(nopts);
+	nats_Close();
+	return status;
+}
+
+#endif /* SHMPIPE_HAVE_NATS */
