@@ -105,6 +105,23 @@ extern "C" {
 #define SHMPIPE_SHARE_RECORD_SPACE(len)	   (SHMPIPE_RECORD_SPACE(len) + 8)
 #define SHMPIPE_SHARE_RECORD_MAX(capacity) (SHMPIPE_RECORD_MAX(capacity) - 8)
 
+/*
+ * SHMPIPE_REOPEN (one reader only): an end whose process dies without
+ * closing may be taken again, by shmpipe_*_open (or *_open_fd) in another
+ * process, which goes on from where the dead one stopped: a new reader from
+ * the first byte not consumed, a new writer after the last byte committed.
+ * Meanwhile the other end does not fail: a writer waits for room and a
+ * reader for data, as if the dead end were only slow (within their
+ * timeouts). A clean close is still the end of the stream (reader's: the
+ * writer's -EPIPE), and shmpipe_writer_abort still an error. After a death,
+ * the surviving end cannot be rung by the new one: both wait in slices of
+ * 10 ms, looking again after each; an event loop's pollfd on the surviving
+ * end stays readable (call it with timeout 0, it returns -EAGAIN until
+ * there is progress), so such an end suits blocking calls best. For a
+ * forwarder that must survive a restart (shmpipe forward).
+ */
+#define SHMPIPE_REOPEN 0x4u
+
 typedef struct shmpipe_writer shmpipe_writer; /* the write end */
 typedef struct shmpipe_reader shmpipe_reader; /* the read end  */
 

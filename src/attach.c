@@ -27,6 +27,7 @@ static void end_init(struct shmpipe__end *e, struct shmpipe__map *m,
 	e->records = (g->flags & SHMPIPE_RECORDS) != 0;
 	e->readers = g->readers;
 	e->share = (g->flags & SHMPIPE_SHARE) != 0;
+	e->reopen = (g->flags & SHMPIPE_REOPEN) != 0;
 	e->frame = e->share ? sizeof(struct shmpipe__share_record) : sizeof(struct shmpipe__record);
 	e->timeout_ms = -1;
 	e->spin_ns = SHMPIPE__SPIN_NS;
@@ -94,9 +95,18 @@ static int end_take(struct shmpipe__end *e, struct shmpipe__map *m,
 	if (e->fan)
 		e->f.peer = e->f.pos - g->capacity;
 	e->f.off = e->f.pos % g->data_size;
-	/* Pairs with the peer's load of our state in its ready() and checks. */
-	if (!shmpipe__cas32_sc(state, &absent, SHMPIPE__END_OPEN))
-		return -EBUSY;
+	/*
+	 * Pairs with the peer's load of our state in its ready() and checks.
+	 * SHMPIPE_REOPEN: an end that says OPEN while we hold its lock was
+	 * left by a process that died; it is ours now, from the positions in
+	 * the header (what the dead one published is all that counts). Its
+	 * promise of barriers was the dead process's, not ours.
+	 */
+	if (!shmpipe__cas32_sc(state, &absent, SHMPIPE__END_OPEN)) {
+		if (!e->reopen || absent != SHMPIPE__END_OPEN)
+			return -EBUSY;
+		shmpipe__store32_sc(writer ? &h->writer_flags : &h->reader_flags, 0);
+	}
 	/* Only the winner says who holds the end. */
 	atomic_store_explicit(writer ? &h->writer_pid : &h->reader_pid, shmpipe__os_pid(),
 			      memory_order_relaxed);

@@ -458,8 +458,11 @@ void shmpipe__meet_never(struct shmpipe__end *e)
 {
 	uint32_t s = shmpipe__load32_acquire(e->peer_state);
 
-	/* A broadcast writer listens, and keeps its doorbell, for good. */
-	if (e->own_ring < 0 || s == SHMPIPE__END_ABSENT || e->fan)
+	/*
+	 * A broadcast writer listens, and keeps its doorbell, for good; so
+	 * does an end whose dead peer's end may be taken again (REOPEN).
+	 */
+	if (e->own_ring < 0 || s == SHMPIPE__END_ABSENT || e->fan || e->reopen)
 		return;
 	/*
 	 * A peer that closed, aborted or died before we met can never ring us

@@ -84,6 +84,7 @@ struct shmpipe__end {
 	bool records;	     /* SHMPIPE_RECORDS */
 	unsigned readers;    /* readers the pipe takes at once: 1, or its places */
 	bool share;	     /* SHMPIPE_SHARE: each record to one reader */
+	bool reopen;	     /* SHMPIPE_REOPEN: a dead peer's end may be taken again */
 	bool held;	     /* a shared pipe's reader: its place holds a record */
 	uint64_t frame;	     /* bytes of a record's frame: 8, 16 if share */
 	uint64_t seq;	     /* share: the writer's next record, the reader's last */

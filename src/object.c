@@ -38,7 +38,7 @@ int shmpipe__parse_options(const shmpipe_options *opts, struct shmpipe__geometry
 			return -EINVAL;
 		if (opts->capacity)
 			g->capacity = opts->capacity;
-		if (opts->flags & ~(SHMPIPE_RECORDS | SHMPIPE_SHARE))
+		if (opts->flags & ~(SHMPIPE_RECORDS | SHMPIPE_SHARE | SHMPIPE_REOPEN))
 			return -EINVAL;
 		/* A record ring must hold a frame and 8 bytes of payload. */
 		if ((opts->flags & SHMPIPE_RECORDS) && g->capacity < SHMPIPE__RECORD_MIN_CAPACITY)
@@ -53,6 +53,9 @@ int shmpipe__parse_options(const shmpipe_options *opts, struct shmpipe__geometry
 		if ((opts->flags & SHMPIPE_SHARE) &&
 		    (!(opts->flags & SHMPIPE_RECORDS) || g->readers < 2 ||
 		     g->capacity < SHMPIPE__SHARE_MIN_CAPACITY))
+			return -EINVAL;
+		/* A broadcast reader's place is its own to take again already. */
+		if ((opts->flags & SHMPIPE_REOPEN) && g->readers > 1)
 			return -EINVAL;
 		/* Room for later fields: refused unless zero (shmpipe.h). */
 		if (opts->reserved32)
@@ -160,7 +163,8 @@ static int header_check(const struct shmpipe__hdr *h, uint64_t size, struct shmp
 	g->flags = h->flags;
 	if (g->header_size != shmpipe__header_size(g->readers, page) || g->capacity == 0 ||
 	    g->capacity > SHMPIPE_MAX_CAPACITY || g->data_size != round_up(g->capacity, page) ||
-	    (g->flags & ~(SHMPIPE_RECORDS | SHMPIPE_SHARE)) ||
+	    (g->flags & ~(SHMPIPE_RECORDS | SHMPIPE_SHARE | SHMPIPE_REOPEN)) ||
+	    ((g->flags & SHMPIPE_REOPEN) && g->readers > 1) ||
 	    ((g->flags & SHMPIPE_RECORDS) && g->capacity < SHMPIPE__RECORD_MIN_CAPACITY) ||
 	    ((g->flags & SHMPIPE_SHARE) && (!(g->flags & SHMPIPE_RECORDS) || g->readers < 2 ||
 					    g->capacity < SHMPIPE__SHARE_MIN_CAPACITY)) ||

@@ -364,7 +364,7 @@ bool shmpipe__lock_let_go(int fd, unsigned byte)
  */
 static bool peer_died_late(struct shmpipe__end *e)
 {
-	if (!e->hung || e->graced || e->fan)
+	if (!e->hung || e->graced || e->fan || e->reopen)
 		return false;
 	e->graced = true;
 	return shmpipe__load32_acquire(e->peer_state) == SHMPIPE__END_OPEN &&
@@ -378,6 +378,9 @@ bool shmpipe__peer_died(struct shmpipe__end *e)
 		return shmpipe__fan_reap(e);
 	/* Pairs with the peer's CAS to OPEN, made after taking its lock. */
 	if (shmpipe__load32_acquire(e->peer_state) != SHMPIPE__END_OPEN)
+		return false;
+	/* SHMPIPE_REOPEN: a dead peer's end waits for its next holder. */
+	if (e->reopen)
 		return false;
 	return shmpipe__wait_ops->lock_held(e->fd, e->peer_lock) == 0;
 }
