@@ -34,6 +34,7 @@ struct cli_opts {
 	int force;	 /* rm --force */
 	int readers;	 /* write --readers: readers at once, 0 = not given (one) */
 	int share;	 /* write --share: each record to one of the readers */
+	int reopen;	 /* write --reopen: SHMPIPE_REOPEN */
 	/* forward */
 	const char *stream;  /* --stream: the JetStream stream's name */
 	const char *durable; /* --durable: the pull consumer's name */

@@ -30,7 +30,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,12 +59,13 @@ int cli_forward(int argc, char **argv)
 
 #include <nats/nats.h>
 
-#define MAX_SERVERS   16
-#define END_HEADER    "Shmpipe-End"
-#define ACK_WAIT_MS   5000 /* republish what has no acknowledgement after this */
-#define RETRY_MS      250  /* republish a refused message after this */
-#define FETCH_WAIT_MS 500  /* one pull request's wait on the server */
-#define HEADER_ROOM   256  /* a message's headers, within the server's largest message */
+#define MAX_SERVERS    16
+#define END_HEADER     "Shmpipe-End"
+#define ACK_WAIT_MS    5000 /* republish what has no acknowledgement after this */
+#define RETRY_MS       100  /* republish a refused message after this */
+#define FETCH_WAIT_MS  500  /* one pull request's wait on the server */
+#define DEFAULT_WINDOW 256
+#define HEADER_ROOM    256 /* a message's headers, within the server's largest message */
 
 struct url {
 	char buf[1024];
@@ -110,10 +115,24 @@ static int parse_url(const char *arg, struct url *u)
 		snprintf(hosts, sizeof(hosts), "%.*s", (int)(slash - rest), rest);
 		u->nservers = 0;
 		for (tok = strtok_r(hosts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			const char *at = strrchr(tok, '@'), *host = at ? at + 1 : tok;
+			const char *colon = strrchr(host, ':');
 			int k;
 
-			if (u->nservers == MAX_SERVERS || !*tok || strchr(tok, ' '))
+			if (u->nservers == MAX_SERVERS || !*host || *host == ':' ||
+			    strchr(tok, ' '))
 				return -EINVAL;
+			/* A port, if any, is 1 to 65535 (an IPv6 host is in brackets). */
+			if (colon && !(host[0] == '[' && strchr(colon, ']'))) {
+				char *end;
+				long port;
+
+				errno = 0;
+				port = strtol(colon + 1, &end, 10);
+				if (!colon[1] || *end || errno || port < 1 || port > 65535 ||
+				    colon[1] < '0' || colon[1] > '9')
+					return -EINVAL;
+			}
 			k = snprintf(p, sizeof(u->buf) - used, "%s%s", scheme, tok);
 			if (k < 0 || (size_t)k + 1 > sizeof(u->buf) - used)
 				return -EINVAL;
@@ -331,6 +350,15 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		cfg.SubjectsLen = 1;
 		cfg.Storage = js_FileStorage;
 		cfg.Replicas = o->replicas > 0 ? o->replicas : 1;
+		/*
+		 * A work queue that refuses what does not fit: a message goes
+		 * once the far side has it, and at most a window of them wait,
+		 * so a slow far side holds the near writer back instead of
+		 * filling the servers' disks.
+		 */
+		cfg.Retention = js_WorkQueuePolicy;
+		cfg.Discard = js_DiscardNew;
+		cfg.MaxMsgs = o->window ? o->window : DEFAULT_WINDOW;
 		for (;;) {
 			s = js_AddStream(&si, js, &cfg, NULL, &jerr);
 			if (s == NATS_OK) {
@@ -368,7 +396,16 @@ struct slot {
 struct out {
 	jsCtx *js;
 	const char *subject;
-	char run[20]; /* this run's id, hex */
+	char run[48];	   /* the pipe's id: its inode and birth time, hex */
+	uint64_t prev_pos; /* the last message released from the ring */
+	int have_prev;
+	/*
+	 * Until JetStream stores one of ours anew: a forwarder that took the
+	 * read end again does not know how far the dead one got, so it sends
+	 * one message at a time, expecting nothing, until one is not a
+	 * duplicate; from then on the stream's last message is known.
+	 */
+	int sync;
 	struct slot *slots;
 	unsigned window, head, n; /* slots head .. head + n - 1, oldest first */
 	const char *end;	  /* the end marker sent, or NULL */
@@ -403,10 +440,19 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		if (pa) {
 			sl->acked = 1;
 			o->acked++;
+			if (!pa->Duplicate)
+				o->sync = 0;
 		} else if (pae) {
+			/*
+			 * Refused: the stream is full (a slow far side), a
+			 * message before it is missing (lost with a server),
+			 * no leader yet. All again, in order, soon; except
+			 * what no retry can mend.
+			 */
 			sl->retry = 1;
-			/* A stream that refuses what it got (too big, gone): say it. */
-			if (pae->ErrCode && pae->ErrCode != 503 && !o->err[0])
+			if ((pae->ErrCode == JSStreamNotFoundErr ||
+			     pae->ErrCode == JSStreamMessageExceedsMaximumErr) &&
+			    !o->err[0])
 				snprintf(o->err, sizeof(o->err), "%s",
 					 pae->ErrText ? pae->ErrText : "refused by the server");
 		}
@@ -417,16 +463,31 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	natsMsg_Destroy(msg); /* ours, in this callback */
 }
 
-static natsStatus publish(struct out *o, struct slot *sl)
+/*
+ * Publishes the slot k places after the oldest. Its id is the pipe's and its
+ * position; it expects the stream's last message to be the one before it in
+ * the ring (the server refuses it otherwise), so that a message lost with a
+ * server and published again cannot land after the ones that followed it.
+ */
+static natsStatus publish(struct out *o, unsigned k)
 {
+	struct slot *sl = &o->slots[(o->head + k) % o->window];
 	natsMsg *m = NULL;
-	char id[64];
+	char id[80], prev[80];
+	int have_prev;
 	natsStatus s;
 
+	pthread_mutex_lock(&lk.lock);
+	have_prev = !o->sync && (k > 0 || o->have_prev);
 	snprintf(id, sizeof(id), "%s:%" PRIu64, o->run, sl->pos);
+	snprintf(prev, sizeof(prev), "%s:%" PRIu64, o->run,
+		 k > 0 ? o->slots[(o->head + k - 1) % o->window].pos : o->prev_pos);
+	pthread_mutex_unlock(&lk.lock);
 	s = natsMsg_Create(&m, o->subject, NULL, sl->p, (int)sl->len);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	if (s == NATS_OK && have_prev)
+		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", prev);
 	if (s == NATS_OK && o->end && sl->len == 0)
 		s = natsMsgHeader_Set(m, END_HEADER, o->end);
 	if (s == NATS_OK)
@@ -455,17 +516,17 @@ static natsStatus send_new(struct out *o, uint64_t pos, const void *p, size_t le
 	*sl = (struct slot){.pos = pos, .len = len, .p = p};
 	o->n++;
 	pthread_mutex_unlock(&lk.lock);
-	return publish(o, sl);
+	return publish(o, o->n - 1);
 }
 
 /*
  * Releases the acknowledged messages at the front from the ring, and
  * publishes again those refused or left without an answer for too long.
  */
-static int settle(struct out *o, shmpipe_reader *r, int records)
+static int settle(struct out *o, shmpipe_reader *r)
 {
 	double now = now_s();
-	int err = 0;
+	int err = 0, due = 0;
 
 	pthread_mutex_lock(&lk.lock);
 	while (o->n && o->slots[o->head].acked) {
@@ -478,25 +539,32 @@ static int settle(struct out *o, shmpipe_reader *r, int records)
 			if (err < 0)
 				break;
 		}
+		o->prev_pos = sl->pos;
+		o->have_prev = 1;
 		o->head = (o->head + 1) % o->window;
 		o->n--;
 	}
-	for (unsigned k = 0; k < o->n && err == 0; k++) {
+	for (unsigned k = 0; k < o->n && !due; k++) {
 		struct slot *sl = &o->slots[(o->head + k) % o->window];
 
-		if (sl->acked)
-			continue;
-		if ((sl->retry && now - sl->sent >= RETRY_MS / 1000.0) ||
-		    now - sl->sent >= ACK_WAIT_MS / 1000.0) {
-			sl->retry = 0;
-			o->republished++;
-			pthread_mutex_unlock(&lk.lock);
-			publish(o, sl);
-			pthread_mutex_lock(&lk.lock);
-		}
+		due = !sl->acked && ((sl->retry && now - sl->sent >= RETRY_MS / 1000.0) ||
+				     now - sl->sent >= ACK_WAIT_MS / 1000.0);
 	}
 	pthread_mutex_unlock(&lk.lock);
-	(void)records;
+	/* One is due: all that wait go again, oldest first, each after the one before. */
+	for (unsigned k = 0; due && err == 0 && k < o->n; k++) {
+		struct slot *sl = &o->slots[(o->head + k) % o->window];
+
+		pthread_mutex_lock(&lk.lock);
+		due = !sl->acked;
+		sl->retry = 0;
+		pthread_mutex_unlock(&lk.lock);
+		if (due) {
+			o->republished++;
+			publish(o, k);
+		}
+		due = 1;
+	}
 	return err;
 }
 
@@ -512,7 +580,7 @@ static void wait_acks(struct out *o, int ms)
 	ts.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&lk.lock);
 	before = o->acked;
-	while (o->acked == before && !(o->n && o->slots[o->head].retry))
+	while (o->acked == before)
 		if (pthread_cond_timedwait(&lk.cond, &lk.lock, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&lk.lock);
@@ -530,23 +598,42 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 
 	if (chunk + HEADER_ROOM > max_payload)
 		chunk = max_payload - HEADER_ROOM;
-	o.window = co->window ? (unsigned)co->window : 256;
+	o.window = co->window ? (unsigned)co->window : DEFAULT_WINDOW;
 	o.slots = calloc(o.window, sizeof(*o.slots));
 	if (!o.slots) {
 		cli_error("%s: out of memory", what);
 		return CLI_FAILED;
 	}
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (uint64_t)getpid() << 32 ^ (uint64_t)(now_s() * 1e9);
-	snprintf(o.run, sizeof(o.run), "%016" PRIx64, rnd);
+	/*
+	 * The pipe's id, the same for a forwarder that takes the read end
+	 * again after a death: its inode and its birth time, which a pipe
+	 * made again under the same name does not share.
+	 */
+	{
+		struct statx sx;
+
+		if (statx(shmpipe_reader_fd(r), "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) ==
+			0 &&
+		    (sx.stx_mask & STATX_BTIME)) {
+			snprintf(o.run, sizeof(o.run), "%" PRIx64 "-%" PRIx64 ".%x",
+				 (uint64_t)sx.stx_ino, (uint64_t)sx.stx_btime.tv_sec,
+				 (unsigned)sx.stx_btime.tv_nsec);
+		} else {
+			/* No birth time: an id of this run only (a restart may then repeat). */
+			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+				rnd = (uint64_t)getpid() << 32 ^ (uint64_t)(now_s() * 1e9);
+			snprintf(o.run, sizeof(o.run), "r%016" PRIx64, rnd);
+		}
+	}
 	shmpipe_reader_stats(r, &st);
 	pos = st.read_index;
+	o.sync = 1;
 	pthread_mutex_lock(&lk.lock);
 	the_out = &o;
 	pthread_mutex_unlock(&lk.lock);
 
 	for (;;) {
-		int err = settle(&o, r, records);
+		int err = settle(&o, r);
 
 		if (err < 0) {
 			cli_error("%s: %s", what, shmpipe_strerror(err));
@@ -569,7 +656,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 		}
 		got = -EAGAIN;
 		/* Fill the window; wait for the ring only when nothing is in flight. */
-		while (!o.end && o.n < o.window) {
+		while (!o.end && o.n < (o.sync ? 1u : o.window)) {
 			const void *p;
 
 			shmpipe_reader_set_timeout(r, o.n ? 0 : user_timeout);
@@ -619,7 +706,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 				goto out;
 			}
 		}
-		if (o.n && (o.n == o.window || got == -EAGAIN || o.end))
+		if (o.n && (o.n == (o.sync ? 1u : o.window) || got == -EAGAIN || o.end))
 			wait_acks(&o, 5);
 	}
 	if (status == CLI_OK && strcmp(o.end, "error") == 0) {
@@ -641,17 +728,122 @@ out:
 
 /* ---- JetStream -> ring ----------------------------------------------------- */
 
-static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const struct url *u,
-		      const struct cli_opts *co, const char *what, int records, uint64_t capacity)
+/*
+ * What the far side has committed, kept beside the pipe (NAME.forward in
+ * /dev/shm, mapped: a store is there even if the process dies right after
+ * it), so that a forwarder that takes the write end again knows which
+ * messages are in the ring already. Before each message: pending_* (the
+ * sequence, and the ring's write_index once it is in); after: last.
+ * write_index in the pipe then tells whether a pending message went in
+ * whole, in part (a byte stream: the rest is written), or not at all.
+ */
+struct state {
+	uint64_t magic;
+	_Atomic uint64_t last;	   /* stream sequence of the last message committed */
+	_Atomic uint64_t pending;  /* the one being written, 0 if none */
+	_Atomic uint64_t pend_end; /* write_index once it is in */
+	_Atomic uint64_t pend_len; /* its bytes in the ring (a byte stream: its length) */
+};
+
+#define STATE_MAGIC 0x73686d70666f7277ull /* "shmpforw" */
+
+static struct state *state_open(const char *name, char *path, size_t len, int fresh)
 {
-	char durable[300];
+	struct state *st;
+	struct stat sb;
+	int fd;
+
+	snprintf(path, len, "%s.forward", name);
+	if (fresh)
+		shm_unlink(path);
+	fd = shm_open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	/* Ours, and a plain object of our size: another user's is not trusted. */
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    (sb.st_size != 0 && sb.st_size != (off_t)sizeof(*st)) ||
+	    ftruncate(fd, sizeof(*st)) < 0) {
+		close(fd);
+		return NULL;
+	}
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (st == MAP_FAILED)
+		return NULL;
+	if (st->magic != STATE_MAGIC) {
+		memset(st, 0, sizeof(*st));
+		st->magic = STATE_MAGIC;
+	}
+	return st;
+}
+
+/* Waits for room for a message of about `space` ring bytes; 0 or the error. */
+static int wait_room(shmpipe_writer *w, uint64_t capacity, uint64_t space)
+{
+	shmpipe_stats st;
+	void *p;
+	ssize_t k;
+
+	shmpipe_writer_stats(w, &st);
+	if (capacity - (st.write_index - st.read_index) >= space)
+		return 0;
+	/* A reservation waits as a write does, and a commit of 0 publishes nothing. */
+	k = shmpipe_reserve(w, &p, (size_t)(space < capacity ? space : 1));
+	if (k < 0)
+		return (int)k;
+	shmpipe_commit(w, 0);
+	return 0;
+}
+
+static const char *write_why(ssize_t err)
+{
+	return err == -EPIPE	   ? "the reader closed the pipe or died"
+	       : err == -EMSGSIZE  ? "a message is larger than the ring's largest record"
+	       : err == -ETIMEDOUT ? "timed out: the ring stayed full"
+				   : shmpipe_strerror((int)err);
+}
+
+static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const struct url *u,
+		      const struct cli_opts *co, const char *what, int records, uint64_t capacity,
+		      const char *name, int taken_again)
+{
+	char durable[300], path[300];
 	natsSubscription *sub = NULL;
 	jsSubOptions so;
 	jsConsumerInfo *ci = NULL;
 	jsErrCode jerr = 0;
 	natsStatus s;
-	uint64_t last_seq = 0, avg_space = 256;
-	int window = co->window ? co->window : 256, status = CLI_OK;
+	struct state *st;
+	shmpipe_stats ws;
+	uint64_t last, avg_space = 256, wpos, resume = 0, resume_skip = 0;
+	int window = co->window ? co->window : DEFAULT_WINDOW, status = CLI_OK, first = 1;
+
+	st = state_open(name, path, sizeof(path), !taken_again);
+	if (!st) {
+		cli_error("%s: cannot keep its state in /dev/shm%s: %s", what, path,
+			  strerror(errno ? errno : EPERM));
+		return CLI_FAILED;
+	}
+	shmpipe_writer_stats(w, &ws);
+	wpos = ws.write_index;
+	last = atomic_load(&st->last);
+	/* Taken again after a death: what the dead forwarder had written. */
+	if (taken_again && last)
+		first = 0;
+	if (taken_again && atomic_load(&st->pending)) {
+		uint64_t pend = atomic_load(&st->pending), end = atomic_load(&st->pend_end);
+		uint64_t plen = atomic_load(&st->pend_len);
+
+		if (wpos >= end) {
+			last = pend; /* in whole */
+		} else if (!records && wpos > end - plen) {
+			resume = pend; /* in part: the rest to come */
+			resume_skip = plen - (end - wpos);
+		}
+		first = 0;
+		atomic_store(&st->last, last);
+		atomic_store(&st->pending, 0);
+	}
 
 	if (co->durable)
 		snprintf(durable, sizeof(durable), "%s", co->durable);
@@ -670,19 +862,64 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 		return CLI_FAILED;
 	}
 	if (s == NATS_OK) {
+		/* Acknowledged: in a ring already, by a forwarder before us. */
+		if (ci->AckFloor.Stream > last)
+			last = ci->AckFloor.Stream;
 		jsConsumerInfo_Destroy(ci);
 	} else if (!co->create) {
 		cli_error("%s: no consumer %s on stream %s (--create makes it)", what, durable,
 			  stream);
 		return FWD_NO_STREAM;
+	} else {
+		/*
+		 * Made here, not by the subscription, which would delete it
+		 * when it goes: a forwarder started again goes on with it.
+		 * A message delivered to a forwarder that died comes again
+		 * after AckWait.
+		 */
+		jsConsumerConfig cc;
+
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = durable;
+		cc.AckPolicy = js_AckExplicit;
+		cc.AckWait = (int64_t)5 * 1000000000;
+		cc.MaxAckPending = window;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.FilterSubject = u->subject;
+		for (;;) {
+			s = js_AddConsumer(&ci, js, stream, &cc, NULL, &jerr);
+			if (s == NATS_OK) {
+				jsConsumerInfo_Destroy(ci);
+				break;
+			}
+			if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS) {
+				usleep(200 * 1000);
+				continue;
+			}
+			cli_error("%s: creating consumer %s: %s", what, durable,
+				  nats_GetLastError(NULL));
+			return CLI_FAILED;
+		}
 	}
+	/*
+	 * The first message to take: after what was acknowledged, and not
+	 * before the stream's first (a work queue forgets what was taken).
+	 * Then strictly in order: one delivered to a forwarder that died
+	 * comes again after AckWait, and those after it wait for it.
+	 */
+	{
+		jsStreamInfo *si = NULL;
+
+		if (js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK) {
+			if (si->State.FirstSeq > 0 && si->State.FirstSeq - 1 > last)
+				last = si->State.FirstSeq - 1;
+			jsStreamInfo_Destroy(si);
+		}
+	}
+	first = 0;
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
-	so.Config.Durable = durable;
-	so.Config.AckPolicy = js_AckExplicit;
-	so.Config.AckWait = (int64_t)30 * 1000000000;
-	so.Config.MaxAckPending = window;
-	so.Config.DeliverPolicy = js_DeliverAll;
+	so.Consumer = durable;
 	for (;;) {
 		s = js_PullSubscribe(&sub, js, u->subject, durable, NULL, &so, &jerr);
 		if (s == NATS_OK)
@@ -698,29 +935,18 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 
 	for (;;) {
 		natsMsgList list = {0};
-		shmpipe_stats st;
+		shmpipe_stats now;
 		uint64_t room;
-		int batch, done = 0;
+		int batch, done = 0, err;
 
-		shmpipe_writer_stats(w, &st);
-		room = capacity - (st.write_index - st.read_index);
-		if (room < avg_space) {
-			/* Wait for room: a reservation waits as a write does, and commits nothing. */
-			void *p;
-			ssize_t k =
-			    shmpipe_reserve(w, &p, (size_t)(avg_space < capacity ? avg_space : 1));
-
-			if (k < 0) {
-				cli_error("%s: %s", what,
-					  k == -EPIPE	    ? "the reader closed the pipe or died"
-					  : k == -ETIMEDOUT ? "timed out: the ring stayed full"
-							    : shmpipe_strerror((int)k));
-				status = CLI_FAILED;
-				break;
-			}
-			shmpipe_commit(w, 0);
-			continue;
+		err = wait_room(w, capacity, avg_space);
+		if (err < 0) {
+			cli_error("%s: %s", what, write_why(err));
+			status = CLI_FAILED;
+			break;
 		}
+		shmpipe_writer_stats(w, &now);
+		room = capacity - (now.write_index - now.read_index);
 		batch = (int)(room / avg_space);
 		if (batch > window)
 			batch = window;
@@ -735,46 +961,74 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 			usleep(100 * 1000);
 			continue;
 		}
-		for (int i = 0; i < list.Count && !done; i++) {
+		for (int i = 0; i < list.Count; i++) {
 			natsMsg *m = list.Msgs[i];
-			const char *end = NULL;
+			const char *end = NULL, *data = natsMsg_GetData(m);
 			jsMsgMetaData *meta = NULL;
-			uint64_t seq = 0;
-			const char *data = natsMsg_GetData(m);
+			uint64_t seq = 0, skip = 0, space;
 			int len = natsMsg_GetDataLength(m);
+			ssize_t put = 0;
 
+			if (done) {
+				natsMsg_NakWithDelay(m, 100, NULL);
+				continue;
+			}
 			if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
 				seq = meta->Sequence.Stream;
 				jsMsgMetaData_Destroy(meta);
 			}
+			if (!seq) {
+				natsMsg_NakWithDelay(m, 100, NULL);
+				continue;
+			}
+			if (first) {
+				last = seq - 1;
+				first = 0;
+			}
 			/* Delivered again after a lost acknowledgement: in the ring already. */
-			if (seq && seq <= last_seq) {
+			if (seq <= last) {
 				natsMsg_Ack(m, NULL);
+				continue;
+			}
+			/*
+			 * One before it is still out, delivered to a forwarder
+			 * that died or lost on the way: in order, or not at all.
+			 */
+			if (seq != last + 1) {
+				natsMsg_NakWithDelay(m, 100, NULL);
+				done = 4;
 				continue;
 			}
 			natsMsgHeader_Get(m, END_HEADER, &end);
 			if (end) {
 				natsMsg_AckSync(m, NULL, NULL);
-				last_seq = seq;
+				last = seq;
+				atomic_store(&st->last, last);
 				if (strcmp(end, "eof") == 0) {
-					status = CLI_OK;
+					done = 1;
 				} else {
 					cli_error(
 					    "%s: the near writer died or aborted: the stream ends "
 					    "with an error",
 					    what);
 					status = CLI_FAILED;
+					done = 2;
 				}
-				done = strcmp(end, "eof") == 0 ? 1 : 2;
 				continue;
 			}
-			if (len > 0) {
-				ssize_t put = 0;
-
+			if (seq == resume) {
+				skip = resume_skip;
+				resume = 0;
+			}
+			if ((size_t)len > skip) {
+				space = records ? SHMPIPE_RECORD_SPACE(len) : (uint64_t)len - skip;
+				atomic_store(&st->pend_len, records ? space : (uint64_t)len);
+				atomic_store(&st->pend_end, wpos + space);
+				atomic_store(&st->pending, seq);
 				if (records) {
 					put = shmpipe_write(w, data, (size_t)len);
 				} else {
-					size_t off = 0;
+					size_t off = (size_t)skip;
 
 					while (off < (size_t)len) {
 						put =
@@ -785,38 +1039,37 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 					}
 				}
 				if (put < 0) {
-					cli_error(
-					    "%s: %s", what,
-					    put == -EPIPE ? "the reader closed the pipe or died"
-					    : put == -EMSGSIZE	? "a message is larger than the "
-								  "ring's largest record"
-					    : put == -ETIMEDOUT ? "timed out: the ring stayed full"
-								: shmpipe_strerror((int)put));
+					cli_error("%s: %s", what, write_why(put));
 					status = CLI_FAILED;
 					done = 3;
-					break;
+					natsMsg_NakWithDelay(m, 100, NULL);
+					continue;
 				}
+				wpos += space;
 				avg_space = (avg_space * 7 + SHMPIPE_RECORD_SPACE(len)) / 8;
 				if (avg_space < 16)
 					avg_space = 16;
 			}
-			/* Committed: now it may go from the stream's pending list. */
+			/* Committed: said so beside the pipe, then to the stream. */
+			last = seq;
+			atomic_store(&st->last, last);
+			atomic_store(&st->pending, 0);
 			natsMsg_Ack(m, NULL);
-			last_seq = seq;
 		}
 		natsMsgList_Destroy(&list);
-		if (done == 1) {
-			shmpipe_writer_close(w);
-			break;
-		}
-		if (done == 2) {
-			shmpipe_writer_abort(w);
+		if (done == 1 || done == 2) {
+			if (done == 1)
+				shmpipe_writer_close(w);
+			else
+				shmpipe_writer_abort(w);
+			shm_unlink(path); /* the transfer is over */
 			break;
 		}
 		if (done == 3)
 			break;
 	}
-	natsSubscription_Unsubscribe(sub);
+	munmap(st, sizeof(*st));
+	/* Not unsubscribed: that would delete the consumer (libnats). */
 	natsSubscription_Destroy(sub);
 	return status;
 }
@@ -837,7 +1090,7 @@ int cli_forward(int argc, char **argv)
 	jsCtx *js = NULL;
 	jsOptions jo;
 	struct progress pg;
-	int to_js, status, err, records;
+	int to_js, status, err, records, taken_again = 0;
 	ssize_t n;
 
 	n = cli_parse_opts(argc, argv,
@@ -878,10 +1131,19 @@ int cli_forward(int argc, char **argv)
 	snprintf(what, sizeof(what), "forward %s", shown);
 
 	/* The pipe first: a missing or taken pipe is bad input, before any network. */
-	if (to_js) {
+	if (to_js || o.open) {
+		const shmpipe_end_info *end = to_js ? &info.reader : &info.writer;
+
 		err = cli_inspect(name, &info);
-		if (err == 0 && info.readers <= 1 && info.reader.state != SHMPIPE_END_ABSENT)
-			return cli_usage("forward", "%s: the read end is taken", shown);
+		/* A forwarder's end left by a death is taken again (SHMPIPE_REOPEN). */
+		taken_again = err == 0 && (info.flags & SHMPIPE_REOPEN) &&
+			      end->state == SHMPIPE_END_OPEN && !end->alive;
+		if (err == 0 && info.readers <= 1 && end->state != SHMPIPE_END_ABSENT &&
+		    !taken_again)
+			return cli_usage("forward", "%s: the %s end is taken", shown,
+					 to_js ? "read" : "write");
+	}
+	if (to_js) {
 		if (err == 0 && (info.flags & SHMPIPE_SHARE))
 			return cli_usage("forward",
 					 "%s: a shared pipe deals its records out; "
@@ -895,7 +1157,9 @@ int cli_forward(int argc, char **argv)
 	} else if (o.open) {
 		err = shmpipe_writer_open(&w, name);
 	} else {
+		/* Its end may be taken again by a forwarder started after a death. */
 		cli_options_for_create(&o, &so);
+		so.flags |= SHMPIPE_REOPEN;
 		err = shmpipe_writer_create(&w, name, &so);
 	}
 	if (err < 0) {
@@ -942,7 +1206,8 @@ int cli_forward(int argc, char **argv)
 			status = ring_to_js(r, js, &u, &o, what, records,
 					    (size_t)natsConnection_GetMaxPayload(nc));
 		else
-			status = js_to_ring(w, js, stream, &u, &o, what, records, so.capacity);
+			status = js_to_ring(w, js, stream, &u, &o, what, records, so.capacity, name,
+					    taken_again);
 		progress_stop(&pg);
 	}
 	if (to_js) {

@@ -30,8 +30,8 @@ struct command {
 
 static const struct command commands[] = {
     {"write", cli_write,
-     "[--size SIZE] [--records] [--mode MODE] [--readers N [--share]] [--open] "
-     "[--timeout TIME] [--quiet|--progress] NAME [FILE]",
+     "[--size SIZE] [--records] [--mode MODE] [--readers N [--share]] [--reopen] "
+     "[--open] [--timeout TIME] [--quiet|--progress] NAME [FILE]",
      "Create the pipe NAME and copy standard input (or FILE) into it. A full ring\n"
      "blocks the copy until the reader makes room; the end of the input is the end\n"
      "of the stream. The data waits in the ring if no reader has come yet. With\n"
@@ -44,6 +44,8 @@ static const struct command commands[] = {
      "                      until N have come; each then gets the whole stream\n"
      "  -S, --share         with --readers: deal the records out instead, each to\n"
      "                      one reader, the first free (implies --records)\n"
+     "      --reopen        a reader that dies leaves its end to the next one, which\n"
+     "                      goes on where it stopped (shmpipe forward started again)\n"
      "  -o, --open          take the write end of an existing pipe instead\n"
      "  -t, --timeout TIME  fail if the ring stays full this long: 500ms, 10s, 5m\n"},
     {"read", cli_read,
@@ -207,6 +209,7 @@ enum {
 	OPT_CREDS,
 	OPT_TLS,
 	OPT_TLS_CA,
+	OPT_REOPEN,
 };
 
 /* A whole number from lo to hi, or -1. */
@@ -247,6 +250,7 @@ int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o
 	    {"creds", required_argument, NULL, OPT_CREDS},
 	    {"tls", no_argument, NULL, OPT_TLS},
 	    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+	    {"reopen", no_argument, NULL, OPT_REOPEN},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -353,6 +357,9 @@ int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o
 			break;
 		case OPT_TLS_CA:
 			o->tls_ca = optarg;
+			break;
+		case OPT_REOPEN:
+			o->reopen = 1;
 			break;
 		case 'o':
 			o->open = 1;

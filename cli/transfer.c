@@ -124,7 +124,8 @@ int cli_options_for_create(const struct cli_opts *o, shmpipe_options *so)
 {
 	memset(so, 0, sizeof(*so));
 	so->capacity = o->size ? (size_t)o->size : TRANSFER_DEFAULT_SIZE;
-	so->flags = (o->records ? SHMPIPE_RECORDS : 0) | (o->share ? SHMPIPE_SHARE : 0);
+	so->flags = (o->records ? SHMPIPE_RECORDS : 0) | (o->share ? SHMPIPE_SHARE : 0) |
+		    (o->reopen ? SHMPIPE_REOPEN : 0);
 	so->mode = o->mode;
 	/* One reader is the pipe of old: readers stays 0. */
 	so->readers = o->readers > 1 ? (uint32_t)o->readers : 0;
@@ -202,8 +203,8 @@ int cli_write(int argc, char **argv)
 	ssize_t n;
 	int in = STDIN_FILENO, err;
 
-	n = cli_parse_opts(argc, argv,
-			   "size records mode readers share open timeout quiet progress", &o);
+	n = cli_parse_opts(
+	    argc, argv, "size records mode readers share reopen open timeout quiet progress", &o);
 	if (n < 0)
 		return n == CLI_HELP_SHOWN ? CLI_OK : CLI_USAGE;
 	if (n < 1)
@@ -213,9 +214,12 @@ int cli_write(int argc, char **argv)
 	if (cli_name(argv[1], name, sizeof(name)) < 0)
 		return cli_bad_name("write", argv[1]);
 	cli_shown(shown, sizeof(shown), name);
-	if (o.open && (o.size || o.records || o.mode || o.readers))
+	if (o.reopen && o.readers > 1)
+		return cli_usage("write",
+				 "--reopen is for a pipe of one reader: not with --readers");
+	if (o.open && (o.size || o.records || o.mode || o.readers || o.reopen))
 		return cli_usage("write", "--open takes the pipe as it was created: no --size, "
-					  "--records, --mode, --readers or --share");
+					  "--records, --mode, --readers, --share or --reopen");
 	if (o.share && o.readers < 2)
 		return cli_usage("write", "--share deals records out among readers: it needs "
 					  "--readers 2 or more");
