@@ -803,6 +803,18 @@ static const char *write_why(ssize_t err)
 				   : shmpipe_strerror((int)err);
 }
 
+struct byseq {
+	natsMsg *m;
+	uint64_t seq;
+};
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = ((const struct byseq *)a)->seq, y = ((const struct byseq *)b)->seq;
+
+	return x < y ? -1 : x > y;
+}
+
 static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const struct url *u,
 		      const struct cli_opts *co, const char *what, int records, uint64_t capacity,
 		      const char *name, int taken_again)
@@ -961,6 +973,30 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 			usleep(100 * 1000);
 			continue;
 		}
+		/*
+		 * In stream order: messages delivered again (after a NAK, or
+		 * after AckWait) come mixed with new ones.
+		 */
+		if (list.Count > 1) {
+			struct byseq *o = malloc(sizeof(*o) * (size_t)list.Count);
+
+			for (int i = 0; o && i < list.Count; i++) {
+				jsMsgMetaData *meta = NULL;
+
+				o[i].m = list.Msgs[i];
+				o[i].seq = 0;
+				if (natsMsg_GetMetaData(&meta, list.Msgs[i]) == NATS_OK) {
+					o[i].seq = meta->Sequence.Stream;
+					jsMsgMetaData_Destroy(meta);
+				}
+			}
+			if (o) {
+				qsort(o, (size_t)list.Count, sizeof(*o), by_seq);
+				for (int i = 0; i < list.Count; i++)
+					list.Msgs[i] = o[i].m;
+				free(o);
+			}
+		}
 		for (int i = 0; i < list.Count; i++) {
 			natsMsg *m = list.Msgs[i];
 			const char *end = NULL, *data = natsMsg_GetData(m);
@@ -969,7 +1005,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 			int len = natsMsg_GetDataLength(m);
 			ssize_t put = 0;
 
-			if (done) {
+			if (done && done != 4) {
 				natsMsg_NakWithDelay(m, 100, NULL);
 				continue;
 			}
