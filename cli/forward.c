@@ -234,8 +234,6 @@ static int connect_nats(const struct url *u, const struct cli_opts *o, const cha
 	if (s == NATS_OK)
 		s = natsOptions_SetCustomReconnectDelay(*nopts, reconnect_delay, NULL);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(*nopts, true, on_connected, NULL);
-	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(*nopts, on_connected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(*nopts, on_disconnected, NULL);
@@ -253,7 +251,17 @@ static int connect_nats(const struct url *u, const struct cli_opts *o, const cha
 		cli_error("%s: %s", what, nats_GetLastError(NULL));
 		return CLI_USAGE;
 	}
+	/*
+	 * Once at once, to tell a refusal of our credentials (for good) from
+	 * servers that are not there (yet): only for those does libnats then
+	 * try again in the background, with our backoff.
+	 */
 	s = natsConnection_Connect(nc, *nopts);
+	if (s == NATS_NO_SERVER) {
+		s = natsOptions_SetRetryOnFailedConnect(*nopts, true, on_connected, NULL);
+		if (s == NATS_OK)
+			s = natsConnection_Connect(nc, *nopts);
+	}
 	if (s == NATS_OK) {
 		on_connected(*nc, NULL);
 		return 0;
@@ -279,6 +287,20 @@ static int connect_nats(const struct url *u, const struct cli_opts *o, const cha
 		if (lk.connected)
 			break;
 		pthread_mutex_unlock(&lk.lock);
+		{
+			/* The servers came, and refuse us: no use trying again. */
+			const char *e = NULL;
+
+			if (natsConnection_GetLastError(*nc, &e) == NATS_NOT_PERMITTED ||
+			    (e && strstr(e, "uthoriz"))) {
+				if (shown)
+					progress_note_end();
+				cli_error("%s: %s refused us: %s", what, u->servers[0], e ? e : "");
+				natsConnection_Destroy(*nc);
+				*nc = NULL;
+				return FWD_AUTH;
+			}
+		}
 		if (timed_out) {
 			if (shown)
 				progress_note_end();
@@ -319,6 +341,8 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 	jsErrCode jerr = 0;
 	natsStatus s;
 
+	double t0 = now_s();
+
 	for (;;) {
 		s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
 		if (s == NATS_OK) {
@@ -330,6 +354,13 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		/* A cluster still electing its leaders, a server coming back: again. */
 		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
 		    s == NATS_CONNECTION_DISCONNECTED) {
+			if (o->timeout_ms >= 0 && (now_s() - t0) * 1000 >= o->timeout_ms) {
+				cli_error(
+				    "%s: JetStream does not answer on %s (not enabled there, or "
+				    "no leader) within --timeout",
+				    what, u->servers[0]);
+				return FWD_CONNECT;
+			}
 			usleep(200 * 1000);
 			continue;
 		}
@@ -414,6 +445,13 @@ struct out {
 };
 
 static struct out *the_out;
+
+/*
+ * The transfer is over (the end crossed, the far reader went away): the
+ * pipe has no more use. Otherwise a pipe whose end may be taken again is
+ * left to a forward started again.
+ */
+static int fwd_over;
 
 /* The acknowledgement of one message, on a thread of libnats. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -645,8 +683,10 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 			status = CLI_FAILED;
 			break;
 		}
-		if (o.end && o.n == 0)
-			break; /* the end marker too was stored */
+		if (o.end && o.n == 0) {
+			fwd_over = 1;
+			break;
+		} /* the end marker too was stored */
 		if (!records) {
 			/* What settle released is no longer shown. */
 			shmpipe_stats now;
@@ -954,6 +994,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 		err = wait_room(w, capacity, avg_space);
 		if (err < 0) {
 			cli_error("%s: %s", what, write_why(err));
+			fwd_over = err == -EPIPE;
 			status = CLI_FAILED;
 			break;
 		}
@@ -1076,6 +1117,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 				}
 				if (put < 0) {
 					cli_error("%s: %s", what, write_why(put));
+					fwd_over = put == -EPIPE;
 					status = CLI_FAILED;
 					done = 3;
 					natsMsg_NakWithDelay(m, 100, NULL);
@@ -1094,6 +1136,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 		}
 		natsMsgList_Destroy(&list);
 		if (done == 1 || done == 2) {
+			fwd_over = 1;
 			if (done == 1)
 				shmpipe_writer_close(w);
 			else
@@ -1246,7 +1289,26 @@ int cli_forward(int argc, char **argv)
 					    taken_again);
 		progress_stop(&pg);
 	}
-	if (to_js) {
+	/* A pipe this forward made, and nothing went into it: nothing to leave. */
+	if (!fwd_over && !to_js && !o.open && status != CLI_OK) {
+		shmpipe_stats ws;
+
+		if (shmpipe_writer_stats(w, &ws) == 0 && ws.write_index == 0)
+			fwd_over = 1;
+	}
+	if (!fwd_over && (so.flags & SHMPIPE_REOPEN)) {
+		/*
+		 * Not over, on a pipe whose end may be taken again: let go of
+		 * the end as a death would, and leave the name (and the far
+		 * side's state) to a forward started again.
+		 */
+		if (to_js)
+			shmpipe_reader_drop(r);
+		else
+			shmpipe_writer_drop(w);
+		cli_error("%s: the pipe is left for a forward started again (%s%s)", what,
+			  to_js ? "" : "--open: ", shown);
+	} else if (to_js) {
 		/* Done either way, as read is: the name has no more use. */
 		cli_forget_name();
 		shmpipe_reader_close(r);

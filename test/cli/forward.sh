@@ -596,6 +596,24 @@ case_g() {
 		[ $ms -ge 900 ] && [ $ms -le $((5000 * SLOW)) ] || G_BAD+=("forward --timeout 1s $N1 ... gave up after $ms ms")
 		[ -n "$N1_LEFT" ] || figure "g: note: forward NAME URL, server unreachable (exit 3), removed NAME and its data"
 	fi
+	auth_up() { ! _nats_port_free "$1"; }
+	# A server that wants a user and a password: without them, 5, at once
+	# and for good (not retried as an unreachable server is); with them in
+	# the address, it takes us.
+	local aport apid
+	aport=$(nats_free_port)
+	nats-server -a 127.0.0.1 -p "$aport" --user fwd --pass s3cret >"$TMP/auth.log" 2>&1 &
+	apid=$!
+	wait_for 10 auth_up "$aport" || G_BAD+=("the server with a password did not start: $(tail -3 "$TMP/auth.log")")
+	if g_run 5 --timeout 20s "nats://127.0.0.1:$aport/fwd.g" "$N2"; then
+		[ $ms -le $((5000 * SLOW)) ] || G_BAD+=("an authorization refused took $ms ms to say so")
+		grep -q "uthoriz" "$TMP/err" || G_BAD+=("exit 5 without a word of authorization: $(cat "$TMP/err")")
+	fi
+	# With them it is let in, and finds no JetStream there: 3 after --timeout.
+	g_run 3 --timeout 1s "nats://fwd:s3cret@127.0.0.1:$aport/fwd.g" "$N2" &&
+		{ grep -q "JetStream" "$TMP/err" || G_BAD+=("no JetStream, and it did not say so: $(cat "$TMP/err")"); }
+	kill "$apid" 2>/dev/null
+	wait "$apid" 2>/dev/null
 	"$SHMPIPE" rm --force "$N1" 2>/dev/null
 	expect_clean
 	if [ ${#G_BAD[@]} -gt 0 ]; then
@@ -603,7 +621,7 @@ case_g() {
 		fail "g: ${#G_BAD[@]} checks failed:
 $(cat "$TMP/g.bad")"
 	fi
-	figure "g: usage errors exit 2, a missing stream 4, no server with --timeout 1s 3 (after $ms ms)"
+	figure "g: usage errors exit 2, a missing stream 4, no server with --timeout 1s 3, a password refused 5"
 }
 
 # ---- f. the server down at the start, then down for 5 s mid-transfer ---------
