@@ -117,10 +117,12 @@ static void json_pipe(FILE *f, const char *name, const shmpipe_info *in, const s
 	fputs("{\"name\":", f);
 	cli_print_json_name(f, name);
 	fprintf(f,
-		",\"records\":%s,\"capacity\":%llu,\"write_index\":%llu,\"read_index\":%llu,"
+		",\"records\":%s,\"reopen\":%s,\"capacity\":%llu,\"write_index\":%llu,\"read_"
+		"index\":%llu,"
 		"\"produced\":%llu,\"consumed\":%llu,\"producer_waits\":%llu,"
 		"\"consumer_waits\":%llu,\"queue_bytes\":%llu,\"queue_percent\":%d,",
-		(in->flags & SHMPIPE_RECORDS) ? "true" : "false", (unsigned long long)s->capacity,
+		(in->flags & SHMPIPE_RECORDS) ? "true" : "false",
+		(in->flags & SHMPIPE_REOPEN) ? "true" : "false", (unsigned long long)s->capacity,
 		(unsigned long long)s->write_index, (unsigned long long)s->read_index,
 		(unsigned long long)s->produced, (unsigned long long)s->consumed,
 		(unsigned long long)s->producer_waits, (unsigned long long)s->consumer_waits,
@@ -188,8 +190,9 @@ static void text_pipe(FILE *f, const char *name, const shmpipe_info *in, const s
 	cli_format_bytes(b, sizeof(b), (double)s->write_index);
 	cli_format_bytes(c, sizeof(c), (double)s->read_index);
 	cli_format_bytes(d, sizeof(d), (double)(s->write_index - s->read_index));
-	fprintf(f, "%-9s %s (%s)\n", "pipe", cli_shown(shown, sizeof(shown), name),
-		rec ? "records" : "stream");
+	fprintf(f, "%-9s %s (%s%s)\n", "pipe", cli_shown(shown, sizeof(shown), name),
+		rec ? "records" : "stream",
+		(in->flags & SHMPIPE_REOPEN) ? ", an end left by a death is taken again" : "");
 	fprintf(f, "%-9s %s (%llu bytes)\n", "capacity", a, (unsigned long long)s->capacity);
 	fprintf(f, "%-9s %s (%llu bytes) in %llu %s\n", "written", b,
 		(unsigned long long)s->write_index, (unsigned long long)s->produced,

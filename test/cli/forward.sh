@@ -19,16 +19,18 @@
 #      slow), the data in flight stays bounded by the window and the rings,
 #      and then all of it arrives;
 #   g. usage errors exit 2 and create nothing, a missing stream without
-#      --create exits 4, an unreachable server with --timeout 1s exits 3;
+#      --create exits 4, an unreachable server with --timeout 1s exits 3, a
+#      refused password 5 at once;
 #   f. no server at the start: the forwards wait without burning CPU (under
 #      5% of a core) until it comes, then the transfer completes; the
 #      server killed for 5 s mid-transfer and restarted on its store: the
 #      same, and no byte is lost or repeated;
 #   h. each forwarder killed (kill -9) at random moments and started again
 #      (FORWARD_KILLS times, default 8): nothing lost, nothing twice;
-#   d. a 3-node cluster with --replicas 3: FORWARD_BYTES (default 200M; 1G
-#      is the full test) with the stream's leader killed a third of the way
-#      through: the transfer completes, every byte right.
+#   d. a 3-node cluster with --replicas 3: FORWARD_BYTES of records (up to
+#      64 KiB each; default 200M, 1G is the full test) with the stream's
+#      leader killed a third of the way through: the transfer completes,
+#      every byte right.
 # FORWARD_CASES="a d" runs some of the cases only. Figures (MB/s, CPU,
 # waits) go to standard error.
 source "$(dirname "$0")/lib.sh"
@@ -734,14 +736,14 @@ case_d() {
 	total=$((D_MIB * MIB))
 	t0=$(now_ms)
 	(
-		ugen $D_MIB | "$SHMPIPE" write --quiet "$N1" 2>"$TMP/d.write.err"
+		ugen $D_MIB | "$SHMPIPE" write --quiet --records "$N1" 2>"$TMP/d.write.err"
 		echo "${PIPESTATUS[*]}" >"$TMP/d.wst"
 	) &
 	W=$!
 	wait_for 10 exists "$N1" || fail "d: write did not create $N1"
 	fwd d.near --create --replicas 3 "$N1" "$url"
 	NEAR=$!
-	fwd d.far --create --replicas 3 "$url" "$N2"
+	fwd d.far --create --replicas 3 --records "$url" "$N2"
 	FAR=$!
 	wait_for $T exists "$N2" || fail "d: the far forward did not create $N2$(diag)"
 	(
@@ -784,7 +786,7 @@ case_d() {
 	await $T $W
 	[ "$(cat "$TMP/d.wst" 2>/dev/null)" = "0 0" ] || fail "d: gen | write exited '$(cat "$TMP/d.wst" 2>/dev/null)'$(diag)"
 	expect_clean
-	figure "d: $D_MIB MiB through 3 replicas in $ms ms, $(mbps $total $ms) MB/s; CPU near forward $(cpu_pct d.near $ms)%, far $(cpu_pct d.far $ms)%; stream leader n$leader killed at $((r0 / MIB)) MiB, flowing again after ${resumed:-?} ms"
+	figure "d: $D_MIB MiB of records through 3 replicas in $ms ms, $(mbps $total $ms) MB/s; CPU near forward $(cpu_pct d.near $ms)%, far $(cpu_pct d.far $ms)%; stream leader n$leader killed at $((r0 / MIB)) MiB, flowing again after ${resumed:-?} ms"
 }
 
 # ---- h. forwarders killed and started again ---------------------------------------
