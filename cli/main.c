@@ -262,11 +262,14 @@ int cli_parse_opts(int argc, char **argv, const char *accept, struct cli_opts *o
 
 	/* Only this command's options, so that others are "unknown" to getopt. */
 	for (size_t i = 0; all[i].name; i++) {
-		const char *p = strstr(accept, all[i].name);
+		const char *p = accept;
 		size_t l = strlen(all[i].name);
 
-		if (strcmp(all[i].name, "help") != 0 &&
-		    !(p && (p == accept || p[-1] == ' ') && (p[l] == ' ' || p[l] == '\0')))
+		/* A whole word of accept ("open" is not the end of "reopen"). */
+		while ((p = strstr(p, all[i].name)) &&
+		       !((p == accept || p[-1] == ' ') && (p[l] == ' ' || p[l] == '\0')))
+			p += l;
+		if (strcmp(all[i].name, "help") != 0 && !p)
 			continue;
 		mine[n++] = all[i];
 		if (all[i].val < 128)
