@@ -488,6 +488,15 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 			 * what no retry can mend.
 			 */
 			sl->retry = 1;
+			/*
+			 * The oldest in flight, whose predecessor was stored,
+			 * refused for its expectation: the stream's last is
+			 * not what we think (ours, stored by a forwarder that
+			 * died; or forgotten by a server started again on an
+			 * empty work queue). Find out one at a time.
+			 */
+			if (k == 0 && pae->ErrCode == JSStreamWrongLastMsgIDErr)
+				o->sync = 1;
 			if ((pae->ErrCode == JSStreamNotFoundErr ||
 			     pae->ErrCode == JSStreamMessageExceedsMaximumErr) &&
 			    !o->err[0])
@@ -590,7 +599,7 @@ static int settle(struct out *o, shmpipe_reader *r)
 	}
 	pthread_mutex_unlock(&lk.lock);
 	/* One is due: all that wait go again, oldest first, each after the one before. */
-	for (unsigned k = 0; due && err == 0 && k < o->n; k++) {
+	for (unsigned k = 0; due && err == 0 && k < o->n && !(k > 0 && o->sync); k++) {
 		struct slot *sl = &o->slots[(o->head + k) % o->window];
 
 		pthread_mutex_lock(&lk.lock);
@@ -771,21 +780,25 @@ out:
 /*
  * What the far side has committed, kept beside the pipe (NAME.forward in
  * /dev/shm, mapped: a store is there even if the process dies right after
- * it), so that a forwarder that takes the write end again knows which
- * messages are in the ring already. Before each message: pending_* (the
- * sequence, and the ring's write_index once it is in); after: last.
+ * it), so that a forwarder that takes the write end again knows where the
+ * stream stands. Positions are the near ring's (each message's id carries
+ * its own): next is where the next message must start. Before a message
+ * goes in: pend_next (next once it is in) and pend_end (the far ring's
+ * write_index then), then pending; after: next, and pending cleared.
  * write_index in the pipe then tells whether a pending message went in
  * whole, in part (a byte stream: the rest is written), or not at all.
  */
 struct state {
 	uint64_t magic;
-	_Atomic uint64_t last;	   /* stream sequence of the last message committed */
-	_Atomic uint64_t pending;  /* the one being written, 0 if none */
-	_Atomic uint64_t pend_end; /* write_index once it is in */
-	_Atomic uint64_t pend_len; /* its bytes in the ring (a byte stream: its length) */
+	char pipe[48];		    /* the near pipe's id */
+	_Atomic uint64_t next;	    /* near position of the next message to write */
+	_Atomic uint64_t pending;   /* 1 while a message is being written */
+	_Atomic uint64_t pend_next; /* next, once it is in */
+	_Atomic uint64_t pend_end;  /* the far ring's write_index, once it is in */
+	_Atomic uint64_t known;	    /* next and pipe say something */
 };
 
-#define STATE_MAGIC 0x73686d70666f7277ull /* "shmpforw" */
+#define STATE_MAGIC 0x73686d70666f7232ull
 
 static struct state *state_open(const char *name, char *path, size_t len, int fresh)
 {
@@ -843,16 +856,39 @@ static const char *write_why(ssize_t err)
 				   : shmpipe_strerror((int)err);
 }
 
-struct byseq {
+/* A message's near pipe and position, from its id; 0 or -1. */
+static int msg_pos(natsMsg *m, char *pipe, size_t len, uint64_t *pos)
+{
+	const char *id = NULL, *colon;
+	char *end;
+
+	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || !id ||
+	    !(colon = strrchr(id, ':')) || (size_t)(colon - id) >= len || colon[1] < '0' ||
+	    colon[1] > '9')
+		return -1;
+	errno = 0;
+	*pos = strtoull(colon + 1, &end, 10);
+	if (*end || errno)
+		return -1;
+	memcpy(pipe, id, (size_t)(colon - id));
+	pipe[colon - id] = '\0';
+	return 0;
+}
+
+struct bypos {
 	natsMsg *m;
-	uint64_t seq;
+	uint64_t pos;
+	int ok;
+	char pipe[48];
 };
 
-static int by_seq(const void *a, const void *b)
+static int by_pos(const void *a, const void *b)
 {
-	uint64_t x = ((const struct byseq *)a)->seq, y = ((const struct byseq *)b)->seq;
+	const struct bypos *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	if (x->ok != y->ok)
+		return x->ok ? 1 : -1; /* the unreadable first: refused at once */
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const struct url *u,
@@ -867,8 +903,8 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 	natsStatus s;
 	struct state *st;
 	shmpipe_stats ws;
-	uint64_t last, avg_space = 256, wpos, resume = 0, resume_skip = 0;
-	int window = co->window ? co->window : DEFAULT_WINDOW, status = CLI_OK, first = 1;
+	uint64_t avg_space = 256, wpos;
+	int window = co->window ? co->window : DEFAULT_WINDOW, status = CLI_OK;
 
 	st = state_open(name, path, sizeof(path), !taken_again);
 	if (!st) {
@@ -878,22 +914,14 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 	}
 	shmpipe_writer_stats(w, &ws);
 	wpos = ws.write_index;
-	last = atomic_load(&st->last);
-	/* Taken again after a death: what the dead forwarder had written. */
-	if (taken_again && last)
-		first = 0;
+	/* Taken again after a death: did the message being written go in? */
 	if (taken_again && atomic_load(&st->pending)) {
-		uint64_t pend = atomic_load(&st->pending), end = atomic_load(&st->pend_end);
-		uint64_t plen = atomic_load(&st->pend_len);
+		uint64_t pnext = atomic_load(&st->pend_next), pend = atomic_load(&st->pend_end);
 
-		if (wpos >= end) {
-			last = pend; /* in whole */
-		} else if (!records && wpos > end - plen) {
-			resume = pend; /* in part: the rest to come */
-			resume_skip = plen - (end - wpos);
-		}
-		first = 0;
-		atomic_store(&st->last, last);
+		if (wpos >= pend)
+			atomic_store(&st->next, pnext); /* in whole */
+		else if (!records && pnext - atomic_load(&st->next) > pend - wpos)
+			atomic_store(&st->next, pnext - (pend - wpos)); /* in part */
 		atomic_store(&st->pending, 0);
 	}
 
@@ -914,9 +942,6 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 		return CLI_FAILED;
 	}
 	if (s == NATS_OK) {
-		/* Acknowledged: in a ring already, by a forwarder before us. */
-		if (ci->AckFloor.Stream > last)
-			last = ci->AckFloor.Stream;
 		jsConsumerInfo_Destroy(ci);
 	} else if (!co->create) {
 		cli_error("%s: no consumer %s on stream %s (--create makes it)", what, durable,
@@ -953,22 +978,6 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 			return CLI_FAILED;
 		}
 	}
-	/*
-	 * The first message to take: after what was acknowledged, and not
-	 * before the stream's first (a work queue forgets what was taken).
-	 * Then strictly in order: one delivered to a forwarder that died
-	 * comes again after AckWait, and those after it wait for it.
-	 */
-	{
-		jsStreamInfo *si = NULL;
-
-		if (js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK) {
-			if (si->State.FirstSeq > 0 && si->State.FirstSeq - 1 > last)
-				last = si->State.FirstSeq - 1;
-			jsStreamInfo_Destroy(si);
-		}
-	}
-	first = 0;
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Consumer = durable;
@@ -985,8 +994,17 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 		return CLI_FAILED;
 	}
 
+	/*
+	 * Into the ring strictly in the near ring's order, by the position in
+	 * each message's id: one that starts before `next` is in already
+	 * (given again after a lost acknowledgement, or stored twice by a
+	 * server that forgot the id), one that starts after it waits (refused
+	 * with a delay) for those before it. So nothing goes in twice or out
+	 * of order, whatever the stream holds.
+	 */
 	for (;;) {
 		natsMsgList list = {0};
+		struct bypos *order = NULL;
 		shmpipe_stats now;
 		uint64_t room;
 		int batch, done = 0, err;
@@ -1014,64 +1032,63 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 			usleep(100 * 1000);
 			continue;
 		}
-		/*
-		 * In stream order: messages delivered again (after a NAK, or
-		 * after AckWait) come mixed with new ones.
-		 */
-		if (list.Count > 1) {
-			struct byseq *o = malloc(sizeof(*o) * (size_t)list.Count);
-
-			for (int i = 0; o && i < list.Count; i++) {
-				jsMsgMetaData *meta = NULL;
-
-				o[i].m = list.Msgs[i];
-				o[i].seq = 0;
-				if (natsMsg_GetMetaData(&meta, list.Msgs[i]) == NATS_OK) {
-					o[i].seq = meta->Sequence.Stream;
-					jsMsgMetaData_Destroy(meta);
-				}
-			}
-			if (o) {
-				qsort(o, (size_t)list.Count, sizeof(*o), by_seq);
-				for (int i = 0; i < list.Count; i++)
-					list.Msgs[i] = o[i].m;
-				free(o);
-			}
+		order = calloc((size_t)list.Count, sizeof(*order));
+		if (!order) {
+			natsMsgList_Destroy(&list);
+			usleep(100 * 1000);
+			continue;
 		}
 		for (int i = 0; i < list.Count; i++) {
-			natsMsg *m = list.Msgs[i];
+			order[i].m = list.Msgs[i];
+			order[i].ok = msg_pos(list.Msgs[i], order[i].pipe, sizeof(order[i].pipe),
+					      &order[i].pos) == 0;
+		}
+		qsort(order, (size_t)list.Count, sizeof(*order), by_pos);
+		/* The first message ever says which pipe, and where it starts. */
+		for (int i = 0; i < list.Count && !atomic_load(&st->known); i++) {
+			if (!order[i].ok)
+				continue;
+			snprintf(st->pipe, sizeof(st->pipe), "%s", order[i].pipe);
+			atomic_store(&st->next, order[i].pos);
+			atomic_store(&st->known, 1);
+		}
+		for (int i = 0; i < list.Count; i++) {
+			natsMsg *m = order[i].m;
 			const char *end = NULL, *data = natsMsg_GetData(m);
-			jsMsgMetaData *meta = NULL;
-			uint64_t seq = 0, skip = 0, space;
-			int len = natsMsg_GetDataLength(m);
+			uint64_t pos = order[i].pos, next = atomic_load(&st->next), skip, space;
+			uint64_t len = (uint64_t)natsMsg_GetDataLength(m), after;
 			ssize_t put = 0;
 
-			if (done && done != 4) {
+			if (done) {
 				natsMsg_NakWithDelay(m, 100, NULL);
 				continue;
 			}
-			if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-				seq = meta->Sequence.Stream;
-				jsMsgMetaData_Destroy(meta);
-			}
-			if (!seq) {
+			if (!order[i].ok) {
+				/* No id of ours: not from a forward. */
+				cli_error("%s: a message without a forward's id on %s", what,
+					  u->subject);
+				status = CLI_FAILED;
+				done = 3;
 				natsMsg_NakWithDelay(m, 100, NULL);
 				continue;
 			}
-			if (first) {
-				last = seq - 1;
-				first = 0;
+			if (strcmp(order[i].pipe, st->pipe) != 0) {
+				cli_error("%s: a message of another pipe (%s, not %s) on %s: two "
+					  "forwards publish there?",
+					  what, order[i].pipe, st->pipe, u->subject);
+				status = CLI_FAILED;
+				done = 3;
+				natsMsg_NakWithDelay(m, 100, NULL);
+				continue;
 			}
-			/* Delivered again after a lost acknowledgement: in the ring already. */
-			if (seq <= last) {
+			after = pos + (records ? (len ? SHMPIPE_RECORD_SPACE(len) : 0) : len);
+			/* In already: all of it (records: it started before next). */
+			if (records ? pos < next : after <= next && !(len == 0 && pos == next)) {
 				natsMsg_Ack(m, NULL);
 				continue;
 			}
-			/*
-			 * One before it is still out, delivered to a forwarder
-			 * that died or lost on the way: in order, or not at all.
-			 */
-			if (seq != last + 1) {
+			if (pos > next) {
+				/* One before it is still out: in order, or not at all. */
 				natsMsg_NakWithDelay(m, 100, NULL);
 				done = 4;
 				continue;
@@ -1079,8 +1096,6 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 			natsMsgHeader_Get(m, END_HEADER, &end);
 			if (end) {
 				natsMsg_AckSync(m, NULL, NULL);
-				last = seq;
-				atomic_store(&st->last, last);
 				if (strcmp(end, "eof") == 0) {
 					done = 1;
 				} else {
@@ -1093,47 +1108,41 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 				}
 				continue;
 			}
-			if (seq == resume) {
-				skip = resume_skip;
-				resume = 0;
-			}
-			if ((size_t)len > skip) {
-				space = records ? SHMPIPE_RECORD_SPACE(len) : (uint64_t)len - skip;
-				atomic_store(&st->pend_len, records ? space : (uint64_t)len);
-				atomic_store(&st->pend_end, wpos + space);
-				atomic_store(&st->pending, seq);
-				if (records) {
-					put = shmpipe_write(w, data, (size_t)len);
-				} else {
-					size_t off = (size_t)skip;
+			skip = records ? 0 : next - pos; /* a byte stream: what is in already */
+			space = records ? SHMPIPE_RECORD_SPACE(len) : len - skip;
+			atomic_store(&st->pend_next, after);
+			atomic_store(&st->pend_end, wpos + space);
+			atomic_store(&st->pending, 1);
+			if (records) {
+				put = shmpipe_write(w, data, (size_t)len);
+			} else {
+				size_t off = (size_t)skip;
 
-					while (off < (size_t)len) {
-						put =
-						    shmpipe_write(w, data + off, (size_t)len - off);
-						if (put < 0)
-							break;
-						off += (size_t)put;
-					}
+				while (off < (size_t)len) {
+					put = shmpipe_write(w, data + off, (size_t)len - off);
+					if (put < 0)
+						break;
+					off += (size_t)put;
 				}
-				if (put < 0) {
-					cli_error("%s: %s", what, write_why(put));
-					fwd_over = put == -EPIPE;
-					status = CLI_FAILED;
-					done = 3;
-					natsMsg_NakWithDelay(m, 100, NULL);
-					continue;
-				}
-				wpos += space;
-				avg_space = (avg_space * 7 + SHMPIPE_RECORD_SPACE(len)) / 8;
-				if (avg_space < 16)
-					avg_space = 16;
 			}
+			if (put < 0) {
+				cli_error("%s: %s", what, write_why(put));
+				fwd_over = put == -EPIPE;
+				status = CLI_FAILED;
+				done = 3;
+				natsMsg_NakWithDelay(m, 100, NULL);
+				continue;
+			}
+			wpos += space;
+			avg_space = (avg_space * 7 + SHMPIPE_RECORD_SPACE(len)) / 8;
+			if (avg_space < 16)
+				avg_space = 16;
 			/* Committed: said so beside the pipe, then to the stream. */
-			last = seq;
-			atomic_store(&st->last, last);
+			atomic_store(&st->next, after);
 			atomic_store(&st->pending, 0);
 			natsMsg_Ack(m, NULL);
 		}
+		free(order);
 		natsMsgList_Destroy(&list);
 		if (done == 1 || done == 2) {
 			fwd_over = 1;
