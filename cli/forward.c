@@ -993,6 +993,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 		cli_error("%s: subscribing to %s: %s", what, u->subject, nats_GetLastError(NULL));
 		return CLI_FAILED;
 	}
+	int empty = 0; /* fetches in a row that brought nothing */
 
 	/*
 	 * Into the ring strictly in the near ring's order, by the position in
@@ -1025,13 +1026,29 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 			batch = 1;
 		/* What is there at once, or a wait for the first that comes. */
 		s = natsSubscription_Fetch(&list, sub, batch, FETCH_WAIT_MS, NULL);
-		if (s == NATS_TIMEOUT)
-			continue;
-		if (s != NATS_OK && list.Count == 0) {
+		if (list.Count == 0) {
 			/* The servers away, a leader being elected: back off, no busy loop. */
-			usleep(100 * 1000);
+			if (s != NATS_TIMEOUT)
+				usleep(100 * 1000);
+			/*
+			 * Nothing for a while (about 3 s): bind to the consumer
+			 * again, in case the subscription was left behind by a
+			 * change of the consumer's leader.
+			 */
+			if (++empty >= 6) {
+				natsSubscription *again = NULL;
+
+				empty = 0;
+				if (js_PullSubscribe(&again, js, u->subject, durable, NULL, &so,
+						     NULL) == NATS_OK) {
+					natsSubscription_Destroy(sub);
+					sub = again;
+				}
+			}
+			natsMsgList_Destroy(&list);
 			continue;
 		}
+		empty = 0;
 		order = calloc((size_t)list.Count, sizeof(*order));
 		if (!order) {
 			natsMsgList_Destroy(&list);
