@@ -452,6 +452,7 @@ static struct out *the_out;
  * left to a forward started again.
  */
 static int fwd_over;
+static int fwd_closed; /* the far writer was closed or aborted: its handle is gone */
 
 /* The acknowledgement of one message, on a thread of libnats. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -1167,6 +1168,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 				shmpipe_writer_close(w);
 			else
 				shmpipe_writer_abort(w);
+			fwd_closed = 1;
 			shm_unlink(path); /* the transfer is over */
 			break;
 		}
@@ -1341,6 +1343,8 @@ int cli_forward(int argc, char **argv)
 	} else if (status != CLI_OK) {
 		/* Not closed: the reader must not take this for a whole stream. */
 		cli_forget_name();
+		if (!fwd_closed)
+			shmpipe_writer_drop(w);
 	}
 	if (js)
 		jsCtx_Destroy(js);
