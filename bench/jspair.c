@@ -5,7 +5,7 @@
  * two ring ends of that bridge. bench/nats.sh drives all of its modes.
  *
  *   jspair --url URL --stream S --subject SUBJ --count N --size B --window W
- *          [--create] [--durable D] [--msg-id]
+ *          [--create] [--durable D] [--msg-id] [--work-queue]
  *   jspair --url URL --stream S --delete
  *   jspair --gen NAME --count N --size B [--ring R]
  *   jspair --drain NAME --count N --size B [--window W]
@@ -24,7 +24,9 @@
  * without it both must exist and the stream must hold nothing yet. --msg-id
  * gives each message a Nats-Msg-Id header, for which the server checks its
  * duplicate window (what a publisher that may resend after a reconnection
- * pays). The pair prints one line (bench.h):
+ * pays). --work-queue makes the stream a work queue, as `forward --create`
+ * does, so that the server deletes each message once it is acknowledged.
+ * The pair prints one line (bench.h):
  *
  *   jetstream  plain  size=B window=W  VALUE  Krecords/s  X MB/s
  *
@@ -69,7 +71,7 @@ struct cfg {
 	uint64_t count;
 	size_t size;
 	int window;
-	bool create, msg_id;
+	bool create, msg_id, work_queue;
 };
 
 static void nats_die(const char *what, natsStatus s, jsErrCode jerr)
@@ -124,6 +126,9 @@ static void create_stream(const struct cfg *c)
 	sc.Subjects = subjects;
 	sc.SubjectsLen = 1;
 	sc.Storage = js_FileStorage;
+	/* As shmpipe forward --create makes it: a message goes once taken. */
+	if (c->work_queue)
+		sc.Retention = js_WorkQueuePolicy;
 	s = js_AddStream(NULL, js, &sc, NULL, &jerr);
 	if (s != NATS_OK)
 		nats_die("add stream", s, jerr);
@@ -488,7 +493,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: jspair --url URL --stream S --subject SUBJ --count N --size B --window W\n"
-		"              [--create] [--durable D] [--msg-id]\n"
+		"              [--create] [--durable D] [--msg-id] [--work-queue]\n"
 		"       jspair --url URL --stream S --delete\n"
 		"       jspair --gen NAME --count N --size B [--ring R]\n"
 		"       jspair --drain NAME --count N --size B [--window W]\n");
@@ -507,13 +512,21 @@ static const char *shm_name(const char *arg, char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},     {"stream", required_argument, NULL, 's'},
-	    {"subject", required_argument, NULL, 'j'}, {"count", required_argument, NULL, 'n'},
-	    {"size", required_argument, NULL, 'b'},    {"window", required_argument, NULL, 'w'},
-	    {"create", no_argument, NULL, 'c'},	       {"durable", required_argument, NULL, 'd'},
-	    {"msg-id", no_argument, NULL, 'm'},	       {"delete", no_argument, NULL, 'x'},
-	    {"gen", required_argument, NULL, 'g'},     {"drain", required_argument, NULL, 'r'},
-	    {"ring", required_argument, NULL, 'R'},    {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"stream", required_argument, NULL, 's'},
+	    {"subject", required_argument, NULL, 'j'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"size", required_argument, NULL, 'b'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"create", no_argument, NULL, 'c'},
+	    {"durable", required_argument, NULL, 'd'},
+	    {"msg-id", no_argument, NULL, 'm'},
+	    {"delete", no_argument, NULL, 'x'},
+	    {"gen", required_argument, NULL, 'g'},
+	    {"drain", required_argument, NULL, 'r'},
+	    {"ring", required_argument, NULL, 'R'},
+	    {"work-queue", no_argument, NULL, 'q'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cfg c = {.count = 100000, .size = 64, .window = 256};
 	const char *gen = NULL, *drain = NULL;
@@ -547,6 +560,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			c.durable = optarg;
+			break;
+		case 'q':
+			c.work_queue = true;
 			break;
 		case 'm':
 			c.msg_id = true;

@@ -27,6 +27,9 @@
 #   --shmpipe PATH the CLI (default build-bench/cli/shmpipe, else
 #                  build/cli/shmpipe)
 #   --bin DIR      where jspair is (default the bench/ next to the CLI)
+#   --like-bridge  the plain pair on the kind of stream the bridge makes: a
+#                  work queue (the server deletes each message once it is
+#                  acknowledged), each message with a Nats-Msg-Id
 #   --msg-id       the plain publisher sets a Nats-Msg-Id on every message,
 #                  as the bridge does (and a publisher that may resend must)
 #   --out FILE     also write every run's line (bench.h's format, the round
@@ -66,8 +69,9 @@ while [ $# -gt 0 ]; do
 	--shmpipe) shmpipe=$2; shift 2 ;;
 	--bin) bin=$2; shift 2 ;;
 	--msg-id) msgid=--msg-id; shift ;;
+	--like-bridge) msgid="--msg-id --work-queue"; shift ;;
 	--out) out=$2; shift 2 ;;
-	*) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 # Paths given are the caller's, from where it called; the defaults the tree's.

@@ -62,7 +62,8 @@ int cli_forward(int argc, char **argv)
 #define MAX_SERVERS    16
 #define END_HEADER     "Shmpipe-End"
 #define ACK_WAIT_MS    5000 /* republish what has no acknowledgement after this */
-#define RETRY_MS       100  /* republish a refused message after this */
+#define RETRY_MS       5    /* republish a refused message after this, doubling */
+#define RETRY_MAX_MS   200  /* ... up to this while the refusals go on */
 #define FETCH_WAIT_MS  500  /* one pull request's wait on the server */
 #define DEFAULT_WINDOW 256
 #define HEADER_ROOM    256 /* a message's headers, within the server's largest message */
@@ -389,7 +390,8 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		 */
 		cfg.Retention = js_WorkQueuePolicy;
 		cfg.Discard = js_DiscardNew;
-		cfg.MaxMsgs = o->window ? o->window : DEFAULT_WINDOW;
+		/* The near side's window in flight, and the far side's. */
+		cfg.MaxMsgs = 2 * (int64_t)(o->window ? o->window : DEFAULT_WINDOW);
 		for (;;) {
 			s = js_AddStream(&si, js, &cfg, NULL, &jerr);
 			if (s == NATS_OK) {
@@ -437,6 +439,7 @@ struct out {
 	 * duplicate; from then on the stream's last message is known.
 	 */
 	int sync;
+	int retry_ms; /* the wait before a refused message goes again */
 	struct slot *slots;
 	unsigned window, head, n; /* slots head .. head + n - 1, oldest first */
 	const char *end;	  /* the end marker sent, or NULL */
@@ -479,6 +482,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		if (pa) {
 			sl->acked = 1;
 			o->acked++;
+			o->retry_ms = RETRY_MS;
 			if (!pa->Duplicate)
 				o->sync = 0;
 		} else if (pae) {
@@ -595,9 +599,12 @@ static int settle(struct out *o, shmpipe_reader *r)
 	for (unsigned k = 0; k < o->n && !due; k++) {
 		struct slot *sl = &o->slots[(o->head + k) % o->window];
 
-		due = !sl->acked && ((sl->retry && now - sl->sent >= RETRY_MS / 1000.0) ||
+		due = !sl->acked && ((sl->retry && now - sl->sent >= o->retry_ms / 1000.0) ||
 				     now - sl->sent >= ACK_WAIT_MS / 1000.0);
 	}
+	/* Refused again and again (a full stream): back off, up to RETRY_MAX_MS. */
+	if (due && o->retry_ms < RETRY_MAX_MS)
+		o->retry_ms *= 2;
 	pthread_mutex_unlock(&lk.lock);
 	/* One is due: all that wait go again, oldest first, each after the one before. */
 	for (unsigned k = 0; due && err == 0 && k < o->n && !(k > 0 && o->sync); k++) {
@@ -676,6 +683,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 	shmpipe_reader_stats(r, &st);
 	pos = st.read_index;
 	o.sync = 1;
+	o.retry_ms = RETRY_MS;
 	pthread_mutex_lock(&lk.lock);
 	the_out = &o;
 	pthread_mutex_unlock(&lk.lock);
