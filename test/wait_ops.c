@@ -259,18 +259,24 @@ static void hang_up(shmpipe_reader *r)
  * lock in 1 ms steps and reports the death. A lock that stays held (the
  * peer only closed its write side) costs the 20 steps once, not per call.
  */
+/* A polling writer on a full ring whose doorbell has hung up, its reader's lock held. */
+static void hung_pair(shmpipe_writer **w, shmpipe_reader **r)
+{
+	test_pair(w, r, 64);
+	fill(*w);
+	ASSERT_OK(shmpipe_writer_set_timeout(*w, 0));
+	hang_up(*r);
+	reset();
+	lock_result = 1;
+}
+
 static void hangup_grace(void)
 {
 	shmpipe_writer *w;
 	shmpipe_reader *r;
 	uint8_t b = 3;
 
-	test_pair(&w, &r, 64);
-	fill(w);
-	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
-	hang_up(r);
-	reset();
-	lock_result = 1;
+	hung_pair(&w, &r);
 	on_wait = lock_goes_in_third_step;
 	ASSERT_ERR(shmpipe_write(w, &b, 1), -EPIPE);
 	ASSERT_EQ(waits, 3);
@@ -279,12 +285,7 @@ static void hangup_grace(void)
 	ASSERT_OK(shmpipe_reader_close(r));
 	ASSERT_OK(shmpipe_writer_close(w));
 
-	test_pair(&w, &r, 64);
-	fill(w);
-	ASSERT_OK(shmpipe_writer_set_timeout(w, 0));
-	hang_up(r);
-	reset();
-	lock_result = 1;
+	hung_pair(&w, &r);
 	on_wait = expire;
 	ASSERT_ERR(shmpipe_write(w, &b, 1), -EAGAIN);
 	ASSERT_EQ(waits, 20);
