@@ -651,6 +651,11 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 	int user_timeout = co->timeout_ms, status = CLI_OK;
 	ssize_t got = 0;
 
+	if (max_payload <= HEADER_ROOM) {
+		cli_error("%s: the server's largest message (%zu bytes) leaves no room for data",
+			  what, max_payload);
+		return CLI_FAILED;
+	}
 	if (chunk + HEADER_ROOM > max_payload)
 		chunk = max_payload - HEADER_ROOM;
 	o.window = co->window ? (unsigned)co->window : DEFAULT_WINDOW;
