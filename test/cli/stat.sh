@@ -43,7 +43,7 @@ wi=$(field write_index) ri=$(field read_index)
 [ "$(field producer_waits)" -ge 1 ] || fail "producer_waits: $j"
 [ "$(field produced)" -ge 1 ] && [ -n "$(field consumed)" ] || fail "op counters: $j"
 [ -n "$(field consumer_waits)" ] && [ -n "$(field rate_bytes_per_s)" ] || fail "fields: $j"
-echo "$j" | grep -q '"name":"'"$N"'","records":false' || fail "name, records: $j"
+echo "$j" | grep -q '"name":"'"$N"'","records":false,"reopen":false' || fail "name, records: $j"
 
 "$SHMPIPE" stat "$N" >"$TMP/plain" || fail "stat"
 grep -Eq "^pipe +$N \(stream\)$" "$TMP/plain" || fail "plain: pipe: $(cat "$TMP/plain")"
@@ -57,6 +57,15 @@ done
 "$SHMPIPE" ls >"$TMP/ls" || fail "ls"
 grep -Eq "^$N +1.00 MiB .* $W asleep +$R running" "$TMP/ls" || fail "ls: $(cat "$TMP/ls")"
 "$SHMPIPE" ls --json | grep -qF '"name":"'"$N"'"' || fail "ls --json"
+
+# A pipe of write --reopen says so, in words and in JSON.
+NR=$(name reopen)
+echo x | "$SHMPIPE" write --quiet --reopen "$NR" || fail "write --reopen"
+"$SHMPIPE" stat "$NR" | grep -Eq "^pipe +$NR \(stream, an end left by a death is taken again\)$" ||
+	fail "stat of a --reopen pipe: $("$SHMPIPE" stat "$NR")"
+"$SHMPIPE" stat --json "$NR" | grep -q '"records":false,"reopen":true' ||
+	fail "stat --json of a --reopen pipe: $("$SHMPIPE" stat --json "$NR")"
+"$SHMPIPE" rm "$NR" || fail "rm $NR"
 
 # stat --watch on a file: blocks of lines, no control characters, and it
 # ends by itself once the reader is done and removes the name.

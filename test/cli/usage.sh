@@ -38,6 +38,9 @@ for size in 0 12X 1.5G -4K 2T 99999999999999999999 K 16MM ''; do
 	bad "bad size '$size'" buffer --size "$size"
 done
 bad "bad size '3Q'" read --create --size 3Q "$N"
+bad "--reopen is for a pipe of one reader" write --reopen --readers 2 "$N"
+bad "unknown option '--reopen'" read --reopen "$N"
+bad "--open takes the pipe as it was created" write --open --reopen "$N"
 for t in 0 abc 10x -1 ms 99999999h; do
 	bad "bad time '$t'" write --timeout "$t" "$N"
 	bad "bad time '$t'" stat --interval "$t" "$N"
