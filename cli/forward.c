@@ -383,15 +383,15 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		cfg.Storage = js_FileStorage;
 		cfg.Replicas = o->replicas > 0 ? o->replicas : 1;
 		/*
-		 * A work queue that refuses what does not fit: a message goes
-		 * once the far side has it, and at most a window of them wait,
-		 * so a slow far side holds the near writer back instead of
-		 * filling the servers' disks.
+		 * A work queue: a message goes once the far side has it. Its
+		 * size is bounded by the near side, which holds back while
+		 * the far side's backlog is full (see room()), not by a limit
+		 * of the stream: JetStream 2.9 checks such a limit on each
+		 * replica apart, against deletions each applies at its own
+		 * moment, so that replicas may keep different messages and a
+		 * new leader lack one its predecessor acknowledged.
 		 */
 		cfg.Retention = js_WorkQueuePolicy;
-		cfg.Discard = js_DiscardNew;
-		/* The near side's window in flight, and the far side's. */
-		cfg.MaxMsgs = 2 * (int64_t)(o->window ? o->window : DEFAULT_WINDOW);
 		for (;;) {
 			s = js_AddStream(&si, js, &cfg, NULL, &jerr);
 			if (s == NATS_OK) {
@@ -429,8 +429,9 @@ struct slot {
 struct out {
 	jsCtx *js;
 	const char *subject;
-	char run[48];	   /* the pipe's id: its inode and birth time, hex */
-	uint64_t prev_pos; /* the last message released from the ring */
+	const char *stream, *durable; /* where the far side's backlog is asked */
+	char run[48];		      /* the pipe's id: its inode and birth time, hex */
+	uint64_t prev_pos;	      /* the last message released from the ring */
 	int have_prev;
 	/*
 	 * Until JetStream stores one of ours anew: a forwarder that took the
@@ -444,7 +445,18 @@ struct out {
 	unsigned window, head, n; /* slots head .. head + n - 1, oldest first */
 	const char *end;	  /* the end marker sent, or NULL */
 	uint64_t acked, republished;
-	char err[160]; /* a refusal that is not worth trying again */
+	/*
+	 * The far side's backlog, the messages the stream holds that it has
+	 * not acknowledged: as last asked (backlog), plus those stored since
+	 * (stored, counted by the acknowledgements), plus those in flight,
+	 * is at most bound. An overestimate: a message stored before the
+	 * question whose acknowledgement comes after it counts twice.
+	 */
+	uint64_t backlog, stored, bound;
+	double next_ask; /* held back: when to ask again */
+	int ask_ms;	 /* ... after this, doubling while the far side is stalled */
+	int held;	 /* the status line says so */
+	char err[160];	 /* a refusal that is not worth trying again */
 };
 
 static struct out *the_out;
@@ -482,6 +494,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		if (pa) {
 			sl->acked = 1;
 			o->acked++;
+			o->stored++;
 			o->retry_ms = RETRY_MS;
 			if (!pa->Duplicate)
 				o->sync = 0;
@@ -641,14 +654,87 @@ static void wait_acks(struct out *o, int ms)
 	pthread_mutex_unlock(&lk.lock);
 }
 
-static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const struct cli_opts *co,
-		      const char *what, int records, size_t max_payload)
+/*
+ * Asks the servers the far side's backlog: the messages its consumer has
+ * not acknowledged; or, before the consumer is made, all the stream holds.
+ * Acknowledgements that come meanwhile still count: an overestimate.
+ */
+static void ask_backlog(struct out *o)
 {
-	struct out o = {.js = js, .subject = u->subject};
+	jsConsumerInfo *ci = NULL;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	jsOptions jo;
+	uint64_t base, held;
+
+	jsOptions_Init(&jo);
+	jo.Wait = 1000;
+	pthread_mutex_lock(&lk.lock);
+	base = o->stored;
+	pthread_mutex_unlock(&lk.lock);
+	if (js_GetConsumerInfo(&ci, o->js, o->stream, o->durable, &jo, &jerr) == NATS_OK) {
+		held = ci->NumPending + (uint64_t)ci->NumAckPending;
+		jsConsumerInfo_Destroy(ci);
+	} else if (jerr == JSConsumerNotFoundErr &&
+		   js_GetStreamInfo(&si, o->js, o->stream, &jo, NULL) == NATS_OK) {
+		held = si->State.Msgs;
+		jsStreamInfo_Destroy(si);
+	} else {
+		return; /* no answer (the servers away, a leader being elected) */
+	}
+	pthread_mutex_lock(&lk.lock);
+	o->backlog = held;
+	o->stored -= base;
+	pthread_mutex_unlock(&lk.lock);
+}
+
+/*
+ * Whether one more message may go: the far side's backlog with it stays
+ * within the bound (twice the window: what the far side takes at once, and
+ * what this side has in flight), asking the servers again when the count
+ * says no. Held back, it asks again after 1 ms, doubling to 100 ms.
+ */
+static int room(struct out *o)
+{
+	int ok;
+
+	pthread_mutex_lock(&lk.lock);
+	ok = o->backlog + o->stored + o->n < o->bound;
+	pthread_mutex_unlock(&lk.lock);
+	if (ok || now_s() < o->next_ask)
+		return ok;
+	ask_backlog(o);
+	pthread_mutex_lock(&lk.lock);
+	ok = o->backlog + o->stored + o->n < o->bound;
+	if (ok) {
+		o->ask_ms = 1;
+		if (o->held && lk.connected)
+			lk.status[0] = '\0';
+		o->held = 0;
+	} else {
+		o->next_ask = now_s() + o->ask_ms / 1000.0;
+		if (o->ask_ms < 100)
+			o->ask_ms *= 2;
+		if (lk.connected) {
+			snprintf(lk.status, sizeof(lk.status),
+				 "  held back: %" PRIu64 " messages wait for the far side",
+				 o->backlog + o->stored);
+			o->held = 1;
+		}
+	}
+	pthread_mutex_unlock(&lk.lock);
+	return ok;
+}
+
+static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const char *durable,
+		      const struct url *u, const struct cli_opts *co, const char *what, int records,
+		      size_t max_payload)
+{
+	struct out o = {.js = js, .subject = u->subject, .stream = stream, .durable = durable};
 	size_t chunk = co->chunk ? (size_t)co->chunk : 64 * 1024;
 	uint64_t pos, rnd = 0, shown = 0; /* shown: bytes published, not consumed (byte stream) */
 	shmpipe_stats st;
-	int user_timeout = co->timeout_ms, status = CLI_OK;
+	int user_timeout = co->timeout_ms, status = CLI_OK, held;
 	ssize_t got = 0;
 
 	if (max_payload <= HEADER_ROOM) {
@@ -659,6 +745,8 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 	if (chunk + HEADER_ROOM > max_payload)
 		chunk = max_payload - HEADER_ROOM;
 	o.window = co->window ? (unsigned)co->window : DEFAULT_WINDOW;
+	o.bound = 2 * (uint64_t)o.window;
+	o.ask_ms = 1;
 	o.slots = calloc(o.window, sizeof(*o.slots));
 	if (!o.slots) {
 		cli_error("%s: out of memory", what);
@@ -718,9 +806,15 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 			shown = pos - now.read_index;
 		}
 		got = -EAGAIN;
+		held = 0;
 		/* Fill the window; wait for the ring only when nothing is in flight. */
 		while (!o.end && o.n < (o.sync ? 1u : o.window)) {
 			const void *p;
+
+			if (!room(&o)) {
+				held = 1;
+				break;
+			}
 
 			shmpipe_reader_set_timeout(r, o.n ? 0 : user_timeout);
 			if (records) {
@@ -771,6 +865,8 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const struct url *u, const s
 		}
 		if (o.n && (o.n == (o.sync ? 1u : o.window) || got == -EAGAIN || o.end))
 			wait_acks(&o, 5);
+		else if (held && !o.n)
+			usleep((useconds_t)(o.ask_ms * 1000)); /* until it is worth asking again */
 	}
 	if (status == CLI_OK && strcmp(o.end, "error") == 0) {
 		cli_error("%s: the writer died or aborted; the far side gets an error, not an end",
@@ -905,11 +1001,11 @@ static int by_pos(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const struct url *u,
-		      const struct cli_opts *co, const char *what, int records, uint64_t capacity,
-		      const char *name, int taken_again)
+static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const char *durable,
+		      const struct url *u, const struct cli_opts *co, const char *what, int records,
+		      uint64_t capacity, const char *name, int taken_again)
 {
-	char durable[300], path[300];
+	char path[300];
 	natsSubscription *sub = NULL;
 	jsSubOptions so;
 	jsConsumerInfo *ci = NULL;
@@ -939,10 +1035,6 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 		atomic_store(&st->pending, 0);
 	}
 
-	if (co->durable)
-		snprintf(durable, sizeof(durable), "%s", co->durable);
-	else
-		snprintf(durable, sizeof(durable), "%.200s_FWD", stream);
 	for (;;) {
 		s = js_GetConsumerInfo(&ci, js, stream, durable, NULL, &jerr);
 		if (s == NATS_OK || s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr)
@@ -1198,7 +1290,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const st
 
 int cli_forward(int argc, char **argv)
 {
-	char name[256], shown[CLI_SHOWN_MAX], what[CLI_SHOWN_MAX + 16], stream[256];
+	char name[256], shown[CLI_SHOWN_MAX], what[CLI_SHOWN_MAX + 16], stream[256], durable[300];
 	struct cli_opts o;
 	struct url u;
 	shmpipe_reader *r = NULL;
@@ -1237,8 +1329,6 @@ int cli_forward(int argc, char **argv)
 	if (!to_js && o.open && (o.size || o.records || o.mode))
 		return cli_usage("forward", "--open takes the pipe as it was created: no --size, "
 					    "--records or --mode");
-	if (to_js && o.durable)
-		return cli_usage("forward", "--durable is for the JetStream-to-ring direction");
 	if (o.records && o.size && o.size < RECORDS_MIN_SIZE)
 		return cli_usage("forward", "--records needs a ring of at least %d bytes (--size)",
 				 RECORDS_MIN_SIZE);
@@ -1246,6 +1336,11 @@ int cli_forward(int argc, char **argv)
 		snprintf(stream, sizeof(stream), "%s", o.stream);
 	else
 		default_stream(stream, sizeof(stream), u.subject);
+	/* The far side's consumer, whose backlog the near side watches. */
+	if (o.durable)
+		snprintf(durable, sizeof(durable), "%s", o.durable);
+	else
+		snprintf(durable, sizeof(durable), "%.200s_FWD", stream);
 	if (cli_check_kind("forward", name) != 0)
 		return CLI_USAGE;
 	snprintf(what, sizeof(what), "forward %s", shown);
@@ -1323,11 +1418,11 @@ int cli_forward(int argc, char **argv)
 		progress_start(&pg, o.quiet, o.progress, w, r, to_js);
 		progress_set_status(&pg, progress_status, NULL);
 		if (to_js)
-			status = ring_to_js(r, js, &u, &o, what, records,
+			status = ring_to_js(r, js, stream, durable, &u, &o, what, records,
 					    (size_t)natsConnection_GetMaxPayload(nc));
 		else
-			status = js_to_ring(w, js, stream, &u, &o, what, records, so.capacity, name,
-					    taken_again);
+			status = js_to_ring(w, js, stream, durable, &u, &o, what, records,
+					    so.capacity, name, taken_again);
 		progress_stop(&pg);
 	}
 	/* A pipe this forward made, and nothing went into it: nothing to leave. */
