@@ -746,6 +746,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const ch
 		chunk = max_payload - HEADER_ROOM;
 	o.window = co->window ? (unsigned)co->window : DEFAULT_WINDOW;
 	o.bound = 2 * (uint64_t)o.window;
+	o.backlog = o.bound; /* not known until asked: a forwarder started again may find it full */
 	o.ask_ms = 1;
 	o.slots = calloc(o.window, sizeof(*o.slots));
 	if (!o.slots) {

@@ -27,6 +27,10 @@
 #      same, and no byte is lost or repeated;
 #   h. each forwarder killed (kill -9) at random moments and started again
 #      (FORWARD_KILLS times, default 8): nothing lost, nothing twice;
+#   i. the near forward killed and started again while the far reader is
+#      stalled: the new one finds the far side's backlog full and adds
+#      nothing to it (at most twice the window unacknowledged), then all
+#      of it arrives;
 #   d. a 3-node cluster with --replicas 3: FORWARD_BYTES of records (up to
 #      64 KiB each; default 200M, 1G is the full test) with the stream's
 #      leader killed a third of the way through: the transfer completes,
@@ -37,7 +41,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c h e g f d}
+CASES=${FORWARD_CASES:-a b c h e i g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -842,10 +846,68 @@ for i in range(0, len(src), 1 << 18):
 	figure "h: 40 MiB with each forwarder killed (kill -9) and started again $i times, in $ms ms: every byte once, in order"
 }
 
+# ---- i. the near forward started again against a stalled far side -----------
+# The far reader stalled, so the far side's backlog is at its bound; the near
+# forward is killed and started again: the new one must ask how full the
+# backlog is before it publishes, not take it for empty.
+case_i() {
+	local url W NEAR FAR R window=16 bound pending ackp max=0 t1 rst
+	CASE=i N1=$(name i1) N2=$(name i2) STREAM=SHMPIPE_fwd_i
+	need_single
+	url=$(nats_url fwd.i)
+	bound=$((2 * window))
+	ugen 24 >"$TMP/i.src"
+	"$SHMPIPE" write --quiet --reopen --size 1M "$N1" "$TMP/i.src" 2>"$TMP/i.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "i: write did not create $N1"
+	"$SHMPIPE" forward --quiet --create --window $window --chunk 64K "$N1" "$url" 2>>"$TMP/i.near.err" &
+	NEAR=$!
+	fwd i.far --create --window $window --size 1M "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "i: the far forward did not create $N2$(diag)"
+	# No reader yet: the far ring fills, then the far side's backlog.
+	full() {
+		read -r _ pending ackp < <(nats_stream_info "$STREAM" "${STREAM}_FWD") &&
+			[ $((pending + ackp)) -ge $((bound - window)) ]
+	}
+	wait_for $T full || fail "i: the far side's backlog did not fill$(diag)"
+	sleep 0.5
+	kill -9 $NEAR
+	wait $NEAR 2>/dev/null
+	"$SHMPIPE" forward --quiet --window $window --chunk 64K "$N1" "$url" 2>>"$TMP/i.near.err" &
+	NEAR=$!
+	t1=$(now_ms)
+	while [ $(($(now_ms) - t1)) -lt 2000 ]; do
+		if read -r _ pending ackp < <(nats_stream_info "$STREAM" "${STREAM}_FWD"); then
+			[ $((pending + ackp)) -gt $max ] && max=$((pending + ackp))
+		fi
+		sleep 0.1
+	done
+	[ $max -le $bound ] ||
+		fail "i: the near forward started again against a full backlog took it for empty: up to $max messages unacknowledged, more than $bound (twice the window)$(diag)"
+	(
+		"$SHMPIPE" read --quiet "$N2" "$TMP/i.dst" 2>"$TMP/i.read.err"
+		echo $? >"$TMP/i.rst"
+	) &
+	R=$!
+	await $T $R
+	rst=$(cat "$TMP/i.rst" 2>/dev/null)
+	[ "$rst" = 0 ] || fail "i: read exited '$rst': $(cat "$TMP/i.read.err")$(diag)"
+	await $T $NEAR
+	expect_exit "the near forward started again" 0
+	await $T $FAR
+	expect_exit "the far forward" 0
+	await $T $W
+	expect_exit "write" 0
+	same "$TMP/i.src" "$TMP/i.dst" || fail "i: the copy differs: $(cat "$TMP/cmp")"
+	expect_clean
+	figure "i: the near forward killed and started again against a stalled far side: at most $max messages unacknowledged (bound $bound); all 24 MiB whole"
+}
+
 KILLS=${FORWARD_KILLS:-8}
 
 for c in $CASES; do
-	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h)"
+	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i)"
 	"case_$c"
 done
 nats_stop_all
