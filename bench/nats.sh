@@ -14,7 +14,8 @@
 # or better.
 #
 #   bench/nats.sh [--rounds N] [--count N] [--window W] [--quick]
-#                 [--shmpipe PATH] [--bin DIR] [--msg-id] [--out FILE]
+#                 [--shmpipe PATH] [--bin DIR] [--msg-id | --like-bridge |
+#                 --work-queue] [--out FILE]
 #
 #   --rounds N     interleaved rounds (default 5): each round runs plain,
 #                  then bridge, for each size, so that a change in the
@@ -27,9 +28,13 @@
 #   --shmpipe PATH the CLI (default build-bench/cli/shmpipe, else
 #                  build/cli/shmpipe)
 #   --bin DIR      where jspair is (default the bench/ next to the CLI)
-#   --like-bridge  the plain pair on the kind of stream the bridge makes: a
-#                  work queue (the server deletes each message once it is
-#                  acknowledged), each message with a Nats-Msg-Id
+#   --like-bridge  the plain pair on the kind of stream the bridge makes:
+#                  each message with a Nats-Msg-Id (the same as --msg-id:
+#                  the bridge's stream keeps its messages, as the plain
+#                  pair's, until the far side purges them)
+#   --work-queue   the plain pair on a work queue (the server deletes each
+#                  message once it is acknowledged), with message ids: the
+#                  kind of stream the bridge used to make
 #   --msg-id       the plain publisher sets a Nats-Msg-Id on every message,
 #                  as the bridge does (and a publisher that may resend must)
 #   --out FILE     also write every run's line (bench.h's format, the round
@@ -69,9 +74,10 @@ while [ $# -gt 0 ]; do
 	--shmpipe) shmpipe=$2; shift 2 ;;
 	--bin) bin=$2; shift 2 ;;
 	--msg-id) msgid=--msg-id; shift ;;
-	--like-bridge) msgid="--msg-id --work-queue"; shift ;;
+	--like-bridge) msgid=--msg-id; shift ;;
+	--work-queue) msgid="--msg-id --work-queue"; shift ;;
 	--out) out=$2; shift 2 ;;
-	*) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 # Paths given are the caller's, from where it called; the defaults the tree's.

@@ -391,7 +391,7 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		 * moment, so that replicas may keep different messages and a
 		 * new leader lack one its predecessor acknowledged.
 		 */
-		cfg.Retention = js_WorkQueuePolicy;
+		cfg.Retention = js_LimitsPolicy;
 		for (;;) {
 			s = js_AddStream(&si, js, &cfg, NULL, &jerr);
 			if (s == NATS_OK) {
@@ -412,6 +412,74 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 			return CLI_FAILED;
 		}
 	}
+}
+
+/*
+ * A request to the servers made on a thread of its own, so that the main
+ * loop never waits for its answer: the near side's question of the far
+ * side's backlog, the far side's purge of what it has taken.
+ */
+struct chore {
+	pthread_t thread;
+	pthread_cond_t cond; /* want or stop set, or the chore done (with lk.lock) */
+	int started, want, stop;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void *chore_loop(void *p)
+{
+	struct chore *c = p;
+
+	pthread_mutex_lock(&lk.lock);
+	for (;;) {
+		while (!c->want && !c->stop)
+			pthread_cond_wait(&c->cond, &lk.lock);
+		if (c->stop)
+			break;
+		pthread_mutex_unlock(&lk.lock);
+		c->fn(c->arg);
+		pthread_mutex_lock(&lk.lock);
+		c->want = 0;
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&lk.lock);
+	return NULL;
+}
+
+static void chore_start(struct chore *c, void (*fn)(void *), void *arg)
+{
+	c->fn = fn;
+	c->arg = arg;
+	pthread_cond_init(&c->cond, NULL);
+	c->started = pthread_create(&c->thread, NULL, chore_loop, c) == 0;
+	if (!c->started)
+		pthread_cond_destroy(&c->cond);
+}
+
+/* Has it done unless it is under way, at once; lk.lock held. */
+static void chore_want(struct chore *c)
+{
+	if (c->want)
+		return;
+	c->want = 1;
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* Waits for the chore under way, if any, and ends the thread. */
+static void chore_stop(struct chore *c)
+{
+	if (!c->started)
+		return;
+	pthread_mutex_lock(&lk.lock);
+	while (c->want)
+		pthread_cond_wait(&c->cond, &lk.lock);
+	c->stop = 1;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&lk.lock);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->cond);
+	c->started = 0;
 }
 
 /* ---- ring -> JetStream ------------------------------------------------- */
@@ -445,6 +513,7 @@ struct out {
 	unsigned window, head, n; /* slots head .. head + n - 1, oldest first */
 	const char *end;	  /* the end marker sent, or NULL */
 	uint64_t acked, republished;
+	uint64_t woke; /* acked when the main loop was last woken */
 	/*
 	 * The far side's backlog, the messages the stream holds that it has
 	 * not acknowledged: as last asked (backlog), plus those stored since
@@ -453,7 +522,8 @@ struct out {
 	 * question whose acknowledgement comes after it counts twice.
 	 */
 	uint64_t backlog, stored, bound;
-	double next_ask; /* held back: when to ask again */
+	struct chore asker;
+	double next_ask; /* when to ask again */
 	int ask_ms;	 /* ... after this, doubling while the far side is stalled */
 	int held;	 /* the status line says so */
 	char err[160];	 /* a refusal that is not worth trying again */
@@ -475,6 +545,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	struct out *o;
 	const char *id = NULL, *colon = NULL;
 	uint64_t pos;
+	int wake = 1;
 
 	(void)js;
 	(void)closure;
@@ -491,6 +562,14 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 
 		if (sl->pos != pos || sl->acked)
 			continue;
+		/*
+		 * The main loop woken when it has something to do: a refusal,
+		 * an eighth of the window acknowledged, or the newest in
+		 * flight (all of them, as they mostly come in order); not for
+		 * each acknowledgement, which cost as much as the publication.
+		 * It looks at least every 5 ms anyway.
+		 */
+		wake = !pa || k == o->n - 1 || o->acked + 1 - o->woke >= (o->window + 7) / 8;
 		if (pa) {
 			sl->acked = 1;
 			o->acked++;
@@ -500,10 +579,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 				o->sync = 0;
 		} else if (pae) {
 			/*
-			 * Refused: the stream is full (a slow far side), a
-			 * message before it is missing (lost with a server),
-			 * no leader yet. All again, in order, soon; except
-			 * what no retry can mend.
+			 * Refused: a message before it is missing (lost with
+			 * a server), no leader yet. All again, in order,
+			 * soon; except what no retry can mend.
 			 */
 			sl->retry = 1;
 			/*
@@ -523,7 +601,11 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		}
 		break;
 	}
-	pthread_cond_broadcast(&lk.cond);
+	if (wake) {
+		if (o)
+			o->woke = o->acked;
+		pthread_cond_broadcast(&lk.cond);
+	}
 	pthread_mutex_unlock(&lk.lock);
 	natsMsg_Destroy(msg); /* ours, in this callback */
 }
@@ -615,7 +697,7 @@ static int settle(struct out *o, shmpipe_reader *r)
 		due = !sl->acked && ((sl->retry && now - sl->sent >= o->retry_ms / 1000.0) ||
 				     now - sl->sent >= ACK_WAIT_MS / 1000.0);
 	}
-	/* Refused again and again (a full stream): back off, up to RETRY_MAX_MS. */
+	/* Refused again and again (no leader yet): back off, up to RETRY_MAX_MS. */
 	if (due && o->retry_ms < RETRY_MAX_MS)
 		o->retry_ms *= 2;
 	pthread_mutex_unlock(&lk.lock);
@@ -659,8 +741,9 @@ static void wait_acks(struct out *o, int ms)
  * not acknowledged; or, before the consumer is made, all the stream holds.
  * Acknowledgements that come meanwhile still count: an overestimate.
  */
-static void ask_backlog(struct out *o)
+static void ask_backlog(void *arg)
 {
+	struct out *o = arg;
 	jsConsumerInfo *ci = NULL;
 	jsStreamInfo *si = NULL;
 	jsErrCode jerr = 0;
@@ -691,36 +774,43 @@ static void ask_backlog(struct out *o)
 /*
  * Whether one more message may go: the far side's backlog with it stays
  * within the bound (twice the window: what the far side takes at once, and
- * what this side has in flight), asking the servers again when the count
- * says no. Held back, it asks again after 1 ms, doubling to 100 ms.
+ * what this side has in flight). The question goes to the servers on the
+ * asker's thread once the count passes three quarters of the bound (at most
+ * every 2 ms), so that the answer is usually there before the bound is
+ * reached; held back, again after 1 ms doubling to 100 ms.
  */
 static int room(struct out *o)
 {
+	double now = now_s();
+	uint64_t count;
 	int ok;
 
 	pthread_mutex_lock(&lk.lock);
-	ok = o->backlog + o->stored + o->n < o->bound;
-	pthread_mutex_unlock(&lk.lock);
-	if (ok || now_s() < o->next_ask)
-		return ok;
-	ask_backlog(o);
-	pthread_mutex_lock(&lk.lock);
-	ok = o->backlog + o->stored + o->n < o->bound;
+	count = o->backlog + o->stored + o->n;
+	ok = count < o->bound;
+	if (count >= o->bound - o->bound / 4 && now >= o->next_ask && !o->asker.want) {
+		if (o->asker.started) {
+			chore_want(&o->asker);
+		} else {
+			/* No thread: asked here. */
+			pthread_mutex_unlock(&lk.lock);
+			ask_backlog(o);
+			pthread_mutex_lock(&lk.lock);
+		}
+		o->next_ask = now + (ok ? 10 : o->ask_ms) / 1000.0;
+		if (!ok && o->ask_ms < 100)
+			o->ask_ms *= 2;
+	}
 	if (ok) {
 		o->ask_ms = 1;
 		if (o->held && lk.connected)
 			lk.status[0] = '\0';
 		o->held = 0;
-	} else {
-		o->next_ask = now_s() + o->ask_ms / 1000.0;
-		if (o->ask_ms < 100)
-			o->ask_ms *= 2;
-		if (lk.connected) {
-			snprintf(lk.status, sizeof(lk.status),
-				 "  held back: %" PRIu64 " messages wait for the far side",
-				 o->backlog + o->stored);
-			o->held = 1;
-		}
+	} else if (lk.connected) {
+		snprintf(lk.status, sizeof(lk.status),
+			 "  held back: %" PRIu64 " messages wait for the far side",
+			 o->backlog + o->stored);
+		o->held = 1;
 	}
 	pthread_mutex_unlock(&lk.lock);
 	return ok;
@@ -745,7 +835,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const ch
 	if (chunk + HEADER_ROOM > max_payload)
 		chunk = max_payload - HEADER_ROOM;
 	o.window = co->window ? (unsigned)co->window : DEFAULT_WINDOW;
-	o.bound = 2 * (uint64_t)o.window;
+	o.bound = 4 * (uint64_t)o.window;
 	o.backlog = o.bound; /* not known until asked: a forwarder started again may find it full */
 	o.ask_ms = 1;
 	o.slots = calloc(o.window, sizeof(*o.slots));
@@ -781,6 +871,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const ch
 	pthread_mutex_lock(&lk.lock);
 	the_out = &o;
 	pthread_mutex_unlock(&lk.lock);
+	chore_start(&o.asker, ask_backlog, &o);
 
 	for (;;) {
 		int err = settle(&o, r);
@@ -878,6 +969,7 @@ out:
 	if (o.republished && !co->quiet)
 		fprintf(stderr, "%s: %" PRIu64 " messages published again (no answer in time)\n",
 			what, o.republished);
+	chore_stop(&o.asker);
 	/* Late acknowledgements find nothing to mark. */
 	pthread_mutex_lock(&lk.lock);
 	the_out = NULL;
@@ -984,6 +1076,43 @@ static int msg_pos(natsMsg *m, char *pipe, size_t len, uint64_t *pos)
 	memcpy(pipe, id, (size_t)(colon - id));
 	pipe[colon - id] = '\0';
 	return 0;
+}
+
+/* What the far side's purge needs. */
+struct purge {
+	jsCtx *js;
+	const char *stream, *durable;
+};
+
+/*
+ * Removes from the stream what the consumer has acknowledged, all below its
+ * ack floor as the servers know it: one purge a window of messages, on the
+ * purger's thread, not a deletion each as a work queue does (which cost the
+ * bridge a fifth of its speed). No answer: the next purge takes these too.
+ */
+static void purge_taken(void *arg)
+{
+	const struct purge *pu = arg;
+	jsConsumerInfo *ci = NULL;
+	jsOptions jo;
+	uint64_t floor;
+
+	jsOptions_Init(&jo);
+	jo.Wait = 1000;
+	if (js_GetConsumerInfo(&ci, pu->js, pu->stream, pu->durable, &jo, NULL) != NATS_OK)
+		return;
+	floor = ci->AckFloor.Stream;
+	jsConsumerInfo_Destroy(ci);
+	/*
+	 * Nothing taken yet: nothing to purge. And a purge up to sequence 1
+	 * (or 0) is one of everything to nats-server 2.9, not of nothing.
+	 */
+	if (floor == 0)
+		return;
+	jsOptions_Init(&jo);
+	jo.Wait = 1000;
+	jo.Stream.Purge.Sequence = floor + 1; /* up to it, not including */
+	js_PurgeStream(pu->js, pu->stream, &jo, NULL);
 }
 
 struct bypos {
@@ -1100,7 +1229,12 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 		cli_error("%s: subscribing to %s: %s", what, u->subject, nats_GetLastError(NULL));
 		return CLI_FAILED;
 	}
-	int empty = 0; /* fetches in a row that brought nothing */
+	int empty = 0;	    /* fetches in a row that brought nothing */
+	uint64_t taken = 0; /* messages acknowledged since the last purge */
+	struct purge pu = {.js = js, .stream = stream, .durable = durable};
+	struct chore purger = {0};
+
+	chore_start(&purger, purge_taken, &pu);
 
 	/*
 	 * Into the ring strictly in the near ring's order, by the position in
@@ -1209,6 +1343,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 			/* In already: all of it (records: it started before next). */
 			if (records ? pos < next : after <= next && !(len == 0 && pos == next)) {
 				natsMsg_Ack(m, NULL);
+				taken++;
 				continue;
 			}
 			if (pos > next) {
@@ -1220,6 +1355,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 			natsMsgHeader_Get(m, END_HEADER, &end);
 			if (end) {
 				natsMsg_AckSync(m, NULL, NULL);
+				taken++;
 				if (strcmp(end, "eof") == 0) {
 					done = 1;
 				} else {
@@ -1265,9 +1401,25 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 			atomic_store(&st->next, after);
 			atomic_store(&st->pending, 0);
 			natsMsg_Ack(m, NULL);
+			taken++;
 		}
 		free(order);
 		natsMsgList_Destroy(&list);
+		/* What the far side has taken leaves the stream, a window at a time. */
+		if (taken >= 8 * (uint64_t)window && !(done == 1 || done == 2)) {
+			pthread_mutex_lock(&lk.lock);
+			if (purger.started)
+				chore_want(&purger);
+			pthread_mutex_unlock(&lk.lock);
+			if (!purger.started)
+				purge_taken(&pu);
+			taken = 0;
+		}
+		if (done == 1 || done == 2) {
+			/* The end: all of it, before the far writer closes. */
+			chore_stop(&purger);
+			purge_taken(&pu);
+		}
 		if (done == 1 || done == 2) {
 			fwd_over = 1;
 			if (done == 1)
@@ -1281,6 +1433,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 		if (done == 3)
 			break;
 	}
+	chore_stop(&purger);
 	munmap(st, sizeof(*st));
 	/* Not unsubscribed: that would delete the consumer (libnats). */
 	natsSubscription_Destroy(sub);
