@@ -66,6 +66,7 @@ int cli_forward(int argc, char **argv)
 #define RETRY_MAX_MS   200  /* ... up to this while the refusals go on */
 #define FETCH_WAIT_MS  500  /* one pull request's wait on the server */
 #define DEFAULT_WINDOW 256
+#define GAP_WARN_S     30  /* only messages after the next one this long: said */
 #define HEADER_ROOM    256 /* a message's headers, within the server's largest message */
 
 struct url {
@@ -1229,8 +1230,10 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 		cli_error("%s: subscribing to %s: %s", what, u->subject, nats_GetLastError(NULL));
 		return CLI_FAILED;
 	}
-	int empty = 0;	    /* fetches in a row that brought nothing */
-	uint64_t taken = 0; /* messages acknowledged since the last purge */
+	int empty = 0;	      /* fetches in a row that brought nothing */
+	uint64_t taken = 0;   /* messages acknowledged since the last purge */
+	double gap_since = 0; /* since when only messages after next come */
+	int gap_said = 0;
 	struct purge pu = {.js = js, .stream = stream, .durable = durable};
 	struct chore purger = {0};
 
@@ -1249,7 +1252,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 		struct bypos *order = NULL;
 		shmpipe_stats now;
 		uint64_t room;
-		int batch, done = 0, err;
+		int batch, done = 0, err, wrote = 0;
 
 		err = wait_room(w, capacity, avg_space);
 		if (err < 0) {
@@ -1402,6 +1405,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 			atomic_store(&st->pending, 0);
 			natsMsg_Ack(m, NULL);
 			taken++;
+			wrote = 1;
 		}
 		free(order);
 		natsMsgList_Destroy(&list);
@@ -1415,12 +1419,43 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 				purge_taken(&pu);
 			taken = 0;
 		}
+		/*
+		 * Messages after next, but not the one at next, for a long
+		 * while: the servers lost it, as nothing else makes such a gap
+		 * (each message expects the one before it, and one delivered to
+		 * a forwarder that died comes again after AckWait). Said once,
+		 * and on the progress line; the wait goes on.
+		 */
+		if (done == 4 && !wrote) {
+			if (gap_since == 0) {
+				gap_since = now_s();
+			} else if (!gap_said && now_s() - gap_since >= GAP_WARN_S) {
+				uint64_t at = atomic_load(&st->next);
+
+				cli_error("%s: for %d s the stream has held messages after near "
+					  "position %" PRIu64 " but not the one there (lost by the "
+					  "servers?); still waiting for it",
+					  what, GAP_WARN_S, at);
+				pthread_mutex_lock(&lk.lock);
+				snprintf(lk.status, sizeof(lk.status),
+					 "  waiting for the message at near position %" PRIu64, at);
+				pthread_mutex_unlock(&lk.lock);
+				gap_said = 1;
+			}
+		} else if (wrote) {
+			if (gap_said) {
+				pthread_mutex_lock(&lk.lock);
+				if (lk.connected)
+					lk.status[0] = '\0';
+				pthread_mutex_unlock(&lk.lock);
+			}
+			gap_since = 0;
+			gap_said = 0;
+		}
 		if (done == 1 || done == 2) {
 			/* The end: all of it, before the far writer closes. */
 			chore_stop(&purger);
 			purge_taken(&pu);
-		}
-		if (done == 1 || done == 2) {
 			fwd_over = 1;
 			if (done == 1)
 				shmpipe_writer_close(w);

@@ -31,6 +31,9 @@
 #      stalled: the new one finds the far side's backlog full and adds
 #      nothing to it (at most four windows unacknowledged), then all
 #      of it arrives;
+#   j. a message lost from the stream (a gap published by hand): the far
+#      forward writes what comes before it, holds what comes after, and
+#      says after 30 s, once, which position it waits for;
 #   d. a 3-node cluster with --replicas 3: FORWARD_BYTES of records (up to
 #      64 KiB each; default 200M, 1G is the full test) with the stream's
 #      leader killed a third of the way through: the transfer completes,
@@ -41,7 +44,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c h e i g f d}
+CASES=${FORWARD_CASES:-a b c h e i j g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -910,10 +913,70 @@ case_i() {
 	figure "i: the near forward killed and started again against a stalled far side: at most $max messages unacknowledged (bound $bound); all 24 MiB whole"
 }
 
+# ---- j. a message the servers lost -------------------------------------------
+# The stream holds a message after the far side's next position but not the
+# one there (published here by hand, in the NATS protocol, with a forward's
+# ids): the far forward writes what comes before the gap, then waits, and
+# after 30 s says, once, which position it waits for.
+cat >"$TMP/hpub.py" <<'EOF'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+subject = sys.argv[2].encode()
+s = socket.create_connection((host, int(port)))
+f = s.makefile("rb")
+f.readline()  # INFO
+s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n')
+for arg in sys.argv[3:]:
+    msgid, size = arg.split("=")
+    hdr = ("NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msgid).encode()
+    body = b"x" * int(size)
+    s.sendall(b"HPUB %s %d %d\r\n" % (subject, len(hdr), len(hdr) + len(body)) + hdr + body + b"\r\n")
+s.sendall(b"PING\r\n")
+while True:
+    line = f.readline()
+    if not line or line.startswith(b"PONG"):
+        break
+    if line.startswith(b"-ERR"):
+        sys.exit("hpub: " + line.decode().strip())
+EOF
+case_j() {
+	local url FAR t0 ms written said
+	CASE=j N1='' N2=$(name j2) STREAM=SHMPIPE_fwd_j
+	need_single
+	url=$(nats_url fwd.j)
+	fwd j.far --create "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "j: the far forward did not create $N2$(diag)"
+	# Positions 0 to 100 of a pipe "gap", then 4096 to 4196: 100 to 4096 lost.
+	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.j gap:0=100 gap:4096=100 ||
+		fail "j: publishing by hand failed"
+	t0=$(now_ms)
+	has_100() {
+		written=$(stat_field "$N2" write_index) && [ "$written" = 100 ]
+	}
+	wait_for 10 has_100 || fail "j: the far ring has ${written:-?} bytes, want the 100 before the gap$(diag)"
+	wait_for 45 grep -q "but not the one there" "$TMP/j.far.err" ||
+		fail "j: the far forward waited 45 s for the message at position 100 without a word$(diag)"
+	ms=$(($(now_ms) - t0))
+	[ $ms -ge 29000 ] || fail "j: the gap was reported after $ms ms: before 30 s, when a message may still come again"
+	grep -q "near position 100 " "$TMP/j.far.err" || fail "j: the report does not name position 100: $(cat "$TMP/j.far.err")"
+	sleep 2
+	said=$(grep -c "but not the one there" "$TMP/j.far.err")
+	[ "$said" = 1 ] || fail "j: the gap was reported $said times, want once"
+	written=$(stat_field "$N2" write_index)
+	[ "$written" = 100 ] || fail "j: the far ring has $written bytes, want 100: the message after the gap went in"
+	kill $FAR
+	await $T $FAR
+	"$SHMPIPE" rm "$N2" 2>/dev/null
+	rm -f "/dev/shm$N2.forward"
+	expect_clean
+	figure "j: a message lost from the stream: the far forward wrote the 100 bytes before it, held the one after, and said so after $ms ms: $(head -1 "$TMP/j.far.err")"
+}
+
 KILLS=${FORWARD_KILLS:-8}
 
 for c in $CASES; do
-	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i)"
+	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j)"
 	"case_$c"
 done
 nats_stop_all
