@@ -81,11 +81,10 @@ struct link {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int connected;
-	int attempts; /* reconnection attempts since the link went down */
 	char status[96];
 };
 
-static struct link lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, ""};
+static struct link lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ""};
 
 static int is_url(const char *s)
 {
@@ -162,7 +161,6 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	(void)closure;
 	pthread_mutex_lock(&lk.lock);
 	lk.connected = 0;
-	lk.attempts = 0;
 	snprintf(lk.status, sizeof(lk.status), "  server unreachable: reconnecting");
 	pthread_cond_broadcast(&lk.cond);
 	pthread_mutex_unlock(&lk.lock);
@@ -191,7 +189,6 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 	if (ms > 2000)
 		ms = 2000;
 	pthread_mutex_lock(&lk.lock);
-	lk.attempts = attempts;
 	snprintf(lk.status, sizeof(lk.status),
 		 "  server unreachable: attempt %d, next in %" PRId64 " ms", attempts, ms);
 	pthread_mutex_unlock(&lk.lock);
@@ -209,11 +206,6 @@ static const char *progress_status(void *arg)
 	return copy;
 }
 
-static double now_s(void)
-{
-	return cli_now();
-}
-
 /*
  * Connects (retrying in the background with backoff until --timeout, or for
  * ever) and gets the JetStream context. Returns 0 or an exit status after
@@ -223,7 +215,7 @@ static int connect_nats(const struct url *u, const struct cli_opts *o, const cha
 			natsConnection **nc, natsOptions **nopts)
 {
 	natsStatus s;
-	double t0 = now_s();
+	double t0 = cli_now();
 	int shown = 0;
 
 	if (natsOptions_Create(nopts) != NATS_OK)
@@ -285,7 +277,7 @@ static int connect_nats(const struct url *u, const struct cli_opts *o, const cha
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&lk.cond, &lk.lock, &ts);
-		timed_out = o->timeout_ms >= 0 && (now_s() - t0) * 1000 >= o->timeout_ms;
+		timed_out = o->timeout_ms >= 0 && (cli_now() - t0) * 1000 >= o->timeout_ms;
 		if (lk.connected)
 			break;
 		pthread_mutex_unlock(&lk.lock);
@@ -343,7 +335,7 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 	jsErrCode jerr = 0;
 	natsStatus s;
 
-	double t0 = now_s();
+	double t0 = cli_now();
 
 	for (;;) {
 		s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
@@ -356,7 +348,7 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		/* A cluster still electing its leaders, a server coming back: again. */
 		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
 		    s == NATS_CONNECTION_DISCONNECTED) {
-			if (o->timeout_ms >= 0 && (now_s() - t0) * 1000 >= o->timeout_ms) {
+			if (o->timeout_ms >= 0 && (cli_now() - t0) * 1000 >= o->timeout_ms) {
 				cli_error(
 				    "%s: JetStream does not answer on %s (not enabled there, or "
 				    "no leader) within --timeout",
@@ -642,7 +634,7 @@ static natsStatus publish(struct out *o, unsigned k)
 		s = js_PublishMsgAsync(o->js, &m, NULL);
 	natsMsg_Destroy(m); /* NULL once libnats took it */
 	pthread_mutex_lock(&lk.lock);
-	sl->sent = now_s();
+	sl->sent = cli_now();
 	/* Not sent (the servers away, the buffer for them full): again soon. */
 	if (s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED ||
 	    s == NATS_INSUFFICIENT_BUFFER || s == NATS_CONNECTION_CLOSED || s == NATS_NO_RESPONDERS)
@@ -673,7 +665,7 @@ static natsStatus send_new(struct out *o, uint64_t pos, const void *p, size_t le
  */
 static int settle(struct out *o, shmpipe_reader *r)
 {
-	double now = now_s();
+	double now = cli_now();
 	int err = 0, due = 0;
 
 	pthread_mutex_lock(&lk.lock);
@@ -782,7 +774,7 @@ static void ask_backlog(void *arg)
  */
 static int room(struct out *o)
 {
-	double now = now_s();
+	double now = cli_now();
 	uint64_t count;
 	int ok;
 
@@ -861,7 +853,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const ch
 		} else {
 			/* No birth time: an id of this run only (a restart may then repeat). */
 			if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-				rnd = (uint64_t)getpid() << 32 ^ (uint64_t)(now_s() * 1e9);
+				rnd = (uint64_t)getpid() << 32 ^ (uint64_t)(cli_now() * 1e9);
 			snprintf(o.run, sizeof(o.run), "r%016" PRIx64, rnd);
 		}
 	}
@@ -1428,8 +1420,8 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 		 */
 		if (done == 4 && !wrote) {
 			if (gap_since == 0) {
-				gap_since = now_s();
-			} else if (!gap_said && now_s() - gap_since >= GAP_WARN_S) {
+				gap_since = cli_now();
+			} else if (!gap_said && cli_now() - gap_since >= GAP_WARN_S) {
 				uint64_t at = atomic_load(&st->next);
 
 				cli_error("%s: for %d s the stream has held messages after near "
