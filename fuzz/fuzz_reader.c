@@ -313,12 +313,19 @@ static bool must_refuse(const struct shmpipe__hdr *h, uint64_t fsize, uint64_t p
 {
 	uint64_t hs = h->header_size, ds = h->data_size, cap = h->capacity;
 
+	uint32_t rs = atomic_load_explicit(&h->reader_state, memory_order_relaxed);
+
+	/*
+	 * A reader end that says OPEN is taken again, on a SHMPIPE_REOPEN
+	 * pipe, when its lock is free (a dead reader's); held, it is -EBUSY.
+	 */
 	return h->magic != SHMPIPE__MAGIC || h->version != SHMPIPE__LAYOUT_VERSION ||
 	       hs < sizeof(struct shmpipe__hdr) || hs % page != 0 || cap == 0 ||
 	       cap > SHMPIPE_MAX_CAPACITY || ds == 0 || ds % page != 0 || cap > ds ||
-	       (h->flags & ~SHMPIPE_RECORDS) != 0 || ((h->flags & SHMPIPE_RECORDS) && cap < 16) ||
-	       ds > fsize || hs != fsize - ds ||
-	       atomic_load_explicit(&h->reader_state, memory_order_relaxed) != SHMPIPE__END_ABSENT;
+	       (h->flags & ~(SHMPIPE_RECORDS | SHMPIPE_REOPEN)) != 0 ||
+	       ((h->flags & SHMPIPE_RECORDS) && cap < 16) || ds > fsize || hs != fsize - ds ||
+	       (rs != SHMPIPE__END_ABSENT &&
+		!((h->flags & SHMPIPE_REOPEN) && rs == SHMPIPE__END_OPEN));
 }
 
 /*
