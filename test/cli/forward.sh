@@ -167,6 +167,19 @@ expect_exit() {
 	[ "$ST" = "$2" ] || fail "$CASE: $1 exited $ST, want $2$( [ "$ST" = 124 ] && echo " (still running after ${T}s)")$(diag)"
 }
 
+# expect_done TAG: the near forward, the far one and the writer ($NEAR, $FAR,
+# $W) exit 0, $TMP/TAG.dst is $TMP/TAG.src, and no name is left.
+expect_done() {
+	await $T $NEAR
+	expect_exit "the near forward" 0
+	await $T $FAR
+	expect_exit "the far forward" 0
+	await $T $W
+	expect_exit "write" 0
+	same "$TMP/$1.src" "$TMP/$1.dst" || fail "$1: the copy differs: $(cat "$TMP/cmp")"
+	expect_clean
+}
+
 # stat_field NAME KEY...: the values of stat --json's top-level KEYs.
 stat_field() {
 	local name=$1
@@ -503,14 +516,7 @@ case_e() {
 	rst=$(cat "$TMP/e.rst" 2>/dev/null)
 	[ "$rst" = "0 0" ] || fail "e: read | slow.py exited '$rst'$(diag)"
 	ms=$(($(now_ms) - t0))
-	await $T $NEAR
-	expect_exit "the near forward" 0
-	await $T $FAR
-	expect_exit "the far forward" 0
-	await $T $W
-	expect_exit "write" 0
-	same "$TMP/e.src" "$TMP/e.dst" || fail "e: the copy differs: $(cat "$TMP/cmp")"
-	expect_clean
+	expect_done e
 	if [ ${#E_BAD[@]} -gt 0 ]; then
 		fail "e: the transfer completed, whole, but without backpressure across the bridge:
 $(printf '  %s\n' "${E_BAD[@]}")
@@ -676,14 +682,7 @@ case_f() {
 	await $T $R
 	expect_exit "read $N2" 0
 	ms=$(($(now_ms) - t1))
-	await $T $NEAR
-	expect_exit "the near forward" 0
-	await $T $FAR
-	expect_exit "the far forward" 0
-	await $T $W
-	expect_exit "write" 0
-	same "$TMP/f.src" "$TMP/f.dst" || fail "f: the copy differs: $(cat "$TMP/cmp")"
-	expect_clean
+	expect_done f
 	figure "f: the server came: 16 MiB through in $ms ms"
 
 	# The server killed mid-transfer for 5 s, restarted on its store. The
@@ -905,14 +904,7 @@ case_i() {
 	await $T $R
 	rst=$(cat "$TMP/i.rst" 2>/dev/null)
 	[ "$rst" = 0 ] || fail "i: read exited '$rst': $(cat "$TMP/i.read.err")$(diag)"
-	await $T $NEAR
-	expect_exit "the near forward started again" 0
-	await $T $FAR
-	expect_exit "the far forward" 0
-	await $T $W
-	expect_exit "write" 0
-	same "$TMP/i.src" "$TMP/i.dst" || fail "i: the copy differs: $(cat "$TMP/cmp")"
-	expect_clean
+	expect_done i
 	figure "i: the near forward killed and started again against a stalled far side: at most $max messages unacknowledged (bound $bound); all 24 MiB whole"
 }
 
