@@ -939,7 +939,9 @@ case_j() {
 	CASE=j N1='' N2=$(name j2) STREAM=SHMPIPE_fwd_j
 	need_single
 	url=$(nats_url fwd.j)
-	fwd j.far --create "$url" "$N2"
+	# Not through fwd: $! must be the forward itself, which this case stops
+	# (a forward left running would keep ctest's output open).
+	"$SHMPIPE" forward --create "$url" "$N2" 2>"$TMP/j.far.err" &
 	FAR=$!
 	wait_for $T exists "$N2" || fail "j: the far forward did not create $N2$(diag)"
 	# Positions 0 to 100 of a pipe "gap", then 4096 to 4196: 100 to 4096 lost.
@@ -962,6 +964,7 @@ case_j() {
 	[ "$written" = 100 ] || fail "j: the far ring has $written bytes, want 100: the message after the gap went in"
 	kill $FAR
 	await $T $FAR
+	[ "$ST" != 124 ] || fail "j: the far forward did not stop on SIGTERM"
 	"$SHMPIPE" rm "$N2" 2>/dev/null
 	rm -f "/dev/shm$N2.forward"
 	expect_clean
