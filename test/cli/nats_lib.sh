@@ -354,6 +354,13 @@ nats_cleanup() {
 		# Quietly: no "Killed" line for each job.
 		wait
 	} 2>/dev/null
+	# A forward that outlived its subshell is no descendant any more, and
+	# would hold ctest's output open until the test's timeout.
+	pids=$(pgrep -f -- "forward.* /$PREFIX-")
+	if [ -n "$pids" ]; then
+		echo "$TEST: killed forwards left running: $pids" >&2
+		kill -9 $pids 2>/dev/null
+	fi
 	cleanup
 }
 trap nats_cleanup EXIT
