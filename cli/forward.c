@@ -635,9 +635,13 @@ static natsStatus publish(struct out *o, unsigned k)
 	natsMsg_Destroy(m); /* NULL once libnats took it */
 	pthread_mutex_lock(&lk.lock);
 	sl->sent = cli_now();
-	/* Not sent (the servers away, the buffer for them full): again soon. */
-	if (s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED ||
-	    s == NATS_INSUFFICIENT_BUFFER || s == NATS_CONNECTION_CLOSED || s == NATS_NO_RESPONDERS)
+	/*
+	 * Not sent: the servers away, the socket broken by one that died (an
+	 * I/O error, before libnats sees the link down), the buffer for them
+	 * full. Again soon: only what no retry mends ends the transfer.
+	 */
+	if (s != NATS_OK && s != NATS_INVALID_ARG && s != NATS_INVALID_SUBJECT &&
+	    s != NATS_MAX_PAYLOAD && s != NATS_NOT_PERMITTED && s != NATS_NO_MEMORY)
 		sl->retry = 1;
 	else if (s != NATS_OK && !o->err[0])
 		snprintf(o->err, sizeof(o->err), "%s",
