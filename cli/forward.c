@@ -19,7 +19,8 @@
  * as many messages as the ring has room for (by the sizes seen so far),
  * writes each (one record each in record mode) and acknowledges it once it
  * is committed; a message delivered again after a lost acknowledgement is
- * recognised by its stream sequence and not written twice. The end marker
+ * recognised by the near ring position in its id and not written twice.
+ * The end marker
  * closes (eof) or aborts (error) the writer.
  *
  * libnats is used here only, by the program; the library stays libc-only.
@@ -376,13 +377,13 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		cfg.Storage = js_FileStorage;
 		cfg.Replicas = o->replicas > 0 ? o->replicas : 1;
 		/*
-		 * A work queue: a message goes once the far side has it. Its
-		 * size is bounded by the near side, which holds back while
-		 * the far side's backlog is full (see room()), not by a limit
-		 * of the stream: JetStream 2.9 checks such a limit on each
-		 * replica apart, against deletions each applies at its own
-		 * moment, so that replicas may keep different messages and a
-		 * new leader lack one its predecessor acknowledged.
+		 * Limits retention and no limit: the far side purges what it
+		 * took (purge_taken()), and the near side holds back while the
+		 * far side's backlog is full (room()). Not a limit of the
+		 * stream: JetStream 2.9 checks such a limit on each replica
+		 * apart, against deletions each applies at its own moment, so
+		 * that replicas may keep different messages and a new leader
+		 * lack one its predecessor acknowledged.
 		 */
 		cfg.Retention = js_LimitsPolicy;
 		for (;;) {
@@ -770,11 +771,12 @@ static void ask_backlog(void *arg)
 
 /*
  * Whether one more message may go: the far side's backlog with it stays
- * within the bound (twice the window: what the far side takes at once, and
- * what this side has in flight). The question goes to the servers on the
- * asker's thread once the count passes three quarters of the bound (at most
- * every 2 ms), so that the answer is usually there before the bound is
- * reached; held back, again after 1 ms doubling to 100 ms.
+ * within the bound (four windows: what the far side takes at once, what this
+ * side has in flight, and two more that keep the far side's next fetches
+ * from waiting). The question goes to the servers on the asker's thread
+ * once the count passes three quarters of the bound (at most every 10 ms),
+ * so that the answer is usually there before the bound is reached; held
+ * back, again after 1 ms doubling to 100 ms.
  */
 static int room(struct out *o)
 {
@@ -1083,9 +1085,10 @@ struct purge {
 
 /*
  * Removes from the stream what the consumer has acknowledged, all below its
- * ack floor as the servers know it: one purge a window of messages, on the
- * purger's thread, not a deletion each as a work queue does (which cost the
- * bridge a fifth of its speed). No answer: the next purge takes these too.
+ * ack floor as the servers know it: one purge every eight windows of
+ * messages, on the purger's thread, not a deletion each as a work queue
+ * does (which cost the bridge a fifth of its speed). No answer: the next
+ * purge takes these too.
  */
 static void purge_taken(void *arg)
 {
