@@ -41,18 +41,35 @@ static shmpipe_options reopen_opts(unsigned flags)
 	return o;
 }
 
-/* The children go at about 256 MB/s at most, so that a kill finds them busy. */
+/* The ends go at about 64 MB/s at most, so that a kill finds them busy. */
 static void pace(uint64_t *since, uint64_t n)
 {
 	*since += n;
-	if (*since >= 256 * 1024) {
+	if (*since >= 64 * 1024) {
 		*since = 0;
 		test_sleep_ms(1);
 	}
 }
 
+/*
+ * A child to be killed moves at most its budget (bytes or records), then
+ * waits for the kill: however fast the machine, it can never reach the end
+ * and exit before it is killed.
+ */
+#define NO_BUDGET UINT64_MAX
+
+static void spend(uint64_t *budget, uint64_t n)
+{
+	if (*budget == NO_BUDGET)
+		return;
+	if (n >= *budget)
+		for (;;)
+			pause();
+	*budget -= n;
+}
+
 /* Byte streams: the pattern from the end's own position on. */
-static void read_from_here(shmpipe_reader *r, uint64_t total)
+static void read_from_here(shmpipe_reader *r, uint64_t total, uint64_t budget)
 {
 	uint64_t off = test_rstats(r).read_index, since = 0;
 	uint8_t buf[8192];
@@ -63,13 +80,14 @@ static void read_from_here(shmpipe_reader *r, uint64_t total)
 		ASSERT_PATTERN(buf, (size_t)n, SEED, off);
 		off += (uint64_t)n;
 		pace(&since, (uint64_t)n);
+		spend(&budget, (uint64_t)n);
 	}
 	if (n < 0)
 		TEST_FAIL("read at %" PRIu64 ": %s", off, shmpipe_strerror((int)n));
 	ASSERT_EQ(off, total);
 }
 
-static void write_from_here(shmpipe_writer *w, uint64_t total)
+static void write_from_here(shmpipe_writer *w, uint64_t total, uint64_t budget)
 {
 	uint64_t off = test_wstats(w).write_index, rng = off + 1, since = 0;
 	uint8_t buf[8192];
@@ -86,6 +104,7 @@ static void write_from_here(shmpipe_writer *w, uint64_t total)
 			TEST_FAIL("write at %" PRIu64 ": %s", off, shmpipe_strerror((int)put));
 		off += (uint64_t)put; /* a short write goes on from where it stopped */
 		pace(&since, (uint64_t)put);
+		spend(&budget, (uint64_t)put);
 	}
 }
 
@@ -95,7 +114,7 @@ static uint64_t rec_len(uint64_t seq)
 	return 1 + (test_mix64(seq) % 3000);
 }
 
-static void read_records(shmpipe_reader *r, uint64_t count, uint64_t *seq)
+static void read_records(shmpipe_reader *r, uint64_t count, uint64_t *seq, uint64_t budget)
 {
 	uint8_t buf[4096];
 	uint64_t since = 0;
@@ -114,6 +133,7 @@ static void read_records(shmpipe_reader *r, uint64_t count, uint64_t *seq)
 		ASSERT_PATTERN(buf + 16, (size_t)n - 16, SEED ^ got, 0);
 		(*seq)++;
 		pace(&since, (uint64_t)n);
+		spend(&budget, 1);
 	}
 	if (n < 0)
 		TEST_FAIL("read of record %" PRIu64 ": %s", *seq, shmpipe_strerror((int)n));
@@ -135,7 +155,7 @@ static void write_records(shmpipe_writer *w, uint64_t count)
 }
 
 /* A child that reads (or writes) until it is killed, or to the end. */
-static pid_t reader_child(const char *name, uint64_t total, int records)
+static pid_t reader_child(const char *name, uint64_t total, int records, uint64_t budget)
 {
 	pid_t pid = xp_fork();
 
@@ -150,16 +170,16 @@ static pid_t reader_child(const char *name, uint64_t total, int records)
 		if (records) {
 			uint64_t seq = UINT64_MAX;
 
-			read_records(r, total, &seq);
+			read_records(r, total, &seq, budget);
 		} else {
-			read_from_here(r, total);
+			read_from_here(r, total, budget);
 		}
 		_exit(shmpipe_reader_close(r) == 0 ? 0 : 1);
 	}
 	return pid;
 }
 
-static pid_t writer_child(const char *name, uint64_t total)
+static pid_t writer_child(const char *name, uint64_t total, uint64_t budget)
 {
 	pid_t pid = xp_fork();
 
@@ -170,7 +190,7 @@ static pid_t writer_child(const char *name, uint64_t total)
 		while ((err = shmpipe_writer_open(&w, name)) == -EBUSY)
 			test_sleep_ms(1);
 		ASSERT_OK(err);
-		write_from_here(w, total);
+		write_from_here(w, total, budget);
 		_exit(shmpipe_writer_close(w) == 0 ? 0 : 1);
 	}
 	return pid;
@@ -189,7 +209,7 @@ static void *feed_main(void *arg)
 	if (f->records)
 		write_records(f->w, f->total);
 	else
-		write_from_here(f->w, f->total);
+		write_from_here(f->w, f->total, NO_BUDGET);
 	ASSERT_OK(shmpipe_writer_close(f->w));
 	return NULL;
 }
@@ -208,13 +228,13 @@ static void readers_die(int kills, int records)
 	ASSERT_OK(shmpipe_writer_create(&f.w, name, &o));
 	ASSERT_OK(pthread_create(&t, NULL, feed_main, &f));
 	for (int k = 0; k < kills; k++) {
-		pid_t pid = reader_child(name, total, records);
+		pid_t pid = reader_child(name, total, records, total / ((uint64_t)kills + 2));
 
-		test_sleep_ms((int)test_rand_range(&rng, 5, 60));
+		test_sleep_ms((int)test_rand_range(&rng, 3, 30));
 		kill(pid, SIGKILL);
 		XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
 	}
-	XP_ASSERT_EXIT(xp_wait(reader_child(name, total, records), 60000), 0);
+	XP_ASSERT_EXIT(xp_wait(reader_child(name, total, records, NO_BUDGET), 60000), 0);
 	ASSERT_OK(pthread_join(t, NULL));
 	printf("(a) %s: %d readers killed, the writer went on; the last read to the end "
 	       "(%" PRIu64 " %s), %" PRId64 " ms\n",
@@ -236,10 +256,10 @@ static void writers_die(int kills)
 	next_name(name, sizeof(name));
 	ASSERT_OK(shmpipe_reader_create(&r, name, &o));
 	for (int k = 0; k < kills; k++) {
-		pid_t pid = writer_child(name, total);
+		pid_t pid = writer_child(name, total, total / ((uint64_t)kills + 2));
 		uint8_t buf[4096];
 		uint64_t off = test_rstats(r).read_index;
-		int64_t until = test_now_ms() + (int64_t)test_rand_range(&rng, 5, 60);
+		int64_t until = test_now_ms() + (int64_t)test_rand_range(&rng, 3, 30);
 
 		/* Read for a while, then kill the writer. */
 		while (test_now_ms() < until) {
@@ -257,8 +277,8 @@ static void writers_die(int kills)
 		XP_ASSERT_KILLED(xp_wait(pid, 10000), SIGKILL);
 	}
 	ASSERT_OK(shmpipe_reader_set_timeout(r, -1));
-	last = writer_child(name, total);
-	read_from_here(r, total);
+	last = writer_child(name, total, NO_BUDGET);
+	read_from_here(r, total, NO_BUDGET);
 	XP_ASSERT_EXIT(xp_wait(last, 60000), 0);
 	printf("(b) %d writers killed, the reader went on and got the whole stream "
 	       "(%" PRIu64 " bytes) once, %" PRId64 " ms\n",
