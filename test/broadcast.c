@@ -553,6 +553,7 @@ struct moving {
 	uint64_t seed, total;
 	size_t cap;
 	atomic_uint_fast64_t started, completed;
+	atomic_int may_close; /* no more joins through w: the writer may close it */
 };
 
 static void *moving_writer(void *arg)
@@ -576,6 +577,9 @@ static void *moving_writer(void *arg)
 		atomic_store(&m->completed, off);
 	}
 	free(buf);
+	/* Joins go through w (its descriptor): it stays until they are over. */
+	while (!atomic_load(&m->may_close))
+		test_sleep_ms(1);
 	ASSERT_OK(shmpipe_writer_close(m->w));
 	return NULL;
 }
@@ -596,6 +600,7 @@ static void test_join_moving(void)
 	m.total = (uint64_t)48 << 20;
 	atomic_init(&m.started, 0);
 	atomic_init(&m.completed, 0);
+	atomic_init(&m.may_close, 0);
 	bc_pair(&m.w, &r0, m.cap, 3, 0);
 	drain_start(&d0, r0, m.seed, 0, 0);
 	stall_start(&st, &m.completed, "the writer");
@@ -634,6 +639,7 @@ static void test_join_moving(void)
 		uint64_t p = test_rstats(r).read_index;
 
 		ASSERT_LE(p, atomic_load(&m.started));
+		atomic_store(&m.may_close, 1);
 		drain_start(&dl, r, m.seed, p, 1);
 		ASSERT_EQ(pthread_join(t, NULL), 0);
 		drain_join(&dl, m.total, 0);
@@ -769,6 +775,8 @@ struct rec_moving {
 	uint64_t n;
 	size_t max;
 	atomic_uint_fast64_t started, completed; /* records */
+	pthread_mutex_t close_lock;		 /* a join through w, or its close */
+	int closed;
 };
 
 static void *rec_moving_writer(void *arg)
@@ -784,7 +792,11 @@ static void *rec_moving_writer(void *arg)
 		ASSERT_EQ(shmpipe_write(m->w, buf, len), (ssize_t)len);
 		atomic_store(&m->completed, seq + 1);
 	}
+	/* Not while a join goes through w (its descriptor). */
+	ASSERT_EQ(pthread_mutex_lock(&m->close_lock), 0);
 	ASSERT_OK(shmpipe_writer_close(m->w));
+	m->closed = 1;
+	ASSERT_EQ(pthread_mutex_unlock(&m->close_lock), 0);
 	return NULL;
 }
 
@@ -804,6 +816,7 @@ static void test_records_join(void)
 	m.max = sizeof(buf);
 	atomic_init(&m.started, 0);
 	atomic_init(&m.completed, 0);
+	ASSERT_EQ(pthread_mutex_init(&m.close_lock, NULL), 0);
 	bc_pair(&m.w, &r0, 4096, 2, SHMPIPE_RECORDS);
 	memset(&q0, 0, sizeof(q0));
 	q0.r = r0;
@@ -820,7 +833,12 @@ static void test_records_join(void)
 		if (test_rand(&rng) & 1)
 			usleep((useconds_t)test_rand_range(&rng, 0, 300));
 		lo = atomic_load(&m.completed);
-		r = bc_join(m.w);
+		/* Held off the processor until the writer closed: no more joins. */
+		ASSERT_EQ(pthread_mutex_lock(&m.close_lock), 0);
+		r = m.closed ? NULL : bc_join(m.w);
+		ASSERT_EQ(pthread_mutex_unlock(&m.close_lock), 0);
+		if (!r)
+			break;
 		hi = atomic_load(&m.started);
 		/* Its first record is whole, one not done before it came. */
 		ret = shmpipe_read(r, buf, sizeof(buf));
@@ -857,6 +875,7 @@ static void test_records_join(void)
 	ASSERT_EQ(q0.end, 0);
 	ASSERT_EQ(q0.count, m.n);
 	ASSERT_OK(shmpipe_reader_close(r0));
+	ASSERT_EQ(pthread_mutex_destroy(&m.close_lock), 0);
 	ASSERT_GE(joins, 10);
 }
 
