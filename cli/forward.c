@@ -69,6 +69,7 @@ int cli_forward(int argc, char **argv)
 #define DEFAULT_WINDOW 256
 #define GAP_WARN_S     30  /* only messages after the next one this long: said */
 #define HEADER_ROOM    256 /* a message's headers, within the server's largest message */
+#define REPORT_PREFIX  "_SHMPIPE.taken" /* where the far side says how far it took */
 
 struct url {
 	char buf[1024];
@@ -516,6 +517,17 @@ struct out {
 	 * question whose acknowledgement comes after it counts twice.
 	 */
 	uint64_t backlog, stored, bound;
+	/*
+	 * The far side's reports (report_taken()): the stream position of
+	 * the last message it took, in order, of this pipe. The stream holds
+	 * at most last_seq - taken that it has not taken: another bound on
+	 * the backlog, fresh after each of its fetches, which spares asking
+	 * the servers while the reports come.
+	 */
+	uint64_t last_seq; /* the highest stream position stored of ours */
+	uint64_t taken;	   /* the far side's last report, at most last_seq */
+	uint64_t reports;  /* reports heard */
+	uint64_t heard;	   /* ... when the servers were last asked */
 	struct chore asker;
 	double next_ask; /* when to ask again */
 	int ask_ms;	 /* ... after this, doubling while the far side is stalled */
@@ -565,6 +577,8 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		 */
 		wake = !pa || k == o->n - 1 || o->acked + 1 - o->woke >= (o->window + 7) / 8;
 		if (pa) {
+			if (pa->Sequence > o->last_seq)
+				o->last_seq = pa->Sequence;
 			sl->acked = 1;
 			o->acked++;
 			o->stored++;
@@ -602,6 +616,58 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	}
 	pthread_mutex_unlock(&lk.lock);
 	natsMsg_Destroy(msg); /* ours, in this callback */
+}
+
+/* A decimal number of n bytes, digits only, that fits: 0, or -1. */
+static int parse_seq(const char *p, size_t n, uint64_t *v)
+{
+	*v = 0;
+	if (n == 0 || n > 20)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9' || *v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
+			return -1;
+		*v = *v * 10 + (uint64_t)(p[i] - '0');
+	}
+	return 0;
+}
+
+/* Where the far side of stream's consumer durable reports (the near side listens). */
+static void report_subject(char *buf, size_t n, const char *stream, const char *durable)
+{
+	snprintf(buf, n, "%s.%s.%s", REPORT_PREFIX, stream, durable);
+}
+
+/*
+ * A report of the far side, on a thread of libnats: "PIPE SEQ", the stream
+ * position of the last message of the pipe PIPE it took, in order. Anyone
+ * with the right to publish may send one, so it counts only if it is of
+ * this pipe and within what this side stored; a higher position than one
+ * heard before only, as they may cross on the way.
+ */
+static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	const char *data = natsMsg_GetData(msg);
+	int len = natsMsg_GetDataLength(msg), i;
+	uint64_t seq = 0;
+	struct out *o;
+
+	(void)nc;
+	(void)sub;
+	(void)closure;
+	for (i = 0; i < len && data[i] != ' '; i++)
+		;
+	pthread_mutex_lock(&lk.lock);
+	o = the_out;
+	if (o && i < len && (size_t)i == strlen(o->run) && memcmp(data, o->run, (size_t)i) == 0 &&
+	    parse_seq(data + i + 1, (size_t)(len - i - 1), &seq) == 0 && seq <= o->last_seq &&
+	    seq >= o->taken) {
+		o->taken = seq;
+		o->reports++;
+		pthread_cond_broadcast(&lk.cond);
+	}
+	pthread_mutex_unlock(&lk.lock);
+	natsMsg_Destroy(msg);
 }
 
 /*
@@ -716,11 +782,11 @@ static int settle(struct out *o, shmpipe_reader *r)
 	return err;
 }
 
-/* Waits for an acknowledgement, at most ms. */
+/* Waits for an acknowledgement or a report of the far side, at most ms. */
 static void wait_acks(struct out *o, int ms)
 {
 	struct timespec ts;
-	uint64_t before;
+	uint64_t before, reports;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_nsec += (long)ms * 1000000L;
@@ -728,7 +794,8 @@ static void wait_acks(struct out *o, int ms)
 	ts.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&lk.lock);
 	before = o->acked;
-	while (o->acked == before)
+	reports = o->reports;
+	while (o->acked == before && o->reports == reports)
 		if (pthread_cond_timedwait(&lk.cond, &lk.lock, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&lk.lock);
@@ -773,10 +840,14 @@ static void ask_backlog(void *arg)
  * Whether one more message may go: the far side's backlog with it stays
  * within the bound (four windows: what the far side takes at once, what this
  * side has in flight, and two more that keep the far side's next fetches
- * from waiting). The question goes to the servers on the asker's thread
+ * from waiting). The count is the lower of two overestimates: the servers'
+ * last answer plus what was stored since, and what the far side's last
+ * report leaves. The question goes to the servers on the asker's thread
  * once the count passes three quarters of the bound (at most every 10 ms),
  * so that the answer is usually there before the bound is reached; held
- * back, again after 1 ms doubling to 100 ms.
+ * back, again after 1 ms doubling to 100 ms. Not asked while the far
+ * side's reports come: only when none came since the last question (none
+ * yet, a far side stalled, or whose reports do not get here).
  */
 static int room(struct out *o)
 {
@@ -785,9 +856,15 @@ static int room(struct out *o)
 	int ok;
 
 	pthread_mutex_lock(&lk.lock);
-	count = o->backlog + o->stored + o->n;
+	count = o->backlog + o->stored;
+	if (o->reports && o->last_seq - o->taken < count)
+		count = o->last_seq - o->taken;
+	count += o->n;
 	ok = count < o->bound;
-	if (count >= o->bound - o->bound / 4 && now >= o->next_ask && !o->asker.want) {
+	/* Not while the reports come: one since the last question says more. */
+	if (count >= o->bound - o->bound / 4 && now >= o->next_ask && !o->asker.want &&
+	    o->reports == o->heard) {
+		o->heard = o->reports;
 		if (o->asker.started) {
 			chore_want(&o->asker);
 		} else {
@@ -815,10 +892,12 @@ static int room(struct out *o)
 	return ok;
 }
 
-static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const char *durable,
-		      const struct url *u, const struct cli_opts *co, const char *what, int records,
-		      size_t max_payload)
+static int ring_to_js(shmpipe_reader *r, natsConnection *nc, jsCtx *js, const char *stream,
+		      const char *durable, const struct url *u, const struct cli_opts *co,
+		      const char *what, int records, size_t max_payload)
 {
+	natsSubscription *reports = NULL;
+	char subject[600];
 	struct out o = {.js = js, .subject = u->subject, .stream = stream, .durable = durable};
 	size_t chunk = co->chunk ? (size_t)co->chunk : 64 * 1024;
 	uint64_t pos, rnd = 0, shown = 0; /* shown: bytes published, not consumed (byte stream) */
@@ -871,6 +950,12 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const ch
 	the_out = &o;
 	pthread_mutex_unlock(&lk.lock);
 	chore_start(&o.asker, ask_backlog, &o);
+	/*
+	 * The far side's reports. Without them (no right to listen there, a
+	 * far side that does not send them), the servers are asked.
+	 */
+	report_subject(subject, sizeof(subject), stream, durable);
+	natsConnection_Subscribe(&reports, nc, subject, on_report, NULL);
 
 	for (;;) {
 		int err = settle(&o, r);
@@ -957,7 +1042,7 @@ static int ring_to_js(shmpipe_reader *r, jsCtx *js, const char *stream, const ch
 		if (o.n && (o.n == (o.sync ? 1u : o.window) || got == -EAGAIN || o.end))
 			wait_acks(&o, 5);
 		else if (held && !o.n)
-			usleep((useconds_t)(o.ask_ms * 1000)); /* until it is worth asking again */
+			wait_acks(&o, o.ask_ms); /* a report, or until it is worth asking again */
 	}
 	if (status == CLI_OK && strcmp(o.end, "error") == 0) {
 		cli_error("%s: the writer died or aborted; the far side gets an error, not an end",
@@ -968,8 +1053,12 @@ out:
 	if (o.republished && !co->quiet)
 		fprintf(stderr, "%s: %" PRIu64 " messages published again (no answer in time)\n",
 			what, o.republished);
+	if (reports) {
+		natsSubscription_Unsubscribe(reports);
+		natsSubscription_Destroy(reports);
+	}
 	chore_stop(&o.asker);
-	/* Late acknowledgements find nothing to mark. */
+	/* Late acknowledgements and reports find nothing to mark. */
 	pthread_mutex_lock(&lk.lock);
 	the_out = NULL;
 	pthread_mutex_unlock(&lk.lock);
@@ -1115,6 +1204,27 @@ static void purge_taken(void *arg)
 	js_PurgeStream(pu->js, pu->stream, &jo, NULL);
 }
 
+/*
+ * Tells the near side how far this side took: "PIPE SEQ", the stream
+ * position of m, the last message it took in order. Fire and forget, after
+ * the acknowledgements on the same connection, which the servers therefore
+ * have before the near side hears it. Lost, or not allowed: the near side
+ * asks the servers instead.
+ */
+static void report_taken(natsConnection *nc, const char *subject, const char *pipe, natsMsg *m)
+{
+	jsMsgMetaData *meta = NULL;
+	char buf[96];
+	int n;
+
+	if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+		return;
+	n = snprintf(buf, sizeof(buf), "%s %" PRIu64, pipe, meta->Sequence.Stream);
+	jsMsgMetaData_Destroy(meta);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		natsConnection_Publish(nc, subject, buf, n);
+}
+
 struct bypos {
 	natsMsg *m;
 	uint64_t pos;
@@ -1131,11 +1241,12 @@ static int by_pos(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const char *durable,
-		      const struct url *u, const struct cli_opts *co, const char *what, int records,
-		      uint64_t capacity, const char *name, int taken_again)
+static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const char *stream,
+		      const char *durable, const struct url *u, const struct cli_opts *co,
+		      const char *what, int records, uint64_t capacity, const char *name,
+		      int taken_again)
 {
-	char path[300];
+	char path[300], subject[600];
 	natsSubscription *sub = NULL;
 	jsSubOptions so;
 	jsConsumerInfo *ci = NULL;
@@ -1237,6 +1348,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 	struct chore purger = {0};
 
 	chore_start(&purger, purge_taken, &pu);
+	report_subject(subject, sizeof(subject), stream, durable);
 
 	/*
 	 * Into the ring strictly in the near ring's order, by the position in
@@ -1252,6 +1364,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 		shmpipe_stats now;
 		uint64_t room;
 		int batch, done = 0, err, wrote = 0;
+		natsMsg *last = NULL; /* the last message taken in order */
 
 		err = wait_room(w, capacity, avg_space);
 		if (err < 0) {
@@ -1346,6 +1459,7 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 			if (records ? pos < next : after <= next && !(len == 0 && pos == next)) {
 				natsMsg_Ack(m, NULL);
 				taken++;
+				last = m;
 				continue;
 			}
 			if (pos > next) {
@@ -1405,7 +1519,10 @@ static int js_to_ring(shmpipe_writer *w, jsCtx *js, const char *stream, const ch
 			natsMsg_Ack(m, NULL);
 			taken++;
 			wrote = 1;
+			last = m;
 		}
+		if (last)
+			report_taken(nc, subject, st->pipe, last);
 		free(order);
 		natsMsgList_Destroy(&list);
 		/* What the far side has taken leaves the stream, a window at a time. */
@@ -1606,10 +1723,10 @@ int cli_forward(int argc, char **argv)
 		progress_start(&pg, o.quiet, o.progress, w, r, to_js);
 		progress_set_status(&pg, progress_status, NULL);
 		if (to_js)
-			status = ring_to_js(r, js, stream, durable, &u, &o, what, records,
+			status = ring_to_js(r, nc, js, stream, durable, &u, &o, what, records,
 					    (size_t)natsConnection_GetMaxPayload(nc));
 		else
-			status = js_to_ring(w, js, stream, durable, &u, &o, what, records,
+			status = js_to_ring(w, nc, js, stream, durable, &u, &o, what, records,
 					    so.capacity, name, taken_again);
 		progress_stop(&pg);
 	}
