@@ -14,6 +14,11 @@
 #   c. the near writer killed mid-stream: near forward exits 1, the far one
 #      exits 1 and aborts its writer, so the far reader fails (output
 #      truncated) after every byte that was sent, instead of a clean end;
+#   k. 6 MiB in messages of 512 B through a window of 16, the far side
+#      keeping up: the far forward reports how far it took after each
+#      fetch, and the near forward, which listens, asks the servers for the
+#      far side's backlog at most 5 times (without the reports, about every
+#      10 ms);
 #   e. backpressure: a far reader stalled, then slow: the near writer is
 #      held back (it waits in its ring, waits that rise while the reader is
 #      slow), the data in flight stays bounded by the window and the rings,
@@ -44,7 +49,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c h e i j g f d}
+CASES=${FORWARD_CASES:-a b c k h e i j g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -964,10 +969,107 @@ case_j() {
 	figure "j: a message lost from the stream: the far forward wrote the 100 bytes before it, held the one after, and said so after $ms ms: $(head -1 "$TMP/j.far.err")"
 }
 
+# ---- k. the far side's reports spare the near side's questions ---------------
+# spy.py HOST:PORT READY SUBJECT...: subscribes to each SUBJECT, writes READY
+# once the server has the subscriptions, and on SIGTERM prints, for each
+# SUBJECT, how many messages came and how many from each reply prefix (the
+# requester's connection), one line each: "COUNT PREFIX=COUNT..." (a prefix
+# is a reply subject without its last token).
+cat >"$TMP/spy.py" <<'EOF'
+import collections, signal, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+ready, subjects = sys.argv[2], sys.argv[3:]
+counts = [0] * len(subjects)
+prefixes = [collections.Counter() for _ in subjects]
+def report(*_):
+    for n, p in zip(counts, prefixes):
+        print(n, *("%s=%d" % kv for kv in sorted(p.items())))
+    sys.stdout.flush()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, report)
+s = socket.create_connection((host, int(port)))
+f = s.makefile("rb")
+f.readline()  # INFO
+s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n')
+for i, subj in enumerate(subjects):
+    s.sendall(b"SUB %s %d\r\n" % (subj.encode(), i))
+s.sendall(b"PING\r\n")
+while True:
+    line = f.readline()
+    if not line:
+        report()
+    w = line.split()
+    if not w:
+        continue
+    if w[0] == b"PONG" and ready:
+        open(ready, "w").close()
+        ready = None
+    elif w[0] == b"PING":
+        s.sendall(b"PONG\r\n")
+    elif w[0] in (b"MSG", b"HMSG"):
+        sid = int(w[2])
+        reply = w[3] if len(w) == (5 if w[0] == b"MSG" else 6) else b""
+        f.read(int(w[-1]) + 2)
+        counts[sid] += 1
+        if reply:
+            prefixes[sid][reply.rsplit(b".", 1)[0].decode()] += 1
+    elif w[0] == b"-ERR":
+        sys.exit("spy: " + line.decode().strip())
+EOF
+# A transfer of many small messages through a small window, the far side
+# keeping up: the near forward knows the far side's backlog from its
+# reports, and asks the servers (consumer info) seldom; without them it
+# would ask about every 10 ms.
+case_k() {
+	local url W NEAR FAR R SPY t0 ms info asks reports msgs
+	CASE=k N1=$(name k1) N2=$(name k2) STREAM=SHMPIPE_fwd_k
+	need_single
+	url=$(nats_url fwd.k)
+	rm -f "$TMP/k.ready"
+	python3 "$TMP/spy.py" "${NATS_SERVERS%%,*}" "$TMP/k.ready" \
+		"\$JS.API.CONSUMER.INFO.$STREAM.${STREAM}_FWD" "\$JS.API.STREAM.PURGE.$STREAM" \
+		"_SHMPIPE.taken.$STREAM.${STREAM}_FWD" >"$TMP/k.spy" 2>"$TMP/k.spy.err" &
+	SPY=$!
+	wait_for 10 test -e "$TMP/k.ready" || fail "k: the spy did not subscribe: $(cat "$TMP/k.spy.err")"
+	ugen 6 >"$TMP/k.src"
+	msgs=$((6 * MIB / 512))
+	t0=$(now_ms)
+	"$SHMPIPE" write --quiet "$N1" "$TMP/k.src" 2>"$TMP/k.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "k: write did not create $N1"
+	fwd k.far --create --window 16 "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "k: the far forward did not create $N2$(diag)"
+	"$SHMPIPE" read --quiet "$N2" "$TMP/k.dst" 2>"$TMP/k.read.err" &
+	R=$!
+	fwd k.near --create --window 16 --chunk 512 "$N1" "$url"
+	NEAR=$!
+	await $T $R
+	expect_exit "read $N2" 0
+	ms=$(($(now_ms) - t0))
+	expect_done k
+	kill $SPY
+	wait $SPY
+	# Line 1: consumer info requests; 2: purges (the far side's); 3: reports.
+	info=$(tr '\n' ';' <"$TMP/k.spy")
+	# The near side's questions: those not from the purger's connection.
+	asks=$(python3 -c '
+import sys
+lines = [l.split() for l in open(sys.argv[1])]
+purger = {kv.rsplit("=", 1)[0] for kv in lines[1][1:]}
+print(sum(int(kv.rsplit("=", 1)[1]) for kv in lines[0][1:] if kv.rsplit("=", 1)[0] not in purger))' "$TMP/k.spy")
+	reports=$(sed -n 3p "$TMP/k.spy" | cut -d' ' -f1)
+	[ "${reports:-0}" -ge $((msgs / 16 / 4)) ] ||
+		fail "k: the far forward reported ${reports:-0} times for $msgs messages in batches of at most 16, want about one a batch: $info"
+	[ "$asks" -le 5 ] ||
+		fail "k: the near forward asked the servers $asks times in $ms ms, want at most 5 while the far side's reports come: $info"
+	figure "k: $msgs messages of 512 B, window 16, in $ms ms: the far forward reported $reports times, the near forward asked the servers $asks times"
+}
+
 KILLS=${FORWARD_KILLS:-8}
 
 for c in $CASES; do
-	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j)"
+	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j k)"
 	"case_$c"
 done
 nats_stop_all
