@@ -5,7 +5,7 @@
  * two ring ends of that bridge. bench/nats.sh drives all of its modes.
  *
  *   jspair --url URL --stream S --subject SUBJ --count N --size B --window W
- *          [--create] [--durable D] [--msg-id] [--work-queue]
+ *          [--create] [--durable D] [--msg-id] [--work-queue] [--hold H]
  *   jspair --url URL --stream S --delete
  *   jspair --gen NAME --count N --size B [--ring R]
  *   jspair --drain NAME --count N --size B [--window W]
@@ -26,14 +26,20 @@
  * duplicate window (what a publisher that may resend after a reconnection
  * pays). --work-queue makes the stream a work queue, as `forward --create`
  * does, so that the server deletes each message once it is acknowledged.
- * The pair prints one line (bench.h):
+ * --hold H holds the publisher back, as the bridge's near side is, while H
+ * messages it published are not yet taken by the consumer (0, the default:
+ * no bound; the bridge's is four windows). The pair prints one line
+ * (bench.h):
  *
  *   jetstream  plain  size=B window=W  VALUE  Krecords/s  X MB/s
  *
  * N records over the time from the first publish until the consumer has
  * the last message. The note gives the payload's rate in MB/s (10^6 B) and
  * the longest wait between two arrivals (of a fetched batch, of a record):
- * a stall, such as a pull request that sits until it expires, shows there.
+ * a stall, such as a pull request that sits until it expires, shows there;
+ * and when the publisher had its last acknowledgement, in percent of that
+ * time (without --hold the publisher runs ahead, and the stream holds what
+ * the consumer has yet to take).
  * --delete deletes the stream S (no error if there is none) and exits.
  *
  * --gen and --drain are the bridge's two ends. --gen creates the record pipe
@@ -71,6 +77,7 @@ struct cfg {
 	uint64_t count;
 	size_t size;
 	int window;
+	uint64_t hold; /* --hold: at most this many published and not yet taken (0: no bound) */
 	bool create, msg_id, work_queue;
 };
 
@@ -153,6 +160,7 @@ struct consumer {
 	bool ready;	    /* subscribed: the publisher may start the clock */
 	double t_last, gap; /* the last message's arrival; the longest wait for one */
 	uint64_t got, bytes;
+	atomic_uint_fast64_t taken; /* got, after each batch: what --hold counts */
 };
 
 static void *consume(void *arg)
@@ -229,6 +237,12 @@ static void *consume(void *arg)
 				nats_die("ack", s, 0);
 		}
 		natsMsgList_Destroy(&list);
+		atomic_store(&cs->taken, cs->got);
+		if (c->hold) {
+			pthread_mutex_lock(&cs->mu);
+			pthread_cond_broadcast(&cs->cv);
+			pthread_mutex_unlock(&cs->mu);
+		}
 	}
 	cs->t_last = bench_now();
 	/* The last acks out before the connection goes (not timed). */
@@ -287,7 +301,7 @@ static int run_pair(const struct cfg *c)
 	pthread_t t;
 	uint8_t *buf;
 	char id[32];
-	double t0, dt;
+	double t0, t_pub, dt;
 	natsStatus s;
 
 	if (c->create)
@@ -298,6 +312,7 @@ static int run_pair(const struct cfg *c)
 	for (size_t i = 0; i < c->size; i++)
 		buf[i] = (uint8_t)(i * 7);
 
+	atomic_init(&cs.taken, 0);
 	pthread_mutex_init(&cs.mu, NULL);
 	pthread_cond_init(&cs.cv, NULL);
 	if (pthread_create(&t, NULL, consume, &cs) != 0)
@@ -328,6 +343,21 @@ static int run_pair(const struct cfg *c)
 		natsMsg *m = NULL;
 		int stalled_ms = 0;
 
+		/* --hold: as the bridge's near side, not too far ahead of the consumer. */
+		while (c->hold && i - atomic_load(&cs.taken) >= c->hold) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_mutex_lock(&cs.mu);
+			if (i - atomic_load(&cs.taken) >= c->hold)
+				pthread_cond_timedwait(&cs.cv, &cs.mu, &ts);
+			pthread_mutex_unlock(&cs.mu);
+		}
 		memcpy(buf, &i, sizeof(i));
 		s = natsMsg_Create(&m, c->subject, NULL, (const char *)buf, (int)c->size);
 		if (s != NATS_OK)
@@ -349,6 +379,7 @@ static int run_pair(const struct cfg *c)
 	s = js_PublishAsyncComplete(js, &po);
 	if (s != NATS_OK)
 		nats_die("waiting for the last acks", s, 0);
+	t_pub = bench_now();
 	if (atomic_load_explicit(&acks.failed, memory_order_acquire))
 		BENCH_DIE("jspair: publish: %s", acks.why);
 	pthread_join(t, NULL);
@@ -357,10 +388,10 @@ static int run_pair(const struct cfg *c)
 			  (unsigned long long)atomic_load(&acks.ok), (unsigned long long)c->count);
 	dt = cs.t_last - t0;
 	{
-		char note[64];
+		char note[96];
 
-		snprintf(note, sizeof(note), "%.1f MB/s, max gap %.1f ms",
-			 (double)cs.bytes / dt / 1e6, cs.gap * 1e3);
+		snprintf(note, sizeof(note), "%.1f MB/s, max gap %.1f ms, all published at %.0f%%",
+			 (double)cs.bytes / dt / 1e6, cs.gap * 1e3, 100 * (t_pub - t0) / dt);
 		bench_emit("jetstream", "plain", (double)c->count / dt / 1e3, "Krecords/s",
 			   "size=%zu window=%d", c->size, c->window);
 		bench_note(note);
@@ -512,21 +543,14 @@ static const char *shm_name(const char *arg, char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},
-	    {"stream", required_argument, NULL, 's'},
-	    {"subject", required_argument, NULL, 'j'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"size", required_argument, NULL, 'b'},
-	    {"window", required_argument, NULL, 'w'},
-	    {"create", no_argument, NULL, 'c'},
-	    {"durable", required_argument, NULL, 'd'},
-	    {"msg-id", no_argument, NULL, 'm'},
-	    {"delete", no_argument, NULL, 'x'},
-	    {"gen", required_argument, NULL, 'g'},
-	    {"drain", required_argument, NULL, 'r'},
-	    {"ring", required_argument, NULL, 'R'},
-	    {"work-queue", no_argument, NULL, 'q'},
-	    {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},     {"stream", required_argument, NULL, 's'},
+	    {"subject", required_argument, NULL, 'j'}, {"count", required_argument, NULL, 'n'},
+	    {"size", required_argument, NULL, 'b'},    {"window", required_argument, NULL, 'w'},
+	    {"create", no_argument, NULL, 'c'},	       {"durable", required_argument, NULL, 'd'},
+	    {"msg-id", no_argument, NULL, 'm'},	       {"delete", no_argument, NULL, 'x'},
+	    {"gen", required_argument, NULL, 'g'},     {"drain", required_argument, NULL, 'r'},
+	    {"ring", required_argument, NULL, 'R'},    {"work-queue", no_argument, NULL, 'q'},
+	    {"hold", required_argument, NULL, 'H'},    {NULL, 0, NULL, 0},
 	};
 	struct cfg c = {.count = 100000, .size = 64, .window = 256};
 	const char *gen = NULL, *drain = NULL;
@@ -563,6 +587,9 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			c.work_queue = true;
+			break;
+		case 'H':
+			c.hold = bench_size(argv[0], optarg);
 			break;
 		case 'm':
 			c.msg_id = true;

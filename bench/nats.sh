@@ -15,7 +15,7 @@
 #
 #   bench/nats.sh [--rounds N] [--count N] [--window W] [--quick]
 #                 [--shmpipe PATH] [--bin DIR] [--msg-id | --like-bridge |
-#                 --work-queue] [--out FILE]
+#                 --work-queue] [--hold N] [--out FILE]
 #
 #   --rounds N     interleaved rounds (default 5): each round runs plain,
 #                  then bridge, for each size, so that a change in the
@@ -37,6 +37,9 @@
 #                  kind of stream the bridge used to make
 #   --msg-id       the plain publisher sets a Nats-Msg-Id on every message,
 #                  as the bridge does (and a publisher that may resend must)
+#   --hold N       the plain publisher waits while N messages it published
+#                  are not yet taken by its consumer, as the bridge's near
+#                  side does (its bound is four windows: 1024 by default)
 #   --out FILE     also write every run's line (bench.h's format, the round
 #                  first), whose note gives the longest wait between two
 #                  arrivals: a stall such as a pull request sitting until it
@@ -61,6 +64,7 @@ quick=0
 shmpipe=
 bin=
 msgid=
+hold=
 out=
 ring=8M
 limit=300
@@ -76,8 +80,9 @@ while [ $# -gt 0 ]; do
 	--msg-id) msgid=--msg-id; shift ;;
 	--like-bridge) msgid=--msg-id; shift ;;
 	--work-queue) msgid="--msg-id --work-queue"; shift ;;
+	--hold) hold="--hold $2"; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	*) sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 # Paths given are the caller's, from where it called; the defaults the tree's.
@@ -182,8 +187,9 @@ run_plain() {
 
 	val=
 	# In the background, so that a signal to this script stops it at once.
+	# shellcheck disable=SC2086 # msgid and hold: options, split on purpose
 	spawn "$jspair" --url "$url" --stream JSB_PLAIN --subject jsb.plain --count "$2" \
-		--size "$1" --window "$window" --create $msgid >"$tmp/plain.out" 2>"$tmp/plain.err"
+		--size "$1" --window "$window" --create $msgid $hold >"$tmp/plain.out" 2>"$tmp/plain.err"
 	wait "$!" || ok=0
 	pids=()
 	if [ "$ok" = 0 ]; then
@@ -254,7 +260,7 @@ declare -A res
 failed=0
 [ -z "$out" ] || : >"$out" || exit 1
 echo "nats-server $(nats-server --version | sed 's/.*v//') at $url, window $window," \
-	"$rounds interleaved rounds, $(nproc) CPUs${msgid:+, plain with Nats-Msg-Id}"
+	"$rounds interleaved rounds, $(nproc) CPUs${msgid:+, plain with Nats-Msg-Id}${hold:+, plain held at ${hold#--hold }}"
 [ "$bridge" = 1 ] || echo "bridge: n/a ($why)"
 for ((r = 1; r <= rounds; r++)); do
 	line="round $r:"
