@@ -461,11 +461,11 @@ case_e() {
 	fwd e.far --create --window $window --size $ring "$url" "$N2"
 	FAR=$!
 	wait_for $T exists "$N2" || fail "e: the far forward did not create $N2$(diag)"
-	# The far reader's output: nothing read for 3 s, then 3 s at 4 MB/s
-	# (about 60 messages a second), then all of it.
+	# The far reader's output: nothing read for 3 s, then 3 s at 1 MB/s
+	# (about 15 messages a second), then all of it.
 	(
 		"$SHMPIPE" read --quiet "$N2" 2>"$TMP/e.read.err" |
-			python3 "$TMP/slow.py" 3:0 3:4000000 >"$TMP/e.dst"
+			python3 "$TMP/slow.py" 3:0 3:1000000 >"$TMP/e.dst"
 		echo "${PIPESTATUS[*]}" >"$TMP/e.rst"
 	) &
 	R=$!
@@ -520,7 +520,7 @@ case_e() {
 $(printf '  %s\n' "${E_BAD[@]}")
   at the stall's end:$E_DIAG"
 	fi
-	figure "e: far reader stalled 3 s: near writer held $((stall_written / 1024)) KiB ahead of the far reader (of $((mib * 1024)) KiB); at most $max_unacked messages unacknowledged (bound $bound), stream held at most $max_msgs; slow 3 s at 4 MB/s: near writer's waits $w0 -> $w1; all $mib MiB in $ms ms"
+	figure "e: far reader stalled 3 s: near writer held $((stall_written / 1024)) KiB ahead of the far reader (of $((mib * 1024)) KiB); at most $max_unacked messages unacknowledged (bound $bound), stream held at most $max_msgs; slow 3 s at 1 MB/s: near writer's waits $w0 -> $w1; all $mib MiB in $ms ms"
 }
 
 # ---- g. usage, missing stream, unreachable server --------------------------
