@@ -17,8 +17,8 @@
 #   k. 6 MiB in messages of 512 B through a window of 16, the far side
 #      keeping up: the far forward reports how far it took after each
 #      fetch, and the near forward, which listens, asks the servers for the
-#      far side's backlog at most 5 times (without the reports, about every
-#      10 ms);
+#      far side's backlog at most 20 times (without the reports, about
+#      every 10 ms: 330 times here);
 #   e. backpressure: a far reader stalled, then slow: the near writer is
 #      held back (it waits in its ring, waits that rise while the reader is
 #      slow), the data in flight stays bounded by the window and the rings,
@@ -1061,8 +1061,9 @@ print(sum(int(kv.rsplit("=", 1)[1]) for kv in lines[0][1:] if kv.rsplit("=", 1)[
 	reports=$(sed -n 3p "$TMP/k.spy" | cut -d' ' -f1)
 	[ "${reports:-0}" -ge $((msgs / 16 / 4)) ] ||
 		fail "k: the far forward reported ${reports:-0} times for $msgs messages in batches of at most 16, want about one a batch: $info"
-	[ "$asks" -le 5 ] ||
-		fail "k: the near forward asked the servers $asks times in $ms ms, want at most 5 while the far side's reports come: $info"
+	# One at the start; a few more if a loaded machine delays the reports.
+	[ "$asks" -le 20 ] ||
+		fail "k: the near forward asked the servers $asks times in $ms ms, want at most 20 while the far side's reports come (without them, one about every 10 ms): $info"
 	figure "k: $msgs messages of 512 B, window 16, in $ms ms: the far forward reported $reports times, the near forward asked the servers $asks times"
 }
 
