@@ -19,6 +19,9 @@
 #      fetch, and the near forward, which listens, asks the servers for the
 #      far side's backlog at most 20 times (without the reports, about
 #      every 10 ms: 330 times here);
+#   l. a server that requires TLS (a self-signed certificate made with
+#      openssl): a forward that does not trust it exits 3 at once, saying
+#      why; with --tls-ca, by tls:// or --tls, the transfer goes through;
 #   e. backpressure: a far reader stalled, then slow: the near writer is
 #      held back (it waits in its ring, waits that rise while the reader is
 #      slow), the data in flight stays bounded by the window and the rings,
@@ -49,7 +52,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c k h e i j g f d}
+CASES=${FORWARD_CASES:-a b c k l h e i j g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -1067,10 +1070,59 @@ print(sum(int(kv.rsplit("=", 1)[1]) for kv in lines[0][1:] if kv.rsplit("=", 1)[
 	figure "k: $msgs messages of 512 B, window 16, in $ms ms: the far forward reported $reports times, the near forward asked the servers $asks times"
 }
 
+# ---- l. TLS ----------------------------------------------------------------------
+# A server that requires TLS, with a self-signed certificate (openssl): a
+# forward that does not trust it fails at once (exit 3) and says why,
+# leaving no pipe; with --tls-ca naming it, the transfer goes through, by a
+# tls:// address one way and by --tls the other.
+case_l() {
+	local url W NEAR FAR R st t0 ms
+	CASE=l N1=$(name l1) N2=$(name l2) STREAM=SHMPIPE_fwd_l
+	if ! command -v openssl >/dev/null; then
+		echo "$TEST: l: skipped, no openssl to make a certificate" >&2
+		return 0
+	fi
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$TMP/l.key" -out "$TMP/l.crt" >"$TMP/l.openssl.err" 2>&1 ||
+		fail "l: openssl could not make a certificate: $(cat "$TMP/l.openssl.err")"
+	NATS_EXTRA=(--tls --tlscert "$TMP/l.crt" --tlskey "$TMP/l.key")
+	nats_start_single
+	NATS_EXTRA=()
+	url=tls://${NATS_SERVERS%%,*}/fwd.l
+	t0=$(now_ms)
+	"$SHMPIPE" forward --create --timeout 10s "$url" "$N2" 2>"$TMP/l.untrusted.err"
+	st=$?
+	ms=$(($(now_ms) - t0))
+	[ "$st" = 3 ] || fail "l: a forward that does not trust the server's certificate exited $st, want 3: $(cat "$TMP/l.untrusted.err")"
+	[ $ms -lt 5000 ] || fail "l: the untrusted certificate was refused after $ms ms, not at once"
+	grep -qi "certificate\|handshake" "$TMP/l.untrusted.err" ||
+		fail "l: the refusal does not say why: $(cat "$TMP/l.untrusted.err")"
+	expect_clean
+	ugen 4 >"$TMP/l.src"
+	"$SHMPIPE" write --quiet "$N1" "$TMP/l.src" 2>"$TMP/l.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "l: write did not create $N1"
+	fwd l.near --create --tls-ca "$TMP/l.crt" "$N1" "$url"
+	NEAR=$!
+	fwd l.far --create --tls --tls-ca "$TMP/l.crt" "nats://${NATS_SERVERS%%,*}/fwd.l" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "l: the far forward did not create $N2$(diag)"
+	"$SHMPIPE" read --quiet "$N2" "$TMP/l.dst" 2>"$TMP/l.read.err" &
+	R=$!
+	await $T $R
+	expect_exit "read $N2" 0
+	expect_done l
+	# The cases after this one want a server without TLS.
+	nats_stop_all
+	NATS_KIND=
+	figure "l: TLS: an untrusted certificate refused in $ms ms (exit 3: $(head -c 120 "$TMP/l.untrusted.err")); with --tls-ca, 4 MiB through, whole"
+}
+
 KILLS=${FORWARD_KILLS:-8}
 
 for c in $CASES; do
-	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j k)"
+	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j k l)"
 	"case_$c"
 done
 nats_stop_all

@@ -34,6 +34,7 @@ NATS_PIDS=()  # server N's pid, N from 1
 NATS_PORT=()  # its client port
 NATS_CPORT=() # its cluster port
 NATS_MPORT=() # its monitoring (HTTP) port
+NATS_EXTRA=() # more options for the servers started next (TLS, for one)
 # A cluster was ready in 1.4 to 2.9 s here; sanitizers do not slow the
 # servers, but a loaded machine does.
 NATS_READY_S=${NATS_READY_S:-30}
@@ -95,7 +96,7 @@ EOF
 _nats_launch() {
 	local n=$1 wrap=() args
 	args=(-js -a 127.0.0.1 -p "${NATS_PORT[n]}" -m "${NATS_MPORT[n]}"
-		--server_name "n$n" -sd "$TMP/js$n")
+		--server_name "n$n" -sd "$TMP/js$n" "${NATS_EXTRA[@]}")
 	[ "$NATS_KIND" = cluster ] &&
 		args+=(--cluster_name c1 --cluster "nats://127.0.0.1:${NATS_CPORT[n]}"
 			--routes "$NATS_ROUTES")
