@@ -1206,7 +1206,7 @@ static void purge_taken(void *arg)
 
 /*
  * Tells the near side how far this side took: "PIPE SEQ", the stream
- * position of m, the last message it took in order. Fire and forget, after
+ * position of m, the last message it wrote, in order. Fire and forget, after
  * the acknowledgements on the same connection, which the servers therefore
  * have before the near side hears it. Lost, or not allowed: the near side
  * asks the servers instead.
@@ -1364,7 +1364,12 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		shmpipe_stats now;
 		uint64_t room;
 		int batch, done = 0, err, wrote = 0;
-		natsMsg *last = NULL; /* the last message taken in order */
+		/*
+		 * The last message written, in order: what the report says.
+		 * Not one in already, which a server that forgot its id may
+		 * have stored again after messages not yet taken.
+		 */
+		natsMsg *last = NULL;
 
 		err = wait_room(w, capacity, avg_space);
 		if (err < 0) {
@@ -1459,7 +1464,6 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			if (records ? pos < next : after <= next && !(len == 0 && pos == next)) {
 				natsMsg_Ack(m, NULL);
 				taken++;
-				last = m;
 				continue;
 			}
 			if (pos > next) {
