@@ -175,13 +175,18 @@ expect_exit() {
 	[ "$ST" = "$2" ] || fail "$CASE: $1 exited $ST, want $2$( [ "$ST" = 124 ] && echo " (still running after ${T}s)")$(diag)"
 }
 
-# expect_done TAG: the near forward, the far one and the writer ($NEAR, $FAR,
-# $W) exit 0, $TMP/TAG.dst is $TMP/TAG.src, and no name is left.
-expect_done() {
+# expect_forwards_done: the near forward and the far one ($NEAR, $FAR) exit 0.
+expect_forwards_done() {
 	await $T $NEAR
 	expect_exit "the near forward" 0
 	await $T $FAR
 	expect_exit "the far forward" 0
+}
+
+# expect_done TAG: the near forward, the far one and the writer ($NEAR, $FAR,
+# $W) exit 0, $TMP/TAG.dst is $TMP/TAG.src, and no name is left.
+expect_done() {
+	expect_forwards_done
 	await $T $W
 	expect_exit "write" 0
 	same "$TMP/$1.src" "$TMP/$1.dst" || fail "$1: the copy differs: $(cat "$TMP/cmp")"
@@ -385,10 +390,7 @@ case_b() {
 	ms=$(($(now_ms) - t0))
 	await $T $F
 	expect_exit "the feed into write --records" 0
-	await $T $NEAR
-	expect_exit "the near forward" 0
-	await $T $FAR
-	expect_exit "the far forward" 0
+	expect_forwards_done
 	read -r got bytes <"$TMP/b.check.out"
 	[ "$got" = $count ] || fail "b: $got records checked, want $count"
 	expect_clean
@@ -730,10 +732,7 @@ case_f() {
 	await $T $R
 	expect_exit "read $N2" 0
 	ms=$(($(now_ms) - t1))
-	await $T $NEAR
-	expect_exit "the near forward" 0
-	await $T $FAR
-	expect_exit "the far forward" 0
+	expect_forwards_done
 	await $T $W
 	[ "$(cat "$TMP/f2.wst" 2>/dev/null)" = "0 0" ] || fail "f2: slow.py | write exited '$(cat "$TMP/f2.wst" 2>/dev/null)'$(diag)"
 	same "$TMP/f2.src" "$TMP/f2.dst" ||
@@ -795,10 +794,7 @@ case_d() {
 	rst=$(cat "$TMP/d.rst" 2>/dev/null)
 	[ "$rst" = "0 0" ] || fail "d: read | cmp exited '$rst': $(cat "$TMP/d.cmp.out")$(diag)"
 	ms=$(($(now_ms) - t0))
-	await $T $NEAR
-	expect_exit "the near forward" 0
-	await $T $FAR
-	expect_exit "the far forward" 0
+	expect_forwards_done
 	await $T $W
 	[ "$(cat "$TMP/d.wst" 2>/dev/null)" = "0 0" ] || fail "d: gen | write exited '$(cat "$TMP/d.wst" 2>/dev/null)'$(diag)"
 	expect_clean
