@@ -24,12 +24,17 @@ tm set-option -g history-limit 100 >/dev/null
 screen() {
 	tm capture-pane -p -t t | sed -e 's/[[:space:]]*$//' -e '/^$/d'
 }
-# run CMD: types CMD into the pane, then a marker once it has finished.
+# run CMD: types CMD into the pane, then a marker once it has finished:
+# ENDn-STATUS, n counting the runs, so that the marker of the run before,
+# still on the screen until the pane has cleared it, is not taken for this
+# one's.
+RUNS=0
 run() {
-	tm send-keys -t t "clear; $1; echo END-\$?" Enter
+	RUNS=$((RUNS + 1))
+	tm send-keys -t t "clear; $1; echo END$RUNS-\$?" Enter
 }
 finished() {
-	screen | grep -q '^END-'
+	screen | grep -q "^END$RUNS-"
 }
 
 LINE='^ *[0-9.]+ (B|KiB|MiB|GiB) +[0-9.]+ (B|KiB|MiB|GiB)/s +ring +[0-9]+% of [0-9.]+ (KiB|MiB|GiB) +waits w [0-9]+ r [0-9]+ +0:[0-9]{2}:[0-9]{2}$'
@@ -50,7 +55,7 @@ screen >"$TMP/mid2"
 grep -Eq "0:00:0[2-9]" "$TMP/mid2" || fail "the elapsed time does not advance: $(cat "$TMP/mid2")"
 wait_for 20 finished || fail "buffer did not finish: $(screen)"
 screen >"$TMP/end"
-grep -q '^END-0$' "$TMP/end" || fail "buffer failed: $(cat "$TMP/end")"
+grep -q "^END$RUNS-0\$" "$TMP/end" || fail "buffer failed: $(cat "$TMP/end")"
 grep -Eq "$FINAL" "$TMP/end" || fail "no final line: $(cat "$TMP/end")"
 grep -Eq '^ *64\.0 MiB ' "$TMP/end" || fail "the final line does not count 64 MiB: $(cat "$TMP/end")"
 echo "captured: $(grep -E "$LINE" "$TMP/mid")"
@@ -69,7 +74,7 @@ grep -Eq '^ *8\.00 MiB .* ring +100% of 8\.00 MiB +waits w 1 r 0 ' "$TMP/mid" ||
 wait_for 10 finished || fail "write did not finish: $(screen)"
 screen >"$TMP/end"
 grep -Eq '^ *32\.0 MiB .* avg ring .* 0:00:0[0-9]$' "$TMP/end" || fail "write: final line: $(cat "$TMP/end")"
-grep -q '^END-0$' "$TMP/end" || fail "write failed: $(cat "$TMP/end")"
+grep -q "^END$RUNS-0\$" "$TMP/end" || fail "write failed: $(cat "$TMP/end")"
 
 # read on the terminal, of a stream that waited in the ring.
 head -c 100000 /dev/zero | "$SHMPIPE" write "$N" 2>"$TMP/err" || fail "write: $(cat "$TMP/err")"
@@ -83,7 +88,7 @@ run "head -c 1M /dev/zero | $SHMPIPE buffer --quiet | wc -c"
 wait_for 10 finished || fail "buffer --quiet did not finish: $(screen)"
 # The pane may still be drawing the prompt when the marker shows: let it settle.
 quiet_ok() {
-	[ "$(screen | grep -v '^\$$')" = "$(printf '1048576\nEND-0')" ]
+	[ "$(screen | grep -v '^\$$')" = "$(printf '1048576\nEND%d-0' $RUNS)" ]
 }
 wait_for 2 quiet_ok || fail "buffer --quiet showed: $(screen)"
 
