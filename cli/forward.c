@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acks.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -1170,28 +1171,35 @@ static int msg_pos(natsMsg *m, char *pipe, size_t len, uint64_t *pos)
 struct purge {
 	jsCtx *js;
 	const char *stream, *durable;
+	int own;		/* the floor is this side's own (cumulative acknowledgements) */
+	_Atomic uint64_t floor; /* ... acknowledged up to this stream position */
 };
 
 /*
  * Removes from the stream what the consumer has acknowledged, all below its
- * ack floor as the servers know it: one purge every eight windows of
- * messages, on the purger's thread, not a deletion each as a work queue
+ * ack floor: as this side acknowledged it (cumulative acknowledgements, all
+ * of it taken), else as the servers know it. One purge every eight windows
+ * of messages, on the purger's thread, not a deletion each as a work queue
  * does (which cost the bridge a fifth of its speed). No answer: the next
  * purge takes these too.
  */
 static void purge_taken(void *arg)
 {
-	const struct purge *pu = arg;
+	struct purge *pu = arg;
 	jsConsumerInfo *ci = NULL;
 	jsOptions jo;
 	uint64_t floor;
 
 	jsOptions_Init(&jo);
 	jo.Wait = 1000;
-	if (js_GetConsumerInfo(&ci, pu->js, pu->stream, pu->durable, &jo, NULL) != NATS_OK)
-		return;
-	floor = ci->AckFloor.Stream;
-	jsConsumerInfo_Destroy(ci);
+	if (pu->own) {
+		floor = atomic_load(&pu->floor);
+	} else {
+		if (js_GetConsumerInfo(&ci, pu->js, pu->stream, pu->durable, &jo, NULL) != NATS_OK)
+			return;
+		floor = ci->AckFloor.Stream;
+		jsConsumerInfo_Destroy(ci);
+	}
 	/*
 	 * Nothing taken yet: nothing to purge. And a purge up to sequence 1
 	 * (or 0) is one of everything to nats-server 2.9, not of nothing.
@@ -1229,6 +1237,8 @@ struct bypos {
 	natsMsg *m;
 	uint64_t pos;
 	int ok;
+	int covered;   /* below this side's floor (cumulative acknowledgements) */
+	uint64_t sseq; /* its stream position (cumulative acknowledgements) */
 	char pipe[48];
 };
 
@@ -1239,6 +1249,87 @@ static int by_pos(const void *a, const void *b)
 	if (x->ok != y->ok)
 		return x->ok ? 1 : -1; /* the unreadable first: refused at once */
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * Acknowledges all taken below the first not taken, unless a delivery not
+ * seen may be pending (acks.h); sync: and waits for the servers to have it
+ * (the end).
+ */
+static void cumul_ack(struct cumul *c, natsConnection *nc, int sync)
+{
+	size_t k = cumul_due(c);
+
+	if (k == 0)
+		return;
+	if (sync) {
+		natsMsg *resp = NULL;
+
+		if (natsConnection_RequestString(&resp, nc, c->v[k - 1].reply, "+ACK", 5000) ==
+		    NATS_OK)
+			natsMsg_Destroy(resp);
+	} else {
+		natsConnection_PublishString(nc, c->v[k - 1].reply, "+ACK");
+	}
+	cumul_drop(c, k);
+}
+
+/*
+ * While a delivery not seen may be pending: asks the servers, at most every
+ * 100 ms, how many are pending. As many as this side has seen and not
+ * acknowledged (all pending, as it acknowledged none since): those are all.
+ */
+static void cumul_check(struct cumul *c, jsCtx *js, const char *stream, const char *durable)
+{
+	jsConsumerInfo *ci = NULL;
+	jsOptions jo;
+	double now = cli_now();
+
+	if (!c->unknown || now < c->next_check)
+		return;
+	c->next_check = now + 0.1;
+	jsOptions_Init(&jo);
+	jo.Wait = 1000;
+	if (js_GetConsumerInfo(&ci, js, stream, durable, &jo, NULL) != NATS_OK)
+		return;
+	cumul_reconcile(c, ci->NumAckPending, ci->Delivered.Consumer);
+	jsConsumerInfo_Destroy(ci);
+}
+
+/*
+ * A message delivered, noted in the order delivered: its stream position in
+ * *sseq, and whether it is covered already (cumul_note()).
+ */
+static int cumul_seen(struct cumul *c, natsMsg *m, uint64_t *sseq)
+{
+	jsMsgMetaData *meta = NULL;
+	int r;
+
+	*sseq = 0;
+	if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+		c->unknown = 1; /* not to be placed: nothing acknowledged over it */
+		return -1;
+	}
+	*sseq = meta->Sequence.Stream;
+	r = cumul_note(c, meta->Sequence.Stream, meta->Sequence.Consumer, natsMsg_GetReply(m));
+	jsMsgMetaData_Destroy(meta);
+	return r;
+}
+
+/* A message taken (written, or in already): acknowledged, now or with the next. */
+static void took(struct cumul *c, const struct bypos *b)
+{
+	if (!c->on || b->covered == 1)
+		natsMsg_Ack(b->m, NULL);
+	else
+		cumul_taken(c, b->sseq);
+}
+
+/* The consumer as the servers describe it at the start. */
+static void cumul_begin(struct cumul *c, const jsConsumerInfo *ci)
+{
+	cumul_start(c, ci->Config && ci->Config->AckPolicy == js_AckAll, ci->NumAckPending,
+		    ci->Delivered.Consumer, ci->AckFloor.Stream);
 }
 
 static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const char *stream,
@@ -1256,6 +1347,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 	shmpipe_stats ws;
 	uint64_t avg_space = 256, wpos;
 	int window = co->window ? co->window : DEFAULT_WINDOW, status = CLI_OK;
+	struct cumul cu = {0};
 
 	st = state_open(name, path, sizeof(path), !taken_again);
 	if (!st) {
@@ -1289,6 +1381,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		return CLI_FAILED;
 	}
 	if (s == NATS_OK) {
+		cumul_begin(&cu, ci);
 		jsConsumerInfo_Destroy(ci);
 	} else if (!co->create) {
 		cli_error("%s: no consumer %s on stream %s (--create makes it)", what, durable,
@@ -1299,13 +1392,13 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		 * Made here, not by the subscription, which would delete it
 		 * when it goes: a forwarder started again goes on with it.
 		 * A message delivered to a forwarder that died comes again
-		 * after AckWait.
+		 * after AckWait. Acknowledged all up to one: see struct cumul.
 		 */
 		jsConsumerConfig cc;
 
 		jsConsumerConfig_Init(&cc);
 		cc.Durable = durable;
-		cc.AckPolicy = js_AckExplicit;
+		cc.AckPolicy = js_AckAll;
 		cc.AckWait = (int64_t)5 * 1000000000;
 		cc.MaxAckPending = window;
 		cc.DeliverPolicy = js_DeliverAll;
@@ -1313,6 +1406,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		for (;;) {
 			s = js_AddConsumer(&ci, js, stream, &cc, NULL, &jerr);
 			if (s == NATS_OK) {
+				cumul_begin(&cu, ci);
 				jsConsumerInfo_Destroy(ci);
 				break;
 			}
@@ -1344,7 +1438,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 	uint64_t taken = 0;   /* messages acknowledged since the last purge */
 	double gap_since = 0; /* since when only messages after next come */
 	int gap_said = 0;
-	struct purge pu = {.js = js, .stream = stream, .durable = durable};
+	struct purge pu = {.js = js, .stream = stream, .durable = durable, .own = cu.on};
 	struct chore purger = {0};
 
 	chore_start(&purger, purge_taken, &pu);
@@ -1420,6 +1514,9 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			order[i].m = list.Msgs[i];
 			order[i].ok = msg_pos(list.Msgs[i], order[i].pipe, sizeof(order[i].pipe),
 					      &order[i].pos) == 0;
+			/* In the order delivered: a gap in the deliveries shows. */
+			if (cu.on)
+				order[i].covered = cumul_seen(&cu, list.Msgs[i], &order[i].sseq);
 		}
 		qsort(order, (size_t)list.Count, sizeof(*order), by_pos);
 		/* The first message ever says which pipe, and where it starts. */
@@ -1462,7 +1559,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			after = pos + (records ? (len ? SHMPIPE_RECORD_SPACE(len) : 0) : len);
 			/* In already: all of it (records: it started before next). */
 			if (records ? pos < next : after <= next && !(len == 0 && pos == next)) {
-				natsMsg_Ack(m, NULL);
+				took(&cu, &order[i]);
 				taken++;
 				continue;
 			}
@@ -1474,7 +1571,10 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			}
 			natsMsgHeader_Get(m, END_HEADER, &end);
 			if (end) {
-				natsMsg_AckSync(m, NULL, NULL);
+				if (cu.on)
+					cumul_taken(&cu, order[i].sseq); /* acknowledged below */
+				else
+					natsMsg_AckSync(m, NULL, NULL);
 				taken++;
 				if (strcmp(end, "eof") == 0) {
 					done = 1;
@@ -1520,10 +1620,16 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			/* Committed: said so beside the pipe, then to the stream. */
 			atomic_store(&st->next, after);
 			atomic_store(&st->pending, 0);
-			natsMsg_Ack(m, NULL);
+			took(&cu, &order[i]);
 			taken++;
 			wrote = 1;
 			last = m;
+		}
+		/* Once per fetch, cumulative: at the end, waited for. */
+		if (cu.on) {
+			cumul_check(&cu, js, stream, durable);
+			cumul_ack(&cu, nc, done == 1 || done == 2);
+			atomic_store(&pu.floor, cu.floor);
 		}
 		if (last)
 			report_taken(nc, subject, st->pipe, last);
@@ -1589,6 +1695,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			break;
 	}
 	chore_stop(&purger);
+	cumul_free(&cu);
 	munmap(st, sizeof(*st));
 	/* Not unsubscribed: that would delete the consumer (libnats). */
 	natsSubscription_Destroy(sub);
