@@ -509,10 +509,10 @@ case_e() {
 	[ "$max_unacked" -le $bound ] ||
 		E_BAD+=("the far reader stalled, yet up to $max_unacked messages were in the stream not yet acknowledged by the far forward, more than $bound (four times the window $window); the stream held up to $max_msgs")
 	# Besides those, what the far side took and the stream keeps until the
-	# far forward's next purge: one every eight windows taken, and two more
-	# windows while a purge is on its way.
-	[ "$max_msgs" -le $((bound + 10 * window)) ] ||
-		E_BAD+=("the stream held up to $max_msgs messages, more than $((bound + 10 * window)): four windows unacknowledged, eight taken between two purges and two more while one is on its way")
+	# far forward's next purge: one every 32 windows (or 32 MiB) taken, and
+	# two more windows while a purge is on its way.
+	[ "$max_msgs" -le $((bound + 34 * window)) ] ||
+		E_BAD+=("the stream held up to $max_msgs messages, more than $((bound + 34 * window)): four windows unacknowledged, 32 taken between two purges and two more while one is on its way")
 	[ -n "$w0" ] && [ -n "$w1" ] && [ "$w1" -gt $((w0 + 2)) ] ||
 		E_BAD+=("the far reader slow, the near writer's producer_waits did not rise: ${w0:-?} then ${w1:-?}")
 	await $T $R
