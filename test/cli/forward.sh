@@ -42,6 +42,10 @@
 #   j. a message lost from the stream (a gap published by hand): the far
 #      forward writes what comes before it, holds what comes after, and
 #      says after 30 s, once, which position it waits for;
+#   m. a message delivered to a far forward that then dies, unseen by the
+#      next one (published by hand): the next one's cumulative
+#      acknowledgement of a later message does not cover it, and it is
+#      written once it comes again;
 #   d. a 3-node cluster with --replicas 3: FORWARD_BYTES of records (up to
 #      64 KiB each; default 200M, 1G is the full test) with the stream's
 #      leader killed a third of the way through: the transfer completes,
@@ -52,7 +56,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c k l h e i j g f d}
+CASES=${FORWARD_CASES:-a b c k l h e i j m g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -968,6 +972,74 @@ case_j() {
 	figure "j: a message lost from the stream: the far forward wrote the 100 bytes before it, held the one after, and said so after $ms ms: $(head -1 "$TMP/j.far.err")"
 }
 
+# ---- m. a delivery the next far forward never saw ----------------------------
+# The far forward acknowledges once per fetch, all up to one message
+# (AckAll). A message delivered to a far forward that then dies (stopped
+# first, so that it cannot even refuse it) stays pending until AckWait, and
+# the next far forward never saw it: its acknowledgement of a later message
+# must not cover it. By hand, with a forward's ids: 0-100 in; 200-300 (after
+# a gap) delivered to the stopped forward, which is killed; then 100-200 for
+# the next one, which must write all 300 bytes, the last 100 once they come
+# again.
+case_m() {
+	local url FAR t0 ms written='' ackp='' d0 d1='' i
+	CASE=m N1='' N2=$(name m2) STREAM=SHMPIPE_fwd_m
+	need_single
+	url=$(nats_url fwd.m)
+	# Not through fwd: $! must be the forward itself (stopped, killed).
+	"$SHMPIPE" forward --create "$url" "$N2" 2>"$TMP/m.far.err" &
+	FAR=$!
+	wait_for $T exists "$N2" || fail "m: the far forward did not create $N2$(diag)"
+	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.m gap:0=100 ||
+		fail "m: publishing by hand failed"
+	has() {
+		written=$(stat_field "$N2" write_index) && [ "$written" = "$1" ]
+	}
+	all_acked() {
+		read -r _ _ ackp < <(nats_stream_info "$STREAM" "${STREAM}_FWD") && [ "$ackp" = 0 ]
+	}
+	wait_for 10 has 100 || fail "m: the far ring has ${written:-?} bytes, want 100$(diag)"
+	wait_for 10 all_acked || fail "m: the first message is not acknowledged (${ackp:-?} pending)$(diag)"
+	# Stopped while its pull request waits on the server (nearly all the
+	# time: it is idle), the next message goes to it. Else, continued, it
+	# refuses it (after the gap) and it comes again in 100 ms: stopped
+	# again, it goes to the stopped forward then.
+	d0=$(nats_consumer_delivered "$STREAM" "${STREAM}_FWD") || fail "m: no consumer ${STREAM}_FWD$(diag)"
+	to_stopped() {
+		d1=$(nats_consumer_delivered "$STREAM" "${STREAM}_FWD") && [ "$d1" -gt "$d0" ]
+	}
+	kill -STOP $FAR
+	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.m gap:200=100 ||
+		fail "m: publishing by hand failed"
+	for ((i = 0; i < 5; i++)); do
+		wait_for 1 to_stopped && break
+		kill -CONT $FAR
+		sleep 0.05
+		d0=$(nats_consumer_delivered "$STREAM" "${STREAM}_FWD")
+		kill -STOP $FAR
+	done
+	[ "$i" -lt 5 ] || fail "m: the message after the gap never went to the stopped far forward (deliveries ${d0:-?}, then ${d1:-?})$(diag)"
+	kill -9 $FAR
+	wait $FAR 2>/dev/null
+	t0=$(now_ms)
+	"$SHMPIPE" forward --open "$url" "$N2" 2>>"$TMP/m.far.err" &
+	FAR=$!
+	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.m gap:100=100 ||
+		fail "m: publishing by hand failed"
+	wait_for 10 has 200 || fail "m: the far ring has ${written:-?} bytes, want 200 (the message that fills the gap)$(diag)"
+	wait_for 20 has 300 ||
+		fail "m: the far ring has ${written:-?} bytes after 20 s, want 300: the message delivered to the forward that died never came again (covered by the next one's acknowledgement?)$(diag)"
+	ms=$(($(now_ms) - t0))
+	wait_for 10 all_acked || fail "m: all written, but ${ackp:-?} messages not acknowledged$(diag)"
+	kill $FAR
+	await $T $FAR
+	[ "$ST" != 124 ] || fail "m: the far forward did not stop on SIGTERM"
+	"$SHMPIPE" rm "$N2" 2>/dev/null
+	rm -f "/dev/shm$N2.forward"
+	expect_clean
+	figure "m: a message delivered to a far forward that died, unseen by the next: written $ms ms after the next one started (after the consumer's AckWait of 5 s), then all acknowledged"
+}
+
 # ---- k. the far side's reports spare the near side's questions ---------------
 # spy.py HOST:PORT READY SUBJECT...: subscribes to each SUBJECT, writes READY
 # once the server has the subscriptions, and on SIGTERM prints, for each
@@ -1118,7 +1190,7 @@ case_l() {
 KILLS=${FORWARD_KILLS:-8}
 
 for c in $CASES; do
-	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j k l)"
+	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j k l m)"
 	"case_$c"
 done
 nats_stop_all

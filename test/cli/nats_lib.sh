@@ -304,6 +304,12 @@ if what == "leader":
 if what == "replicas":
     print((s.get("config") or {}).get("num_replicas", ""))
     sys.exit(0)
+if what == "delivered":
+    for c in s.get("consumer_detail") or []:
+        if c.get("name") == consumer:
+            print((c.get("delivered") or {}).get("consumer_seq", 0))
+            sys.exit(0)
+    sys.exit(1)
 found = None
 for c in s.get("consumer_detail") or []:
     if consumer is None or c.get("name") == consumer:
@@ -314,6 +320,12 @@ if found is None and consumer is not None:
 found = found or {}
 print(s["state"]["messages"], found.get("num_pending", 0), found.get("num_ack_pending", 0))
 ' "$@"
+}
+
+# nats_consumer_delivered STREAM CONSUMER: the consumer's last delivery
+# sequence (deliveries so far, to anyone).
+nats_consumer_delivered() {
+	_nats_stream_py delivered "$1" "$2"
 }
 
 # nats_stream_info STREAM [CONSUMER]: "MESSAGES PENDING ACK_PENDING": the
