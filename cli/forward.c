@@ -71,6 +71,7 @@ int cli_forward(int argc, char **argv)
 #define GAP_WARN_S     30  /* only messages after the next one this long: said */
 #define HEADER_ROOM    256 /* a message's headers, within the server's largest message */
 #define REPORT_PREFIX  "_SHMPIPE.taken" /* where the far side says how far it took */
+#define IO_BUF_SIZE    (256 << 10)	/* libnats' socket buffers */
 #define PURGE_WINDOWS  32	     /* the far side purges what it took every this many windows */
 #define PURGE_BYTES    (32ull << 20) /* ... or bytes of messages, whichever comes first */
 
@@ -238,6 +239,13 @@ static int connect_nats(const struct url *u, const struct cli_opts *o, const cha
 		s = natsOptions_SetDisconnectedCB(*nopts, on_disconnected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(*nopts, 2000);
+	/*
+	 * Socket reads and writes of 256 KiB, not libnats' 32 KiB: fewer
+	 * system calls and wake-ups on a bulk transfer (records of 4 KiB
+	 * went through the bridge about 5% faster, docs/benchmarks.md).
+	 */
+	if (s == NATS_OK)
+		s = natsOptions_SetIOBufSize(*nopts, IO_BUF_SIZE);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectBufSize(*nopts, 64 << 20);
 	if (s == NATS_OK && o->creds)
