@@ -110,6 +110,11 @@ void cumul_reconcile(struct cumul *c, int64_t pending, uint64_t delivered)
 	}
 }
 
+void cumul_end(struct cumul *c)
+{
+	c->unknown = 0;
+}
+
 void cumul_free(struct cumul *c)
 {
 	for (size_t i = 0; i < c->n; i++)

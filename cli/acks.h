@@ -75,6 +75,16 @@ void cumul_drop(struct cumul *c, size_t k);
  */
 void cumul_reconcile(struct cumul *c, int64_t pending, uint64_t delivered);
 
+/*
+ * The stream's end marker is taken: every message of the pipe before it is
+ * in (it is taken only at its place, after all of them), so a delivery not
+ * seen can only be one of those, in already, and the last acknowledgement
+ * may cover it. Without this, a far side still in doubt at the end would
+ * leave its messages pending on the consumer, to be delivered to the next
+ * transfer's far side as another pipe's.
+ */
+void cumul_end(struct cumul *c);
+
 void cumul_free(struct cumul *c);
 
 #endif

@@ -1642,6 +1642,8 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		}
 		/* Once per fetch, cumulative: at the end, waited for. */
 		if (cu.on) {
+			if (done == 1 || done == 2)
+				cumul_end(&cu);
 			cumul_check(&cu, js, stream, durable);
 			cumul_ack(&cu, nc, done == 1 || done == 2);
 			atomic_store(&pu.floor, cu.floor);

@@ -5,8 +5,9 @@
  * covers everything pending below S, so: a message refused (after a gap)
  * holds back those taken after it; a forwarder that died with deliveries
  * pending, or a gap in the delivery sequence, holds back all until the
- * servers' pending count matches what this side has seen; what is covered
- * already is said so; a redelivery keeps one entry, with its new reply.
+ * servers' pending count matches what this side has seen, or the end
+ * marker is taken; what is covered already is said so; a redelivery keeps
+ * one entry, with its new reply.
  */
 #include "test.h"
 
@@ -135,6 +136,28 @@ static void delivery_gap(void)
 	cumul_free(&c);
 }
 
+static void end_clears_doubt(void)
+{
+	struct cumul c = {0};
+
+	cumul_start(&c, 1, 1, 4, 2); /* one delivered elsewhere, not seen */
+	note(&c, 3, 5, 0);
+	note(&c, 4, 6, 0); /* the end marker */
+	cumul_taken(&c, 3);
+	cumul_taken(&c, 4);
+	ack(&c, 0, NULL);
+	cumul_end(&c);
+	ack(&c, 2, "ack.4.6");
+	ASSERT_EQ(c.floor, 4);
+	/* Still never past one not taken. */
+	note(&c, 5, 7, 0);
+	note(&c, 6, 8, 0);
+	cumul_taken(&c, 6);
+	cumul_end(&c);
+	ack(&c, 0, NULL);
+	cumul_free(&c);
+}
+
 static void out_of_order_kept_sorted(void)
 {
 	struct cumul c = {0};
@@ -162,6 +185,7 @@ int main(void)
 	refused_holds_back();
 	dead_predecessor();
 	delivery_gap();
+	end_clears_doubt();
 	out_of_order_kept_sorted();
 	return T_PASS;
 }
