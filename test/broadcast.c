@@ -61,12 +61,19 @@ static void bc_pair(shmpipe_writer **w, shmpipe_reader **r, size_t capacity, uns
 	ASSERT_OK(shmpipe_pair(w, r, &o));
 }
 
-/* One more reader of w's pipe, through the writer's descriptor. */
+/*
+ * One more reader of w's pipe, through the writer's descriptor. -EAGAIN (the
+ * writer's socket not answered for half a second: a writer thread busy on a
+ * loaded machine) is documented as worth another try; ten in a row fail.
+ */
 static shmpipe_reader *bc_join(shmpipe_writer *w)
 {
 	shmpipe_reader *r = NULL;
+	int err, tries = 0;
 
-	ASSERT_OK(shmpipe_reader_open_fd(&r, shmpipe_writer_fd(w)));
+	while ((err = shmpipe_reader_open_fd(&r, shmpipe_writer_fd(w))) == -EAGAIN && ++tries < 10)
+		;
+	ASSERT_OK(err);
 	ASSERT_NOT_NULL(r);
 	return r;
 }
