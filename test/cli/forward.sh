@@ -935,16 +935,31 @@ while True:
     if line.startswith(b"-ERR"):
         sys.exit("hpub: " + line.decode().strip())
 EOF
+# far_alone: starts a far forward into $N2 on $url, not through fwd: $FAR
+# is the forward itself, which the case stops, kills or stops with
+# far_alone_stop (a forward left running would keep ctest's output open).
+far_alone() {
+	"$SHMPIPE" forward --create "$url" "$N2" 2>"$TMP/$CASE.far.err" &
+	FAR=$!
+	wait_for $T exists "$N2" || fail "$CASE: the far forward did not create $N2$(diag)"
+}
+
+# far_alone_stop: stops it (SIGTERM), and removes the pipe and its state.
+far_alone_stop() {
+	kill $FAR
+	await $T $FAR
+	[ "$ST" != 124 ] || fail "$CASE: the far forward did not stop on SIGTERM"
+	"$SHMPIPE" rm "$N2" 2>/dev/null
+	rm -f "/dev/shm$N2.forward"
+	expect_clean
+}
+
 case_j() {
 	local url FAR t0 ms written said
 	CASE=j N1='' N2=$(name j2) STREAM=SHMPIPE_fwd_j
 	need_single
 	url=$(nats_url fwd.j)
-	# Not through fwd: $! must be the forward itself, which this case stops
-	# (a forward left running would keep ctest's output open).
-	"$SHMPIPE" forward --create "$url" "$N2" 2>"$TMP/j.far.err" &
-	FAR=$!
-	wait_for $T exists "$N2" || fail "j: the far forward did not create $N2$(diag)"
+	far_alone
 	# Positions 0 to 100 of a pipe "gap", then 4096 to 4196: 100 to 4096 lost.
 	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.j gap:0=100 gap:4096=100 ||
 		fail "j: publishing by hand failed"
@@ -963,12 +978,7 @@ case_j() {
 	[ "$said" = 1 ] || fail "j: the gap was reported $said times, want once"
 	written=$(stat_field "$N2" write_index)
 	[ "$written" = 100 ] || fail "j: the far ring has $written bytes, want 100: the message after the gap went in"
-	kill $FAR
-	await $T $FAR
-	[ "$ST" != 124 ] || fail "j: the far forward did not stop on SIGTERM"
-	"$SHMPIPE" rm "$N2" 2>/dev/null
-	rm -f "/dev/shm$N2.forward"
-	expect_clean
+	far_alone_stop
 	figure "j: a message lost from the stream: the far forward wrote the 100 bytes before it, held the one after, and said so after $ms ms: $(head -1 "$TMP/j.far.err")"
 }
 
@@ -986,10 +996,7 @@ case_m() {
 	CASE=m N1='' N2=$(name m2) STREAM=SHMPIPE_fwd_m
 	need_single
 	url=$(nats_url fwd.m)
-	# Not through fwd: $! must be the forward itself (stopped, killed).
-	"$SHMPIPE" forward --create "$url" "$N2" 2>"$TMP/m.far.err" &
-	FAR=$!
-	wait_for $T exists "$N2" || fail "m: the far forward did not create $N2$(diag)"
+	far_alone
 	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.m gap:0=100 ||
 		fail "m: publishing by hand failed"
 	has() {
@@ -1031,12 +1038,7 @@ case_m() {
 		fail "m: the far ring has ${written:-?} bytes after 20 s, want 300: the message delivered to the forward that died never came again (covered by the next one's acknowledgement?)$(diag)"
 	ms=$(($(now_ms) - t0))
 	wait_for 10 all_acked || fail "m: all written, but ${ackp:-?} messages not acknowledged$(diag)"
-	kill $FAR
-	await $T $FAR
-	[ "$ST" != 124 ] || fail "m: the far forward did not stop on SIGTERM"
-	"$SHMPIPE" rm "$N2" 2>/dev/null
-	rm -f "/dev/shm$N2.forward"
-	expect_clean
+	far_alone_stop
 	figure "m: a message delivered to a far forward that died, unseen by the next: written $ms ms after the next one started (after the consumer's AckWait of 5 s), then all acknowledged"
 }
 
