@@ -13,6 +13,14 @@ PREFIX=shmpipe-clitest-$TEST-$$
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/$PREFIX.XXXXXX")
 # Sanitized builds run slower: bounds on time stretch by this much.
 SLOW=${SHMPIPE_TEST_SLOW:-1}
+# The system's Python, started in about 50 ms, where there is one: a version
+# manager's python3 on PATH (pyenv's shim) may take 300 ms, and a test that
+# samples the servers several times a second with it gets few samples.
+# A link on PATH, not a function: a function run in the background gets a
+# subshell's pid in $!, and a signal to it would not reach Python.
+if [ -x /usr/bin/python3 ]; then
+	mkdir -p "$TMP/bin" && ln -sf /usr/bin/python3 "$TMP/bin/python3" && PATH=$TMP/bin:$PATH
+fi
 
 cleanup() {
 	local pids
