@@ -61,6 +61,8 @@ int cli_forward(int argc, char **argv)
 
 #include <nats/nats.h>
 
+#include "pull.h"
+
 #define MAX_SERVERS    16
 #define END_HEADER     "Shmpipe-End"
 #define ACK_WAIT_MS    5000 /* republish what has no acknowledgement after this */
@@ -91,6 +93,14 @@ struct link {
 };
 
 static struct link lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ""};
+
+/*
+ * The subscriptions, destroyed only once the connection is closed: libnats
+ * 3.4's reader does not hold a subscription while it hands it a message, so
+ * one destroyed before may be used after it is freed (pull.h).
+ */
+static natsSubscription *near_reports; /* the far side's reports */
+static struct pull far_pull;	       /* the far side's deliveries */
 
 static int is_url(const char *s)
 {
@@ -967,6 +977,7 @@ static int ring_to_js(shmpipe_reader *r, natsConnection *nc, jsCtx *js, const ch
 	 */
 	report_subject(subject, sizeof(subject), stream, durable);
 	natsConnection_Subscribe(&reports, nc, subject, on_report, NULL);
+	near_reports = reports;
 
 	for (;;) {
 		int err = settle(&o, r);
@@ -1064,10 +1075,9 @@ out:
 	if (o.republished && !co->quiet)
 		fprintf(stderr, "%s: %" PRIu64 " messages published again (no answer in time)\n",
 			what, o.republished);
-	if (reports) {
+	/* Destroyed once the connection is closed (near_reports). */
+	if (reports)
 		natsSubscription_Unsubscribe(reports);
-		natsSubscription_Destroy(reports);
-	}
 	chore_stop(&o.asker);
 	/* Late acknowledgements and reports find nothing to mark. */
 	pthread_mutex_lock(&lk.lock);
@@ -1329,10 +1339,10 @@ static int cumul_seen(struct cumul *c, natsMsg *m, uint64_t *sseq)
 }
 
 /* A message taken (written, or in already): acknowledged, now or with the next. */
-static void took(struct cumul *c, const struct bypos *b)
+static void took(struct cumul *c, natsConnection *nc, const struct bypos *b)
 {
 	if (!c->on || b->covered == 1)
-		natsMsg_Ack(b->m, NULL);
+		pull_ack(nc, b->m, 0);
 	else
 		cumul_taken(c, b->sseq);
 }
@@ -1350,8 +1360,6 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		      int taken_again)
 {
 	char path[300], subject[600];
-	natsSubscription *sub = NULL;
-	jsSubOptions so;
 	jsConsumerInfo *ci = NULL;
 	jsErrCode jerr = 0;
 	natsStatus s;
@@ -1393,6 +1401,21 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		return CLI_FAILED;
 	}
 	if (s == NATS_OK) {
+		const jsConsumerConfig *cc = ci->Config;
+		const char *why = NULL;
+
+		/* Pulled by hand (pull.h): what a pull subscription would check. */
+		if (cc && cc->DeliverSubject && *cc->DeliverSubject)
+			why = "is a push consumer; forward pulls";
+		else if (cc && cc->FilterSubject && *cc->FilterSubject &&
+			 strcmp(cc->FilterSubject, u->subject) != 0)
+			why = "takes another subject";
+		if (why) {
+			cli_error("%s: consumer %s on stream %s %s (%s)", what, durable, stream,
+				  why, cc->FilterSubject ? cc->FilterSubject : "");
+			jsConsumerInfo_Destroy(ci);
+			return CLI_FAILED;
+		}
 		cumul_begin(&cu, ci);
 		jsConsumerInfo_Destroy(ci);
 	} else if (!co->create) {
@@ -1431,22 +1454,11 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			return CLI_FAILED;
 		}
 	}
-	jsSubOptions_Init(&so);
-	so.Stream = stream;
-	so.Consumer = durable;
-	for (;;) {
-		s = js_PullSubscribe(&sub, js, u->subject, durable, NULL, &so, &jerr);
-		if (s == NATS_OK)
-			break;
-		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
-		    s == NATS_CONNECTION_DISCONNECTED) {
-			usleep(200 * 1000);
-			continue;
-		}
-		cli_error("%s: subscribing to %s: %s", what, u->subject, nats_GetLastError(NULL));
+	s = pull_open(&far_pull, nc, stream, durable);
+	if (s != NATS_OK) {
+		cli_error("%s: subscribing to an inbox: %s", what, natsStatus_GetText(s));
 		return CLI_FAILED;
 	}
-	int empty = 0;		  /* fetches in a row that brought nothing */
 	uint64_t taken = 0;	  /* messages acknowledged since the last purge */
 	uint64_t taken_bytes = 0; /* ... and their bytes */
 	double gap_since = 0;	  /* since when only messages after next come */
@@ -1466,7 +1478,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 	 * of order, whatever the stream holds.
 	 */
 	for (;;) {
-		natsMsgList list = {0};
+		struct pulled list = {0};
 		struct bypos *order = NULL;
 		shmpipe_stats now;
 		uint64_t room;
@@ -1493,54 +1505,37 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		if (batch < 1)
 			batch = 1;
 		/* What is there at once, or a wait for the first that comes. */
-		s = natsSubscription_Fetch(&list, sub, batch, FETCH_WAIT_MS, NULL);
-		if (list.Count == 0) {
+		s = pull_fetch(&far_pull, &list, batch, FETCH_WAIT_MS);
+		if (list.n == 0) {
 			/* The servers away, a leader being elected: back off, no busy loop. */
 			if (s != NATS_TIMEOUT)
 				usleep(100 * 1000);
-			/*
-			 * Nothing for a while (about 3 s): bind to the consumer
-			 * again, in case the subscription was left behind by a
-			 * change of the consumer's leader.
-			 */
-			if (++empty >= 6) {
-				natsSubscription *again = NULL;
-
-				empty = 0;
-				if (js_PullSubscribe(&again, js, u->subject, durable, NULL, &so,
-						     NULL) == NATS_OK) {
-					natsSubscription_Destroy(sub);
-					sub = again;
-				}
-			}
-			natsMsgList_Destroy(&list);
 			continue;
 		}
-		empty = 0;
-		order = calloc((size_t)list.Count, sizeof(*order));
+		order = calloc((size_t)list.n, sizeof(*order));
 		if (!order) {
-			natsMsgList_Destroy(&list);
+			pull_free(&list);
 			usleep(100 * 1000);
 			continue;
 		}
-		for (int i = 0; i < list.Count; i++) {
-			order[i].m = list.Msgs[i];
-			order[i].ok = msg_pos(list.Msgs[i], order[i].pipe, sizeof(order[i].pipe),
+		for (int i = 0; i < list.n; i++) {
+			order[i].m = list.v[i];
+			order[i].ok = msg_pos(list.v[i], order[i].pipe, sizeof(order[i].pipe),
 					      &order[i].pos) == 0;
 			/* In the order delivered: a gap in the deliveries shows. */
 			if (cu.on)
-				order[i].covered = cumul_seen(&cu, list.Msgs[i], &order[i].sseq);
+				order[i].covered = cumul_seen(&cu, list.v[i], &order[i].sseq);
 		}
-		qsort(order, (size_t)list.Count, sizeof(*order), by_pos);
+		qsort(order, (size_t)list.n, sizeof(*order), by_pos);
 		/* The first message ever says which pipe, and where it starts. */
-		for (int i = 0; i < list.Count && !atomic_load(&st->known); i++) {
+		for (int i = 0; i < list.n && !atomic_load(&st->known); i++) {
 			if (!order[i].ok)
 				continue;
 			snprintf(st->pipe, sizeof(st->pipe), "%s", order[i].pipe);
 			atomic_store(&st->next, order[i].pos);
 			atomic_store(&st->known, 1);
 		}
-		for (int i = 0; i < list.Count; i++) {
+		for (int i = 0; i < list.n; i++) {
 			natsMsg *m = order[i].m;
 			const char *end = NULL, *data = natsMsg_GetData(m);
 			uint64_t pos = order[i].pos, next = atomic_load(&st->next), skip, space;
@@ -1548,7 +1543,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			ssize_t put = 0;
 
 			if (done) {
-				natsMsg_NakWithDelay(m, 100, NULL);
+				pull_nak(nc, m, 100);
 				continue;
 			}
 			if (!order[i].ok) {
@@ -1557,7 +1552,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 					  u->subject);
 				status = CLI_FAILED;
 				done = 3;
-				natsMsg_NakWithDelay(m, 100, NULL);
+				pull_nak(nc, m, 100);
 				continue;
 			}
 			if (strcmp(order[i].pipe, st->pipe) != 0) {
@@ -1566,20 +1561,20 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 					  what, order[i].pipe, st->pipe, u->subject);
 				status = CLI_FAILED;
 				done = 3;
-				natsMsg_NakWithDelay(m, 100, NULL);
+				pull_nak(nc, m, 100);
 				continue;
 			}
 			after = pos + (records ? (len ? SHMPIPE_RECORD_SPACE(len) : 0) : len);
 			/* In already: all of it (records: it started before next). */
 			if (records ? pos < next : after <= next && !(len == 0 && pos == next)) {
-				took(&cu, &order[i]);
+				took(&cu, nc, &order[i]);
 				taken++;
 				taken_bytes += len;
 				continue;
 			}
 			if (pos > next) {
 				/* One before it is still out: in order, or not at all. */
-				natsMsg_NakWithDelay(m, 100, NULL);
+				pull_nak(nc, m, 100);
 				done = 4;
 				continue;
 			}
@@ -1588,7 +1583,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 				if (cu.on)
 					cumul_taken(&cu, order[i].sseq); /* acknowledged below */
 				else
-					natsMsg_AckSync(m, NULL, NULL);
+					pull_ack(nc, m, 1);
 				taken++;
 				if (strcmp(end, "eof") == 0) {
 					done = 1;
@@ -1624,7 +1619,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 				fwd_over = put == -EPIPE;
 				status = CLI_FAILED;
 				done = 3;
-				natsMsg_NakWithDelay(m, 100, NULL);
+				pull_nak(nc, m, 100);
 				continue;
 			}
 			wpos += space;
@@ -1634,7 +1629,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			/* Committed: said so beside the pipe, then to the stream. */
 			atomic_store(&st->next, after);
 			atomic_store(&st->pending, 0);
-			took(&cu, &order[i]);
+			took(&cu, nc, &order[i]);
 			taken++;
 			taken_bytes += len;
 			wrote = 1;
@@ -1651,7 +1646,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		if (last)
 			report_taken(nc, subject, st->pipe, last);
 		free(order);
-		natsMsgList_Destroy(&list);
+		pull_free(&list);
 		/* What the far side has taken leaves the stream, many windows at a time. */
 		if ((taken >= PURGE_WINDOWS * (uint64_t)window || taken_bytes >= PURGE_BYTES) &&
 		    !(done == 1 || done == 2)) {
@@ -1716,8 +1711,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 	chore_stop(&purger);
 	cumul_free(&cu);
 	munmap(st, sizeof(*st));
-	/* Not unsubscribed: that would delete the consumer (libnats). */
-	natsSubscription_Destroy(sub);
+	/* far_pull: closed once the connection is. */
 	return status;
 }
 
@@ -1889,12 +1883,15 @@ int cli_forward(int argc, char **argv)
 		if (!fwd_closed)
 			shmpipe_writer_drop(w);
 	}
+	/* Closed first: its reader is joined before a subscription goes (pull.h). */
+	if (nc)
+		natsConnection_Close(nc);
+	natsSubscription_Destroy(near_reports);
+	pull_close(&far_pull);
 	if (js)
 		jsCtx_Destroy(js);
-	if (nc) {
-		natsConnection_Close(nc);
+	if (nc)
 		natsConnection_Destroy(nc);
-	}
 	natsOptions_Destroy(nopts);
 	nats_Close();
 	return status;
