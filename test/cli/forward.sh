@@ -46,6 +46,9 @@
 #      next one (published by hand): the next one's cumulative
 #      acknowledgement of a later message does not cover it, and it is
 #      written once it comes again;
+#   n. each pull request of the far forward sent three times more (as a
+#      connection that comes back sends the requests it held): it takes
+#      every delivery, asked for or not, in order, nothing lost or twice;
 #   d. a 3-node cluster with --replicas 3: FORWARD_BYTES of records (up to
 #      64 KiB each; default 200M, 1G is the full test) with the stream's
 #      leader killed a third of the way through: the transfer completes,
@@ -56,7 +59,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c k l h e i j m g f d}
+CASES=${FORWARD_CASES:-a b c k l h e i j m n g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -1040,6 +1043,84 @@ case_m() {
 	wait_for 10 all_acked || fail "m: all written, but ${ackp:-?} messages not acknowledged$(diag)"
 	far_alone_stop
 	figure "m: a message delivered to a far forward that died, unseen by the next: written $ms ms after the next one started (after the consumer's AckWait of 5 s), then all acknowledged"
+}
+
+# ---- n. deliveries the far forward did not ask for ---------------------------
+# meddle.py HOST:PORT READY SUBJECT COPIES: subscribes to SUBJECT, writes
+# READY once the server has the subscription, and publishes each request
+# that comes there COPIES times again, with the same reply subject (its own
+# copies do not come back to it). On SIGTERM prints how many it saw.
+cat >"$TMP/meddle.py" <<'EOF'
+import signal, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+ready, subject, copies = sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+seen = 0
+def report(*_):
+    print(seen)
+    sys.stdout.flush()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, report)
+s = socket.create_connection((host, int(port)))
+f = s.makefile("rb")
+f.readline()  # INFO
+s.sendall(b'CONNECT {"verbose":false,"headers":true,"echo":false}\r\n')
+s.sendall(b"SUB %s 1\r\nPING\r\n" % subject)
+while True:
+    line = f.readline()
+    if not line:
+        report()
+    w = line.split()
+    if not w:
+        continue
+    if w[0] == b"PONG" and ready:
+        open(ready, "w").close()
+        ready = None
+    elif w[0] == b"PING":
+        s.sendall(b"PONG\r\n")
+    elif w[0] == b"MSG":
+        body = f.read(int(w[-1]) + 2)[:-2]
+        if len(w) == 5:
+            seen += 1
+            s.sendall(b"PUB %s %s %d\r\n%s\r\n" % (subject, w[3], len(body), body) * copies)
+    elif w[0] == b"-ERR":
+        sys.exit("meddle: " + line.decode().strip())
+EOF
+# Each pull request of the far forward sent three times more to the servers,
+# answering to the same inbox, as a connection that comes back sends all the
+# requests it held while it was down: the far forward gets up to four times
+# the messages it asked for, at any moment, and takes each in order, nothing
+# lost or twice (libnats 3.4's Fetch wrote past its array on such deliveries).
+case_n() {
+	local url W NEAR FAR R MED t0 ms seen
+	CASE=n N1=$(name n1) N2=$(name n2) STREAM=SHMPIPE_fwd_n
+	need_single
+	url=$(nats_url fwd.n)
+	rm -f "$TMP/n.ready"
+	python3 "$TMP/meddle.py" "${NATS_SERVERS%%,*}" "$TMP/n.ready" \
+		"\$JS.API.CONSUMER.MSG.NEXT.$STREAM.${STREAM}_FWD" 3 >"$TMP/n.med" 2>"$TMP/n.med.err" &
+	MED=$!
+	wait_for 10 test -e "$TMP/n.ready" || fail "n: the meddler did not subscribe: $(cat "$TMP/n.med.err")"
+	ugen 16 >"$TMP/n.src"
+	t0=$(now_ms)
+	"$SHMPIPE" write --quiet "$N1" "$TMP/n.src" 2>"$TMP/n.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "n: write did not create $N1"
+	fwd n.near --create --chunk 4096 "$N1" "$url"
+	NEAR=$!
+	fwd n.far --create --size 262144 "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "n: the far forward did not create $N2$(diag)"
+	"$SHMPIPE" read --quiet "$N2" "$TMP/n.dst" 2>"$TMP/n.read.err" &
+	R=$!
+	await $T $R
+	expect_exit "read $N2" 0
+	ms=$(($(now_ms) - t0))
+	expect_done n
+	kill $MED
+	wait $MED
+	seen=$(cat "$TMP/n.med")
+	[ "${seen:-0}" -gt 0 ] || fail "n: the meddler saw no pull request: $(cat "$TMP/n.med.err")"
+	figure "n: $seen pull requests of the far forward sent three times more: all 16 MiB through in $ms ms, whole"
 }
 
 # ---- k. the far side's reports spare the near side's questions ---------------
