@@ -1369,25 +1369,6 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 	int window = co->window ? co->window : DEFAULT_WINDOW, status = CLI_OK;
 	struct cumul cu = {0};
 
-	st = state_open(name, path, sizeof(path), !taken_again);
-	if (!st) {
-		cli_error("%s: cannot keep its state in /dev/shm%s: %s", what, path,
-			  strerror(errno ? errno : EPERM));
-		return CLI_FAILED;
-	}
-	shmpipe_writer_stats(w, &ws);
-	wpos = ws.write_index;
-	/* Taken again after a death: did the message being written go in? */
-	if (taken_again && atomic_load(&st->pending)) {
-		uint64_t pnext = atomic_load(&st->pend_next), pend = atomic_load(&st->pend_end);
-
-		if (wpos >= pend)
-			atomic_store(&st->next, pnext); /* in whole */
-		else if (!records && pnext - atomic_load(&st->next) > pend - wpos)
-			atomic_store(&st->next, pnext - (pend - wpos)); /* in part */
-		atomic_store(&st->pending, 0);
-	}
-
 	for (;;) {
 		s = js_GetConsumerInfo(&ci, js, stream, durable, NULL, &jerr);
 		if (s == NATS_OK || s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr)
@@ -1402,17 +1383,19 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 	}
 	if (s == NATS_OK) {
 		const jsConsumerConfig *cc = ci->Config;
-		const char *why = NULL;
+		int bad = 1;
 
 		/* Pulled by hand (pull.h): what a pull subscription would check. */
 		if (cc && cc->DeliverSubject && *cc->DeliverSubject)
-			why = "is a push consumer; forward pulls";
+			cli_error("%s: consumer %s on stream %s is a push consumer; forward pulls",
+				  what, durable, stream);
 		else if (cc && cc->FilterSubject && *cc->FilterSubject &&
 			 strcmp(cc->FilterSubject, u->subject) != 0)
-			why = "takes another subject";
-		if (why) {
-			cli_error("%s: consumer %s on stream %s %s (%s)", what, durable, stream,
-				  why, cc->FilterSubject ? cc->FilterSubject : "");
+			cli_error("%s: consumer %s on stream %s takes %s, not %s", what, durable,
+				  stream, cc->FilterSubject, u->subject);
+		else
+			bad = 0;
+		if (bad) {
 			jsConsumerInfo_Destroy(ci);
 			return CLI_FAILED;
 		}
@@ -1459,6 +1442,26 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		cli_error("%s: subscribing to an inbox: %s", what, natsStatus_GetText(s));
 		return CLI_FAILED;
 	}
+	/* Once the consumer is known to be right: a forward refused leaves no state. */
+	st = state_open(name, path, sizeof(path), !taken_again);
+	if (!st) {
+		cli_error("%s: cannot keep its state in /dev/shm%s: %s", what, path,
+			  strerror(errno ? errno : EPERM));
+		return CLI_FAILED;
+	}
+	shmpipe_writer_stats(w, &ws);
+	wpos = ws.write_index;
+	/* Taken again after a death: did the message being written go in? */
+	if (taken_again && atomic_load(&st->pending)) {
+		uint64_t pnext = atomic_load(&st->pend_next), pend = atomic_load(&st->pend_end);
+
+		if (wpos >= pend)
+			atomic_store(&st->next, pnext); /* in whole */
+		else if (!records && pnext - atomic_load(&st->next) > pend - wpos)
+			atomic_store(&st->next, pnext - (pend - wpos)); /* in part */
+		atomic_store(&st->pending, 0);
+	}
+
 	uint64_t taken = 0;	  /* messages acknowledged since the last purge */
 	uint64_t taken_bytes = 0; /* ... and their bytes */
 	double gap_since = 0;	  /* since when only messages after next come */
