@@ -27,8 +27,9 @@
 #      slow), the data in flight stays bounded by the window and the rings,
 #      and then all of it arrives;
 #   g. usage errors exit 2 and create nothing, a missing stream without
-#      --create exits 4, an unreachable server with --timeout 1s exits 3, a
-#      refused password 5 at once;
+#      --create exits 4, a consumer it cannot pull from (a push consumer,
+#      one of another subject) 1, an unreachable server with --timeout 1s
+#      exits 3, a refused password 5 at once;
 #   f. no server at the start: the forwards wait without burning CPU (under
 #      5% of a core) until it comes, then the transfer completes; the
 #      server killed for 5 s mid-transfer and restarted on its store: the
@@ -621,6 +622,27 @@ case_g() {
 	g_run 4 "$N1" "$nostream" && [ -z "$N1_LEFT" ] &&
 		figure "g: note: forward NAME URL of a missing stream (exit 4) removed NAME and its data"
 
+	# Consumers a forward cannot pull from, made by hand on a stream of
+	# several subjects: a push consumer, and one of another subject. 1,
+	# saying why, and the far side leaves no pipe.
+	local gs=SHMPIPE_fwd_gw api='$JS.API'
+	{
+		python3 "$TMP/jsapi.py" "${NATS_SERVERS%%,*}" "$api.STREAM.CREATE.$gs" \
+			"{\"name\":\"$gs\",\"subjects\":[\"fwd.gw.>\"]}" &&
+			python3 "$TMP/jsapi.py" "${NATS_SERVERS%%,*}" "$api.CONSUMER.DURABLE.CREATE.$gs.PUSH" \
+				"{\"stream_name\":\"$gs\",\"config\":{\"durable_name\":\"PUSH\",\"deliver_subject\":\"gw.push\",\"ack_policy\":\"explicit\",\"filter_subject\":\"fwd.gw.a\"}}" &&
+			python3 "$TMP/jsapi.py" "${NATS_SERVERS%%,*}" "$api.CONSUMER.DURABLE.CREATE.$gs.OTHER" \
+				"{\"stream_name\":\"$gs\",\"config\":{\"durable_name\":\"OTHER\",\"ack_policy\":\"all\",\"filter_subject\":\"fwd.gw.b\"}}"
+	} 2>"$TMP/jsapi.err" ||
+		G_BAD+=("making the stream $gs and its consumers by hand failed: $(cat "$TMP/jsapi.err")")
+	# And a consumer that is not there, without --create: 4, and no state
+	# beside the pipe either (expect_clean, below).
+	g_run 4 --stream $gs --durable NOSUCH "$(nats_url fwd.gw.a)" "$N2"
+	g_run 1 --stream $gs --durable PUSH "$(nats_url fwd.gw.a)" "$N2" &&
+		{ grep -q "push consumer" "$TMP/err" || G_BAD+=("a push consumer, and it did not say so: $(cat "$TMP/err")"); }
+	g_run 1 --stream $gs --durable OTHER "$(nats_url fwd.gw.a)" "$N2" &&
+		{ grep -q "takes fwd.gw.b, not fwd.gw.a" "$TMP/err" || G_BAD+=("a consumer of another subject, and it did not say so: $(cat "$TMP/err")"); }
+
 	# Nobody listening, --timeout 1s: 3, after about a second.
 	for u in "nats://127.0.0.1:$port/fwd.g" "nats://127.0.0.1:$port,127.0.0.1:$((port + 1))/fwd.g"; do
 		g_run 3 --timeout 1s "$u" "$N2" &&
@@ -655,7 +677,7 @@ case_g() {
 		fail "g: ${#G_BAD[@]} checks failed:
 $(cat "$TMP/g.bad")"
 	fi
-	figure "g: usage errors exit 2, a missing stream 4, no server with --timeout 1s 3, a password refused 5"
+	figure "g: usage errors exit 2, a missing stream 4, a push consumer or one of another subject 1, no server with --timeout 1s 3, a password refused 5"
 }
 
 # ---- f. the server down at the start, then down for 5 s mid-transfer ---------
@@ -937,6 +959,30 @@ while True:
         break
     if line.startswith(b"-ERR"):
         sys.exit("hpub: " + line.decode().strip())
+EOF
+# jsapi.py HOST:PORT SUBJECT JSON: a request to the JetStream API; exits 0
+# if the answer holds no error.
+cat >"$TMP/jsapi.py" <<'EOF'
+import json, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+subject, body = sys.argv[2].encode(), sys.argv[3].encode()
+s = socket.create_connection((host, int(port)))
+f = s.makefile("rb")
+f.readline()  # INFO
+s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nSUB _jsapi.reply 1\r\n')
+s.sendall(b"PUB %s _jsapi.reply %d\r\n%s\r\n" % (subject, len(body), body))
+while True:
+    line = f.readline()
+    if not line:
+        sys.exit("jsapi: no answer to " + sys.argv[2])
+    w = line.split()
+    if w and w[0] == b"PING":
+        s.sendall(b"PONG\r\n")
+    elif w and w[0] == b"MSG":
+        answer = json.loads(f.read(int(w[-1]) + 2)[:-2])
+        sys.exit("jsapi: %s: %s" % (sys.argv[2], answer["error"]) if "error" in answer else 0)
+    elif w and w[0] == b"-ERR":
+        sys.exit("jsapi: " + line.decode().strip())
 EOF
 # far_alone: starts a far forward into $N2 on $url, not through fwd: $FAR
 # is the forward itself, which the case stops, kills or stops with
