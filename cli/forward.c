@@ -1530,13 +1530,26 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 				order[i].covered = cumul_seen(&cu, list.v[i], &order[i].sseq);
 		}
 		qsort(order, (size_t)list.n, sizeof(*order), by_pos);
-		/* The first message ever says which pipe, and where it starts. */
-		for (int i = 0; i < list.n && !atomic_load(&st->known); i++) {
-			if (!order[i].ok)
-				continue;
-			snprintf(st->pipe, sizeof(st->pipe), "%s", order[i].pipe);
-			atomic_store(&st->next, order[i].pos);
-			atomic_store(&st->known, 1);
+		/*
+		 * The first message ever says which pipe, and where it starts:
+		 * the first the consumer has. A forwarder that died before it
+		 * took any may have had the first ones delivered, and they come
+		 * again only after AckWait. So (cumulative acknowledgements,
+		 * acks.h) only once no delivery this side has not seen may be
+		 * pending: the lowest stream position pending is then one this
+		 * side has seen, and the first. Until it comes, nothing is
+		 * taken. (A consumer made by an older forward: the lowest of the
+		 * batch, as then.)
+		 */
+		if (!atomic_load(&st->known) && (!cu.on || (!cu.unknown && cu.n > 0))) {
+			for (int i = 0; i < list.n; i++) {
+				if (!order[i].ok || (cu.on && order[i].sseq != cu.v[0].sseq))
+					continue;
+				snprintf(st->pipe, sizeof(st->pipe), "%s", order[i].pipe);
+				atomic_store(&st->next, order[i].pos);
+				atomic_store(&st->known, 1);
+				break;
+			}
 		}
 		for (int i = 0; i < list.n; i++) {
 			natsMsg *m = order[i].m;
@@ -1556,6 +1569,12 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 				status = CLI_FAILED;
 				done = 3;
 				pull_nak(nc, m, 100);
+				continue;
+			}
+			if (!atomic_load(&st->known)) {
+				/* Where the pipe starts is not known yet: again, later. */
+				pull_nak(nc, m, 100);
+				done = 5;
 				continue;
 			}
 			if (strcmp(order[i].pipe, st->pipe) != 0) {
