@@ -47,6 +47,9 @@
 #      next one (published by hand): the next one's cumulative
 #      acknowledgement of a later message does not cover it, and it is
 #      written once it comes again;
+#   o. the first messages delivered to a far forward that dies having
+#      taken none (published by hand): the next one does not take a later
+#      message for the pipe's start, and writes all of it in order;
 #   n. each pull request of the far forward sent three times more (as a
 #      connection that comes back sends the requests it held): it takes
 #      every delivery, asked for or not, in order, nothing lost or twice;
@@ -60,7 +63,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c k l h e i j m n g f d}
+CASES=${FORWARD_CASES:-a b c k l h e i j m o n g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -1167,6 +1170,57 @@ case_n() {
 	seen=$(cat "$TMP/n.med")
 	[ "${seen:-0}" -gt 0 ] || fail "n: the meddler saw no pull request: $(cat "$TMP/n.med.err")"
 	figure "n: $seen pull requests of the far forward sent three times more: all 16 MiB through in $ms ms, whole"
+}
+
+# ---- o. the first messages delivered to a far forward that died -----------
+# Stopped while its pull request waits on the server, a far forward that
+# has taken nothing gets the pipe's first messages, and is killed. The next
+# one must not take a later message for the start of the pipe: it waits
+# for the first (after AckWait) and writes all 300 bytes. Tried again on a
+# stream of its own if the request had expired before the messages came.
+case_o() {
+	local url FAR t0 ms written='' d1='' try
+	CASE=o N1=''
+	need_single
+	delivered() {
+		d1=$(nats_consumer_delivered "$STREAM" "${STREAM}_FWD") && [ "$d1" -ge 2 ]
+	}
+	has() {
+		written=$(stat_field "$N2" write_index) && [ "$written" = "$1" ]
+	}
+	for ((try = 1; try <= 5; try++)); do
+		N2=$(name o$try) STREAM=SHMPIPE_fwd_o$try
+		url=$(nats_url fwd.o$try)
+		far_alone
+		wait_for 10 nats_stream_info "$STREAM" "${STREAM}_FWD" >/dev/null ||
+			fail "o: no consumer ${STREAM}_FWD$(diag)"
+		sleep 0.3
+		kill -STOP $FAR
+		python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.o$try gap:0=100 gap:100=100 ||
+			fail "o: publishing by hand failed"
+		wait_for 2 delivered && break
+		# The request had expired: the messages wait in the stream.
+		kill -9 $FAR
+		wait $FAR 2>/dev/null
+		"$SHMPIPE" rm "$N2" 2>/dev/null
+		rm -f "/dev/shm$N2.forward"
+	done
+	[ "$try" -le 5 ] || fail "o: in 5 tries, the first messages never went to the stopped far forward$(diag)"
+	kill -9 $FAR
+	wait $FAR 2>/dev/null
+	has 0 || fail "o: the stopped far forward wrote ${written:-?} bytes, want none$(diag)"
+	t0=$(now_ms)
+	"$SHMPIPE" forward --open "$url" "$N2" 2>>"$TMP/o.far.err" &
+	FAR=$!
+	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.o$try gap:200=100 ||
+		fail "o: publishing by hand failed"
+	wait_for 20 has 300 ||
+		fail "o: the far ring has ${written:-?} bytes after 20 s, want 300: the next far forward took a later message for the start$(diag)"
+	ms=$(($(now_ms) - t0))
+	sleep 0.5
+	has 300 || fail "o: the far ring has $written bytes, want 300$(diag)"
+	far_alone_stop
+	figure "o: the first messages delivered to a far forward that died: the next one wrote all 300 bytes, in $ms ms (after AckWait, 5 s; try $try)"
 }
 
 # ---- k. the far side's reports spare the near side's questions ---------------
