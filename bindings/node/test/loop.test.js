@@ -203,7 +203,11 @@ test('a writer that keeps ahead does not hold the reading loop', async (t) => {
   t.diagnostic(`timer lag ${m.lag.toFixed(2)} ms (${m.ownLag.toFixed(2)} ms less waits for a CPU ` +
     `and ${m.gc.toFixed(1)} ms of garbage collection)`);
   assert.strictEqual(bytes, 4096 * 65536);
-  assert.ok(m.ownLag < 10, `timer lag ${m.lag.toFixed(2)} ms, ${m.ownLag.toFixed(2)} ms less waits ` +
+  // The reader yields every 2 ms (READ_BUDGET_MS); one that did not would
+  // hold the loop for the whole transfer, a second or more. 40 ms: beside
+  // the other test files on two cores, lags of 17 and 27 ms that the CPU
+  // waits and collections do not explain were seen (10 ms was the bound).
+  assert.ok(m.ownLag < 40, `timer lag ${m.lag.toFixed(2)} ms, ${m.ownLag.toFixed(2)} ms less waits ` +
     'for a CPU and garbage collection');
 });
 
