@@ -6,6 +6,11 @@
 
 #include "pull.h"
 
+/* After its last delivery, how long a fetch waits for more that come with it. */
+#define LINGER_MS 5
+/* A request not answered this long after it should be over is taken as lost. */
+#define OWED_MS 2000
+
 natsStatus pull_open(struct pull *p, natsConnection *nc, const char *stream, const char *consumer)
 {
 	natsStatus s;
@@ -58,16 +63,19 @@ static natsStatus ask(struct pull *p, int batch, int64_t wait_ms)
 
 /*
  * What came: a delivery (a reply subject to acknowledge to, in JetStream's
- * name space) goes into *l, anything else is destroyed. Returns the status that ends a request (404
- * none, 408 expired, 409 and others), else 0 (a delivery, an idle
- * heartbeat, nothing known).
+ * name space) goes into *l, anything else is destroyed. A delivery is one
+ * fewer that the request out may bring; a status that ends a request (404
+ * none, 408 expired, 409 and others) ends it. Returns that status, else 0
+ * (a delivery, an idle heartbeat, nothing known).
  */
-static int took(struct pulled *l, natsMsg *m)
+static int took(struct pull *p, struct pulled *l, natsMsg *m)
 {
 	const char *r = natsMsg_GetReply(m), *st = NULL;
 	int code = 0;
 
 	if (r && strncmp(r, "$JS.ACK.", 8) == 0) {
+		if (p->owed > 0)
+			p->owed--;
 		if (l->n == l->cap) {
 			int cap = l->cap ? 2 * l->cap : 64;
 			natsMsg **v = realloc(l->v, (size_t)cap * sizeof(*v));
@@ -86,56 +94,71 @@ static int took(struct pulled *l, natsMsg *m)
 	if (natsMsgHeader_Get(m, "Status", &st) == NATS_OK && st)
 		code = atoi(st);
 	natsMsg_Destroy(m);
-	return code == 100 ? 0 : code;
+	if (code == 100)
+		return 0;
+	if (code)
+		p->owed = 0;
+	return code;
 }
 
 natsStatus pull_fetch(struct pull *p, struct pulled *out, int batch, int wait_ms)
 {
-	int64_t deadline = nats_Now() + wait_ms, left;
-	int asked = 0, waiting = 0, code;
+	int64_t deadline = nats_Now() + wait_ms, now, wait;
+	int waiting = 0, code = 0;
 	natsStatus s = NATS_TIMEOUT;
 	natsMsg *m;
 
-	/* What earlier requests brought and was not taken. */
-	while (out->n < batch && natsSubscription_NextMsg(&m, p->sub, 0) == NATS_OK)
-		took(out, m);
-	while (out->n < batch) {
-		left = deadline - nats_Now();
-		if (!asked) {
+	for (;;) {
+		/* What came already, earlier requests' too. */
+		while (!code && out->n < batch &&
+		       natsSubscription_NextMsg(&m, p->sub, 0) == NATS_OK)
+			code = took(p, out, m);
+		if (out->n >= batch)
+			break;
+		now = nats_Now();
+		if (p->owed && now >= p->owed_until)
+			p->owed = 0; /* lost on the way, or with a connection */
+		if (code == 404 && out->n == 0 && !waiting) {
+			waiting = 1; /* none there now: a request that waits for them */
+		} else if (code) {
+			/* Expired: the wait is over. Else refused (409: too many pending). */
+			s = out->n ? NATS_OK : code == 408 ? NATS_TIMEOUT : NATS_ERR;
+			break;
+		}
+		code = 0;
+		if (!p->owed) {
 			/* Not while down: held back, it would go out with the others. */
 			if (natsConnection_Status(p->nc) != NATS_CONN_STATUS_CONNECTED) {
 				s = NATS_CONNECTION_DISCONNECTED;
 				break;
 			}
-			/* A little shorter than this wait: no late deliveries. */
-			if (waiting && left < 20)
+			/* Some came, and the request they answer is over: back with them. */
+			if (out->n)
 				break;
-			s = ask(p, batch - out->n, waiting ? left - 10 : 0);
+			/* A little shorter than this wait: no late deliveries. */
+			if (waiting && deadline - now < 20)
+				break;
+			s = ask(p, batch - out->n, waiting ? deadline - now - 10 : 0);
 			if (s != NATS_OK)
 				break;
-			asked = 1;
+			p->owed = batch - out->n;
+			p->owed_until = now + (waiting ? deadline - now : 0) + OWED_MS;
 		}
-		if (left <= 0) {
+		/*
+		 * For the first, up to the end of this wait; then only a moment
+		 * for the next (those that come together): a request that
+		 * waits for a whole batch does not hold back what came.
+		 */
+		wait = out->n ? LINGER_MS : deadline - now;
+		if (wait <= 0) {
 			s = NATS_TIMEOUT;
 			break;
 		}
 		m = NULL;
-		s = natsSubscription_NextMsg(&m, p->sub, left);
+		s = natsSubscription_NextMsg(&m, p->sub, wait);
 		if (s != NATS_OK)
 			break; /* NATS_TIMEOUT: none came; NATS_NO_RESPONDERS: no consumer */
-		code = took(out, m);
-		if (!code)
-			continue;
-		/* A request ended (this one, or one before it). */
-		if (code == 404 && out->n == 0 && !waiting) {
-			/* None there now: one that waits for them. */
-			waiting = 1;
-			asked = 0;
-			continue;
-		}
-		/* Expired: the wait is over. Else refused (409: too many pending). */
-		s = code == 408 ? NATS_TIMEOUT : NATS_ERR;
-		break;
+		code = took(p, out, m);
 	}
 	return out->n ? NATS_OK : s;
 }

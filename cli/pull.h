@@ -28,7 +28,9 @@ struct pull {
 	natsConnection *nc;
 	natsSubscription *sub;
 	natsInbox *inbox;
-	char *next; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> */
+	char *next;	    /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> */
+	int owed;	    /* what the request out may still bring (0: none out) */
+	int64_t owed_until; /* ... until then at most */
 };
 
 struct pulled {
@@ -41,11 +43,15 @@ natsStatus pull_open(struct pull *p, natsConnection *nc, const char *stream, con
 
 /*
  * Up to batch messages into *out (which must be empty): those that came
- * already, then those an immediate request brings; if that brings none, a
- * request that waits on the servers for up to wait_ms, until batch have
- * come. NATS_OK: some came. Else none: NATS_TIMEOUT, none within the
- * wait; another status, the connection is down or the servers refused or
- * did not answer (the caller waits a little before it pulls again).
+ * already; then, unless a request is out still, those an immediate request
+ * brings; if that brings none, a request that waits on the servers for up
+ * to wait_ms. Once some came, it returns as soon as no more come within a
+ * moment (LINGER_MS), the request left out: a request that waits for a
+ * whole batch would hold a trickle of messages back until it expired. One
+ * request at a time is out, so what they bring stays within what was asked.
+ * NATS_OK: some came. Else none: NATS_TIMEOUT, none within the wait;
+ * another status, the connection is down or the servers refused or did not
+ * answer (the caller waits a little before it pulls again).
  */
 natsStatus pull_fetch(struct pull *p, struct pulled *out, int batch, int wait_ms);
 
