@@ -22,6 +22,8 @@
 #   l. a server that requires TLS (a self-signed certificate made with
 #      openssl): a forward that does not trust it exits 3 at once, saying
 #      why; with --tls-ca, by tls:// or --tls, the transfer goes through;
+#   p. lines written 40 ms apart: each reaches the far reader within
+#      100 ms (median), not in bursts as pull requests expire;
 #   e. backpressure: a far reader stalled, then slow: the near writer is
 #      held back (it waits in its ring, waits that rise while the reader is
 #      slow), the data in flight stays bounded by the window and the rings,
@@ -63,7 +65,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 nats_need
 
-CASES=${FORWARD_CASES:-a b c k l h e i j m o n g f d}
+CASES=${FORWARD_CASES:-a b c k l p h e i j m o n g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -1270,6 +1272,61 @@ while True:
     elif w[0] == b"-ERR":
         sys.exit("spy: " + line.decode().strip())
 EOF
+# ---- p. a trickle -----------------------------------------------------------------
+# Lines written one at a time, 40 ms apart: each reaches the far reader
+# within moments, not when a pull request for a whole batch expires (half
+# a second later, which is how the far forward used to deliver them).
+cat >"$TMP/trickle.py" <<'EOF'
+import os, sys, time
+while not os.path.exists(sys.argv[2]):  # until the forwards are up
+    time.sleep(0.01)
+for i in range(int(sys.argv[1])):
+    print(i, repr(time.time()), flush=True)
+    time.sleep(0.04)
+EOF
+cat >"$TMP/delays.py" <<'EOF'
+import subprocess, sys, time
+# Each line's delay in ms, from its writing to its reading here.
+p = subprocess.Popen([sys.argv[1], "read", "--quiet", sys.argv[2]], stdout=subprocess.PIPE)
+for line in p.stdout:
+    i, t = line.split()
+    print(int(i), round((time.time() - float(t)) * 1000, 1), flush=True)
+sys.exit(p.wait())
+EOF
+case_p() {
+	local url W NEAR FAR R lines=30 got median worst
+	CASE=p N1=$(name p1) N2=$(name p2) STREAM=SHMPIPE_fwd_p
+	need_single
+	url=$(nats_url fwd.p)
+	fwd p.far --create "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "p: the far forward did not create $N2$(diag)"
+	python3 "$TMP/delays.py" "$SHMPIPE" "$N2" >"$TMP/p.delays" 2>"$TMP/p.read.err" &
+	R=$!
+	rm -f "$TMP/p.go"
+	"$SHMPIPE" write --quiet "$N1" < <(python3 "$TMP/trickle.py" $lines "$TMP/p.go") \
+		2>"$TMP/p.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "p: write did not create $N1"
+	fwd p.near --create "$N1" "$url"
+	NEAR=$!
+	sleep 1
+	touch "$TMP/p.go"
+	await $T $R
+	expect_exit "read $N2" 0
+	expect_forwards_done
+	await $T $W
+	expect_exit "write" 0
+	expect_clean
+	got=$(cut -d' ' -f1 "$TMP/p.delays" | tr '\n' ' ')
+	[ "$got" = "$(seq -s ' ' 0 $((lines - 1))) " ] || fail "p: the far reader got lines '$got', want 0 to $((lines - 1))"
+	median=$(cut -d' ' -f2 "$TMP/p.delays" | sort -n | sed -n "$((lines / 2))p")
+	worst=$(cut -d' ' -f2 "$TMP/p.delays" | sort -n | tail -n 1)
+	awk -v m="$median" 'BEGIN { exit !(m < 100) }' ||
+		fail "p: a line written every 40 ms reached the far reader $median ms after it was written (median; worst $worst ms), want under 100: $(tr '\n' ' ' <"$TMP/p.delays")"
+	figure "p: $lines lines written 40 ms apart: each at the far reader $median ms after it was written (median), $worst ms at worst"
+}
+
 # A transfer of many small messages through a small window, the far side
 # keeping up: the near forward knows the far side's backlog from its
 # reports, and asks the servers (consumer info) seldom; without them it
@@ -1373,7 +1430,7 @@ case_l() {
 KILLS=${FORWARD_KILLS:-8}
 
 for c in $CASES; do
-	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a b c d e f g h i j k l m)"
+	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a to p)"
 	"case_$c"
 done
 nats_stop_all
