@@ -63,6 +63,8 @@
 # waits) go to standard error.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
+# The NATS protocol by hand: publishing, requests, listening (nats_proto.py).
+NATS_PY=$(cd "$(dirname "$0")" && pwd)/nats_proto.py
 nats_need
 
 CASES=${FORWARD_CASES:-a b c k l p h e i j m o n g f d}
@@ -632,11 +634,11 @@ case_g() {
 	# saying why, and the far side leaves no pipe.
 	local gs=SHMPIPE_fwd_gw api='$JS.API'
 	{
-		python3 "$TMP/jsapi.py" "${NATS_SERVERS%%,*}" "$api.STREAM.CREATE.$gs" \
+		python3 "$NATS_PY" jsapi "${NATS_SERVERS%%,*}" "$api.STREAM.CREATE.$gs" \
 			"{\"name\":\"$gs\",\"subjects\":[\"fwd.gw.>\"]}" &&
-			python3 "$TMP/jsapi.py" "${NATS_SERVERS%%,*}" "$api.CONSUMER.DURABLE.CREATE.$gs.PUSH" \
+			python3 "$NATS_PY" jsapi "${NATS_SERVERS%%,*}" "$api.CONSUMER.DURABLE.CREATE.$gs.PUSH" \
 				"{\"stream_name\":\"$gs\",\"config\":{\"durable_name\":\"PUSH\",\"deliver_subject\":\"gw.push\",\"ack_policy\":\"explicit\",\"filter_subject\":\"fwd.gw.a\"}}" &&
-			python3 "$TMP/jsapi.py" "${NATS_SERVERS%%,*}" "$api.CONSUMER.DURABLE.CREATE.$gs.OTHER" \
+			python3 "$NATS_PY" jsapi "${NATS_SERVERS%%,*}" "$api.CONSUMER.DURABLE.CREATE.$gs.OTHER" \
 				"{\"stream_name\":\"$gs\",\"config\":{\"durable_name\":\"OTHER\",\"ack_policy\":\"all\",\"filter_subject\":\"fwd.gw.b\"}}"
 	} 2>"$TMP/jsapi.err" ||
 		G_BAD+=("making the stream $gs and its consumers by hand failed: $(cat "$TMP/jsapi.err")")
@@ -944,51 +946,6 @@ case_i() {
 # one there (published here by hand, in the NATS protocol, with a forward's
 # ids): the far forward writes what comes before the gap, then waits, and
 # after 30 s says, once, which position it waits for.
-cat >"$TMP/hpub.py" <<'EOF'
-import socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-subject = sys.argv[2].encode()
-s = socket.create_connection((host, int(port)))
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n')
-for arg in sys.argv[3:]:
-    msgid, size = arg.split("=")
-    hdr = ("NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msgid).encode()
-    body = b"x" * int(size)
-    s.sendall(b"HPUB %s %d %d\r\n" % (subject, len(hdr), len(hdr) + len(body)) + hdr + body + b"\r\n")
-s.sendall(b"PING\r\n")
-while True:
-    line = f.readline()
-    if not line or line.startswith(b"PONG"):
-        break
-    if line.startswith(b"-ERR"):
-        sys.exit("hpub: " + line.decode().strip())
-EOF
-# jsapi.py HOST:PORT SUBJECT JSON: a request to the JetStream API; exits 0
-# if the answer holds no error.
-cat >"$TMP/jsapi.py" <<'EOF'
-import json, socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-subject, body = sys.argv[2].encode(), sys.argv[3].encode()
-s = socket.create_connection((host, int(port)))
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nSUB _jsapi.reply 1\r\n')
-s.sendall(b"PUB %s _jsapi.reply %d\r\n%s\r\n" % (subject, len(body), body))
-while True:
-    line = f.readline()
-    if not line:
-        sys.exit("jsapi: no answer to " + sys.argv[2])
-    w = line.split()
-    if w and w[0] == b"PING":
-        s.sendall(b"PONG\r\n")
-    elif w and w[0] == b"MSG":
-        answer = json.loads(f.read(int(w[-1]) + 2)[:-2])
-        sys.exit("jsapi: %s: %s" % (sys.argv[2], answer["error"]) if "error" in answer else 0)
-    elif w and w[0] == b"-ERR":
-        sys.exit("jsapi: " + line.decode().strip())
-EOF
 # far_alone: starts a far forward into $N2 on $url, not through fwd: $FAR
 # is the forward itself, which the case stops, kills or stops with
 # far_alone_stop (a forward left running would keep ctest's output open).
@@ -1015,7 +972,7 @@ case_j() {
 	url=$(nats_url fwd.j)
 	far_alone
 	# Positions 0 to 100 of a pipe "gap", then 4096 to 4196: 100 to 4096 lost.
-	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.j gap:0=100 gap:4096=100 ||
+	python3 "$NATS_PY" hpub "${NATS_SERVERS%%,*}" fwd.j gap:0=100 gap:4096=100 ||
 		fail "j: publishing by hand failed"
 	t0=$(now_ms)
 	has_100() {
@@ -1051,7 +1008,7 @@ case_m() {
 	need_single
 	url=$(nats_url fwd.m)
 	far_alone
-	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.m gap:0=100 ||
+	python3 "$NATS_PY" hpub "${NATS_SERVERS%%,*}" fwd.m gap:0=100 ||
 		fail "m: publishing by hand failed"
 	has() {
 		written=$(stat_field "$N2" write_index) && [ "$written" = "$1" ]
@@ -1070,7 +1027,7 @@ case_m() {
 		d1=$(nats_consumer_delivered "$STREAM" "${STREAM}_FWD") && [ "$d1" -gt "$d0" ]
 	}
 	kill -STOP $FAR
-	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.m gap:200=100 ||
+	python3 "$NATS_PY" hpub "${NATS_SERVERS%%,*}" fwd.m gap:200=100 ||
 		fail "m: publishing by hand failed"
 	for ((i = 0; i < 5; i++)); do
 		wait_for 1 to_stopped && break
@@ -1085,7 +1042,7 @@ case_m() {
 	t0=$(now_ms)
 	"$SHMPIPE" forward --open "$url" "$N2" 2>>"$TMP/m.far.err" &
 	FAR=$!
-	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.m gap:100=100 ||
+	python3 "$NATS_PY" hpub "${NATS_SERVERS%%,*}" fwd.m gap:100=100 ||
 		fail "m: publishing by hand failed"
 	wait_for 10 has 200 || fail "m: the far ring has ${written:-?} bytes, want 200 (the message that fills the gap)$(diag)"
 	wait_for 20 has 300 ||
@@ -1097,45 +1054,6 @@ case_m() {
 }
 
 # ---- n. deliveries the far forward did not ask for ---------------------------
-# meddle.py HOST:PORT READY SUBJECT COPIES: subscribes to SUBJECT, writes
-# READY once the server has the subscription, and publishes each request
-# that comes there COPIES times again, with the same reply subject (its own
-# copies do not come back to it). On SIGTERM prints how many it saw.
-cat >"$TMP/meddle.py" <<'EOF'
-import signal, socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-ready, subject, copies = sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
-seen = 0
-def report(*_):
-    print(seen)
-    sys.stdout.flush()
-    sys.exit(0)
-signal.signal(signal.SIGTERM, report)
-s = socket.create_connection((host, int(port)))
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"headers":true,"echo":false}\r\n')
-s.sendall(b"SUB %s 1\r\nPING\r\n" % subject)
-while True:
-    line = f.readline()
-    if not line:
-        report()
-    w = line.split()
-    if not w:
-        continue
-    if w[0] == b"PONG" and ready:
-        open(ready, "w").close()
-        ready = None
-    elif w[0] == b"PING":
-        s.sendall(b"PONG\r\n")
-    elif w[0] == b"MSG":
-        body = f.read(int(w[-1]) + 2)[:-2]
-        if len(w) == 5:
-            seen += 1
-            s.sendall(b"PUB %s %s %d\r\n%s\r\n" % (subject, w[3], len(body), body) * copies)
-    elif w[0] == b"-ERR":
-        sys.exit("meddle: " + line.decode().strip())
-EOF
 # Each pull request of the far forward sent three times more to the servers,
 # answering to the same inbox, as a connection that comes back sends all the
 # requests it held while it was down: the far forward gets up to four times
@@ -1147,7 +1065,7 @@ case_n() {
 	need_single
 	url=$(nats_url fwd.n)
 	rm -f "$TMP/n.ready"
-	python3 "$TMP/meddle.py" "${NATS_SERVERS%%,*}" "$TMP/n.ready" \
+	python3 "$NATS_PY" meddle "${NATS_SERVERS%%,*}" "$TMP/n.ready" \
 		"\$JS.API.CONSUMER.MSG.NEXT.$STREAM.${STREAM}_FWD" 3 >"$TMP/n.med" 2>"$TMP/n.med.err" &
 	MED=$!
 	wait_for 10 test -e "$TMP/n.ready" || fail "n: the meddler did not subscribe: $(cat "$TMP/n.med.err")"
@@ -1198,7 +1116,7 @@ case_o() {
 			fail "o: no consumer ${STREAM}_FWD$(diag)"
 		sleep 0.3
 		kill -STOP $FAR
-		python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.o$try gap:0=100 gap:100=100 ||
+		python3 "$NATS_PY" hpub "${NATS_SERVERS%%,*}" fwd.o$try gap:0=100 gap:100=100 ||
 			fail "o: publishing by hand failed"
 		wait_for 2 delivered && break
 		# The request had expired: the messages wait in the stream.
@@ -1214,7 +1132,7 @@ case_o() {
 	t0=$(now_ms)
 	"$SHMPIPE" forward --open "$url" "$N2" 2>>"$TMP/o.far.err" &
 	FAR=$!
-	python3 "$TMP/hpub.py" "${NATS_SERVERS%%,*}" fwd.o$try gap:200=100 ||
+	python3 "$NATS_PY" hpub "${NATS_SERVERS%%,*}" fwd.o$try gap:200=100 ||
 		fail "o: publishing by hand failed"
 	wait_for 20 has 300 ||
 		fail "o: the far ring has ${written:-?} bytes after 20 s, want 300: the next far forward took a later message for the start$(diag)"
@@ -1226,52 +1144,57 @@ case_o() {
 }
 
 # ---- k. the far side's reports spare the near side's questions ---------------
-# spy.py HOST:PORT READY SUBJECT...: subscribes to each SUBJECT, writes READY
-# once the server has the subscriptions, and on SIGTERM prints, for each
-# SUBJECT, how many messages came and how many from each reply prefix (the
-# requester's connection), one line each: "COUNT PREFIX=COUNT..." (a prefix
-# is a reply subject without its last token).
-cat >"$TMP/spy.py" <<'EOF'
-import collections, signal, socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-ready, subjects = sys.argv[2], sys.argv[3:]
-counts = [0] * len(subjects)
-prefixes = [collections.Counter() for _ in subjects]
-def report(*_):
-    for n, p in zip(counts, prefixes):
-        print(n, *("%s=%d" % kv for kv in sorted(p.items())))
-    sys.stdout.flush()
-    sys.exit(0)
-signal.signal(signal.SIGTERM, report)
-s = socket.create_connection((host, int(port)))
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n')
-for i, subj in enumerate(subjects):
-    s.sendall(b"SUB %s %d\r\n" % (subj.encode(), i))
-s.sendall(b"PING\r\n")
-while True:
-    line = f.readline()
-    if not line:
-        report()
-    w = line.split()
-    if not w:
-        continue
-    if w[0] == b"PONG" and ready:
-        open(ready, "w").close()
-        ready = None
-    elif w[0] == b"PING":
-        s.sendall(b"PONG\r\n")
-    elif w[0] in (b"MSG", b"HMSG"):
-        sid = int(w[2])
-        reply = w[3] if len(w) == (5 if w[0] == b"MSG" else 6) else b""
-        f.read(int(w[-1]) + 2)
-        counts[sid] += 1
-        if reply:
-            prefixes[sid][reply.rsplit(b".", 1)[0].decode()] += 1
-    elif w[0] == b"-ERR":
-        sys.exit("spy: " + line.decode().strip())
-EOF
+# A transfer of many small messages through a small window, the far side
+# keeping up: the near forward knows the far side's backlog from its
+# reports, and asks the servers (consumer info) seldom; without them it
+# would ask about every 10 ms.
+case_k() {
+	local url W NEAR FAR R SPY t0 ms info asks reports msgs
+	CASE=k N1=$(name k1) N2=$(name k2) STREAM=SHMPIPE_fwd_k
+	need_single
+	url=$(nats_url fwd.k)
+	rm -f "$TMP/k.ready"
+	python3 "$NATS_PY" spy "${NATS_SERVERS%%,*}" "$TMP/k.ready" \
+		"\$JS.API.CONSUMER.INFO.$STREAM.${STREAM}_FWD" "\$JS.API.STREAM.PURGE.$STREAM" \
+		"_SHMPIPE.taken.$STREAM.${STREAM}_FWD" >"$TMP/k.spy" 2>"$TMP/k.spy.err" &
+	SPY=$!
+	wait_for 10 test -e "$TMP/k.ready" || fail "k: the spy did not subscribe: $(cat "$TMP/k.spy.err")"
+	ugen 6 >"$TMP/k.src"
+	msgs=$((6 * MIB / 512))
+	t0=$(now_ms)
+	"$SHMPIPE" write --quiet "$N1" "$TMP/k.src" 2>"$TMP/k.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "k: write did not create $N1"
+	fwd k.far --create --window 16 "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "k: the far forward did not create $N2$(diag)"
+	"$SHMPIPE" read --quiet "$N2" "$TMP/k.dst" 2>"$TMP/k.read.err" &
+	R=$!
+	fwd k.near --create --window 16 --chunk 512 "$N1" "$url"
+	NEAR=$!
+	await $T $R
+	expect_exit "read $N2" 0
+	ms=$(($(now_ms) - t0))
+	expect_done k
+	kill $SPY
+	wait $SPY
+	# Line 1: consumer info requests; 2: purges (the far side's); 3: reports.
+	info=$(tr '\n' ';' <"$TMP/k.spy")
+	# The near side's questions: those not from the purger's connection.
+	asks=$(python3 -c '
+import sys
+lines = [l.split() for l in open(sys.argv[1])]
+purger = {kv.rsplit("=", 1)[0] for kv in lines[1][1:]}
+print(sum(int(kv.rsplit("=", 1)[1]) for kv in lines[0][1:] if kv.rsplit("=", 1)[0] not in purger))' "$TMP/k.spy")
+	reports=$(sed -n 3p "$TMP/k.spy" | cut -d' ' -f1)
+	[ "${reports:-0}" -ge $((msgs / 16 / 4)) ] ||
+		fail "k: the far forward reported ${reports:-0} times for $msgs messages in batches of at most 16, want about one a batch: $info"
+	# One at the start; a few more if a loaded machine delays the reports.
+	[ "$asks" -le 20 ] ||
+		fail "k: the near forward asked the servers $asks times in $ms ms, want at most 20 while the far side's reports come (without them, one about every 10 ms): $info"
+	figure "k: $msgs messages of 512 B, window 16, in $ms ms: the far forward reported $reports times, the near forward asked the servers $asks times"
+}
+
 # ---- p. a trickle -----------------------------------------------------------------
 # Lines written one at a time, 40 ms apart: each reaches the far reader
 # within moments, not when a pull request for a whole batch expires (half
@@ -1325,57 +1248,6 @@ case_p() {
 	awk -v m="$median" 'BEGIN { exit !(m < 100) }' ||
 		fail "p: a line written every 40 ms reached the far reader $median ms after it was written (median; worst $worst ms), want under 100: $(tr '\n' ' ' <"$TMP/p.delays")"
 	figure "p: $lines lines written 40 ms apart: each at the far reader $median ms after it was written (median), $worst ms at worst"
-}
-
-# A transfer of many small messages through a small window, the far side
-# keeping up: the near forward knows the far side's backlog from its
-# reports, and asks the servers (consumer info) seldom; without them it
-# would ask about every 10 ms.
-case_k() {
-	local url W NEAR FAR R SPY t0 ms info asks reports msgs
-	CASE=k N1=$(name k1) N2=$(name k2) STREAM=SHMPIPE_fwd_k
-	need_single
-	url=$(nats_url fwd.k)
-	rm -f "$TMP/k.ready"
-	python3 "$TMP/spy.py" "${NATS_SERVERS%%,*}" "$TMP/k.ready" \
-		"\$JS.API.CONSUMER.INFO.$STREAM.${STREAM}_FWD" "\$JS.API.STREAM.PURGE.$STREAM" \
-		"_SHMPIPE.taken.$STREAM.${STREAM}_FWD" >"$TMP/k.spy" 2>"$TMP/k.spy.err" &
-	SPY=$!
-	wait_for 10 test -e "$TMP/k.ready" || fail "k: the spy did not subscribe: $(cat "$TMP/k.spy.err")"
-	ugen 6 >"$TMP/k.src"
-	msgs=$((6 * MIB / 512))
-	t0=$(now_ms)
-	"$SHMPIPE" write --quiet "$N1" "$TMP/k.src" 2>"$TMP/k.write.err" &
-	W=$!
-	wait_for 10 exists "$N1" || fail "k: write did not create $N1"
-	fwd k.far --create --window 16 "$url" "$N2"
-	FAR=$!
-	wait_for $T exists "$N2" || fail "k: the far forward did not create $N2$(diag)"
-	"$SHMPIPE" read --quiet "$N2" "$TMP/k.dst" 2>"$TMP/k.read.err" &
-	R=$!
-	fwd k.near --create --window 16 --chunk 512 "$N1" "$url"
-	NEAR=$!
-	await $T $R
-	expect_exit "read $N2" 0
-	ms=$(($(now_ms) - t0))
-	expect_done k
-	kill $SPY
-	wait $SPY
-	# Line 1: consumer info requests; 2: purges (the far side's); 3: reports.
-	info=$(tr '\n' ';' <"$TMP/k.spy")
-	# The near side's questions: those not from the purger's connection.
-	asks=$(python3 -c '
-import sys
-lines = [l.split() for l in open(sys.argv[1])]
-purger = {kv.rsplit("=", 1)[0] for kv in lines[1][1:]}
-print(sum(int(kv.rsplit("=", 1)[1]) for kv in lines[0][1:] if kv.rsplit("=", 1)[0] not in purger))' "$TMP/k.spy")
-	reports=$(sed -n 3p "$TMP/k.spy" | cut -d' ' -f1)
-	[ "${reports:-0}" -ge $((msgs / 16 / 4)) ] ||
-		fail "k: the far forward reported ${reports:-0} times for $msgs messages in batches of at most 16, want about one a batch: $info"
-	# One at the start; a few more if a loaded machine delays the reports.
-	[ "$asks" -le 20 ] ||
-		fail "k: the near forward asked the servers $asks times in $ms ms, want at most 20 while the far side's reports come (without them, one about every 10 ms): $info"
-	figure "k: $msgs messages of 512 B, window 16, in $ms ms: the far forward reported $reports times, the near forward asked the servers $asks times"
 }
 
 # ---- l. TLS ----------------------------------------------------------------------
