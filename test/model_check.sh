@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Description: checks the wait/wake protocol model (model/wakeup.pml), the
-# broadcast model (model/fanout.pml) and the work-sharing model
-# (model/share.pml), below, with spin. The correct
+# broadcast model (model/fanout.pml), the work-sharing model
+# (model/share.pml) and the far forward's acknowledgements
+# (model/acks.pml), below, with spin. The correct
 # protocol must pass an exhaustive safety search (no lost wake-up, no
 # needless ring, ring contents, closing) for each way of waiting: the
 # sleeper (a blocking call), the poller (timeout-0 calls from an event
@@ -32,7 +33,11 @@
 # The work-sharing model (model/share.pml: one writer, two readers taking
 # items through a claim and holds, one of which may die at any step) runs
 # in a fourth: each item taken once and whole, none lost but the one a dead
-# reader held, no lost wake-up, for two sizes, and its mutants.
+# reader held, no lost wake-up, for two sizes, and its mutants. The
+# acknowledgements model (model/acks.pml: a far forward taking a JetStream
+# AckAll consumer's messages, dying at any step, and the next one taking
+# over) runs after it in the same lane: nothing acknowledged unwritten, the
+# pipe's start right, and its mutants.
 #
 # By hand only (tens of seconds each, or more): the mixed ends with N=4,
 # the edge-triggered loop and the level-triggered loop with a third party
@@ -58,6 +63,7 @@ model_dir=${1:-$(dirname "$0")/../model}
 model="$model_dir/wakeup.pml"
 fanout="$model_dir/fanout.pml"
 share="$model_dir/share.pml"
+acks="$model_dir/acks.pml"
 
 for tool in spin cc; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
@@ -77,7 +83,8 @@ pids=
 trap 'rm -rf "$tmp"' EXIT
 # shellcheck disable=SC2086 # $pids is a list
 trap '[ -n "$pids" ] && kill $pids 2>/dev/null; exit 1' HUP INT PIPE TERM
-cp "$model" "$tmp/wakeup.pml" && cp "$fanout" "$tmp/fanout.pml" && cp "$share" "$tmp/share.pml" ||
+cp "$model" "$tmp/wakeup.pml" && cp "$fanout" "$tmp/fanout.pml" && cp "$share" "$tmp/share.pml" &&
+	cp "$acks" "$tmp/acks.pml" ||
 	exit 1
 
 # The searches are small (a few million states at most, a few seconds
@@ -337,6 +344,38 @@ lane4() {
 	check_caught share_reap_live REAP_LIVE safety "assertion violated none_lost" \
 		"assertion violated (an item lost that no dead reader held)" \
 		"-DC=1 -DK=2" >"$tmp/share_reap_live.res" 2>&1 || rc=1
+	acks_lane || rc=1
+	return $rc
+}
+
+# The far forward's acknowledgements (model/acks.pml): acks: 3 messages,
+# the forwarder may die at any step and the next one take over, up to 2
+# deliveries again and 1 to the dead one's open request (about 130,000
+# states); acks_r3: 3 deliveries again (about 540,000).
+unwritten="assertion violated written"
+badstart="assertion violated (next==1)"
+acks_lane() {
+	rc=0
+	pml=acks.pml
+	check_ok acks safety "acknowledgements, 3 messages, a forwarder that dies and the next: nothing acknowledged unwritten, the pipe's start right, in order" \
+		>"$tmp/acks.res" 2>&1 || rc=1
+	check_ok acks_r3 safety "acknowledgements, up to 3 deliveries again, the same checks" \
+		-DR=3 >"$tmp/acks_r3.res" 2>&1 || rc=1
+	check_caught acks_no_start_doubt NO_START_DOUBT safety "$badstart" \
+		"assertion violated (a later message taken for the start: deliveries to a dead forwarder ignored)" \
+		>"$tmp/acks_no_start_doubt.res" 2>&1 || rc=1
+	check_caught acks_no_gap_doubt NO_GAP_DOUBT safety "$badstart" \
+		"assertion violated (a later message taken for the start: a gap in the deliveries ignored)" \
+		>"$tmp/acks_no_gap_doubt.res" 2>&1 || rc=1
+	check_caught acks_any_look ANY_LOOK safety "$badstart" \
+		"assertion violated (a later message taken for the start: the servers' count not compared)" \
+		>"$tmp/acks_any_look.res" 2>&1 || rc=1
+	check_caught acks_ack_untaken ACK_UNTAKEN safety "$unwritten" \
+		"assertion violated (a refused message acknowledged)" \
+		>"$tmp/acks_ack_untaken.res" 2>&1 || rc=1
+	check_caught acks_first_seen FIRST_SEEN_START safety "$badstart" \
+		"assertion violated (the first message seen taken for the start, the old rule)" \
+		>"$tmp/acks_first_seen.res" 2>&1 || rc=1
 	return $rc
 }
 
@@ -367,7 +406,9 @@ for name in sleep sleep_fenced poll lt lt_stray et mix \
 	fan_join_no_reread fan_no_stale_check fan_min_skips_slot fan_read_no_signal \
 	fan_signal_one fan_reap_alive fan_leave_no_signal \
 	share share_k3 share_hold_after share_no_holds share_no_claim share_stale_hold \
-	share_no_release share_signal_one share_reap_live; do
+	share_no_release share_signal_one share_reap_live \
+	acks acks_r3 acks_no_start_doubt acks_no_gap_doubt acks_any_look acks_ack_untaken \
+	acks_first_seen; do
 	if [ -s "$tmp/$name.res" ]; then
 		cat "$tmp/$name.res"
 	else
