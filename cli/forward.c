@@ -1466,6 +1466,7 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 	uint64_t taken_bytes = 0; /* ... and their bytes */
 	double gap_since = 0;	  /* since when only messages after next come */
 	int gap_said = 0;
+	int start_said = 0; /* the status line says it waits to learn where the pipe starts */
 	struct purge pu = {.js = js, .stream = stream, .durable = durable, .own = cu.on};
 	struct chore purger = {0};
 
@@ -1688,6 +1689,26 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		 * a forwarder that died comes again after AckWait). Said once,
 		 * and on the progress line; the wait goes on.
 		 */
+		/*
+		 * Where the pipe starts is not known yet (deliveries to a
+		 * forwarder that died come again after AckWait): on the
+		 * progress line while it lasts.
+		 */
+		if (done == 5 && !start_said) {
+			pthread_mutex_lock(&lk.lock);
+			if (lk.connected)
+				snprintf(lk.status, sizeof(lk.status),
+					 "  waiting for the pipe's first message (sent to one that "
+					 "died?)");
+			pthread_mutex_unlock(&lk.lock);
+			start_said = 1;
+		} else if (start_said && atomic_load(&st->known)) {
+			pthread_mutex_lock(&lk.lock);
+			if (lk.connected)
+				lk.status[0] = '\0';
+			pthread_mutex_unlock(&lk.lock);
+			start_said = 0;
+		}
 		if (done == 4 && !wrote) {
 			if (gap_since == 0) {
 				gap_since = cli_now();

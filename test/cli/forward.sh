@@ -1130,7 +1130,8 @@ case_o() {
 	wait $FAR 2>/dev/null
 	has 0 || fail "o: the stopped far forward wrote ${written:-?} bytes, want none$(diag)"
 	t0=$(now_ms)
-	"$SHMPIPE" forward --open "$url" "$N2" 2>>"$TMP/o.far.err" &
+	# With its progress lines (one a second, not a terminal): they say why it waits.
+	"$SHMPIPE" forward --open --progress "$url" "$N2" 2>"$TMP/o.next.err" &
 	FAR=$!
 	python3 "$NATS_PY" hpub "${NATS_SERVERS%%,*}" fwd.o$try gap:200=100 ||
 		fail "o: publishing by hand failed"
@@ -1139,6 +1140,14 @@ case_o() {
 	ms=$(($(now_ms) - t0))
 	sleep 0.5
 	has 300 || fail "o: the far ring has $written bytes, want 300$(diag)"
+	grep -q " ring .*waiting for the pipe's first message" "$TMP/o.next.err" ||
+		fail "o: the next far forward's progress lines never said it waited for the pipe's first message: $(tail -n 3 "$TMP/o.next.err" | tr '\n' '|')"
+	said_done() {
+		tail -n 1 "$TMP/o.next.err" | grep -q " ring " &&
+			! tail -n 1 "$TMP/o.next.err" | grep -q "first message"
+	}
+	wait_for 5 said_done ||
+		fail "o: the next far forward's progress line still says it waits for the first message, after it came: $(tail -n 1 "$TMP/o.next.err")"
 	far_alone_stop
 	figure "o: the first messages delivered to a far forward that died: the next one wrote all 300 bytes, in $ms ms (after AckWait, 5 s; try $try)"
 }
