@@ -1683,25 +1683,19 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			taken_bytes = 0;
 		}
 		/*
-		 * Messages after next, but not the one at next, for a long
-		 * while: the servers lost it, as nothing else makes such a gap
-		 * (each message expects the one before it, and one delivered to
-		 * a forwarder that died comes again after AckWait). Said once,
-		 * and on the progress line; the wait goes on.
-		 */
-		/*
 		 * Where the pipe starts is not known yet (deliveries to a
 		 * forwarder that died come again after AckWait): on the
 		 * progress line while it lasts.
 		 */
 		if (done == 5 && !start_said) {
 			pthread_mutex_lock(&lk.lock);
-			if (lk.connected)
+			if (lk.connected) {
 				snprintf(lk.status, sizeof(lk.status),
 					 "  waiting for the pipe's first message (sent to one that "
 					 "died?)");
+				start_said = 1; /* else once the reconnection is shown */
+			}
 			pthread_mutex_unlock(&lk.lock);
-			start_said = 1;
 		} else if (start_said && atomic_load(&st->known)) {
 			pthread_mutex_lock(&lk.lock);
 			if (lk.connected)
@@ -1709,6 +1703,13 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			pthread_mutex_unlock(&lk.lock);
 			start_said = 0;
 		}
+		/*
+		 * Messages after next, but not the one at next, for a long
+		 * while: the servers lost it, as nothing else makes such a gap
+		 * (each message expects the one before it, and one delivered to
+		 * a forwarder that died comes again after AckWait). Said once,
+		 * and on the progress line; the wait goes on.
+		 */
 		if (done == 4 && !wrote) {
 			if (gap_since == 0) {
 				gap_since = cli_now();
