@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include "test.h"
 
@@ -91,14 +92,55 @@ void test_busy_ms(int64_t ms)
 		;
 }
 
+/*
+ * Where each thread of the hung test is, printed by gdb (if there is one)
+ * on standard error: a rare hang says where it hung. Async-signal-safe
+ * only: fork, execve, waitpid, alarm (gdb is stopped after 30 s).
+ */
+static void test_watchdog_stacks_(void)
+{
+	static const char gdb[] = "/usr/bin/gdb";
+	char pid[24], *p = pid + sizeof(pid) - 1;
+	unsigned long v = (unsigned long)getpid();
+	pid_t child;
+
+	if (access(gdb, X_OK) != 0)
+		return;
+	*p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	child = fork();
+	if (child == 0) {
+		char *argv[] = {(char *)"gdb",
+				(char *)"-batch",
+				(char *)"-nx",
+				(char *)"-p",
+				p,
+				(char *)"-ex",
+				(char *)"thread apply all bt",
+				NULL};
+		char *envp[] = {NULL};
+
+		dup2(2, 1);
+		alarm(30);
+		execve(gdb, argv, envp);
+		_exit(127);
+	}
+	if (child > 0)
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
 static void test_watchdog_fire_(int sig)
 {
 	static const char msg[] = "FAIL: watchdog: the test hung (lost wake-up? "
-				  "a call that should have returned?)\n";
+				  "a call that should have returned?); where its threads are:\n";
 	(void)sig;
 	if (write(2, msg, sizeof(msg) - 1) < 0) {
 		/* Nothing more to say. */
 	}
+	test_watchdog_stacks_();
 	_exit(T_FAIL);
 }
 

@@ -269,8 +269,9 @@ void test_busy_ms(int64_t ms);
 /*
  * A watchdog for tests whose failure mode is a hang (a lost wake-up, a
  * missing timeout): fail with a message instead of waiting for ctest's
- * timeout. Keep `seconds` below the test's ctest TIMEOUT; both are scaled
- * by 3 in sanitized builds.
+ * timeout, and with each thread's stack (gdb, when there is one), so that
+ * a rare hang says where. Keep `seconds` below the test's ctest TIMEOUT;
+ * both are scaled by 3 in sanitized builds.
  */
 
 void test_watchdog(unsigned seconds);
