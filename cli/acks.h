@@ -13,8 +13,10 @@
  * anyone else (a gap in the consumer's delivery sequence). Then nothing is
  * acknowledged until the servers count as pending exactly the messages this
  * side has seen (cumul_reconcile()): what went elsewhere comes again after
- * AckWait, and is seen. Every race there (acknowledgements or deliveries on
- * their way) makes the servers' count the higher, which only waits longer.
+ * AckWait, and is seen. A race with this side (its acknowledgements or
+ * deliveries to it on their way) makes the servers' count the higher, which
+ * only waits longer; a dead forwarder's acknowledgement still on its way
+ * makes it the lower, harmless (model/acks.pml).
  *
  * No NATS here: the caller sends the acknowledgement (to the reply subject of
  * the last message due) and asks the servers.
