@@ -211,6 +211,23 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 	return ms;
 }
 
+/*
+ * Sets the progress line's status to text, or clears it (NULL), while the
+ * servers are connected: while they are not, the reconnection's status
+ * stays until on_connected clears it. Whether it was set.
+ */
+static int link_status(const char *text)
+{
+	int set;
+
+	pthread_mutex_lock(&lk.lock);
+	set = lk.connected;
+	if (set)
+		snprintf(lk.status, sizeof(lk.status), "%s", text ? text : "");
+	pthread_mutex_unlock(&lk.lock);
+	return set;
+}
+
 static const char *progress_status(void *arg)
 {
 	static char copy[96];
@@ -1688,19 +1705,11 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 		 * progress line while it lasts.
 		 */
 		if (done == 5 && !start_said) {
-			pthread_mutex_lock(&lk.lock);
-			if (lk.connected) {
-				snprintf(lk.status, sizeof(lk.status),
-					 "  waiting for the pipe's first message (sent to one that "
-					 "died?)");
-				start_said = 1; /* else once the reconnection is shown */
-			}
-			pthread_mutex_unlock(&lk.lock);
+			/* Else once the reconnection is shown. */
+			start_said = link_status("  waiting for the pipe's first message (sent "
+						 "to one that died?)");
 		} else if (start_said && atomic_load(&st->known)) {
-			pthread_mutex_lock(&lk.lock);
-			if (lk.connected)
-				lk.status[0] = '\0';
-			pthread_mutex_unlock(&lk.lock);
+			link_status(NULL);
 			start_said = 0;
 		}
 		/*
@@ -1715,24 +1724,20 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 				gap_since = cli_now();
 			} else if (!gap_said && cli_now() - gap_since >= GAP_WARN_S) {
 				uint64_t at = atomic_load(&st->next);
+				char line[96];
 
 				cli_error("%s: for %d s the stream has held messages after near "
 					  "position %" PRIu64 " but not the one there (lost by the "
 					  "servers?); still waiting for it",
 					  what, GAP_WARN_S, at);
-				pthread_mutex_lock(&lk.lock);
-				snprintf(lk.status, sizeof(lk.status),
+				snprintf(line, sizeof(line),
 					 "  waiting for the message at near position %" PRIu64, at);
-				pthread_mutex_unlock(&lk.lock);
+				link_status(line);
 				gap_said = 1;
 			}
 		} else if (wrote) {
-			if (gap_said) {
-				pthread_mutex_lock(&lk.lock);
-				if (lk.connected)
-					lk.status[0] = '\0';
-				pthread_mutex_unlock(&lk.lock);
-			}
+			if (gap_said)
+				link_status(NULL);
 			gap_since = 0;
 			gap_said = 0;
 		}
