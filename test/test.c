@@ -4,6 +4,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -94,42 +95,50 @@ void test_busy_ms(int64_t ms)
 
 /*
  * Where each thread of the hung test is, printed by gdb (if there is one)
- * on standard error: a rare hang says where it hung. Async-signal-safe
- * only: fork, execve, waitpid, alarm (gdb is stopped after 30 s).
+ * on standard error: a rare hang says where it hung. The file actions are
+ * made when the watchdog is set, since making them allocates; the handler
+ * only spawns (glibc's posix_spawn runs no fork handlers and takes no lock
+ * that a thread stopped inside malloc could hold), polls with waitpid and
+ * nanosleep, and kills gdb after 30 s.
  */
+static posix_spawn_file_actions_t test_watchdog_fa_;
+static int test_watchdog_fa_made_;
+
 static void test_watchdog_stacks_(void)
 {
 	static const char gdb[] = "/usr/bin/gdb";
 	char pid[24], *p = pid + sizeof(pid) - 1;
 	unsigned long v = (unsigned long)getpid();
+	char *argv[] = {(char *)"gdb",
+			(char *)"-batch",
+			(char *)"-nx",
+			(char *)"-p",
+			NULL,
+			(char *)"-ex",
+			(char *)"thread apply all bt",
+			NULL};
+	char *envp[] = {NULL};
 	pid_t child;
 
-	if (access(gdb, X_OK) != 0)
+	if (!test_watchdog_fa_made_ || access(gdb, X_OK) != 0)
 		return;
 	*p = '\0';
 	do
 		*--p = (char)('0' + v % 10);
 	while ((v /= 10) != 0);
-	child = fork();
-	if (child == 0) {
-		char *argv[] = {(char *)"gdb",
-				(char *)"-batch",
-				(char *)"-nx",
-				(char *)"-p",
-				p,
-				(char *)"-ex",
-				(char *)"thread apply all bt",
-				NULL};
-		char *envp[] = {NULL};
+	argv[4] = p;
+	if (posix_spawn(&child, gdb, &test_watchdog_fa_, NULL, argv, envp) != 0)
+		return;
+	for (int i = 0; i < 300; i++) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
 
-		dup2(2, 1);
-		alarm(30);
-		execve(gdb, argv, envp);
-		_exit(127);
+		if (waitpid(child, NULL, WNOHANG) == child)
+			return;
+		nanosleep(&ts, NULL);
 	}
-	if (child > 0)
-		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-			;
+	kill(child, SIGKILL);
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
 }
 
 static void test_watchdog_fire_(int sig)
@@ -146,6 +155,9 @@ static void test_watchdog_fire_(int sig)
 
 void test_watchdog(unsigned seconds)
 {
+	if (!test_watchdog_fa_made_ && posix_spawn_file_actions_init(&test_watchdog_fa_) == 0)
+		test_watchdog_fa_made_ =
+		    posix_spawn_file_actions_adddup2(&test_watchdog_fa_, 2, 1) == 0;
 	signal(SIGALRM, test_watchdog_fire_);
 	alarm(seconds * TEST_WATCHDOG_SCALE);
 }
