@@ -240,6 +240,49 @@ static const char *progress_status(void *arg)
 }
 
 /*
+ * libnats reads a credentials file (--creds) only when it connects, so a
+ * wrong path or a file of something else would show as servers that
+ * cannot be reached (or not at all while they are down). Looked at here
+ * instead, before the pipe and the network: a regular file we can read,
+ * holding a user's JWT and its nkey seed as nsc writes them. 0, or the
+ * usage error said.
+ */
+static int creds_usable(const char *path)
+{
+	enum { CREDS_MAX = 1 << 20 };
+	struct stat sb;
+	char *buf = NULL;
+	ssize_t n = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return cli_usage("forward", "--creds %s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > CREDS_MAX) {
+		close(fd);
+		return cli_usage("forward", "--creds %s: not a regular file of at most 1 MiB",
+				 path);
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (buf)
+		n = read(fd, buf, (size_t)sb.st_size);
+	close(fd);
+	if (!buf || n < 0) {
+		free(buf);
+		return cli_usage("forward", "--creds %s: %s", path,
+				 buf ? strerror(errno) : "out of memory");
+	}
+	buf[n] = '\0';
+	ok = strstr(buf, "BEGIN NATS USER JWT") && strstr(buf, "BEGIN USER NKEY SEED");
+	free(buf);
+	if (!ok)
+		return cli_usage("forward",
+				 "--creds %s: not a NATS credentials file (a user's JWT and its "
+				 "nkey seed, as nsc writes them)",
+				 path);
+	return 0;
+}
+
+/*
  * Connects (retrying in the background with backoff until --timeout, or for
  * ever) and gets the JetStream context. Returns 0 or an exit status after
  * the message.
@@ -1820,6 +1863,8 @@ int cli_forward(int argc, char **argv)
 	else
 		snprintf(durable, sizeof(durable), "%.200s_FWD", stream);
 	if (cli_check_kind("forward", name) != 0)
+		return CLI_USAGE;
+	if (o.creds && creds_usable(o.creds) != 0)
 		return CLI_USAGE;
 	snprintf(what, sizeof(what), "forward %s", shown);
 
