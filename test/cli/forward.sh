@@ -22,6 +22,10 @@
 #   l. a server that requires TLS (a self-signed certificate made with
 #      openssl): a forward that does not trust it exits 3 at once, saying
 #      why; with --tls-ca, by tls:// or --tls, the transfer goes through;
+#   q. a server in decentralised mode (an operator, an account, JWTs
+#      signed with openssl): with --creds of a user of the account the
+#      transfer goes through; a stranger, a forged seed or no credentials
+#      exit 5 at once; a missing, junk or FIFO --creds exits 2;
 #   p. lines written 40 ms apart: each reaches the far reader within
 #      100 ms (median), not in bursts as pull requests expire;
 #   e. backpressure: a far reader stalled, then slow: the near writer is
@@ -65,9 +69,11 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nats_lib.sh"
 # The NATS protocol by hand: publishing, requests, listening (nats_proto.py).
 NATS_PY=$(cd "$(dirname "$0")" && pwd)/nats_proto.py
+# An operator, an account and users' credentials, made by hand (nats_creds.py).
+NATS_CREDS_PY=$(cd "$(dirname "$0")" && pwd)/nats_creds.py
 nats_need
 
-CASES=${FORWARD_CASES:-a b c k l p h e i j m o n g f d}
+CASES=${FORWARD_CASES:-a b c k l q p h e i j m o n g f d}
 FORWARD_BYTES=${FORWARD_BYTES:-200M}
 [[ $FORWARD_BYTES =~ ^([1-9][0-9]{0,5})([MG])$ ]] ||
 	fail "FORWARD_BYTES=$FORWARD_BYTES: want a size in MiB or GiB, such as 200M or 1G"
@@ -1308,10 +1314,81 @@ case_l() {
 	figure "l: TLS: an untrusted certificate refused in $ms ms (exit 3: $(head -c 120 "$TMP/l.untrusted.err")); with --tls-ca, 4 MiB through, whole"
 }
 
+# ---- q. credentials --------------------------------------------------------------
+# A server in decentralised mode: an operator, its account with JetStream
+# (nats_creds.py makes the keys and the JWTs, signed by openssl). With
+# --creds of a user of that account, the transfer goes through; a user of
+# an account the operator never signed, the right JWT with another user's
+# seed, and no credentials at all are refused at once (exit 5, saying so)
+# and leave no pipe; a path that is not there, a file that holds no
+# credentials and a FIFO are usage errors (exit 2), said before any pipe or
+# connection.
+case_q() {
+	local url W NEAR FAR R c st t0 ms refused=
+	CASE=q N1=$(name q1) N2=$(name q2) STREAM=SHMPIPE_fwd_q
+	if ! command -v openssl >/dev/null; then
+		echo "$TEST: q: skipped, no openssl to sign the JWTs" >&2
+		return 0
+	fi
+	mkdir -p "$TMP/q"
+	python3 "$NATS_CREDS_PY" "$TMP/q" 2>"$TMP/q.make.err" ||
+		fail "q: could not make the credentials: $(cat "$TMP/q.make.err")"
+	NATS_EXTRA=(-c "$TMP/q/server.conf")
+	nats_start_single
+	NATS_EXTRA=()
+	url=$(nats_url fwd.q)
+	for c in stranger forger none; do
+		t0=$(now_ms)
+		if [ $c = none ]; then
+			"$SHMPIPE" forward --create --timeout 10s "$url" "$N2" 2>"$TMP/q.$c.err"
+		else
+			"$SHMPIPE" forward --create --timeout 10s --creds "$TMP/q/$c.creds" "$url" "$N2" \
+				2>"$TMP/q.$c.err"
+		fi
+		st=$?
+		ms=$(($(now_ms) - t0))
+		[ "$st" = 5 ] || fail "q: credentials '$c': exit $st, want 5: $(cat "$TMP/q.$c.err")"
+		[ $ms -lt $((5000 * SLOW)) ] || fail "q: credentials '$c' refused after $ms ms, not at once"
+		grep -qi "uthoriz" "$TMP/q.$c.err" ||
+			fail "q: credentials '$c' refused without a word of authorization: $(cat "$TMP/q.$c.err")"
+		expect_clean
+		refused+=" $c $ms ms,"
+	done
+	echo "user = me" >"$TMP/q/junk.creds"
+	mkfifo "$TMP/q/fifo.creds"
+	for c in missing junk fifo; do
+		timeout -k 2 $((15 * SLOW)) "$SHMPIPE" forward --create --timeout 10s \
+			--creds "$TMP/q/$c.creds" "$url" "$N2" 2>"$TMP/q.$c.err"
+		st=$?
+		[ "$st" = 2 ] || fail "q: --creds of a $c file: exit $st, want 2: $(cat "$TMP/q.$c.err")"
+		grep -q -- "--creds $TMP/q/$c.creds" "$TMP/q.$c.err" ||
+			fail "q: --creds of a $c file: the error does not name it: $(cat "$TMP/q.$c.err")"
+		expect_clean
+	done
+	ugen 2 >"$TMP/q.src"
+	"$SHMPIPE" write --quiet "$N1" "$TMP/q.src" 2>"$TMP/q.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "q: write did not create $N1"
+	fwd q.near --create --creds "$TMP/q/good.creds" "$N1" "$url"
+	NEAR=$!
+	fwd q.far --create --creds "$TMP/q/good.creds" "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "q: the far forward did not create $N2$(diag)"
+	"$SHMPIPE" read --quiet "$N2" "$TMP/q.dst" 2>"$TMP/q.read.err" &
+	R=$!
+	await $T $R
+	expect_exit "read $N2" 0
+	expect_done q
+	# The cases after this one want a server of their own kind.
+	nats_stop_all
+	NATS_KIND=
+	figure "q: credentials: refused (exit 5):${refused%,}; a missing, a junk and a FIFO --creds: exit 2; a user of the account: 2 MiB through, whole"
+}
+
 KILLS=${FORWARD_KILLS:-8}
 
 for c in $CASES; do
-	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a to p)"
+	declare -F "case_$c" >/dev/null || fail "FORWARD_CASES: no case '$c' (a to q)"
 	"case_$c"
 done
 nats_stop_all
