@@ -90,9 +90,10 @@ struct link {
 	pthread_cond_t cond;
 	int connected;
 	char status[96];
+	char refusal[200]; /* the servers' first refusal of a subject we need */
 };
 
-static struct link lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, ""};
+static struct link lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, "", ""};
 
 /*
  * The subscriptions, destroyed only once the connection is closed: libnats
@@ -191,6 +192,48 @@ static void on_connected(natsConnection *nc, void *closure)
 	lk.status[0] = '\0';
 	pthread_cond_broadcast(&lk.cond);
 	pthread_mutex_unlock(&lk.lock);
+}
+
+/*
+ * A permissions violation: the servers refused a publication or a
+ * subscription of ours. libnats says so only here, on its thread, and the
+ * request or the message that was refused would only go unanswered, so
+ * that the forward would wait (for a JetStream that "does not answer", for
+ * acknowledgements that never come). Kept for the main thread, which
+ * stops (refused()); except a refusal of the far side's reports, which are
+ * only a help (the near side asks the servers instead).
+ */
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+	const char *e = NULL;
+
+	(void)sub;
+	(void)closure;
+	if (err != NATS_NOT_PERMITTED)
+		return;
+	natsConnection_GetLastError(nc, &e);
+	if (e && strstr(e, REPORT_PREFIX))
+		return;
+	pthread_mutex_lock(&lk.lock);
+	if (!lk.refusal[0])
+		snprintf(lk.refusal, sizeof(lk.refusal), "%s",
+			 e && *e ? e : "permissions violation");
+	pthread_cond_broadcast(&lk.cond);
+	pthread_mutex_unlock(&lk.lock);
+}
+
+/* The servers' refusal of a subject we need: said, and FWD_AUTH; 0 if none. */
+static int refused(const char *what)
+{
+	char text[sizeof(lk.refusal)];
+
+	pthread_mutex_lock(&lk.lock);
+	memcpy(text, lk.refusal, sizeof(text));
+	pthread_mutex_unlock(&lk.lock);
+	if (!text[0])
+		return 0;
+	cli_error("%s: the servers refuse us: %s", what, text);
+	return FWD_AUTH;
 }
 
 /* Backoff: 100 ms doubling to 2 s, so that a server down costs no busy loop. */
@@ -307,6 +350,8 @@ static int connect_nats(const struct url *u, const struct cli_opts *o, const cha
 		s = natsOptions_SetReconnectedCB(*nopts, on_connected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(*nopts, on_disconnected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(*nopts, on_async_error, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(*nopts, 2000);
 	/*
@@ -431,6 +476,10 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 		/* A cluster still electing its leaders, a server coming back: again. */
 		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
 		    s == NATS_CONNECTION_DISCONNECTED) {
+			int st = refused(what);
+
+			if (st)
+				return st;
 			if (o->timeout_ms >= 0 && (cli_now() - t0) * 1000 >= o->timeout_ms) {
 				cli_error(
 				    "%s: JetStream does not answer on %s (not enabled there, or "
@@ -475,6 +524,10 @@ static int ensure_stream(jsCtx *js, const char *stream, const struct url *u,
 				return 0;
 			}
 			if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS) {
+				int st = refused(what);
+
+				if (st)
+					return st;
 				usleep(200 * 1000);
 				continue;
 			}
@@ -1052,6 +1105,8 @@ static int ring_to_js(shmpipe_reader *r, natsConnection *nc, jsCtx *js, const ch
 			status = CLI_FAILED;
 			break;
 		}
+		if ((status = refused(what)) != 0)
+			break;
 		if (o.end && o.n == 0) {
 			fwd_over = 1;
 			break;
@@ -1435,6 +1490,10 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			break;
 		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
 		    s == NATS_CONNECTION_DISCONNECTED) {
+			int no = refused(what);
+
+			if (no)
+				return no;
 			usleep(200 * 1000);
 			continue;
 		}
@@ -1489,6 +1548,10 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 				break;
 			}
 			if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS) {
+				int no = refused(what);
+
+				if (no)
+					return no;
 				usleep(200 * 1000);
 				continue;
 			}
@@ -1570,6 +1633,8 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			batch = 1;
 		/* What is there at once, or a wait for the first that comes. */
 		s = pull_fetch(&far_pull, &list, batch, FETCH_WAIT_MS);
+		if (list.n == 0 && (status = refused(what)) != 0)
+			break;
 		if (list.n == 0) {
 			/* The servers away, a leader being elected: back off, no busy loop. */
 			if (s != NATS_TIMEOUT)
