@@ -132,6 +132,12 @@ double cli_now(void);						 /* monotonic seconds */
  * newer pipe of the same name.
  */
 void cli_remember_name(const char *name, int fd);
+/*
+ * Another object (the far forward's state beside its pipe) that goes with
+ * the remembered name: removed with it, and only when it is (if it still
+ * is the object there now).
+ */
+void cli_remember_companion(const char *name);
 /* Set while a progress line is open on a terminal: a fatal signal ends it. */
 extern volatile sig_atomic_t cli_line_open;
 void cli_forget_name(void);

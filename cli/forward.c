@@ -1572,6 +1572,8 @@ static int js_to_ring(shmpipe_writer *w, natsConnection *nc, jsCtx *js, const ch
 			  strerror(errno ? errno : EPERM));
 		return CLI_FAILED;
 	}
+	/* Of no use without the pipe: removed with it (a signal, a transfer over). */
+	cli_remember_companion(path);
 	shmpipe_writer_stats(w, &ws);
 	wpos = ws.write_index;
 	/* Taken again after a death: did the message being written go in? */

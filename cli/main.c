@@ -426,14 +426,24 @@ static dev_t held_dev;
 static ino_t held_ino;
 static volatile sig_atomic_t held;
 
+static char companion_path[256];
+static dev_t companion_dev;
+static ino_t companion_ino;
+static volatile sig_atomic_t companion;
+
 /* Async-signal-safe: stat(2) and unlink(2) only. */
 static void unlink_if_ours(void)
 {
 	struct stat st;
 
-	if (held && stat(held_path, &st) == 0 && st.st_dev == held_dev && st.st_ino == held_ino)
+	if (held && stat(held_path, &st) == 0 && st.st_dev == held_dev && st.st_ino == held_ino) {
 		unlink(held_path);
+		if (companion && stat(companion_path, &st) == 0 && st.st_dev == companion_dev &&
+		    st.st_ino == companion_ino)
+			unlink(companion_path);
+	}
 	held = 0;
+	companion = 0;
 }
 
 void cli_remember_name(const char *name, int fd)
@@ -447,6 +457,20 @@ void cli_remember_name(const char *name, int fd)
 	held_dev = st.st_dev;
 	held_ino = st.st_ino;
 	held = 1;
+}
+
+void cli_remember_companion(const char *name)
+{
+	struct stat st;
+
+	cli_block_signals(1);
+	snprintf(companion_path, sizeof(companion_path), "/dev/shm%s", name);
+	if (held && stat(companion_path, &st) == 0) {
+		companion_dev = st.st_dev;
+		companion_ino = st.st_ino;
+		companion = 1;
+	}
+	cli_block_signals(0);
 }
 
 void cli_forget_name(void)
