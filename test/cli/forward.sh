@@ -24,8 +24,10 @@
 #      why; with --tls-ca, by tls:// or --tls, the transfer goes through;
 #   q. a server in decentralised mode (an operator, an account, JWTs
 #      signed with openssl): with --creds of a user of the account the
-#      transfer goes through; a stranger, a forged seed or no credentials
-#      exit 5 at once; a missing, junk or FIFO --creds exits 2;
+#      transfer goes through; a stranger, a forged seed, no credentials,
+#      a user kept from the JetStream API or from the subject exit 5; a
+#      missing, junk or FIFO --creds exits 2; a far forward stopped by TERM
+#      leaves neither its pipe nor its state;
 #   p. lines written 40 ms apart: each reaches the far reader within
 #      100 ms (median), not in bursts as pull requests expire;
 #   e. backpressure: a far reader stalled, then slow: the near writer is
@@ -1320,11 +1322,14 @@ case_l() {
 # --creds of a user of that account, the transfer goes through; a user of
 # an account the operator never signed, the right JWT with another user's
 # seed, and no credentials at all are refused at once (exit 5, saying so)
-# and leave no pipe; a path that is not there, a file that holds no
+# and leave no pipe; so are a user who may not use the JetStream API (at
+# its first request) and one who may not publish to the subject (at its
+# first message); a path that is not there, a file that holds no
 # credentials and a FIFO are usage errors (exit 2), said before any pipe or
-# connection.
+# connection. A far forward stopped by TERM leaves neither its pipe nor
+# the state beside it.
 case_q() {
-	local url W NEAR FAR R c st t0 ms refused=
+	local url W NEAR FAR R c st t0 ms lim refused=
 	CASE=q N1=$(name q1) N2=$(name q2) STREAM=SHMPIPE_fwd_q
 	if ! command -v openssl >/dev/null; then
 		echo "$TEST: q: skipped, no openssl to sign the JWTs" >&2
@@ -1337,7 +1342,7 @@ case_q() {
 	nats_start_single
 	NATS_EXTRA=()
 	url=$(nats_url fwd.q)
-	for c in stranger forger none; do
+	for c in stranger forger none narrow; do
 		t0=$(now_ms)
 		if [ $c = none ]; then
 			"$SHMPIPE" forward --create --timeout 10s "$url" "$N2" 2>"$TMP/q.$c.err"
@@ -1348,12 +1353,39 @@ case_q() {
 		st=$?
 		ms=$(($(now_ms) - t0))
 		[ "$st" = 5 ] || fail "q: credentials '$c': exit $st, want 5: $(cat "$TMP/q.$c.err")"
-		[ $ms -lt $((5000 * SLOW)) ] || fail "q: credentials '$c' refused after $ms ms, not at once"
-		grep -qi "uthoriz" "$TMP/q.$c.err" ||
+		# narrow: refused at its first request, which libnats waits out (5 s).
+		lim=5000
+		[ $c = narrow ] && lim=8000
+		[ $ms -lt $((lim * SLOW)) ] ||
+			fail "q: credentials '$c' refused after $ms ms, not at once"
+		grep -qi "uthoriz\|Permissions Violation" "$TMP/q.$c.err" ||
 			fail "q: credentials '$c' refused without a word of authorization: $(cat "$TMP/q.$c.err")"
 		expect_clean
 		refused+=" $c $ms ms,"
 	done
+	# A user who may not publish to the subject: the near side is told at
+	# its first message, and stops (it used to wait for acknowledgements).
+	"$SHMPIPE" write --quiet "$N1" <<<"refused" 2>"$TMP/q.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "q: write did not create $N1"
+	t0=$(now_ms)
+	timeout -k 2 $((20 * SLOW)) "$SHMPIPE" forward --create --creds "$TMP/q/api.creds" "$N1" "$url" \
+		2>"$TMP/q.api.err"
+	st=$?
+	ms=$(($(now_ms) - t0))
+	[ "$st" = 5 ] || fail "q: a near forward that may not publish to the subject: exit $st, want 5: $(cat "$TMP/q.api.err")"
+	grep -q "Permissions Violation for Publish to \"fwd.q\"" "$TMP/q.api.err" ||
+		fail "q: the near forward's refusal does not say what was refused: $(cat "$TMP/q.api.err")"
+	await $T $W
+	refused+=" a publication to the subject $ms ms,"
+	expect_clean
+	# Stopped (TERM) once it made its pipe and its state: neither is left.
+	fwd q.term --create --creds "$TMP/q/good.creds" "$url" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2.forward" || fail "q: the far forward did not make its state$(diag)"
+	kill -TERM "$(forward_pid $FAR)"
+	await $T $FAR
+	expect_clean
 	echo "user = me" >"$TMP/q/junk.creds"
 	mkfifo "$TMP/q/fifo.creds"
 	for c in missing junk fifo; do
@@ -1382,7 +1414,7 @@ case_q() {
 	# The cases after this one want a server of their own kind.
 	nats_stop_all
 	NATS_KIND=
-	figure "q: credentials: refused (exit 5):${refused%,}; a missing, a junk and a FIFO --creds: exit 2; a user of the account: 2 MiB through, whole"
+	figure "q: credentials: refused (exit 5):${refused%,}; a missing, a junk and a FIFO --creds: exit 2; stopped by TERM, nothing left; a user of the account: 2 MiB through, whole"
 }
 
 KILLS=${FORWARD_KILLS:-8}

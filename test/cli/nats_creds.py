@@ -12,6 +12,10 @@
 #         good.creds   a user of that account
 #         stranger.creds  a user of an account the operator never signed
 #         forger.creds    good.creds's JWT with another user's seed
+#         narrow.creds    a user of the account who may publish and
+#                         subscribe only on subjects under "other."
+#         api.creds       a user of the account who may use the JetStream
+#                         API and its own inbox, and publish nothing else
 import base64
 import hashlib
 import json
@@ -106,8 +110,9 @@ def creds(path, token, seed_text):
                 % (token, seed_text))
 
 
-def user_claims():
-    return {"type": "user", "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1}
+def user_claims(pub=None, sub=None):
+    return {"type": "user", "pub": {"allow": pub} if pub else {},
+            "sub": {"allow": sub} if sub else {}, "subs": -1, "data": -1, "payload": -1}
 
 
 def main(out):
@@ -116,7 +121,7 @@ def main(out):
         account = Key(tmp, PREFIX_ACCOUNT)
         system = Key(tmp, PREFIX_ACCOUNT)  # JetStream needs a system account
         stranger_account = Key(tmp, PREFIX_ACCOUNT)
-        user, stranger, forger = (Key(tmp, PREFIX_USER) for _ in range(3))
+        user, stranger, forger, narrow, api = (Key(tmp, PREFIX_USER) for _ in range(5))
         limits = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
                   "wildcards": True, "conn": -1, "leaf": -1,
                   "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
@@ -135,6 +140,12 @@ def main(out):
         creds(os.path.join(out, "stranger.creds"),
               jwt(stranger_account, stranger, "stranger", user_claims()), stranger.seed_text)
         creds(os.path.join(out, "forger.creds"), good, forger.seed_text)
+        creds(os.path.join(out, "narrow.creds"),
+              jwt(account, narrow, "narrow", user_claims(["other.>"], ["other.>"])),
+              narrow.seed_text)
+        creds(os.path.join(out, "api.creds"),
+              jwt(account, api, "api", user_claims(["$JS.API.>", "$JS.ACK.>"], ["_INBOX.>"])),
+              api.seed_text)
 
 
 if __name__ == "__main__":
