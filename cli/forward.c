@@ -283,45 +283,73 @@ static const char *progress_status(void *arg)
 }
 
 /*
- * libnats reads a credentials file (--creds) only when it connects, so a
- * wrong path or a file of something else would show as servers that
- * cannot be reached (or not at all while they are down). Looked at here
- * instead, before the pipe and the network: a regular file we can read,
- * holding a user's JWT and its nkey seed as nsc writes them. 0, or the
- * usage error said.
+ * The files the options name (--creds, --tls-ca) are read by libnats and
+ * OpenSSL only when they are needed: a wrong path showed as servers that
+ * cannot be reached (or not at all while they were down), and a FIFO hung
+ * the forward past --timeout. Looked at here instead, before the pipe and
+ * the network: a regular file of at most 1 MiB that we can read, in a
+ * buffer the caller frees. NULL after the usage error is said.
  */
-static int creds_usable(const char *path)
+static char *option_file(const char *opt, const char *path)
 {
-	enum { CREDS_MAX = 1 << 20 };
+	enum { OPTION_FILE_MAX = 1 << 20 };
 	struct stat sb;
 	char *buf = NULL;
 	ssize_t n = 0;
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ok;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), err;
 
-	if (fd < 0)
-		return cli_usage("forward", "--creds %s: %s", path, strerror(errno));
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > CREDS_MAX) {
+	if (fd < 0) {
+		cli_usage("forward", "%s %s: %s", opt, path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > OPTION_FILE_MAX) {
 		close(fd);
-		return cli_usage("forward", "--creds %s: not a regular file of at most 1 MiB",
-				 path);
+		cli_usage("forward", "%s %s: not a regular file of at most 1 MiB", opt, path);
+		return NULL;
 	}
 	buf = malloc((size_t)sb.st_size + 1);
 	if (buf)
 		n = read(fd, buf, (size_t)sb.st_size);
+	err = errno;
 	close(fd);
 	if (!buf || n < 0) {
 		free(buf);
-		return cli_usage("forward", "--creds %s: %s", path,
-				 buf ? strerror(errno) : "out of memory");
+		cli_usage("forward", "%s %s: %s", opt, path, buf ? strerror(err) : "out of memory");
+		return NULL;
 	}
 	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * The files of the options, before anything else: readable, and a
+ * credentials file holding a user's JWT and its nkey seed as nsc writes
+ * them (what is wrong with a certificate, OpenSSL says). 0, or CLI_USAGE
+ * after the message.
+ */
+static int option_files_usable(const struct cli_opts *o)
+{
+	char *buf;
+	int ok;
+
+	if (o->tls_ca) {
+		buf = option_file("--tls-ca", o->tls_ca);
+		if (!buf)
+			return CLI_USAGE;
+		free(buf);
+	}
+	if (!o->creds)
+		return 0;
+	buf = option_file("--creds", o->creds);
+	if (!buf)
+		return CLI_USAGE;
 	ok = strstr(buf, "BEGIN NATS USER JWT") && strstr(buf, "BEGIN USER NKEY SEED");
 	free(buf);
 	if (!ok)
 		return cli_usage("forward",
 				 "--creds %s: not a NATS credentials file (a user's JWT and its "
 				 "nkey seed, as nsc writes them)",
-				 path);
+				 o->creds);
 	return 0;
 }
 
@@ -1931,7 +1959,7 @@ int cli_forward(int argc, char **argv)
 		snprintf(durable, sizeof(durable), "%.200s_FWD", stream);
 	if (cli_check_kind("forward", name) != 0)
 		return CLI_USAGE;
-	if (o.creds && creds_usable(o.creds) != 0)
+	if (option_files_usable(&o) != 0)
 		return CLI_USAGE;
 	snprintf(what, sizeof(what), "forward %s", shown);
 
