@@ -21,7 +21,8 @@
 #      every 10 ms: 330 times here);
 #   l. a server that requires TLS (a self-signed certificate made with
 #      openssl): a forward that does not trust it exits 3 at once, saying
-#      why; with --tls-ca, by tls:// or --tls, the transfer goes through;
+#      why; a missing or FIFO --tls-ca exits 2; with --tls-ca, by tls:// or
+#      --tls, the transfer goes through;
 #   q. a server in decentralised mode (an operator, an account, JWTs
 #      signed with openssl): with --creds of a user of the account the
 #      transfer goes through; a stranger, a forged seed, no credentials,
@@ -1270,8 +1271,9 @@ case_p() {
 # ---- l. TLS ----------------------------------------------------------------------
 # A server that requires TLS, with a self-signed certificate (openssl): a
 # forward that does not trust it fails at once (exit 3) and says why,
-# leaving no pipe; with --tls-ca naming it, the transfer goes through, by a
-# tls:// address one way and by --tls the other.
+# leaving no pipe; a --tls-ca that is not there or is a FIFO is a usage
+# error (exit 2); with --tls-ca naming the certificate, the transfer goes
+# through, by a tls:// address one way and by --tls the other.
 case_l() {
 	local url W NEAR FAR R st t0 ms
 	CASE=l N1=$(name l1) N2=$(name l2) STREAM=SHMPIPE_fwd_l
@@ -1296,6 +1298,18 @@ case_l() {
 	grep -qi "certificate\|handshake" "$TMP/l.untrusted.err" ||
 		fail "l: the refusal does not say why: $(cat "$TMP/l.untrusted.err")"
 	expect_clean
+	# A --tls-ca that is not there, or a FIFO (OpenSSL would wait on it for
+	# ever): usage errors, named, before any pipe.
+	mkfifo "$TMP/l.fifo"
+	for c in "$TMP/l.missing" "$TMP/l.fifo"; do
+		timeout -k 2 $((15 * SLOW)) "$SHMPIPE" forward --create --timeout 10s --tls-ca "$c" \
+			"$url" "$N2" 2>"$TMP/l.bad.err"
+		st=$?
+		[ "$st" = 2 ] || fail "l: --tls-ca $c: exit $st, want 2: $(cat "$TMP/l.bad.err")"
+		grep -q -- "--tls-ca $c" "$TMP/l.bad.err" ||
+			fail "l: --tls-ca $c: the error does not name it: $(cat "$TMP/l.bad.err")"
+		expect_clean
+	done
 	ugen 4 >"$TMP/l.src"
 	"$SHMPIPE" write --quiet "$N1" "$TMP/l.src" 2>"$TMP/l.write.err" &
 	W=$!
