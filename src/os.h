@@ -168,8 +168,10 @@ void shmpipe__os_deadline(struct timespec *out, int timeout_ms);
  * memory barrier before the call returns (a thread that is not running
  * passed one when it was switched out). A forked child takes part as its
  * parent did. Returns 0, or -errno (-ENOSYS where the system has no such
- * barrier, or when the environment variable SHMPIPE_NO_BARRIER is set,
- * which keeps every end on the fenced path). barrier issues one: 0 or -errno.
+ * barrier, unless the environment variable SHMPIPE_BARRIER=1 asks for it,
+ * and whenever SHMPIPE_NO_BARRIER is set: every end then stays on the
+ * fenced path; os_linux.c says why it is not the default). barrier issues
+ * one: 0 or -errno.
  */
 int shmpipe__os_barrier_register(void);
 int shmpipe__os_barrier(void);

@@ -425,12 +425,26 @@ static void barrier_after_fork(void)
 		atomic_store_explicit(&barrier_state, -1, memory_order_relaxed);
 }
 
+/*
+ * Off unless SHMPIPE_BARRIER=1 asks for it. Linux skips, in a
+ * GLOBAL_EXPEDITED barrier, a processor whose cached membarrier state
+ * predates the registration: one that ran this process before it
+ * registered and has since held its address space only lazily (idle, or a
+ * kernel thread), when a thread of this process runs there again (the
+ * scheduler refreshes that state only when it switches between two
+ * different address spaces). The barrier then returns without that
+ * processor passing a fence, and the fenceless publication loses wake-ups:
+ * a pipe hung so (both ends asleep, a record waiting) on 6.18. Until that
+ * is worked around, the fenced protocol is the default.
+ */
 static void barrier_setup(void)
 {
 	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+	const char *on = getenv("SHMPIPE_BARRIER");
 	int state = -1;
 
-	if (!getenv("SHMPIPE_NO_BARRIER") && cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	if (on && strcmp(on, "1") == 0 && !getenv("SHMPIPE_NO_BARRIER") && cmds > 0 &&
+	    (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
 	    (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
 	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0 &&
 	    pthread_atfork(NULL, NULL, barrier_after_fork) == 0)

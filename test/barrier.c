@@ -6,15 +6,16 @@
  * issues one before every wait from then on, and its peer then publishes
  * without a fence of its own (and may take the inline calls of shmpipe.h);
  * an end that only an event loop drives (timeout 0) never announces, and
- * its peer fences. With
- * SHMPIPE_NO_BARRIER set, no end announces and all fence. In either mode, a
+ * its peer fences; all of this with SHMPIPE_BARRIER=1, which asks for the
+ * barriers (src/os_linux.c says why they are not the default). Without it,
+ * or with SHMPIPE_NO_BARRIER set, no end announces and all fence. In either mode, a
  * ping-pong in which every read sleeps (spin 0) never loses a wake-up: a
  * lost one would stall it for good, which the watchdog turns into a
  * failure; round trips of 90 ms or more are counted and one is allowed (a
  * stall of the machine). This catches a protocol that loses wake-ups
  * often; the model (model/wakeup.pml) is the proof that it never does.
  *
- *   barrier [rounds]    SHMPIPE_NO_BARRIER=1 barrier [rounds]
+ *   barrier [rounds]    SHMPIPE_BARRIER=1 barrier [rounds]
  */
 #include <pthread.h>
 #include <sys/mman.h>
@@ -38,7 +39,9 @@ static void header_flags(int fd, uint32_t *wflags, uint32_t *rflags)
 
 static bool expect_barrier(void)
 {
-	return getenv("SHMPIPE_NO_BARRIER") == NULL;
+	const char *on = getenv("SHMPIPE_BARRIER");
+
+	return on && strcmp(on, "1") == 0 && getenv("SHMPIPE_NO_BARRIER") == NULL;
 }
 
 struct pong {
