@@ -28,7 +28,8 @@
 #      transfer goes through; a stranger, a forged seed, no credentials,
 #      a user kept from the JetStream API or from the subject exit 5; a
 #      missing, junk or FIFO --creds exits 2; a far forward stopped by TERM
-#      leaves neither its pipe nor its state;
+#      leaves neither its pipe nor its state; a user kept from the far
+#      side's reports still moves the data;
 #   p. lines written 40 ms apart: each reaches the far reader within
 #      100 ms (median), not in bursts as pull requests expire;
 #   e. backpressure: a far reader stalled, then slow: the near writer is
@@ -1341,7 +1342,8 @@ case_l() {
 # first message); a path that is not there, a file that holds no
 # credentials and a FIFO are usage errors (exit 2), said before any pipe or
 # connection. A far forward stopped by TERM leaves neither its pipe nor
-# the state beside it.
+# the state beside it. A user kept from the far side's reports (a help
+# only) moves the data as a user of the account does.
 case_q() {
 	local url W NEAR FAR R c st t0 ms lim refused=
 	CASE=q N1=$(name q1) N2=$(name q2) STREAM=SHMPIPE_fwd_q
@@ -1411,24 +1413,31 @@ case_q() {
 			fail "q: --creds of a $c file: the error does not name it: $(cat "$TMP/q.$c.err")"
 		expect_clean
 	done
+	# A user of the account moves the data; so does one kept from the far
+	# side's reports (a help only: the near side asks the servers instead),
+	# whose refusals the server logs.
 	ugen 2 >"$TMP/q.src"
-	"$SHMPIPE" write --quiet "$N1" "$TMP/q.src" 2>"$TMP/q.write.err" &
-	W=$!
-	wait_for 10 exists "$N1" || fail "q: write did not create $N1"
-	fwd q.near --create --creds "$TMP/q/good.creds" "$N1" "$url"
-	NEAR=$!
-	fwd q.far --create --creds "$TMP/q/good.creds" "$url" "$N2"
-	FAR=$!
-	wait_for $T exists "$N2" || fail "q: the far forward did not create $N2$(diag)"
-	"$SHMPIPE" read --quiet "$N2" "$TMP/q.dst" 2>"$TMP/q.read.err" &
-	R=$!
-	await $T $R
-	expect_exit "read $N2" 0
-	expect_done q
+	for c in good noreports; do
+		"$SHMPIPE" write --quiet "$N1" "$TMP/q.src" 2>"$TMP/q.write.err" &
+		W=$!
+		wait_for 10 exists "$N1" || fail "q: write did not create $N1"
+		fwd q.near --create --creds "$TMP/q/$c.creds" "$N1" "$url"
+		NEAR=$!
+		fwd q.far --create --creds "$TMP/q/$c.creds" "$url" "$N2"
+		FAR=$!
+		wait_for $T exists "$N2" || fail "q: $c: the far forward did not create $N2$(diag)"
+		"$SHMPIPE" read --quiet "$N2" "$TMP/q.dst" 2>"$TMP/q.read.err" &
+		R=$!
+		await $T $R
+		expect_exit "read $N2" 0
+		expect_done q
+	done
+	grep -q "Violation.*_SHMPIPE" "$TMP/nats1.log" ||
+		fail "q: the server never refused the reports of the user kept from them: $(grep -i violation "$TMP/nats1.log" | tail -3)"
 	# The cases after this one want a server of their own kind.
 	nats_stop_all
 	NATS_KIND=
-	figure "q: credentials: refused (exit 5):${refused%,}; a missing, a junk and a FIFO --creds: exit 2; stopped by TERM, nothing left; a user of the account: 2 MiB through, whole"
+	figure "q: credentials: refused (exit 5):${refused%,}; a missing, a junk and a FIFO --creds: exit 2; stopped by TERM, nothing left; a user of the account, and one kept from the reports: 2 MiB through, whole"
 }
 
 KILLS=${FORWARD_KILLS:-8}

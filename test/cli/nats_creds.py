@@ -16,6 +16,8 @@
 #                         subscribe only on subjects under "other."
 #         api.creds       a user of the account who may use the JetStream
 #                         API and its own inbox, and publish nothing else
+#         noreports.creds a user of the account kept from the subjects
+#                         under "_SHMPIPE." (the far forward's reports)
 import base64
 import hashlib
 import json
@@ -110,9 +112,11 @@ def creds(path, token, seed_text):
                 % (token, seed_text))
 
 
-def user_claims(pub=None, sub=None):
-    return {"type": "user", "pub": {"allow": pub} if pub else {},
-            "sub": {"allow": sub} if sub else {}, "subs": -1, "data": -1, "payload": -1}
+def user_claims(pub=None, sub=None, deny=None):
+    def perm(allow):
+        return dict({"allow": allow} if allow else {}, **({"deny": deny} if deny else {}))
+    return {"type": "user", "pub": perm(pub), "sub": perm(sub), "subs": -1, "data": -1,
+            "payload": -1}
 
 
 def main(out):
@@ -121,7 +125,7 @@ def main(out):
         account = Key(tmp, PREFIX_ACCOUNT)
         system = Key(tmp, PREFIX_ACCOUNT)  # JetStream needs a system account
         stranger_account = Key(tmp, PREFIX_ACCOUNT)
-        user, stranger, forger, narrow, api = (Key(tmp, PREFIX_USER) for _ in range(5))
+        user, stranger, forger, narrow, api, noreports = (Key(tmp, PREFIX_USER) for _ in range(6))
         limits = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
                   "wildcards": True, "conn": -1, "leaf": -1,
                   "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
@@ -146,6 +150,9 @@ def main(out):
         creds(os.path.join(out, "api.creds"),
               jwt(account, api, "api", user_claims(["$JS.API.>", "$JS.ACK.>"], ["_INBOX.>"])),
               api.seed_text)
+        creds(os.path.join(out, "noreports.creds"),
+              jwt(account, noreports, "noreports", user_claims(deny=["_SHMPIPE.>"])),
+              noreports.seed_text)
 
 
 if __name__ == "__main__":
