@@ -218,6 +218,27 @@ expect_done() {
 	expect_clean
 }
 
+# through TAG NEAR_URL FAR_URL: $TMP/TAG.src, written into N1, goes through
+# a near forward (--create and the array NEAR_OPTS) to NEAR_URL and a far one
+# (--create and FAR_OPTS) from FAR_URL into N2, and is read and compared
+# whole (expect_done); W, NEAR, FAR and R are the caller's.
+through() {
+	local tag=$1
+	"$SHMPIPE" write --quiet "$N1" "$TMP/$tag.src" 2>"$TMP/$tag.write.err" &
+	W=$!
+	wait_for 10 exists "$N1" || fail "$tag: write did not create $N1"
+	fwd "$tag.near" --create "${NEAR_OPTS[@]}" "$N1" "$2"
+	NEAR=$!
+	fwd "$tag.far" --create "${FAR_OPTS[@]}" "$3" "$N2"
+	FAR=$!
+	wait_for $T exists "$N2" || fail "$tag: the far forward did not create $N2$(diag)"
+	"$SHMPIPE" read --quiet "$N2" "$TMP/$tag.dst" 2>"$TMP/$tag.read.err" &
+	R=$!
+	await $T $R
+	expect_exit "read $N2" 0
+	expect_done "$tag"
+}
+
 # stat_field NAME KEY...: the values of stat --json's top-level KEYs.
 stat_field() {
 	local name=$1
@@ -1276,7 +1297,7 @@ case_p() {
 # error (exit 2); with --tls-ca naming the certificate, the transfer goes
 # through, by a tls:// address one way and by --tls the other.
 case_l() {
-	local url W NEAR FAR R st t0 ms
+	local url W NEAR FAR R st t0 ms NEAR_OPTS FAR_OPTS
 	CASE=l N1=$(name l1) N2=$(name l2) STREAM=SHMPIPE_fwd_l
 	if ! command -v openssl >/dev/null; then
 		echo "$TEST: l: skipped, no openssl to make a certificate" >&2
@@ -1312,19 +1333,8 @@ case_l() {
 		expect_clean
 	done
 	ugen 4 >"$TMP/l.src"
-	"$SHMPIPE" write --quiet "$N1" "$TMP/l.src" 2>"$TMP/l.write.err" &
-	W=$!
-	wait_for 10 exists "$N1" || fail "l: write did not create $N1"
-	fwd l.near --create --tls-ca "$TMP/l.crt" "$N1" "$url"
-	NEAR=$!
-	fwd l.far --create --tls --tls-ca "$TMP/l.crt" "nats://${NATS_SERVERS%%,*}/fwd.l" "$N2"
-	FAR=$!
-	wait_for $T exists "$N2" || fail "l: the far forward did not create $N2$(diag)"
-	"$SHMPIPE" read --quiet "$N2" "$TMP/l.dst" 2>"$TMP/l.read.err" &
-	R=$!
-	await $T $R
-	expect_exit "read $N2" 0
-	expect_done l
+	NEAR_OPTS=(--tls-ca "$TMP/l.crt") FAR_OPTS=(--tls --tls-ca "$TMP/l.crt")
+	through l "$url" "nats://${NATS_SERVERS%%,*}/fwd.l"
 	# The cases after this one want a server without TLS.
 	nats_stop_all
 	NATS_KIND=
@@ -1345,7 +1355,7 @@ case_l() {
 # the state beside it. A user kept from the far side's reports (a help
 # only) moves the data as a user of the account does.
 case_q() {
-	local url W NEAR FAR R c st t0 ms lim refused=
+	local url W NEAR FAR R c st t0 ms lim refused= NEAR_OPTS FAR_OPTS
 	CASE=q N1=$(name q1) N2=$(name q2) STREAM=SHMPIPE_fwd_q
 	if ! command -v openssl >/dev/null; then
 		echo "$TEST: q: skipped, no openssl to sign the JWTs" >&2
@@ -1416,21 +1426,10 @@ case_q() {
 	# A user of the account moves the data; so does one kept from the far
 	# side's reports (a help only: the near side asks the servers instead),
 	# whose refusals the server logs.
-	ugen 2 >"$TMP/q.src"
 	for c in good noreports; do
-		"$SHMPIPE" write --quiet "$N1" "$TMP/q.src" 2>"$TMP/q.write.err" &
-		W=$!
-		wait_for 10 exists "$N1" || fail "q: write did not create $N1"
-		fwd q.near --create --creds "$TMP/q/$c.creds" "$N1" "$url"
-		NEAR=$!
-		fwd q.far --create --creds "$TMP/q/$c.creds" "$url" "$N2"
-		FAR=$!
-		wait_for $T exists "$N2" || fail "q: $c: the far forward did not create $N2$(diag)"
-		"$SHMPIPE" read --quiet "$N2" "$TMP/q.dst" 2>"$TMP/q.read.err" &
-		R=$!
-		await $T $R
-		expect_exit "read $N2" 0
-		expect_done q
+		ugen 2 >"$TMP/q.$c.src"
+		NEAR_OPTS=(--creds "$TMP/q/$c.creds") FAR_OPTS=(--creds "$TMP/q/$c.creds")
+		through "q.$c" "$url" "$url"
 	done
 	grep -q "Violation.*_SHMPIPE" "$TMP/nats1.log" ||
 		fail "q: the server never refused the reports of the user kept from them: $(grep -i violation "$TMP/nats1.log" | tail -3)"
